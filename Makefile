@@ -1,0 +1,31 @@
+# matsight: `make demo` and `make test` set everything up (idempotently) and run.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test frontend clean
+
+setup: $(STAMP) frontend
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The app's static front end (TypeScript + Vite); rebuilt only when its sources change.
+frontend: $(STAMP)
+	bash scripts/build_frontend.sh
+
+demo: setup
+	$(VENV)/bin/matsight demo
+
+test: setup
+	bash scripts/setup_browser.sh
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) demo-runs .pytest_cache

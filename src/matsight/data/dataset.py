@@ -1,0 +1,78 @@
+"""One torch Dataset for every layout: image files with a target vector each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from matsight.data.images import read_image
+from matsight.data.transforms import center_crop, crop_size_for, random_crop, resize_square
+
+
+@dataclass
+class ImageTable:
+    """What a layout reader returns: one row per image.
+
+    ``paths``: image files; ``targets``: ``float32 [N, T]`` (regression value(s), a class index
+    in column 0, or 0/1 attributes); ``groups``: the lot / class name of each image (for
+    lot-wise splits and per-lot metrics); ``target_names``: names of the T target columns
+    (the property, or the attribute names); ``class_names``: for classification.
+    ``attributes``: optional per-image lot attributes ``float32 [N, A]`` with ``attribute_names``.
+    """
+
+    root: Path
+    paths: list[Path]
+    targets: np.ndarray
+    groups: list[str]
+    target_names: list[str]
+    task: str
+    class_names: list[str] = field(default_factory=list)
+    attributes: np.ndarray | None = None
+    attribute_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, indices: np.ndarray | list[int]) -> "ImageTable":
+        """The rows at ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=int)
+        return ImageTable(
+            root=self.root, paths=[self.paths[i] for i in idx], targets=self.targets[idx],
+            groups=[self.groups[i] for i in idx], target_names=self.target_names, task=self.task,
+            class_names=self.class_names,
+            attributes=None if self.attributes is None else self.attributes[idx],
+            attribute_names=self.attribute_names,
+        )
+
+
+class ImageDataset(Dataset):
+    """Images of an :class:`ImageTable` as tensors.
+
+    Item ``i`` is ``(image float32 [C, S, S] in [0,1], target float32 [T])`` where the image is
+    resized (short side ``image_size``, centre-cropped square) and cropped to
+    ``crop_size`` (default 352/384 of ``image_size``): randomly when ``augment`` else centrally.
+    """
+
+    def __init__(self, table: ImageTable, image_size: int, channels: int = 1, augment: bool = False,
+                 crop_size: int | None = None):
+        self.table = table
+        self.image_size = image_size
+        self.crop_size = crop_size or crop_size_for(image_size)
+        self.channels = channels
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def load(self, index: int) -> torch.Tensor:
+        """The resized (uncropped) image ``[C, image_size, image_size]``."""
+        return resize_square(torch.from_numpy(read_image(self.table.paths[index], self.channels)), self.image_size)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.load(index)
+        image = random_crop(image, self.crop_size) if self.augment else center_crop(image, self.crop_size)
+        return image.contiguous(), torch.from_numpy(self.table.targets[index])

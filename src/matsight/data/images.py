@@ -1,0 +1,85 @@
+"""Robust image decoding: PNG/TIFF/JPEG/BMP, 8- or 16-bit, grey or RGB, any size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from matsight.errors import ImageReadError
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
+    """Decode an image to ``float32 [channels, H, W]`` in ``[0, 1]``.
+
+    Integer images are scaled by their dtype's maximum (8-bit by 255, 16-bit by 65535); float
+    TIFFs are min-max scaled. ``channels=1`` converts colour to grey (luminance),
+    ``channels=3`` repeats grey to RGB. Raises :class:`ImageReadError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: file not found")
+    try:
+        array = _decode(path)
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); "
+                             "replace or remove the file") from None
+    return _to_channels(_to_unit_float(array, path), channels, path)
+
+
+def _decode(path: Path) -> np.ndarray:
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        return np.asarray(tifffile.imread(path))
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        if image.mode == "P":
+            image = image.convert("RGB")
+        elif image.mode in ("I;16", "I;16B", "I;16L"):
+            return np.asarray(image, dtype=np.uint16)
+        elif image.mode == "CMYK":
+            image = image.convert("RGB")
+        return np.asarray(image)
+
+
+def _to_unit_float(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.size == 0:
+        raise ImageReadError(f"{path}: the image is empty")
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    array = array.astype(np.float32)
+    low, high = float(np.nanmin(array)), float(np.nanmax(array))
+    return (array - low) / (high - low) if high > low else np.zeros_like(array)
+
+
+def _to_channels(array: np.ndarray, channels: int, path: Path) -> np.ndarray:
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channel-first TIFF
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3:
+        raise ImageReadError(f"{path}: expected a 2-D grey or colour image, got an array of shape {array.shape}")
+    array = array[..., :3]  # drop alpha
+    if array.shape[-1] == 1:
+        grey = array[..., 0]
+    else:
+        grey = array @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if channels == 1:
+        return np.ascontiguousarray(grey[None])
+    if array.shape[-1] == 1:
+        return np.ascontiguousarray(np.repeat(grey[None], 3, axis=0))
+    return np.ascontiguousarray(np.moveaxis(array, -1, 0))

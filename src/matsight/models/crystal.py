@@ -1,0 +1,50 @@
+"""The crystal-structure ConvNet of Ziletti et al. (Nat. Commun. 2018)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel_size=7, padding=3), nn.ReLU(inplace=False))
+
+
+class CrystalConvNet(nn.Module):
+    """Input ``float32 [N, 3, 64, 64]`` diffraction fingerprints; output ``[N, 7]`` class logits.
+
+    Convolutions 7×7 with 32, 32 filters, max-pool, 16, 16, max-pool, 8, 8; dropout 0.25;
+    dense 128 with batch norm; dense 7. Stages ``Z1..Z3`` are the three convolution blocks
+    (``Z3`` is the last conv stage used by attentive response maps). Parameter count as Keras
+    reports it (trainable weights plus batch-norm running statistics): 365,719.
+    """
+
+    arch = "crystal_convnet"
+    task = "classification"
+
+    def __init__(self, num_outputs: int = 7, image_size: int = 64):
+        super().__init__()
+        self.num_outputs = num_outputs
+        self.block1 = nn.Sequential(_conv(3, 32), _conv(32, 32), nn.MaxPool2d(2))
+        self.block2 = nn.Sequential(_conv(32, 16), _conv(16, 16), nn.MaxPool2d(2))
+        self.block3 = nn.Sequential(_conv(16, 8), _conv(8, 8))
+        flat = 8 * (image_size // 4) ** 2
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.25), nn.Linear(flat, 128), nn.BatchNorm1d(128), nn.ReLU(),
+            nn.Linear(128, num_outputs),
+        )
+        self.stages: dict[str, nn.Module] = {"Z1": self.block1, "Z2": self.block2, "Z3": self.block3}
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.classifier[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.block3(self.block2(self.block1(x))))
+
+
+def keras_parameter_count(model: nn.Module) -> int:
+    """Parameters plus batch-norm running mean/variance, the way Keras counts them."""
+    params = sum(p.numel() for p in model.parameters())
+    running = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
+    return params + running

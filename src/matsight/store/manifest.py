@@ -1,0 +1,74 @@
+"""Run manifests: what ran, with which versions, arguments, seeds and inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+_TRACKED_PACKAGES = (
+    "matsight", "torch", "torchvision", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn",
+    "captum", "openTSNE", "ase", "spglib", "ray",
+)
+
+
+def package_versions(names: Iterable[str] = _TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that decide a run's numbers (missing ones omitted)."""
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def hash_inputs(path: str | os.PathLike, max_full_bytes: int = 64 * 1024 * 1024) -> str:
+    """Fingerprint of a file or folder, as ``sha256:<hex>``.
+
+    Files are hashed by content. A folder is hashed by the relative path and size of every file
+    plus the content of its small files (CSV/JSON/YAML and anything under ``max_full_bytes`` in
+    total), which identifies a dataset without reading tens of thousands of images.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return "sha256:" + digest.hexdigest()
+    budget = max_full_bytes
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        size = file.stat().st_size
+        digest.update(f"{rel}\0{size}\0".encode())
+        if file.suffix.lower() in {".csv", ".json", ".yaml", ".yml", ".txt"} or size <= budget:
+            digest.update(file.read_bytes())
+            budget = max(0, budget - size)
+    return "sha256:" + digest.hexdigest()
+
+
+def build_manifest(
+    command: str,
+    arguments: dict[str, Any],
+    seed: int | None = None,
+    inputs: dict[str, str | os.PathLike] | None = None,
+    status: str = "running",
+) -> dict[str, Any]:
+    """A manifest dictionary for a run (see :class:`matsight.store.RunFolder`)."""
+    return {
+        "command": command,
+        "argv": sys.argv,
+        "arguments": {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in arguments.items()},
+        "seed": seed,
+        "inputs": {name: {"path": str(p), "hash": hash_inputs(p)} for name, p in (inputs or {}).items()},
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": status,
+    }
