@@ -120,19 +120,19 @@ class ChunkStore:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
 
-    def _chunk_path(self, index: int) -> Path:
-        return self.path / f"chunk_{index:06d}.npz"
+    def _chunk_path(self, chunk: int) -> Path:
+        return self.path / f"chunk_{chunk:06d}.npz"
 
-    def has(self, index: int) -> bool:
-        return self._chunk_path(index).exists()
+    def has(self, chunk: int, /) -> bool:
+        return self._chunk_path(chunk).exists()
 
-    def write(self, index: int, **arrays: np.ndarray) -> None:
-        with atomic_path(self._chunk_path(index)) as tmp:
+    def write(self, chunk: int, /, **arrays: np.ndarray) -> None:
+        with atomic_path(self._chunk_path(chunk)) as tmp:
             with tmp.open("wb") as handle:
                 np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
 
-    def read(self, index: int) -> dict[str, np.ndarray]:
-        with np.load(self._chunk_path(index)) as data:
+    def read(self, chunk: int, /) -> dict[str, np.ndarray]:
+        with np.load(self._chunk_path(chunk)) as data:
             return {k: data[k] for k in data.files}
 
     def indices(self) -> list[int]:
