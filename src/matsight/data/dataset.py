@@ -55,11 +55,13 @@ class ImageDataset(Dataset):
     Item ``i`` is ``(image float32 [C, S, S] in [0,1], target float32 [T])`` where the image is
     resized (short side ``image_size``, centre-cropped square) and cropped to
     ``crop_size`` (default 352/384 of ``image_size``): randomly when ``augment`` else centrally.
+    ``cache``: keep decoded, resized images in memory (small datasets, in-process loading).
     """
 
     def __init__(self, table: ImageTable, image_size: int, channels: int = 1, augment: bool = False,
-                 crop_size: int | None = None):
+                 crop_size: int | None = None, cache: bool = False):
         self.table = table
+        self._cache: dict[int, torch.Tensor] | None = {} if cache else None
         self.image_size = image_size
         self.crop_size = crop_size or crop_size_for(image_size)
         self.channels = channels
@@ -70,6 +72,11 @@ class ImageDataset(Dataset):
 
     def load(self, index: int) -> torch.Tensor:
         """The resized (uncropped) image ``[C, image_size, image_size]``."""
+        if self._cache is not None:
+            if index not in self._cache:
+                self._cache[index] = resize_square(torch.from_numpy(read_image(self.table.paths[index], self.channels)),
+                                                   self.image_size)
+            return self._cache[index]
         return resize_square(torch.from_numpy(read_image(self.table.paths[index], self.channels)), self.image_size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,69 @@
+"""``matsight train`` and ``matsight predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, synth: typer.Typer) -> None:
+    @app.command()
+    def train(
+        data: Path = typer.Argument(..., help="Dataset folder (layout 1 lots, 2 multi-label or 3 classes)."),
+        out: Path = typer.Option(..., "--out", help="Run folder to write (rerun the same command to resume)."),
+        task: str = typer.Option("regression", help="regression, classification or multilabel."),
+        arch: str = typer.Option("resnet18", help="resnet18/34/50, wide_resnet50_2, densenet121, crystal_convnet."),
+        target: str = typer.Option("cps", help="Property column of lots.csv (regression)."),
+        epochs: int = typer.Option(30),
+        image_size: int = typer.Option(128, help="Resize images to this many pixels (square); 384 in the paper."),
+        batch_size: int = typer.Option(32),
+        split: str = typer.Option("tiles", help="Hold out random tiles or whole lots."),
+        weights: Path = typer.Option(None, help="Local initial weights (torchvision state dict or matsight checkpoint)."),
+        optimizer: str = typer.Option("sgd", help="sgd (paper: lr 0.01, momentum 0.9, wd 2e-4) or adam."),
+        lr: float = typer.Option(None, help="Learning rate (default 0.01 for sgd, 1e-3 for adam)."),
+        seed: int = typer.Option(0),
+        device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+        overwrite: bool = typer.Option(False, help="Replace a run folder made with other arguments."),
+    ) -> None:
+        """Train a model; writes checkpoint, metrics, tables, figures and a report section into OUT."""
+        from matsight.scale import distributed
+        from matsight.training import TrainConfig
+        from matsight.training import train as run_training
+
+        run = run_training(TrainConfig(data=data, out=out, task=task, arch=arch, target=target, epochs=epochs,
+                                       image_size=image_size, batch_size=batch_size, split=split, weights=weights,
+                                       optimizer=optimizer, lr=lr, seed=seed, device=device, overwrite=overwrite))
+        if distributed.is_main():
+            _print_metrics(run.read_json("metrics.json"))
+            typer.echo(f"run folder: {run.path}")
+
+    @app.command()
+    def predict(run: Path = typer.Argument(..., help="Run folder of matsight train."),
+                data: Path = typer.Argument(..., help="Dataset folder in the layout the model was trained on."),
+                out: Path = typer.Option(None, help="CSV to write (default RUN/predictions_<data>.csv)."),
+                device: str = typer.Option("auto")) -> None:
+        """Predict every image of DATA with the model in RUN; writes a CSV in the user's units."""
+        from matsight.store import atomic_path
+        from matsight.training import predict as run_predict
+        from matsight.utils import resolve_device
+
+        table = run_predict(run, data, device=str(resolve_device(device)))
+        path = out or run / f"predictions_{data.resolve().name}.csv"
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+        typer.echo(f"{len(table)} predictions written to {path}")
+
+
+def _print_metrics(metrics: dict) -> None:
+    from rich.console import Console
+
+    validation, console = metrics["validation"], Console()
+    if metrics["task"] == "regression":
+        t, lots = validation["tiles"], validation["lots"]
+        console.print(f"held-out tiles: R² {t['r2']:.3f}  MAE {t['mae']:.4g}  RMSE {t['rmse']:.4g}; "
+                      f"lot means: R² {lots['r2']:.3f}  MAE {lots['mae']:.4g}")
+    elif metrics["task"] == "classification":
+        console.print(f"held-out accuracy {validation['accuracy']:.3f}")
+    else:
+        console.print(f"held-out mAP {validation['map']:.3f}")

@@ -1,0 +1,65 @@
+"""What ``matsight train`` is asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from matsight.errors import ConfigError
+from matsight.models import ARCHITECTURES, TASKS
+
+SPLITS = ("tiles", "lots")
+
+
+@dataclass
+class TrainConfig:
+    """Arguments of ``matsight train`` (defaults follow the SEM paper, scaled to small images).
+
+    ``image_size``: images are resized to this (pixels, square) and randomly cropped to 352/384 of
+    it during training (centrally at evaluation). ``split``: hold out random ``tiles`` or whole
+    ``lots`` (regression over lots only) for validation. ``lr``: None → 0.01 for SGD, 1e-3 for Adam.
+    """
+
+    data: Path
+    out: Path
+    task: str = "regression"
+    arch: str = "resnet18"
+    target: str = "cps"
+    epochs: int = 30
+    image_size: int = 128
+    batch_size: int = 32
+    split: str = "tiles"
+    val_fraction: float = 0.2
+    weights: Path | None = None
+    seed: int = 0
+    device: str = "auto"
+    optimizer: str = "sgd"
+    lr: float | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        self.data, self.out = Path(self.data), Path(self.out)
+        if self.task not in TASKS:
+            raise ConfigError(f"--task {self.task!r}: choose one of {', '.join(TASKS)}")
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"--arch {self.arch!r}: choose one of {', '.join(ARCHITECTURES)}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"--split {self.split!r}: choose tiles or lots")
+        if self.split == "lots" and self.task != "regression":
+            raise ConfigError("--split lots needs --task regression (lots are layout 1)")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        for name in ("epochs", "image_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (0.01 if self.optimizer == "sgd" else 1e-3)
+
+    def arguments(self) -> dict[str, Any]:
+        """The arguments that decide the result (for the manifest and the resume check)."""
+        args = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        args.pop("overwrite")
+        return args

@@ -1,0 +1,147 @@
+"""The one fit loop for regression, classification and multi-label models.
+
+``fit(model, train_data, val_data, task=..., run=RunFolder(...), epochs=..., ...)`` trains with
+SGD (lr 0.01, momentum 0.9, weight decay 2e-4, exponential decay 0.95 per epoch: the SEM paper's
+recipe) or Adam, keeps the best-validation-loss weights in ``checkpoint.pt`` and the state after
+every finished epoch in ``last.pt`` (model, optimiser, scheduler, RNG, history), so a rerun after a
+crash or Ctrl-C resumes from the last finished epoch. Under ``torchrun`` it trains with
+DistributedDataParallel and only rank 0 writes files.
+
+Datasets yield ``(image float32 [C,H,W] in [0,1], target float32 [T])``: the regression value(s),
+the class index in column 0, or 0/1 attributes. Regression targets are standardised with
+``meta["target_mean"]``/``meta["target_std"]`` inside the loop; the model learns the standardised
+value.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from matsight.scale import distributed
+from matsight.store import RunFolder, atomic_path
+from matsight.models import save_checkpoint
+
+LAST_STATE = "last.pt"
+
+
+def loss_function(task: str) -> nn.Module:
+    return {"regression": nn.MSELoss(), "classification": nn.CrossEntropyLoss(),
+            "multilabel": nn.BCEWithLogitsLoss()}[task]
+
+
+def prepare_target(target: torch.Tensor, task: str, meta: dict[str, Any]) -> torch.Tensor:
+    """Targets as the loss expects them: standardised values, class indices, or 0/1 floats."""
+    if task == "regression":
+        mean = torch.as_tensor(meta["target_mean"], dtype=target.dtype, device=target.device)
+        std = torch.as_tensor(meta["target_std"], dtype=target.dtype, device=target.device)
+        return (target - mean) / std
+    if task == "classification":
+        return target[:, 0].long()
+    return target
+
+
+def make_optimizer(model: nn.Module, optimizer: str, lr: float, momentum: float, weight_decay: float):
+    if optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    from matsight.errors import ConfigError
+
+    raise ConfigError(f"optimizer {optimizer!r}: use sgd or adam")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, loader: DataLoader, task: str, meta: dict, device: torch.device) -> float:
+    """Mean validation loss per sample."""
+    model.eval()
+    criterion, total, count = loss_function(task), 0.0, 0
+    for images, targets in loader:
+        out = model(images.to(device))
+        total += float(criterion(out, prepare_target(targets.to(device), task, meta))) * len(images)
+        count += len(images)
+    return total / max(count, 1)
+
+
+def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, run: RunFolder,
+        epochs: int = 10, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
+        momentum: float = 0.9, weight_decay: float = 2e-4, lr_decay: float = 0.95,
+        meta: dict[str, Any] | None = None, device: str | torch.device = "cpu", seed: int = 0,
+        num_workers: int = 0) -> dict[str, Any]:
+    """Train ``model``; return ``{"best_epoch", "best_val_loss", "history": [...]}``.
+
+    ``meta`` is stored in the checkpoint (``arch, task, num_outputs``, target scaling, names,
+    image sizes); ``run.path/"checkpoint.pt"`` holds the best-validation weights afterwards.
+    """
+    meta = dict(meta or {})
+    device = distributed.init(torch.device(device))
+    torch.manual_seed(seed)
+    model.to(device)
+    trained = distributed.wrap(model, device)
+    generator = torch.Generator().manual_seed(seed)
+    sampler = distributed.sampler(train_data, shuffle=True, seed=seed)
+    train_loader = DataLoader(train_data, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                              drop_last=len(train_data) > batch_size, generator=generator, num_workers=num_workers)
+    val_loader = DataLoader(val_data, batch_size=batch_size * 2, num_workers=num_workers)
+    opt = make_optimizer(trained, optimizer, lr, momentum, weight_decay)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
+    criterion = loss_function(task)
+    state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "history": []}
+    last_path = run.path / LAST_STATE
+    if last_path.exists():
+        saved = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        random.setstate(saved["python_rng"])
+        np.random.set_state(saved["numpy_rng"])
+        state = saved["state"]
+    with _progress() as progress:
+        bar = progress.add_task("training", total=epochs * len(train_loader), info="",
+                                completed=state["epoch"] * len(train_loader))
+        for epoch in range(state["epoch"] + 1, epochs + 1):
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            trained.train()
+            running, seen = 0.0, 0
+            for images, targets in train_loader:
+                out = trained(images.to(device, non_blocking=True))
+                loss = criterion(out, prepare_target(targets.to(device), task, meta))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                running += float(loss.detach()) * len(images)
+                seen += len(images)
+                progress.update(bar, advance=1, info=f"epoch {epoch}/{epochs} loss {running / seen:.4f}")
+            scheduler.step()
+            val_loss = evaluate_loss(model, val_loader, task, meta, device)
+            state["history"].append({"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
+                                     "lr": opt.param_groups[0]["lr"]})
+            state["epoch"] = epoch
+            if distributed.is_main():
+                if val_loss < state["best_val_loss"]:
+                    state.update(best_val_loss=val_loss, best_epoch=epoch)
+                    save_checkpoint(run.path / "checkpoint.pt", model, meta, epoch=epoch)
+                with atomic_path(last_path) as tmp:
+                    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+                                "numpy_rng": np.random.get_state(), "state": state}, tmp)
+            elif val_loss < state["best_val_loss"]:
+                state.update(best_val_loss=val_loss, best_epoch=epoch)
+            distributed.barrier()
+    return state

@@ -1,0 +1,117 @@
+"""The fit loop, resume after a crash, metrics, run folders and the train/predict CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matsight.errors import ConfigError, RunFolderError
+from matsight.training import TrainConfig, predict, train
+from matsight.training import loop as training_loop
+
+
+def make_lots(root, lots=6, tiles=6, size=40, seed=0):
+    """Lots whose tiles' brightness grows with the lot's cps: a learnable, known relation."""
+    rng = np.random.default_rng(seed)
+    rows = ["lot,cps,porosity"]
+    for i in range(lots):
+        name, cps = chr(ord("A") + i), 10.0 + 5 * i
+        (root / "images" / name).mkdir(parents=True)
+        for t in range(tiles):
+            level = 40 + 30 * i
+            pixels = np.clip(rng.normal(level, 10, (size, size)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / "images" / name / f"{t}.png")
+        rows.append(f"{name},{cps},{i / 10}")
+    (root / "lots.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def make_classes(root, per_class=8, size=36):
+    rng = np.random.default_rng(1)
+    for k, name in enumerate(["bcc", "fcc"]):
+        (root / "images" / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(60 + 120 * k, 15, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / "images" / name / f"{i}.png")
+    return root
+
+
+def config(data, out, **kw):
+    defaults = dict(epochs=2, image_size=32, batch_size=8, device="cpu")
+    return TrainConfig(data=data, out=out, **{**defaults, **kw})
+
+
+def test_regression_run_folder_is_complete_and_in_user_units(tmp_path):
+    data = make_lots(tmp_path / "lots")
+    run = train(config(data, tmp_path / "run", epochs=3, lr=0.003))
+    for name in ("manifest.json", "checkpoint.pt", "metrics.json", "tables/predictions.parquet", "tables/per_lot.csv",
+                 "figures/predicted_vs_measured.png", "figures/learning_curves.png"):
+        assert (run.path / name).exists(), name
+    manifest = run.read_manifest()
+    assert manifest["status"] == "finished" and manifest["seed"] == 0 and manifest["inputs"]["data"]["hash"]
+    table = predict(run.path, data)
+    assert len(table) == 36 and set(table.columns) >= {"image", "group", "measured", "predicted"}
+    # predictions are reported in cps units, not standardised ones
+    assert 0 < table["predicted"].mean() < 60 and table["measured"].min() == 10.0
+
+
+def test_interrupted_training_resumes_from_the_last_finished_epoch(tmp_path, monkeypatch):
+    data = make_lots(tmp_path / "lots", lots=3, tiles=4)
+    evaluate = training_loop.evaluate_loss
+    calls = []
+
+    def crash_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during epoch 2
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(training_loop, "evaluate_loss", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(data, tmp_path / "run", epochs=3))
+    monkeypatch.setattr(training_loop, "evaluate_loss", evaluate)
+    run = train(config(data, tmp_path / "run", epochs=3))
+    history = run.read_table("history")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert run.read_manifest()["resumed"] is True
+
+
+def test_rerun_with_other_arguments_is_refused(tmp_path):
+    data = make_lots(tmp_path / "lots", lots=3, tiles=4)
+    train(config(data, tmp_path / "run", epochs=1))
+    with pytest.raises(RunFolderError, match="--overwrite"):
+        train(config(data, tmp_path / "run", epochs=2))
+
+
+def test_lot_split_holds_out_whole_lots(tmp_path):
+    from matsight.data import read_lots
+    from matsight.training import split_indices
+
+    table = read_lots(make_lots(tmp_path / "lots", lots=5, tiles=3))
+    train_rows, val_rows = split_indices(table, "lots", 0.2, seed=0)
+    assert not {table.groups[i] for i in train_rows} & {table.groups[i] for i in val_rows}
+    assert len(val_rows) == 3
+
+
+def test_classification_confusion_matrix(tmp_path):
+    data = make_classes(tmp_path / "classes")
+    run = train(config(data, tmp_path / "run", task="classification", epochs=2))
+    metrics = json.loads((run.path / "metrics.json").read_text())["validation"]
+    assert np.asarray(metrics["confusion_matrix"]).sum() == 3 and metrics["class_names"] == ["bcc", "fcc"]
+
+
+def test_bad_options_are_user_errors(tmp_path):
+    with pytest.raises(ConfigError, match="--split lots"):
+        TrainConfig(data=tmp_path, out=tmp_path / "r", task="classification", split="lots")
+
+
+def test_cli_reports_a_missing_target_column_with_exit_2(tmp_path):
+    data = make_lots(tmp_path / "lots", lots=2, tiles=2)
+    result = subprocess.run([sys.executable, "-m", "matsight.cli", "train", str(data), "--out", str(tmp_path / "r"),
+                             "--target", "strength", "--epochs", "1", "--image-size", "32"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "lots.csv" in result.stderr and "strength" in result.stderr and "Traceback" not in result.stderr
