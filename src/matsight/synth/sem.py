@@ -1,0 +1,135 @@
+"""Synthetic SEM lots with known ground truth (DATA_LAYOUTS layout 1).
+
+Each lot gets attributes drawn uniformly over :data:`ATTRIBUTE_RANGES`; its tiles are rendered by
+:func:`matsight.synth.sem_tiles.render_tile`; its critical peak stress (CPS, MPa) is
+
+    cps = 20 + 10 · Σ_a c_a · u_a + ε,   ε ~ N(0, 0.3²)
+
+where ``u_a`` ∈ [0, 1] is attribute ``a`` rescaled over its range, except for size, which enters
+Hall-Petch-like as ``u_size`` = (size^-1/2 rescaled over the range of size^-1/2), so a positive
+size coefficient makes CPS *fall* with grain size. Default coefficients: porosity +1.0,
+polydispersity +0.6, size +1.0 (on size^-1/2), cracks −0.8, facetness +0.2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from itertools import count, product
+from pathlib import Path
+from string import ascii_uppercase
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from rich.progress import Progress
+
+from matsight.errors import ConfigError
+from matsight.store.atomic import atomic_path, atomic_write_json
+from matsight.synth.sem_tiles import TileAttributes, render_tile
+
+ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
+    "size": (6.0, 20.0),            # mean grain diameter, px
+    "porosity": (0.0, 1.2),         # pits per 100 px² of grain surface
+    "polydispersity": (0.05, 0.6),  # σ of log grain diameter
+    "facetness": (0.0, 1.0),        # 0 rounded … 1 faceted
+    "cracks": (0.0, 3.0),           # cracks per 100 × 100 px
+}
+DEFAULT_COEFFICIENTS: dict[str, float] = {"size": 1.0, "porosity": 1.0, "polydispersity": 0.6,
+                                          "facetness": 0.2, "cracks": -0.8}
+CPS_BASE, CPS_SCALE, CPS_NOISE = 20.0, 10.0, 0.3
+FORMULA = ("cps = 20 + 10 * (c_size * u(size^-1/2) + c_porosity * u(porosity) + c_polydispersity * u(polydispersity)"
+           " + c_facetness * u(facetness) + c_cracks * u(cracks)) + N(0, 0.3^2); u() rescales to [0, 1] over the"
+           " attribute's range; cps in MPa")
+
+
+def lot_names() -> Iterator[str]:
+    """A, B, …, Z, AA, AB, … like the LLNL lots."""
+    for length in count(1):
+        for letters in product(ascii_uppercase, repeat=length):
+            yield "".join(letters)
+
+
+def read_coefficients(path: str | os.PathLike) -> dict[str, float]:
+    """Coefficients from a JSON file ``{attribute: number}``; missing keys keep their defaults."""
+    path = Path(path)
+    try:
+        given = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"coefficients file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON (line {exc.lineno}): write e.g. {{\"porosity\": 1.0}}") from None
+    if not isinstance(given, dict):
+        raise ConfigError(f"{path} must hold a JSON object mapping attribute names to numbers")
+    return merge_coefficients(given, source=str(path))
+
+
+def merge_coefficients(given: dict | None, source: str = "coefficients") -> dict[str, float]:
+    coefficients = dict(DEFAULT_COEFFICIENTS)
+    for key, value in (given or {}).items():
+        if key not in DEFAULT_COEFFICIENTS:
+            raise ConfigError(f"{source}: unknown attribute {key!r}; use {', '.join(DEFAULT_COEFFICIENTS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: coefficient of {key!r} must be a number, got {value!r}")
+        coefficients[key] = float(value)
+    return coefficients
+
+
+def unit_features(attributes: pd.DataFrame) -> pd.DataFrame:
+    """Attributes rescaled to [0, 1] over their ranges (size through size^-1/2)."""
+    features = {}
+    for name, (low, high) in ATTRIBUTE_RANGES.items():
+        values = attributes[name].to_numpy(float)
+        if name == "size":
+            values, low, high = values ** -0.5, high ** -0.5, low ** -0.5
+        features[name] = (values - low) / (high - low)
+    return pd.DataFrame(features, index=attributes.index)
+
+
+def critical_peak_stress(attributes: pd.DataFrame, coefficients: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """CPS (MPa) of each lot by :data:`FORMULA`."""
+    u = unit_features(attributes)
+    signal = sum(coefficients[name] * u[name].to_numpy() for name in ATTRIBUTE_RANGES)
+    return CPS_BASE + CPS_SCALE * signal + rng.normal(0, CPS_NOISE, len(attributes))
+
+
+def generate_lots(out: str | os.PathLike, lots: int = 30, tiles_per_lot: int = 40, size: int = 128, seed: int = 0,
+                  coefficients: dict[str, float] | None = None, progress: bool = True) -> Path:
+    """Write ``lots.csv``, ``images/<lot>/tile_NNN.png`` and ``ground_truth.json`` under ``out``."""
+    if lots < 2 or tiles_per_lot < 1 or size < 16:
+        raise ConfigError("need --lots ≥ 2, --tiles-per-lot ≥ 1 and --size ≥ 16")
+    coefficients = merge_coefficients(coefficients)
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    names = [name for name, _ in zip(lot_names(), range(lots))]
+    attributes = pd.DataFrame({name: rng.uniform(low, high, lots) for name, (low, high) in ATTRIBUTE_RANGES.items()},
+                              index=names)
+    cps = critical_peak_stress(attributes, coefficients, rng)
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task("rendering SEM tiles", total=lots * tiles_per_lot)
+        for index, name in enumerate(names):
+            folder = out / "images" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            tile_attributes = TileAttributes(**attributes.loc[name].to_dict())
+            lot_rng = np.random.default_rng([seed, index])
+            for t in range(tiles_per_lot):
+                path = folder / f"tile_{t:03d}.png"
+                tile = render_tile(tile_attributes, size, lot_rng)
+                if not path.exists():
+                    with atomic_path(path) as tmp:
+                        Image.fromarray(tile).save(tmp, format="PNG")
+                bar.advance(task)
+    table = attributes.rename_axis("lot").reset_index()
+    table.insert(1, "cps", cps)
+    with atomic_path(out / "lots.csv") as tmp:
+        table.round(6).to_csv(tmp, index=False)
+    atomic_write_json(out / "ground_truth.json", {
+        "formula": FORMULA, "coefficients": coefficients, "attribute_ranges": ATTRIBUTE_RANGES,
+        "attribute_units": {"size": "px (mean grain diameter)", "porosity": "pits per 100 px^2",
+                            "polydispersity": "sigma of log diameter", "facetness": "0 rounded - 1 faceted",
+                            "cracks": "cracks per 100x100 px", "cps": "MPa"},
+        "seed": seed, "tile_size": size, "tiles_per_lot": tiles_per_lot,
+        "lots": table.round(6).to_dict(orient="records"),
+    })
+    return out
