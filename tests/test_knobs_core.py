@@ -1,0 +1,107 @@
+"""Knobs: editor/critic shapes, attribute targets, scaling, and the inverse search on an analytic stand-in."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from matsight.errors import ConfigError
+from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
+from matsight.knobs.inverse import InverseSearch, Target, effects_table
+from matsight.knobs.losses import discriminator_loss, generator_loss
+from matsight.knobs.sweep import sweep_knob
+from matsight.knobs.train_editor import target_attributes
+
+
+class AddEditor(nn.Module):
+    """G(I; A) = I + Σ_k A_k c_k (constant offsets): the answer of the inverse search is analytic."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor(c, dtype=torch.float32))
+
+    def forward(self, x, a):
+        return x + (a * self.c).sum(1)[:, None, None, None]
+
+
+class MeanRegressor(nn.Module):
+    std = 1.0
+
+    def forward(self, x):
+        return 10 * x.mean((1, 2, 3))
+
+
+@pytest.mark.parametrize("size,depth", [(32, 3), (64, 4)])
+def test_editor_and_critic_shapes(size, depth):
+    torch.manual_seed(0)
+    g, d = Editor(4, width=8, depth=depth), Discriminator(4, width=8, depth=depth)
+    x, a = torch.rand(3, 1, size, size), torch.rand(3, 4)
+    y = g(x, a)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    assert not torch.allclose(g(x, a), g(x, 1 - a))  # the attributes reach the output
+    score, attr = d(y)
+    assert score.shape == (3,) and attr.shape == (3, 4)
+    assert AttributeRegressor(4, width=8, depth=depth)(x).shape == (3, 4)
+    dl = discriminator_loss(d, x, y, a)
+    gl = generator_loss(d, g(x, a), x, y, a)
+    dl["total"].backward(retain_graph=True)
+    assert torch.isfinite(gl["total"]) and set(gl) >= {"reconstruction", "attribute", "adversarial"}
+
+
+def test_target_attributes_stay_in_range_and_mix_lots():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).repeat(50, 1)
+    b = target_attributes(a, jitter=0.1, generator=gen)
+    assert b.shape == a.shape and float(b.min()) >= 0 and float(b.max()) <= 1
+    assert len(torch.unique(b[:, 0])) > 50  # interpolation + jitter give many distinct targets
+
+
+def test_scaler_round_trip():
+    values = np.array([[2.0, 0.1], [4.0, 0.3], [3.0, 0.2]])
+    s = AttributeScaler.fit(["size", "porosity"], values)
+    np.testing.assert_allclose(s.transform(values)[:, 0], [0, 1, 0.5], atol=1e-6)
+    np.testing.assert_allclose(s.inverse_transform(s.transform(values)), values, atol=1e-6)
+    assert AttributeScaler.from_dict(s.to_dict()).names == ["size", "porosity"]
+
+
+def test_target_parsing():
+    assert Target.parse("+10%") == Target(0.1, True) and Target.parse("-10%").direction == "decrease"
+    assert Target.parse("3.5") == Target(3.5, False)
+    with pytest.raises(ConfigError):
+        Target.parse("more")
+
+
+def test_inverse_reaches_reachable_target_analytically():
+    # I = 0.2 everywhere, c = 0.5, A = 0.3: R = 10(0.2 + 0.15) = 3.5; +10% → 3.85 → A' = (0.385 - 0.2)/0.5 = 0.37
+    images = torch.full((2, 1, 8, 8), 0.2)
+    attrs = torch.tensor([[0.3], [0.3]])
+    search = InverseSearch(AddEditor([0.5]), MeanRegressor(), lam=10, lr=0.01, steps=500, tolerance=1e-3)
+    res = search.attribute(images, attrs, "+10%")
+    assert res.converged.all()
+    np.testing.assert_allclose(res.found[:, 0], 0.37, atol=5e-4)
+    np.testing.assert_allclose(res.reached, 3.85, atol=2e-3)
+    down = search.attribute(images, attrs, "-10%")  # 3.15 → A' = 0.23
+    np.testing.assert_allclose(down.found[:, 0], 0.23, atol=5e-4)
+    absolute = search.attribute(images, attrs, 4.0)  # A' = 0.4
+    np.testing.assert_allclose(absolute.found[:, 0], 0.4, atol=5e-4)
+
+
+def test_inverse_clamps_to_training_range():
+    images = torch.full((1, 1, 8, 8), 0.2)
+    attrs = torch.tensor([[0.9, 0.1]])
+    res = InverseSearch(AddEditor([0.5, -0.5]), MeanRegressor(), lr=0.1, steps=200).attribute(images, attrs, "+300%")
+    assert not res.converged.any()  # unreachable inside [0,1]
+    np.testing.assert_allclose(res.found, [[1.0, 0.0]], atol=1e-6)  # pushed to the bounds, not beyond
+
+
+def test_effects_table_and_sweep_signs():
+    images = torch.full((6, 1, 8, 8), 0.2)
+    attrs = torch.full((6, 2), 0.5)
+    g, r = AddEditor([0.3, -0.3]), MeanRegressor()
+    res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).attribute(images, attrs, "+10%")
+    table = effects_table({"increase": res}, ["a", "b"], span=np.array([2.0, 1.0]))
+    assert list(table.columns[:5]) == ["attribute", "direction", "mean_delta", "ci_low", "ci_high"]
+    assert table.set_index("attribute").loc["a", "mean_delta"] > 0 > table.set_index("attribute").loc["b", "mean_delta"]
+    curve = sweep_knob(g, r, images, attrs, knob=1, values=np.linspace(0, 1, 5))
+    assert curve.shape == (5, 6)
+    np.testing.assert_allclose(np.diff(curve.mean(1)), -3 * 0.25, atol=1e-5)  # slope 10·(-0.3) per unit
