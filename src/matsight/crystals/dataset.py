@@ -1,0 +1,87 @@
+"""Fingerprint datasets: in memory, and from user structures in layout 5 of DATA_LAYOUTS.md."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from ase import Atoms
+from torch.utils.data import Dataset
+
+from matsight.crystals.fingerprint import FingerprintTransformer
+from matsight.crystals.prototypes import CLASS_NAMES
+from matsight.errors import DataLayoutError
+
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".xyz", ".extxyz")
+
+
+class FingerprintDataset(Dataset):
+    """``(fingerprint float32 [3,64,64], target float32 [1] = class index)`` pairs held in memory."""
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor):
+        self.images = images.float()
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32).view(-1, 1)
+
+    @classmethod
+    def from_structures(cls, structures: list[Atoms], labels, device: str = "cpu") -> "FingerprintDataset":
+        return cls(FingerprintTransformer(device=device).transform(structures), labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.images[i], self.labels[i]
+
+
+def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, list[str]]:
+    """Read layout 5: ``structures/<name>.<cif|vasp|xyz|extxyz>`` and ``labels.csv`` (structure,label).
+
+    ``label`` is a class name of :data:`CLASS_NAMES` or its index. Returns (atoms, labels, names).
+    Raises :class:`DataLayoutError` naming the file or row at fault.
+    """
+    from ase.io import read
+
+    root = Path(root)
+    csv = root / "labels.csv"
+    if not csv.exists():
+        raise DataLayoutError(f"{csv} is missing: add a CSV with columns structure,label (layout 5)")
+    table = pd.read_csv(csv)
+    missing = {"structure", "label"} - set(table.columns)
+    if missing:
+        raise DataLayoutError(f"{csv} lacks column(s) {', '.join(sorted(missing))}: expected structure,label")
+    atoms, labels = [], []
+    for row, (name, label) in enumerate(zip(table["structure"].astype(str), table["label"]), start=2):
+        path = root / "structures" / name
+        if path.suffix.lower() not in STRUCTURE_SUFFIXES:
+            raise DataLayoutError(f"{csv} row {row}: {name!r} must end in one of {', '.join(STRUCTURE_SUFFIXES)}")
+        if not path.exists():
+            raise DataLayoutError(f"{csv} row {row}: structure file {path} does not exist")
+        try:
+            atoms.append(read(path))
+        except Exception as exc:  # ase raises many types for malformed files
+            raise DataLayoutError(f"{path} cannot be read by ase.io.read ({exc}): fix or remove the file") from exc
+        text = str(label)
+        if text in CLASS_NAMES:
+            labels.append(CLASS_NAMES.index(text))
+        elif text.isdigit() and int(text) < len(CLASS_NAMES):
+            labels.append(int(text))
+        else:
+            raise DataLayoutError(f"{csv} row {row}: label {text!r} is not one of {', '.join(CLASS_NAMES)}")
+    return atoms, np.array(labels, dtype=np.int64), table["structure"].astype(str).tolist()
+
+
+def write_structures(root: str | os.PathLike, structures: list[Atoms], labels) -> Path:
+    """Write structures in layout 5 (extxyz files and labels.csv); return ``root``."""
+    from ase.io import write
+
+    root = Path(root)
+    (root / "structures").mkdir(parents=True, exist_ok=True)
+    names = [f"s{i:05d}.extxyz" for i in range(len(structures))]
+    for name, atoms in zip(names, structures):
+        write(root / "structures" / name, atoms, format="extxyz")
+    pd.DataFrame({"structure": names, "label": [CLASS_NAMES[int(c)] for c in labels]}).to_csv(
+        root / "labels.csv", index=False)
+    return root
