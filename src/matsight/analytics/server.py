@@ -1,0 +1,174 @@
+"""FastAPI server of the visual-analytics app: the built front end plus a small binary API.
+
+Endpoints (``N`` points, ``K <= 32`` attributes):
+
+- ``GET /api/meta`` — attributes, ``n``, threshold, distance, run, mAP, per-attribute metrics.
+- ``GET /api/points`` — one binary payload (little-endian): ``uint32`` header length ``H``, ``H`` bytes of
+  JSON ``{"n", "k", "arrays": [{"name", "dtype", "offset", "length"}]}``, then the arrays (offsets from the
+  start of the data block, 4-byte aligned): ``act``/``fea``/``prd`` ``float32 [N*2]`` (x, y interleaved),
+  ``error float32 [N]``, ``labels uint32 [N]`` (bit j = label of attribute j), ``probs uint8 [N*K]``
+  (probability * 255, rounded).
+- ``POST /api/select`` — body: raw ``uint32`` point indices; returns TP/TN/FP/FN, precision, recall, F1,
+  accuracy overall (micro over attributes) and per attribute, computed with numpy.
+- ``POST /api/filter`` — JSON ``{"attributes": [...], "mode": "any"|"all", "by": "label"|"prediction"}``;
+  returns raw ``uint32`` indices of the matching points.
+- ``GET /api/image/{i}`` — the image of point ``i``, log-scaled, as 8-bit PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from matsight.analytics.schema import SPACES, label_column, prob_column
+from matsight.errors import DataLayoutError
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class AnalyticsData:
+    """The analytics folder in memory: ``labels bool [N, K]``, ``predicted bool [N, K]``, coordinates."""
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        points_path, meta_path = folder / "points.parquet", folder / "analytics.json"
+        for path in (points_path, meta_path):
+            if not path.is_file():
+                raise DataLayoutError(f"{path}: missing; run `matsight analytics RUN` first to compute the app's data")
+        self.folder = folder
+        self.meta = json.loads(meta_path.read_text())
+        self.attributes: list[str] = list(self.meta["attributes"])
+        if len(self.attributes) > 32:
+            raise DataLayoutError(f"{meta_path}: {len(self.attributes)} attributes; the app handles at most 32")
+        points = pd.read_parquet(points_path)
+        missing = [c for a in self.attributes for c in (label_column(a), prob_column(a)) if c not in points]
+        if missing:
+            raise DataLayoutError(f"{points_path}: missing columns {missing[:4]}; recompute the analytics")
+        self.images = points["image"].astype(str).to_numpy()
+        self.n = len(points)
+        self.threshold = float(self.meta.get("threshold", 0.5))
+        self.coordinates = {s: np.ascontiguousarray(points[[f"{s}_x", f"{s}_y"]].to_numpy(np.float32))
+                            for s in SPACES}
+        self.error = points["error"].to_numpy(np.float32)
+        self.labels = points[[label_column(a) for a in self.attributes]].to_numpy(np.uint8).astype(bool)
+        self.probs = points[[prob_column(a) for a in self.attributes]].to_numpy(np.float32)
+        self.predicted = self.probs >= self.threshold
+
+    def payload(self) -> bytes:
+        """The binary ``/api/points`` payload (layout in the module docstring)."""
+        bits = (self.labels.astype(np.uint32) << np.arange(len(self.attributes), dtype=np.uint32)).sum(1)
+        arrays = [*((s, self.coordinates[s].ravel()) for s in SPACES), ("error", self.error),
+                  ("labels", bits.astype(np.uint32)), ("probs", np.rint(self.probs * 255).astype(np.uint8).ravel())]
+        entries, blocks, offset = [], [], 0
+        for name, array in arrays:
+            raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
+            entries.append({"name": name, "dtype": str(array.dtype), "offset": offset, "length": int(array.size)})
+            padded = raw + b"\0" * (-len(raw) % 4)
+            blocks.append(padded)
+            offset += len(padded)
+        header = json.dumps({"n": self.n, "k": len(self.attributes), "arrays": entries}).encode()
+        header += b" " * (-len(header) % 4)
+        return np.uint32(len(header)).tobytes() + header + b"".join(blocks)
+
+    def select(self, indices: np.ndarray) -> dict:
+        """Confusion counts and rates of the points ``indices`` (``int [M]``), overall and per attribute."""
+        if indices.size and (indices.max() >= self.n):
+            raise HTTPException(400, f"index {int(indices.max())} out of range (n = {self.n})")
+        labels, predicted = self.labels[indices], self.predicted[indices]
+        tp = (labels & predicted).sum(0)
+        fp = (~labels & predicted).sum(0)
+        fn = (labels & ~predicted).sum(0)
+        tn = len(indices) - tp - fp - fn
+        per = {a: _rates(tp[j], tn[j], fp[j], fn[j]) for j, a in enumerate(self.attributes)}
+        return {"count": int(len(indices)), "overall": _rates(tp.sum(), tn.sum(), fp.sum(), fn.sum()),
+                "per_attribute": per}
+
+    def filter(self, attributes: list[str], mode: str = "any", by: str = "label") -> np.ndarray:
+        """Indices ``uint32 [M]`` of points with any/all of ``attributes`` true by label or prediction."""
+        unknown = [a for a in attributes if a not in self.attributes]
+        if unknown or mode not in ("any", "all") or by not in ("label", "prediction"):
+            raise HTTPException(400, f"bad filter: unknown attributes {unknown}, mode {mode!r} (any/all), "
+                                     f"by {by!r} (label/prediction)")
+        if not attributes:
+            return np.arange(self.n, dtype=np.uint32)
+        columns = [self.attributes.index(a) for a in attributes]
+        values = (self.labels if by == "label" else self.predicted)[:, columns]
+        keep = values.any(1) if mode == "any" else values.all(1)
+        return np.flatnonzero(keep).astype(np.uint32)
+
+    def image_png(self, i: int) -> bytes:
+        """Point ``i``'s image, ``log1p``-scaled to 8-bit grey PNG."""
+        from PIL import Image
+
+        from matsight.data.images import read_image
+
+        if not 0 <= i < self.n:
+            raise HTTPException(404, f"no point {i} (n = {self.n})")
+        path = Path(self.meta["data_root"]) / "images" / self.images[i]
+        pixels = read_image(path, channels=1)[0] * 65535.0
+        scaled = np.log1p(pixels)
+        low, high = float(scaled.min()), float(scaled.max())
+        grey = ((scaled - low) / (high - low) * 255 if high > low else np.zeros_like(scaled)).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(grey).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def _rates(tp, tn, fp, fn) -> dict:
+    tp, tn, fp, fn = int(tp), int(tn), int(fp), int(fn)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    total = tp + tn + fp + fn
+    return {"tp": tp, "tn": tn, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1,
+            "accuracy": (tp + tn) / total if total else 0.0}
+
+
+def create_app(analytics_dir: str | Path) -> FastAPI:
+    """The app for one analytics folder (``<run>/analytics``); the payload is built once, at start-up."""
+    data = AnalyticsData(analytics_dir)
+    payload = data.payload()
+    app = FastAPI(title="matsight app")
+    app.state.data = data
+
+    @app.get("/api/meta")
+    def meta() -> JSONResponse:
+        keys = ("distance", "threshold", "run", "map", "per_attribute")
+        return JSONResponse({"attributes": data.attributes, "n": data.n, **{k: data.meta.get(k) for k in keys}})
+
+    @app.get("/api/points")
+    def points() -> Response:
+        return Response(payload, media_type="application/octet-stream")
+
+    @app.post("/api/select")
+    async def select(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) % 4:
+            raise HTTPException(400, "body must be raw little-endian uint32 indices")
+        return JSONResponse(data.select(np.frombuffer(body, dtype="<u4")))
+
+    @app.post("/api/filter")
+    async def filter_(request: Request) -> Response:
+        spec = await request.json()
+        indices = data.filter(list(spec.get("attributes", [])), spec.get("mode", "any"), spec.get("by", "label"))
+        return Response(indices.astype("<u4").tobytes(), media_type="application/octet-stream")
+
+    @app.get("/api/image/{i}")
+    def image(i: int) -> Response:
+        return Response(data.image_png(i), media_type="image/png")
+
+    if (STATIC_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    else:
+        @app.get("/")
+        def missing_frontend() -> HTMLResponse:
+            return HTMLResponse("<p>The front end is not built: run <code>bash scripts/build_frontend.sh</code>.</p>",
+                                status_code=503)
+    return app

@@ -1,0 +1,99 @@
+"""The app's API: binary payload decoding, selection statistics vs scikit-learn, filters, images."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+from matsight.analytics.schema import fake_points, write_fake_analytics
+from matsight.analytics.server import create_app
+from matsight.errors import DataLayoutError
+
+ATTRIBUTES = [f"a{j}" for j in range(5)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=300, attributes=ATTRIBUTES, seed=3)
+
+
+@pytest.fixture(scope="module")
+def client(folder):
+    return TestClient(create_app(folder))
+
+
+def decode(payload: bytes) -> tuple[dict, dict]:
+    size = int(np.frombuffer(payload[:4], "<u4")[0])
+    header = json.loads(payload[4:4 + size])
+    base = 4 + size
+    arrays = {e["name"]: np.frombuffer(payload, np.dtype(e["dtype"]).newbyteorder("<"), e["length"], base + e["offset"])
+              for e in header["arrays"]}
+    return header, arrays
+
+
+def test_fake_points_schema():
+    points = fake_points(50, ATTRIBUTES, seed=1)
+    assert len(points) == 50 and points["act_x"].dtype == np.float32 and points["label__a0"].dtype == np.uint8
+    assert points[[f"prob__{a}" for a in ATTRIBUTES]].to_numpy().min() >= 0
+    assert fake_points(50, ATTRIBUTES, seed=1).equals(points)
+
+
+def test_payload_round_trips(client, folder):
+    points = pd.read_parquet(folder / "points.parquet")
+    header, arrays = decode(client.get("/api/points").content)
+    assert header["n"] == 300 and header["k"] == 5
+    np.testing.assert_array_equal(arrays["fea"].reshape(-1, 2), points[["fea_x", "fea_y"]].to_numpy(np.float32))
+    for j, a in enumerate(ATTRIBUTES):
+        np.testing.assert_array_equal((arrays["labels"] >> j) & 1, points[f"label__{a}"])
+        np.testing.assert_allclose(arrays["probs"].reshape(-1, 5)[:, j] / 255, points[f"prob__{a}"], atol=0.5 / 255 + 1e-6)
+    assert client.get("/api/meta").json()["attributes"] == ATTRIBUTES
+
+
+def test_selection_statistics_match_sklearn(client, folder):
+    points = pd.read_parquet(folder / "points.parquet")
+    index = np.random.default_rng(0).choice(300, 120, replace=False).astype("<u4")
+    stats = client.post("/api/select", content=index.tobytes()).json()
+    assert stats["count"] == 120
+    y = points[[f"label__{a}" for a in ATTRIBUTES]].to_numpy()[index]
+    p = (points[[f"prob__{a}" for a in ATTRIBUTES]].to_numpy()[index] >= 0.5).astype(int)
+    for j, a in enumerate(ATTRIBUTES):
+        got = stats["per_attribute"][a]
+        assert got["precision"] == pytest.approx(precision_score(y[:, j], p[:, j], zero_division=0))
+        assert got["recall"] == pytest.approx(recall_score(y[:, j], p[:, j], zero_division=0))
+        assert got["f1"] == pytest.approx(f1_score(y[:, j], p[:, j], zero_division=0))
+        assert got["accuracy"] == pytest.approx(accuracy_score(y[:, j], p[:, j]))
+        assert got["tp"] + got["tn"] + got["fp"] + got["fn"] == 120
+    assert stats["overall"]["f1"] == pytest.approx(f1_score(y, p, average="micro"))
+    assert client.post("/api/select", content=np.array([300], "<u4").tobytes()).status_code == 400
+
+
+def test_filters(client, folder):
+    points = pd.read_parquet(folder / "points.parquet")
+    def run(**spec):
+        return np.frombuffer(client.post("/api/filter", json=spec).content, "<u4")
+    a0, a1 = points["label__a0"] == 1, points["label__a1"] == 1
+    np.testing.assert_array_equal(run(attributes=["a0", "a1"], mode="any"), np.flatnonzero(a0 | a1))
+    np.testing.assert_array_equal(run(attributes=["a0", "a1"], mode="all"), np.flatnonzero(a0 & a1))
+    np.testing.assert_array_equal(run(attributes=["a2"], by="prediction"), np.flatnonzero(points["prob__a2"] >= 0.5))
+    assert len(run(attributes=[])) == 300
+    assert client.post("/api/filter", json={"attributes": ["nope"]}).status_code == 400
+
+
+def test_image_endpoint_is_log_scaled_png(client):
+    response = client.get("/api/image/1")
+    assert response.headers["content-type"] == "image/png"
+    image = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert image.shape == (32, 32) and image.dtype == np.uint8 and image.max() == 255
+    # log scaling lifts the faint background well above the linear 20/60000 of full scale
+    assert np.median(image) > 40
+    assert client.get("/api/image/999").status_code == 404
+
+
+def test_missing_folder_is_a_user_error(tmp_path):
+    with pytest.raises(DataLayoutError, match="points.parquet"):
+        create_app(tmp_path)
