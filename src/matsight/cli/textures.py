@@ -39,11 +39,13 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         size: int = typer.Option(128, help="Image size in pixels (square)."),
         seed: int = typer.Option(0),
     ) -> None:
-        """Write a procedural describable-texture bank (28 DTD class names)."""
+        """Write a procedural describable-texture bank (28 DTD class names) and OUT/contact_sheet.png."""
+        from matsight.concepts.figures import bank_contact_sheet
         from matsight.errors import ConfigError
         from matsight.synth.textures import CLASSES, generate_bank
 
         if per_class < 1 or size < 16:
             raise ConfigError(f"--per-class must be >= 1 and --size >= 16, got {per_class} and {size}")
         generate_bank(out, per_class=per_class, size=size, seed=seed)
+        bank_contact_sheet(out, Path(out) / "contact_sheet.png")
         typer.echo(f"{len(CLASSES)} classes x {per_class} images of {size} px in {out}")

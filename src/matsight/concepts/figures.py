@@ -116,3 +116,12 @@ def lot_similarity_figure(lots: Sequence[str], prop_values: np.ndarray, matrix: 
     ax.set_ylabel(f"lot ({prop}, ascending)")
     fig.colorbar(im, ax=ax, label="cosine similarity of texture profiles")
     return save_figure(fig, path)
+
+
+def bank_contact_sheet(bank: str | os.PathLike, path: str | os.PathLike, columns: int = 7) -> Path:
+    """The first image of every class of a DTD-layout bank, titled by class."""
+    from matsight.concepts.bank import read_bank
+    from matsight.data.images import read_image
+
+    table = read_bank(bank, per_class=1)
+    return contact_sheet([read_image(p)[0] for p in table.paths], table.groups, path, columns)
