@@ -1,1 +1,13 @@
-"""matsight.concepts."""
+"""matsight.concepts: name what a CNN sees in salient regions with describable textures (paper §3.4, §4).
+
+``TextureProbe(model, stage="Z5").fit(bank).correlate(lots, property="cps")`` → :class:`TextureResult`;
+``analyse(run, lots, bank, out)`` is the ``matsight textures`` command.
+"""
+
+from matsight.concepts.analysis import analyse
+from matsight.concepts.correlation import SIGN_CONVENTION, texture_scores
+from matsight.concepts.distances import grouped_mean_distances, nearest
+from matsight.concepts.probe import TextureProbe, TextureResult
+
+__all__ = ["SIGN_CONVENTION", "TextureProbe", "TextureResult", "analyse", "grouped_mean_distances", "nearest",
+           "texture_scores"]
