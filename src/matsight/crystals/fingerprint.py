@@ -82,16 +82,16 @@ class FingerprintTransformer:
         self.settings = settings
         self.device = torch.device(device)
         self.batch_size = batch_size
-        q = settings.scattering_vectors()                                      # [P, 3]
+        self._mask = settings.mask().to(self.device)
+        q = settings.scattering_vectors()[settings.mask().flatten()]           # kept pixels only [K, 3]
         rot = settings.rotations()                                             # [3, 2, 3, 3]
         # q·(R r) = (Rᵀ q)·r  →  rotate the scattering vectors instead of the atoms
         self._q = torch.einsum("pi,ckij->ckpj", q, rot).to(self.device, torch.float32)  # [3, 2, P, 3]
         width = settings.form_factor_width
-        self._f2 = torch.exp(-(q.norm(dim=1) ** 2) / width**2).to(self.device, torch.float32)  # f² [P]
-        self._mask = settings.mask().to(self.device)
+        self._f2 = torch.exp(-(q.norm(dim=1) ** 2) / width**2).to(self.device, torch.float32)  # f² [K]
 
     def _intensity(self, pos: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """pos ``[B, N, 3]`` (padded), weight ``[B, N]`` (1 atom / 0 pad) → ``[B, 3, P]``."""
+        """pos ``[B, N, 3]`` (padded), weight ``[B, N]`` (1 atom / 0 pad) → ``[B, 3, K]`` on kept pixels."""
         phase = 2 * math.pi * torch.einsum("ckpj,bnj->bckpn", self._q, pos)
         re = torch.einsum("bckpn,bn->bckp", torch.cos(phase), weight)
         im = torch.einsum("bckpn,bn->bckp", torch.sin(phase), weight)
@@ -99,11 +99,11 @@ class FingerprintTransformer:
 
     def _normalise(self, intensity: torch.Tensor) -> torch.Tensor:
         s = self.settings.pixels
-        img = intensity.reshape(-1, 3, s, s) * self._mask
-        kept = img[:, :, self._mask]                                           # [B, 3, K]
-        lo = kept.amin(dim=(1, 2)).view(-1, 1, 1, 1)
-        hi = kept.amax(dim=(1, 2)).view(-1, 1, 1, 1)
-        return ((img - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1) * self._mask
+        lo = intensity.amin(dim=(1, 2), keepdim=True)
+        hi = intensity.amax(dim=(1, 2), keepdim=True)
+        img = torch.zeros(len(intensity), 3, s, s, device=intensity.device)
+        img[:, :, self._mask] = (intensity - lo) / (hi - lo).clamp_min(1e-12)
+        return img
 
     @torch.no_grad()
     def transform(self, structures: Sequence[Atoms]) -> torch.Tensor:
