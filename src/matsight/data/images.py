@@ -24,16 +24,22 @@ def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
     ``channels=3`` repeats grey to RGB. Raises :class:`ImageReadError` naming the file.
     """
     path = Path(path)
+    return _to_channels(_to_unit_float(decode_raw(path), path), channels, path)
+
+
+def decode_raw(path: str | os.PathLike) -> np.ndarray:
+    """The file's pixels as stored (``[H, W]`` or ``[H, W, C]``, original dtype); raises :class:`ImageReadError`."""
+    path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: file not found")
     try:
         array = _decode(path)
-    except ImageReadError:
-        raise
     except Exception as exc:
         raise ImageReadError(f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); "
                              "replace or remove the file") from None
-    return _to_channels(_to_unit_float(array, path), channels, path)
+    if array.size == 0:
+        raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
+    return array
 
 
 def _decode(path: Path) -> np.ndarray:

@@ -31,7 +31,9 @@ class Problems:
         if self.items:
             shown = self.items[:50]
             more = f"\n  ... and {len(self.items) - 50} more" if len(self.items) > 50 else ""
-            raise DataLayoutError(f"{self.root}: {len(self.items)} problem(s) found:\n  - " + "\n  - ".join(shown) + more)
+            error = DataLayoutError(f"{self.root}: {len(self.items)} problem(s) found:\n  - " + "\n  - ".join(shown) + more)
+            error.problems = list(self.items)  # for matsight.data.validate, which merges them with image checks
+            raise error
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -52,7 +54,7 @@ def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
 def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems) -> np.ndarray:
     values = pd.to_numeric(df[column].str.strip(), errors="coerce")
     for row in np.flatnonzero(values.isna().to_numpy()):
-        problems.add(f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number")
+        problems.add(f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number; write a number")
     return values.to_numpy(dtype=np.float32)
 
 
@@ -92,11 +94,11 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
     paths, targets, groups, attrs = [], [], [], []
     for row, lot in enumerate(df["lot"]):
         if lot not in folders:
-            problems.add(f"{csv} row {row + 2}: lot '{lot}' has no folder {images_dir / lot}")
+            problems.add(f"{csv} row {row + 2}: lot '{lot}' has no folder {images_dir / lot}; add the folder or remove the row")
             continue
         files = _images_in(images_dir / lot)
         if not files:
-            problems.add(f"{images_dir / lot}: lot '{lot}' has no images")
+            problems.add(f"{images_dir / lot}: lot '{lot}' has no images; add tiles or remove the lot")
         paths += files
         targets += [[target_values[row]]] * len(files)
         attrs += [attribute_values[row]] * len(files)
@@ -127,13 +129,13 @@ def read_multilabel(root: str | os.PathLike) -> ImageTable:
     for j, column in enumerate(names):
         values = df[column].str.strip()
         for row in np.flatnonzero(~values.isin(["0", "1"]).to_numpy()):
-            problems.add(f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not 0 or 1")
+            problems.add(f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not 0 or 1; write 0 or 1")
         labels[:, j] = (values == "1").to_numpy()
     paths = []
     for row, name in enumerate(df["image"].str.strip()):
         path = root / "images" / name
         if not path.is_file():
-            problems.add(f"{csv} row {row + 2}: image {path} does not exist")
+            problems.add(f"{csv} row {row + 2}: image {path} does not exist; fix the path or remove the row")
         paths.append(path)
     problems.raise_if_any()
     return ImageTable(root=root, paths=paths, targets=labels, groups=["all"] * len(paths),
@@ -157,7 +159,7 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
         entries = [(images_dir / str(i).strip(), str(c).strip()) for i, c in zip(df["image"], df["label"])]
         for row, (path, _) in enumerate(entries):
             if not path.is_file():
-                problems.add(f"{csv} row {row + 2}: image {path} does not exist")
+                problems.add(f"{csv} row {row + 2}: image {path} does not exist; fix the path or remove the row")
     else:
         if not root.is_dir():
             problems.add(f"{root} is not a folder")

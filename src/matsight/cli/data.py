@@ -1,0 +1,38 @@
+"""CLI: ``matsight validate DIR`` and ``matsight synth sem-lots OUT`` (thin shells over the library)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, synth: typer.Typer) -> None:
+    @app.command()
+    def validate(
+        root: Path = typer.Argument(..., help="Dataset folder (DATA_LAYOUTS.md layout 1, 2 or 3)."),
+        layout: str = typer.Option(None, help="lots, multilabel or classes (default: detected from the files)."),
+        target: str = typer.Option("cps", help="Property column of lots.csv (lots layout)."),
+    ) -> None:
+        """Check a dataset folder (every CSV row and every image) without running anything."""
+        from matsight.data.validate import validate as check
+
+        for line in check(root, layout=layout, target=target).lines():
+            typer.echo(line)
+
+    @synth.command("sem-lots")
+    def sem_lots(
+        out: Path = typer.Argument(..., help="Output folder (lots.csv, images/<lot>/, ground_truth.json)."),
+        lots: int = typer.Option(30, help="Number of lots (named A..Z, AA, ...)."),
+        tiles_per_lot: int = typer.Option(40, help="Tiles per lot."),
+        size: int = typer.Option(128, help="Tile side in pixels."),
+        seed: int = typer.Option(0, help="Random seed (same seed, same bytes)."),
+        coefficients: Path = typer.Option(None, help="JSON {attribute: coefficient} for the CPS formula; "
+                                                     "missing keys keep their defaults."),
+    ) -> None:
+        """Write synthetic SEM lots of packed crystals with a known CPS formula."""
+        from matsight.synth.sem import generate_lots, read_coefficients
+
+        given = read_coefficients(coefficients) if coefficients is not None else None
+        typer.echo(generate_lots(out, lots=lots, tiles_per_lot=tiles_per_lot, size=size, seed=seed,
+                                 coefficients=given))

@@ -1,0 +1,105 @@
+"""``matsight validate``: check a dataset folder completely before anything runs.
+
+:func:`validate` runs the layout reader (which lists every CSV/folder problem) and then decodes
+every image file under ``images/`` (not only those the CSV names), so one call reports all
+problems at once in a single :class:`DataLayoutError`. On success it returns a
+:class:`ValidationSummary` (image count, groups, sizes, bit depths, channels).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from matsight.data.dataset import ImageTable
+from matsight.data.images import decode_raw, is_image_file
+from matsight.data.layouts import Problems, read_classes, read_lots, read_multilabel
+from matsight.errors import ConfigError, DataLayoutError, ImageReadError
+
+LAYOUTS = ("lots", "multilabel", "classes")
+
+
+@dataclass
+class ValidationSummary:
+    """What a valid folder holds; ``sizes``/``bit_depths``/``channels`` count images per value."""
+
+    root: Path
+    layout: str
+    images: int
+    groups: int
+    sizes: Counter = field(default_factory=Counter)       # (height, width) -> images
+    bit_depths: Counter = field(default_factory=Counter)  # e.g. "uint8" -> images
+    channels: Counter = field(default_factory=Counter)    # 1 or 3 (or 4) -> images
+
+    def lines(self) -> list[str]:
+        group_word = {"lots": "lots", "multilabel": "attributes", "classes": "classes"}[self.layout]
+        sizes = ", ".join(f"{h}x{w} ({n})" for (h, w), n in self.sizes.most_common(5))
+        more = f", … {len(self.sizes) - 5} more sizes" if len(self.sizes) > 5 else ""
+        return [f"{self.root}: valid {self.layout} layout",
+                f"  images: {self.images}, {group_word}: {self.groups}",
+                f"  sizes (HxW): {sizes}{more}",
+                "  bit depths: " + ", ".join(f"{d} ({n})" for d, n in sorted(self.bit_depths.items())),
+                "  channels: " + ", ".join(f"{c} ({n})" for c, n in sorted(self.channels.items()))]
+
+
+def detect_layout(root: str | os.PathLike) -> str:
+    """``lots`` if ``lots.csv`` exists, ``multilabel``/``classes`` by ``labels.csv``'s columns, else ``classes``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataLayoutError(f"{root} is not a folder; give the dataset folder (see DATA_LAYOUTS.md)")
+    if (root / "lots.csv").is_file():
+        return "lots"
+    labels = root / "labels.csv"
+    if labels.is_file():
+        try:
+            columns = list(pd.read_csv(labels, nrows=0).columns)
+        except Exception as exc:
+            raise DataLayoutError(f"{labels} cannot be parsed as CSV ({exc.__class__.__name__}: {exc})") from None
+        return "classes" if set(columns) == {"image", "label"} else "multilabel"
+    if (root / "images").is_dir():
+        return "classes"
+    raise DataLayoutError(f"{root}: no lots.csv, labels.csv or images/ folder found; see DATA_LAYOUTS.md "
+                          "or pass --layout lots|multilabel|classes")
+
+
+def _read(root: Path, layout: str, target: str) -> ImageTable:
+    if layout == "lots":
+        return read_lots(root, target=target)
+    return read_multilabel(root) if layout == "multilabel" else read_classes(root)
+
+
+def validate(root: str | os.PathLike, layout: str | None = None, target: str = "cps") -> ValidationSummary:
+    """Check ``root`` as ``layout`` (auto-detected when None); raise one DataLayoutError listing every problem."""
+    root = Path(root)
+    if layout is None:
+        layout = detect_layout(root)
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    problems = Problems(root)
+    table = None
+    try:
+        table = _read(root, layout, target)
+    except DataLayoutError as exc:
+        for item in getattr(exc, "problems", [str(exc)]):
+            problems.add(item)
+    images_dir = root / "images" if (root / "images").is_dir() else root
+    files = sorted(set(table.paths) if table is not None else
+                   {p for p in images_dir.rglob("*") if p.is_file() and is_image_file(p)})
+    summary = ValidationSummary(root=root, layout=layout, images=len(files),
+                                groups=(len(set(table.groups)) if layout != "multilabel" else len(table.target_names))
+                                if table is not None else 0)
+    for path in files:
+        try:
+            array = decode_raw(path)
+        except ImageReadError as exc:
+            problems.add(str(exc))
+            continue
+        summary.sizes[array.shape[:2]] += 1
+        summary.bit_depths[str(array.dtype)] += 1
+        summary.channels[1 if array.ndim == 2 else array.shape[2]] += 1
+    problems.raise_if_any()
+    return summary
