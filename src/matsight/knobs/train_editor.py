@@ -190,7 +190,7 @@ def train_editor(config: EditorConfig) -> RunFolder:
         opt_g.step()
         step += 1
         if step % 10 == 0 or step == config.steps:
-            history.append({"step": step, "d_loss": float(d["total"]), "g_adv": float(g["adversarial"]),
+            history.append({"step": step, "d_loss": float(d["total"].detach()), "g_adv": float(g["adversarial"]),
                             "g_attribute": float(g["attribute"]), "reconstruction_l1": float(g["reconstruction"])})
         if step % config.checkpoint_every == 0 or step == config.steps:
             save()

@@ -1,0 +1,74 @@
+"""Knobs end to end on tiny synthetic lots: train (resume), quality, sweep and inverse tables, CLI errors."""
+
+import sys
+from unittest.mock import patch
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from matsight.cli.main import app, main
+from matsight.knobs.train_editor import EditorConfig, load_editor, train_editor
+from matsight.models import build_model, save_checkpoint
+from matsight.synth.sem import generate_lots
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("knobs")
+    lots = generate_lots(root / "lots", lots=4, tiles_per_lot=5, size=32, seed=1, progress=False)
+    torch.manual_seed(0)
+    meta = {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"],
+            "target_mean": [25.0], "target_std": [4.0], "image_size": 40, "crop_size": 36, "channels": 1}
+    save_checkpoint(root / "reg" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
+    return root, lots
+
+
+def test_train_resumes_and_cli_writes_tables(setup):
+    root, lots = setup
+    out = root / "editor"
+    config = EditorConfig(regressor=root / "reg", lots=lots, out=out, image_size=32, steps=3, width=8,
+                          checkpoint_every=3, attributes=["size", "porosity"])
+    train_editor(config)
+    first = torch.load(out / "editor.pt", weights_only=False)["step"]
+    config.steps = 5
+    train_editor(config)  # resumes from step 3
+    editor, meta = load_editor(out)
+    assert first == 3 and meta["step"] == 5 and len(meta["held_out_rows"]) == 4
+    runner = CliRunner()
+    res = runner.invoke(app, ["knobs", "train", str(root / "reg"), str(lots), "--out", str(root / "cli"),
+                              "--attributes", "size,porosity,facetness", "--image-size", "32", "--steps", "4",
+                              "--width", "8", "--quality-epochs", "1", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "control slope" in res.output
+    res = runner.invoke(app, ["knobs", "sweep", str(root / "cli"), "--levels", "3", "--tiles", "4", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    sweeps = pd.read_csv(root / "cli" / "tables" / "knob_sweeps.csv")
+    assert set(sweeps["attribute"]) == {"size", "porosity", "facetness"} and len(sweeps) == 9
+    res = runner.invoke(app, ["knobs", "inverse", str(root / "cli"), "--target", "+10%", "--tiles", "3",
+                              "--steps", "3", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    effects = pd.read_csv(root / "cli" / "tables" / "inverse_effects.csv")
+    assert list(effects.columns[:3]) == ["attribute", "direction", "target"]
+    assert {"mean_delta", "ci_low", "ci_high"} <= set(effects.columns)
+    assert set(effects["direction"]) == {"increase", "decrease"} and len(effects) == 6
+    assert (effects["ci_low"] <= effects["mean_delta"]).all() and (effects["mean_delta"] <= effects["ci_high"]).all()
+    assert (root / "cli" / "figures" / "inverse_tiles.png").exists()
+    assert (root / "cli" / "report_sections" / "knobs.json").exists()
+
+
+def _exit_code(argv, capsys):
+    with patch.object(sys, "argv", ["matsight", *argv]), pytest.raises(SystemExit) as exc:
+        main()
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_cli_user_errors_exit_2(setup, tmp_path, capsys):
+    root, lots = setup
+    code, err = _exit_code(["knobs", "sweep", str(tmp_path / "nothing")], capsys)
+    assert code == 2 and "knobs train" in err
+    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--target", "lots"], capsys)
+    assert code == 2 and "--target" in err
