@@ -28,13 +28,14 @@ def gradcam_from(activation: torch.Tensor, grad: torch.Tensor, plus_plus: bool =
     """Class activation map ``relu(sum_k w_k A_k)`` ``[N,h,w]`` from an activation and its gradient.
 
     Grad-CAM: ``w_k`` = spatial mean of the gradient. Grad-CAM++ (Chattopadhay et al. 2018, with the
-    exponential-output approximation used by pytorch-grad-cam): ``alpha = g^2 / (2 g^2 + sum_ij A g^3)``,
-    ``w_k = sum_ij alpha * relu(g)``.
+    exponential-output approximation used by pytorch-grad-cam):
+    ``alpha_ij = g_ij^2 / (2 g_ij^2 + (sum_ab A_ab) g_ij^3 + 1e-6)`` (0 where ``g = 0``),
+    ``w_k = sum_ij alpha_ij * relu(g_ij)``.
     """
     if plus_plus:
         g2 = grad.pow(2)
-        denom = 2 * g2 + (activation * grad.pow(3)).sum(dim=(2, 3), keepdim=True)
-        alpha = g2 / torch.where(denom != 0, denom, torch.ones_like(denom))
+        alpha = g2 / (2 * g2 + activation.sum(dim=(2, 3), keepdim=True) * grad.pow(3) + 1e-6)
+        alpha = torch.where(grad != 0, alpha, torch.zeros_like(alpha))
         weights = (alpha * grad.clamp_min(0)).sum(dim=(2, 3), keepdim=True)
     else:
         weights = grad.mean(dim=(2, 3), keepdim=True)
