@@ -52,7 +52,7 @@ def main() -> None:
             generate_lots(lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=1,
                           coefficients=coefficients)
         run = train(TrainConfig(data=lots, out=args.out / f"model-{name}", epochs=args.epochs,
-                                image_size=args.image_size, device="cpu", seed=0))
+                                image_size=args.image_size, device="cpu", seed=0, optimizer="adam", lr=1e-3))
         result = analyse(run.path, lots, bank, args.out / f"textures-{name}",
                          n_boot=100, n_perm=499, highlight=FAMILY)
         ranks = {t: result.rank_of(t) for t in FAMILY}
