@@ -25,7 +25,7 @@ export function drawFlower(ctx: CanvasRenderingContext2D, cx: number, cy: number
       ctx.arc(cx, cy, r * length, a - half, a + half);
       ctx.closePath();
       const filled = mode === "prd" || p.label;
-      if (filled) { ctx.fillStyle = p.colour; ctx.globalAlpha = mode === "prd" ? 0.85 : 1; ctx.fill(); ctx.globalAlpha = 1; }
+      if (filled) { ctx.fillStyle = p.colour; ctx.fill(); }
       if (mode === "joint" && !p.label && p.prob >= threshold) { ctx.strokeStyle = "#000"; ctx.lineWidth = 1.2; ctx.stroke(); }
     }
     if (mode === "joint" && p.label) {

@@ -5,7 +5,7 @@ import { attributeColour, ramp } from "./colors";
 import { drawFlower, type GlyphMode } from "./flowers";
 import { decodePoints, errorDistance, label, normalise, prob, SPACES, type PointData, type Space } from "./payload";
 
-const MAX_FLOWERS = 250;
+const MAX_FLOWERS = 80;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 interface Meta { attributes: string[]; n: number; threshold: number; distance: string; map: number | null }
@@ -97,14 +97,17 @@ function drawGlyphs(space: Space, data: PointData, meta: Meta): void {
   const inView = (plot.get as any)("pointsInView") as number[];
   canvas.dataset.flowers = "0";
   if (!inView || inView.length === 0 || inView.length > MAX_FLOWERS) return;
-  const r = Math.max(7, Math.min(22, Math.sqrt((width * height) / inView.length) * 0.35));
+  const r = Math.max(8, Math.min(24, Math.sqrt((width * height) / inView.length) * 0.3));
   const maxError = state.error.reduce((m, e) => Math.max(m, e), 1e-9);
+  const selected = new Set(state.selection.length ? state.selection : []);
   for (const i of inView) {
+    ctx.globalAlpha = selected.size && !selected.has(i) ? 0.2 : 1;
     const position = (plot as any).getScreenPosition(i) as [number, number] | undefined;
     if (!position) continue;
     const petals = meta.attributes.map((_, j) => ({ label: label(data, i, j), prob: prob(data, i, j), colour: attributeColour(j) }));
     drawFlower(ctx, position[0], position[1], r, petals, glyphMode(), state.error[i] / maxError, meta.threshold);
   }
+  ctx.globalAlpha = 1;
   canvas.dataset.flowers = String(inView.length);
 }
 
@@ -116,6 +119,7 @@ async function onSelect(source: Space, indices: Uint32Array, data: PointData, me
     else state.plots[space].deselect({ preventEvent: true } as any);
   }
   document.body.dataset.selected = String(indices.length);
+  SPACES.forEach((s) => drawGlyphs(s, data, meta));
   if (indices.length) showDetail(Math.min(...indices.slice(0, 100000)), data, meta);
   await showStats(indices, meta);
 }

@@ -1,0 +1,133 @@
+"""The app in headless Chromium (Playwright): canvases draw, linked selection, filters, detail view.
+
+Needs Debian's /usr/bin/chromium (`bash scripts/setup_browser.sh`) and the built front end
+(`bash scripts/build_frontend.sh`); with CI=true either missing is a failure, not a skip.
+Screenshots go to test-artifacts/app/.
+"""
+
+import io
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matsight.analytics.schema import write_fake_analytics
+from matsight.analytics.server import STATIC_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--enable-unsafe-swiftshader", "--no-sandbox", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "app"
+pytestmark = pytest.mark.timeout(120)
+N = 60  # few enough points for the flower overlay (the app draws flowers for <= 80 in view)
+
+
+def _require(condition: bool, why: str) -> None:
+    if not condition:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why + " (CI=true: browser tests must run)")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    from matsight.analytics.server import create_app
+
+    _require(CHROMIUM.is_file(), f"{CHROMIUM} missing: run `bash scripts/setup_browser.sh` as root")
+    _require((STATIC_DIR / "index.html").is_file(), "front end not built: run `bash scripts/build_frontend.sh`")
+    folder = write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=N, seed=5)
+    config = uvicorn.Config(create_app(folder), host="127.0.0.1", port=0, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    while not instance.started:
+        time.sleep(0.05)
+    port = instance.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/", pd.read_parquet(folder / "points.parquet")
+    instance.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        context = p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), headless=True, args=ARGS,
+                                                       viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(server[0])
+        page.wait_for_selector("body[data-ready=true]", timeout=60000)
+        yield page
+        context.close()
+
+
+def _pixels(page, selector: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("L"), dtype=np.float32)
+
+
+def test_each_view_draws_points_and_flowers(page):
+    assert page.evaluate("document.body.dataset.error") is None
+    for space in ("act", "fea", "prd"):
+        pixels = _pixels(page, f'.view[data-space="{space}"] .plot')
+        assert pixels.std() > 10, f"{space} view looks blank"
+        # N points are few enough for flowers on the overlay canvas
+        assert int(page.get_attribute(f'.view[data-space="{space}"] canvas.glyphs', "data-flowers")) == N
+    page.screenshot(path=ARTIFACTS / "initial.png")
+
+
+def test_box_selection_links_views_and_metrics(page, server):
+    before = _pixels(page, '.view[data-space="act"] .plot')
+    page.select_option("#tool", "rectangle")
+    box = page.locator('.view[data-space="fea"] canvas.gl').bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+    page.mouse.down()
+    for t in range(1, 16):
+        page.mouse.move(box["x"] + box["width"] * (0.05 + 0.06 * t), box["y"] + box["height"] * (0.05 + 0.06 * t))
+        time.sleep(0.02)
+    page.mouse.up()
+    page.wait_for_function("document.getElementById('stats').dataset.count > 0", timeout=10000)
+    selected = int(page.evaluate("document.body.dataset.selected"))
+    assert 0 < selected < N
+    assert int(page.get_attribute("#stats", "data-count")) == selected
+    overall = page.locator("#stats tr.overall td").all_inner_texts()
+    assert int(overall[1]) + int(overall[2]) + int(overall[3]) + int(overall[4]) == selected * 17
+    after = _pixels(page, '.view[data-space="act"] .plot')
+    assert np.abs(after - before).mean() > 1, "the selection made in FEA did not show in ACT"
+    page.fill("#selection-name", "box")
+    page.click("#selection-save")
+    assert page.locator("#saved li").first.inner_text() == f"box ({selected})"
+    page.select_option("#tool", "panZoom")
+
+
+def test_detail_view_shows_the_image(page):
+    page.wait_for_function("document.getElementById('detail-image')?.naturalWidth > 0", timeout=10000)
+    image = _pixels(page, "#detail-image")
+    assert image.std() > 10
+    assert page.locator("#detail-body tbody tr").count() == 17
+    page.screenshot(path=ARTIFACTS / "selection.png")
+
+
+def test_attribute_filter(page, server):
+    points = server[1]
+    page.check('#filter-attributes input[value="attr0"]')
+    page.check('#filter-attributes input[value="attr3"]')
+    page.select_option("#filter-mode", "any")
+    page.click("#filter-apply")
+    expected = int(((points["label__attr0"] == 1) | (points["label__attr3"] == 1)).sum())
+    page.wait_for_function(f"document.body.dataset.filtered == {expected}", timeout=10000)
+    page.wait_for_function(f"document.querySelector('.view[data-space=act] canvas.glyphs').dataset.flowers == {expected}",
+                           timeout=10000)
+    page.screenshot(path=ARTIFACTS / "filtered.png")
+    page.click("#filter-clear")
+    page.wait_for_function(f"document.body.dataset.filtered == {N}", timeout=10000)
