@@ -61,7 +61,8 @@ def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems
 def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str] | None = None) -> ImageTable:
     """Layout 1: ``lots.csv`` (``lot``, the target column, optional numeric attributes) + ``images/<lot>/``.
 
-    ``attributes=None`` takes every numeric column other than ``lot`` and the target.
+    ``attributes=None`` takes every column other than ``lot`` and the target that holds any
+    number (a non-numeric cell in such a column is reported); wholly text columns are ignored.
     """
     root = Path(root)
     problems = Problems(root)
@@ -81,9 +82,9 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
     for row, count in df["lot"].value_counts().items():
         if count > 1:
             problems.add(f"{csv}: lot '{row}' appears {count} times; keep one row per lot")
-    if attributes is None:
+    if attributes is None:  # columns with any number are attributes (so a typo in one is reported, not dropped)
         attributes = [c for c in df.columns if c not in ("lot", target)
-                      and pd.to_numeric(df[c], errors="coerce").notna().all()]
+                      and pd.to_numeric(df[c].str.strip(), errors="coerce").notna().any()]
     for column in attributes:
         if column not in df.columns:
             problems.add(f"{csv}: attribute column '{column}' is missing")
