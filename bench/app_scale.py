@@ -1,0 +1,98 @@
+"""Scale bench of the visual-analytics app: N synthetic points (default 1,000,000).
+
+Measures server start-up (parquet load + payload build + uvicorn until /api/meta answers), the binary
+payload size and download time, time to first render in headless Chromium (page load until all three
+WebGL views drew), and the server-side selection-statistics latency. Prints a markdown table.
+
+    .venv/bin/python bench/app_scale.py [--n 1000000] [--browser/--no-browser]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+
+from matsight.analytics.schema import write_fake_analytics
+from matsight.analytics.server import create_app
+
+ARGS = ["--enable-unsafe-swiftshader", "--no-sandbox", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def _median_ms(fn, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--browser", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        folder = write_fake_analytics(Path(tmp) / "analytics", n=args.n, seed=0)
+        rows.append(("write fake analytics folder (17 attributes)", f"{time.perf_counter() - start:.1f} s"))
+
+        start = time.perf_counter()
+        app = create_app(folder)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+        while not server.started:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
+        httpx.get(url + "api/meta").raise_for_status()
+        rows.append(("server start-up (load + payload + listen)", f"{time.perf_counter() - start:.2f} s"))
+
+        start = time.perf_counter()
+        payload = httpx.get(url + "api/points", timeout=60).content
+        rows.append(("points payload size", f"{len(payload) / 2**20:.1f} MiB ({len(payload) / args.n:.0f} B/point)"))
+        rows.append(("points payload download (localhost)", f"{(time.perf_counter() - start) * 1000:.0f} ms"))
+
+        data = app.state.data
+        rng = np.random.default_rng(0)
+        for size in sorted({min(10_000, args.n), args.n // 10, args.n // 2, args.n}):
+            index = np.sort(rng.choice(args.n, size, replace=False)).astype("<u4")
+            rows.append((f"selection statistics, {size:,} points (server, numpy)", f"{_median_ms(lambda: data.select(index)):.0f} ms"))
+        index = rng.choice(args.n, args.n // 10, replace=False).astype("<u4")
+        body = index.tobytes()
+        rows.append((f"POST /api/select, {len(index):,} points (round trip)",
+                     f"{_median_ms(lambda: httpx.post(url + 'api/select', content=body, timeout=60).raise_for_status()):.0f} ms"))
+
+        if args.browser:
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+                context = p.chromium.launch_persistent_context(profile, executable_path="/usr/bin/chromium", headless=True,
+                                                               args=ARGS, viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(url)
+                page.wait_for_selector("body[data-ready=true]", timeout=600_000)
+                wall = time.perf_counter() - start
+                in_page = int(page.evaluate("document.body.dataset.renderMs"))
+                rows.append(("first render, headless Chromium + SwiftShader (goto → 3 views drawn)", f"{wall:.1f} s"))
+                rows.append(("  of which in-page (fetch + decode + 3 × regl draw)", f"{in_page / 1000:.1f} s"))
+                context.close()
+        server.should_exit = True
+
+    print(f"\n| {args.n:,} points | measured |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
