@@ -65,6 +65,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--flip", default="porosity", help="attribute whose coefficient is negated in the second setting")
+    p.add_argument("--only", choices=["default", "flipped"], help="run one setting (e.g. in two processes)")
     p.add_argument("--lots", type=int, default=30)
     p.add_argument("--tiles", type=int, default=16)
     p.add_argument("--tile-size", type=int, default=96)
@@ -80,9 +81,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     flipped = dict(DEFAULT_COEFFICIENTS, **{args.flip: -DEFAULT_COEFFICIENTS[args.flip]})
-    table = pd.concat([one_setting(args.out, "default", dict(DEFAULT_COEFFICIENTS), args),
-                       one_setting(args.out, f"flipped-{args.flip}", flipped, args)], ignore_index=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+    settings = {"default": ("default", dict(DEFAULT_COEFFICIENTS)), "flipped": (f"flipped-{args.flip}", flipped)}
+    for key in [args.only] if args.only else list(settings):
+        label, coefficients = settings[key]
+        one_setting(args.out, label, coefficients, args).to_csv(args.out / label / "ground_truth_rows.csv", index=False)
+    table = pd.concat([pd.read_csv(f) for f in sorted(args.out.glob("*/ground_truth_rows.csv"))], ignore_index=True)
     table.to_csv(args.out / "knobs_ground_truth.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.round(3).to_string(index=False))
