@@ -1,0 +1,110 @@
+"""Synthetic SEM lots: determinism, user coefficients, attributes visible in the tiles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from matsight.data import read_lots
+from matsight.errors import ConfigError
+from matsight.synth.sem import generate_lots, lot_names, read_coefficients
+from matsight.synth.sem_tiles import TileAttributes, render_tile
+
+MATSIGHT = str(Path(sys.executable).with_name("matsight"))
+BASE = dict(size=10.0, porosity=0.3, polydispersity=0.2, facetness=0.8, cracks=0.0)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_for_a_seed_and_readable(tmp_path):
+    a = generate_lots(tmp_path / "a", lots=3, tiles_per_lot=2, size=32, seed=5, progress=False)
+    b = generate_lots(tmp_path / "b", lots=3, tiles_per_lot=2, size=32, seed=5, progress=False)
+    c = generate_lots(tmp_path / "c", lots=3, tiles_per_lot=2, size=32, seed=6, progress=False)
+    assert _digest(a) == _digest(b)
+    assert _digest(a)["lots.csv"] != _digest(c)["lots.csv"]
+    table = read_lots(a, target="cps")
+    assert len(table) == 6 and sorted(set(table.groups)) == ["A", "B", "C"]
+    assert table.attribute_names == ["size", "porosity", "polydispersity", "facetness", "cracks"]
+    truth = json.loads((a / "ground_truth.json").read_text())
+    assert "cps" in truth["formula"] and len(truth["lots"]) == 3
+
+
+def test_lot_names_like_llnl():
+    names = [n for n, _ in zip(lot_names(), range(28))]
+    assert names[:3] == ["A", "B", "C"] and names[25:] == ["Z", "AA", "AB"]
+
+
+def _cps_porosity_correlation(tmp_path: Path, coefficients_file: Path | None) -> float:
+    out = tmp_path / (coefficients_file.stem if coefficients_file else "default")
+    args = ["--coefficients", str(coefficients_file)] if coefficients_file else []
+    subprocess.run([MATSIGHT, "synth", "sem-lots", str(out), "--lots", "30", "--tiles-per-lot", "1",
+                    "--size", "16", *args], check=True, capture_output=True, timeout=180)
+    lots = pd.read_csv(out / "lots.csv")
+    return float(np.corrcoef(lots["cps"], lots["porosity"])[0, 1])
+
+
+def test_coefficients_file_flips_porosity_correlation(tmp_path):
+    flipped = tmp_path / "flipped.json"
+    flipped.write_text(json.dumps({"porosity": -1.0}))  # other coefficients keep their defaults
+    default = _cps_porosity_correlation(tmp_path, None)
+    negative = _cps_porosity_correlation(tmp_path, flipped)
+    assert default > 0.3 and negative < -0.3
+
+
+@pytest.mark.parametrize("content, key", [('{"porosty": 1}', "porosty"), ('{"size": "big"}', "size")])
+def test_bad_coefficients_name_file_and_key(tmp_path, content, key):
+    path = tmp_path / "c.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=key) as info:
+        read_coefficients(path)
+    assert str(path) in str(info.value)
+    result = subprocess.run([MATSIGHT, "synth", "sem-lots", str(tmp_path / "o"), "--coefficients", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and key in result.stderr
+
+
+def _tiles(n: int = 4, side: int = 64, **changes) -> np.ndarray:
+    attributes = TileAttributes(**{**BASE, **changes})
+    rng = np.random.default_rng(0)
+    return np.stack([render_tile(attributes, side, rng) for _ in range(n)]).astype(np.float32) / 255
+
+
+RING = np.ones((7, 7), bool)
+RING[1:-1, 1:-1] = False
+
+
+def _pits_per_tile(tiles: np.ndarray) -> float:
+    """Isolated dark spots: pixels darker than every pixel on the 7x7 ring around them (lines and gaps are not)."""
+    count = 0
+    for tile in tiles:
+        smooth = ndimage.gaussian_filter(tile, 0.8)
+        count += ndimage.label(smooth < ndimage.minimum_filter(smooth, footprint=RING) - 0.08)[1]
+    return count / len(tiles)
+
+
+def test_porosity_makes_more_dark_pits():
+    low, mid, high = (_pits_per_tile(_tiles(porosity=p, size=18.0)) for p in (0.0, 0.6, 1.2))
+    assert low < mid < high and high > 2 * low + 3
+
+
+def test_smaller_grains_mean_more_edges():
+    def edge_density(tiles):
+        return float(np.mean([np.hypot(ndimage.sobel(t, 0), ndimage.sobel(t, 1)).mean() for t in tiles]))
+
+    assert edge_density(_tiles(size=6.0)) > 1.3 * edge_density(_tiles(size=20.0))
+
+
+def test_cracks_darken_long_thin_lines():
+    dark = [float((_tiles(cracks=c, porosity=0.0) < 0.15).mean()) for c in (0.0, 3.0)]
+    assert dark[1] > dark[0] + 0.002
