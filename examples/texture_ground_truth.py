@@ -6,7 +6,7 @@ regressor on them, probe it with the procedural texture bank, and print the rank
 score, of T textures) of the pitted/dotted/perforated/porous family. Expected: near the top for
 +1, near the bottom for -1.
 
-    python examples/texture_ground_truth.py OUT [--lots 24] [--tiles 12] [--epochs 6]
+    python examples/texture_ground_truth.py OUT [--lots 24] [--tiles 12] [--epochs 6] [--signs 1 -1]
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--signs", type=int, nargs="+", default=[1, -1], choices=[1, -1])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bank = args.out / "bank"
     if not bank.exists():
         generate_bank(bank, per_class=args.per_class, size=args.tile_size, seed=0)
     summary = {}
-    for sign in (1, -1):
+    for sign in args.signs:
         start = time.perf_counter()
         name = "plus" if sign > 0 else "minus"
         coefficients = {"porosity": float(sign), "size": 0.0, "polydispersity": 0.0, "facetness": 0.0, "cracks": 0.0}
@@ -52,7 +53,8 @@ def main() -> None:
             generate_lots(lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=1,
                           coefficients=coefficients)
         run = train(TrainConfig(data=lots, out=args.out / f"model-{name}", epochs=args.epochs,
-                                image_size=args.image_size, device="cpu", seed=0, optimizer="adam", lr=1e-3))
+                                image_size=args.image_size, device="cpu", seed=0, optimizer="adam", lr=1e-3,
+                                overwrite=True))
         result = analyse(run.path, lots, bank, args.out / f"textures-{name}",
                          n_boot=100, n_perm=499, highlight=FAMILY)
         ranks = {t: result.rank_of(t) for t in FAMILY}
@@ -60,7 +62,7 @@ def main() -> None:
                          "textures": len(result.textures), "top5": result.table().texture.head(5).tolist(),
                          "seconds": round(time.perf_counter() - start, 1)}
         print(name, json.dumps(summary[name]), flush=True)
-    (args.out / "ground_truth_ranks.json").write_text(json.dumps(summary, indent=2))
+    (args.out / f"ground_truth_ranks{''.join(f'{s:+d}' for s in args.signs)}.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

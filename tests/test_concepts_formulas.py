@@ -95,3 +95,16 @@ def test_bootstrap_and_permutation():
     # identical tiles within lots → zero-width interval
     flat = bootstrap_scores(np.repeat(-prop, 3)[:, None], np.repeat(np.arange(8), 3), prop, n_boot=20)
     assert np.ptp(flat) == pytest.approx(0.0)
+
+
+def test_result_table_order_rank_and_table1():
+    from matsight.concepts.probe import TextureResult
+
+    t = 22
+    scores = np.linspace(-1, 1, t)
+    zeros = np.zeros(t)
+    r = TextureResult([f"t{i}" for i in range(t)], [], "cps", zeros, scores, zeros, zeros, zeros,
+                      None, None, None, None, None)
+    assert r.table().texture[0] == f"t{t - 1}" and r.rank_of("t0") == t
+    top = r.top_bottom(10)
+    assert len(top) == 20 and top["rank"].tolist() == list(range(1, 11)) + list(range(13, 23))

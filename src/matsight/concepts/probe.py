@@ -71,7 +71,7 @@ class TextureResult:
 
     def rank_of(self, texture: str) -> int:
         """Rank of ``texture`` (1 = highest score)."""
-        return int(self.table().index[self.table()["texture"] == texture][0]) + 1
+        return int(np.flatnonzero(self.table()["texture"].to_numpy() == texture)[0]) + 1
 
 
 class TextureProbe:
