@@ -1,0 +1,96 @@
+"""Explain a dataset with a trained run: chunked, resumable maps plus overlay figures.
+
+``explain_dataset(run_dir, data_dir, out, method=...)`` writes into the run folder ``out``:
+``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``index [n]``, and ``dominant`` for
+response maps / CLEAR), ``tables/maps.parquet`` (image, group, map mean and peak position) and
+``figures/overlay-<group>.png`` (a few images per lot / class).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from matsight.data import ImageDataset
+from matsight.data.validate import _read, detect_layout
+from matsight.errors import ConfigError
+from matsight.models import load_model
+from matsight.report import Section, write_section
+from matsight.report.style import save_figure
+from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
+from matsight.saliency.fastcam import FastCAM
+from matsight.saliency.figures import overlay_figure
+from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
+from matsight.saliency.normalise import minmax
+from matsight.saliency.response_maps import CLEAR, ResponseMaps
+from matsight.store import RunFolder
+
+
+def _level(result) -> dict[str, torch.Tensor]:
+    level = result.level if hasattr(result, "level") else result.maps.amax(dim=1)
+    return {"map": minmax(level), "dominant": result.dominant}
+
+
+METHODS: dict[str, Callable] = {
+    "fastcam": lambda m, x, t, s: {"map": FastCAM(m).attribute(x, t, s)},
+    "fastcam-gradcam": lambda m, x, t, s: {"map": FastCAM(m, combine_with="gradcam").attribute(x, t, s)},
+    "gradcam": lambda m, x, t, s: {"map": GradCAM(m).attribute(x, t, s)},
+    "gradcam++": lambda m, x, t, s: {"map": GradCAMPlusPlus(m).attribute(x, t, s)},
+    "guided-backprop": lambda m, x, t, s: {"map": GuidedBackprop(m).attribute(x, t, s)},
+    "deconvnet": lambda m, x, t, s: {"map": Deconvolution(m).attribute(x, t, s)},
+    "integrated-gradients": lambda m, x, t, s: {"map": IntegratedGradients(m).attribute(x, t, s)},
+    "smoothgrad": lambda m, x, t, s: {"map": SmoothGrad(m).attribute(x, t, s)},
+    "response-maps": lambda m, x, t, s: _level(ResponseMaps(m).explain(x)),
+    "clear": lambda m, x, t, s: _level(CLEAR(m).explain(x)),
+}
+
+
+def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out: str | os.PathLike,
+                    method: str = "fastcam", target: int | None = None, sign: int = 1,
+                    batch_size: int = 16, max_images: int | None = None, per_group: int = 3,
+                    device: str = "cpu") -> RunFolder:
+    """Compute ``method`` maps for the images of ``data_dir`` with the model of ``run_dir``."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
+    model, meta = load_model(run_dir, device)
+    if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
+        raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
+    table = _read(Path(data_dir), detect_layout(data_dir), (meta.get("target_names") or ["cps"])[0])
+    if max_images is not None:
+        table = table.subset(np.arange(min(max_images, len(table))))
+    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
+    run = RunFolder(out)
+    run.start("saliency", {"run": str(run_dir), "data": str(data_dir), "method": method, "target": target,
+                           "sign": sign, "batch_size": batch_size, "max_images": max_images})
+    chunks = run.chunks("maps")
+    for c, start in enumerate(range(0, len(dataset), batch_size)):
+        if chunks.has(c):
+            continue
+        idx = list(range(start, min(start + batch_size, len(dataset))))
+        x = torch.stack([dataset[i][0] for i in idx]).to(device)
+        arrays = METHODS[method](model, x, target, sign)
+        chunks.write(c, index=np.array(idx), **{k: v.detach().cpu().numpy().astype(
+            np.float16 if k == "map" else np.int16) for k, v in arrays.items()})
+    maps = chunks.concat("map").astype(np.float32)
+    peak = maps.reshape(len(maps), -1).argmax(axis=1)
+    run.write_table("maps", pd.DataFrame({
+        "image": [str(p) for p in table.paths], "group": table.groups, "map_mean": maps.mean(axis=(1, 2)),
+        "peak_y": peak // maps.shape[2], "peak_x": peak % maps.shape[2]}))
+    figures = []
+    for group in list(dict.fromkeys(table.groups))[:6]:
+        rows = [i for i, g in enumerate(table.groups) if g == group][:per_group]
+        fig = overlay_figure(torch.stack([dataset[i][0] for i in rows]), torch.from_numpy(maps[rows]),
+                             [f"{group}: {table.paths[i].name}" for i in rows])
+        path = run.figure_path(f"overlay-{group}.png")
+        save_figure(fig, path)
+        figures.append(str(path.relative_to(run.path)))
+    write_section(run.path, Section(key="saliency", title=f"Saliency: {method}", figures=figures,
+                                    text=f"{method} maps (target {target}, sign {sign:+d}) for {len(table)} images "
+                                         f"of {data_dir}; overlays show a few images per group."))
+    run.set_status("finished")
+    return run
