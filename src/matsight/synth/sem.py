@@ -116,9 +116,8 @@ def generate_lots(out: str | os.PathLike, lots: int = 30, tiles_per_lot: int = 4
             for t in range(tiles_per_lot):
                 path = folder / f"tile_{t:03d}.png"
                 tile = render_tile(tile_attributes, size, lot_rng)
-                if not path.exists():
-                    with atomic_path(path) as tmp:
-                        Image.fromarray(tile).save(tmp, format="PNG")
+                with atomic_path(path) as tmp:  # always rewrite: a rerun with another seed must not keep old tiles
+                    Image.fromarray(tile).save(tmp, format="PNG")
                 bar.advance(task)
     table = attributes.rename_axis("lot").reset_index()
     table.insert(1, "cps", cps)
