@@ -115,3 +115,17 @@ def test_cli_reports_a_missing_target_column_with_exit_2(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "lots.csv" in result.stderr and "strength" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_non_finite_loss_stops_with_a_clear_error(tmp_path):
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from matsight.models import build_model
+    from matsight.store import RunFolder
+    from matsight.training import fit
+
+    data = TensorDataset(torch.rand(4, 1, 16, 16), torch.tensor([[1.0], [2.0], [float("inf")], [3.0]]))
+    with pytest.raises(ConfigError, match="--lr"):
+        fit(build_model("resnet18", "regression"), data, data, task="regression", run=RunFolder(tmp_path),
+            epochs=1, batch_size=4, meta={"target_mean": [0.0], "target_std": [1.0]})
