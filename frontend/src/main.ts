@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     fetch("api/points").then((r) => r.arrayBuffer()),
   ]);
   const data = decodePoints(buffer);
+  document.body.dataset.fetchMs = String(Math.round(performance.now() - started));
   $("summary").textContent = `${data.n.toLocaleString()} images · ${meta.attributes.length} attributes` +
     (meta.map != null ? ` · mAP ${meta.map.toFixed(3)}` : "");
   ($("distance") as HTMLSelectElement).value = meta.distance === "cosine" ? "cosine" : "euclidean";
