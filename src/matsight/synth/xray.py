@@ -136,4 +136,5 @@ def contact_sheet(root: str | os.PathLike, path: str | os.PathLike) -> Path:
         if len(rows):
             ax.imshow(read_image(Path(root) / "images" / labels.at[rows[0], "image"])[0], cmap="inferno", vmin=0, vmax=1)
         ax.set_title(tag, fontsize=9)
-    return save_figure(fig, path)
+    with plt.rc_context({"savefig.dpi": 64}):
+        return save_figure(fig, path)
