@@ -1,7 +1,7 @@
 """Demo step: procedural texture bank → probe the trained SEM regressor → ranked textures in the report.
 
 Uses ``ctx.shared["sem_lots"]`` and ``ctx.shared["sem_run"]`` from the training step. CPU settings
-(28 classes × 8 images of 64 px, 200 bootstrap draws, 999 permutations) fit in ~90 s on 2 cores.
+(28 classes × 8 images of 64 px, 100 bootstrap draws, 499 permutations) fit in ~90 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def run_demo(ctx) -> None:
         generate_bank(bank, seed=ctx.seed, **settings)
     out = ctx.root / "textures"
     result = analyse(ctx.shared["sem_run"], ctx.shared["sem_lots"], bank, out, device=ctx.device, seed=ctx.seed,
+                     n_boot=100 if not ctx.full else 1000, n_perm=499 if not ctx.full else 9999,
                      highlight=POROSITY_FAMILY)
     ctx.report_runs.append(out)
     table = result.table()
