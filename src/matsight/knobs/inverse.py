@@ -105,10 +105,11 @@ class InverseSearch:
             loss = self.lam * err ** 2 + (images - edited).abs().flatten(1).mean(1)
             opt.zero_grad()
             (loss * (~done).float()).sum().backward()
-            a.grad[done] = 0
+            frozen = a.detach().clone()
             opt.step()
-            with torch.no_grad():
+            with torch.no_grad():  # converged tiles keep their A' (Adam momentum would move them on)
                 a.clamp_(0, 1)
+                a[done] = frozen[done]
         with torch.no_grad():
             reached = self.regressor(self.editor(images, a))
         done = (reached - goal).abs() / self.scale < self.tolerance
