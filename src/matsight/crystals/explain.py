@@ -33,31 +33,37 @@ def example_fingerprints(seed: int = 0, device: str = "cpu") -> torch.Tensor:
     return FingerprintTransformer(device=device).transform(structures).view(len(CLASS_NAMES), 2, 3, 64, 64)
 
 
-def _as_maps(result) -> torch.Tensor:
-    """An explainer's output as ``[N, H, W]`` on CPU."""
-    maps = result[0] if isinstance(result, (tuple, list)) else result
-    return maps.detach().float().cpu()
-
-
-def plot_class(cls: int, images: torch.Tensor, response: torch.Tensor, clear: torch.Tensor,
-               path: str | os.PathLike) -> Path:
-    """One figure: rows pristine / defective; columns fingerprint, response map, CLEAR map."""
+def plot_class(cls: int, images: torch.Tensor, response, clear, path: str | os.PathLike) -> Path:
+    """One figure: rows pristine / defective; columns fingerprint, response map (max over the top
+    units), dominant unit D(x), CLEAR map (dominant class C(x), brightness = level L(x))."""
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import ListedColormap
 
-    from matsight.report.style import SALIENCY_CMAP, save_figure
+    from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, save_figure
 
-    fig, axes = plt.subplots(2, 3, figsize=(7.5, 5))
+    classes = ListedColormap(OKABE_ITO[:len(CLASS_NAMES)])
+    fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
+    fig.subplots_adjust(wspace=0.5, hspace=0.35)
     for row, name in enumerate(("pristine", f"{int(DEFECT_FRACTION * 100)} % vacancies")):
-        panels = ((images[row].permute(1, 2, 0).numpy(), "fingerprint (RGB = x/y/z rotations)", None),
-                  (response[row].numpy(), "attentive response map", SALIENCY_CMAP),
-                  (clear[row].numpy(), "CLEAR map", "cividis"))
-        for ax, (img, title, cmap) in zip(axes[row], panels):
-            shown = ax.imshow(img, cmap=cmap)
-            ax.set_title(f"{name}: {title}", fontsize=7)
-            ax.set_xlabel("detector x (px)")
-            ax.set_ylabel("detector y (px)")
-            if cmap is not None:
-                fig.colorbar(shown, ax=ax, fraction=0.046)
+        level = clear.level[row].numpy()
+        axes[row, 0].imshow(images[row].permute(1, 2, 0).numpy())
+        axes[row, 0].set_title(f"{name}: fingerprint (RGB = x/y/z)", fontsize=7)
+        shown = axes[row, 1].imshow(response.maps[row].amax(0).numpy(), cmap=SALIENCY_CMAP)
+        fig.colorbar(shown, ax=axes[row, 1], fraction=0.046, label="response")
+        axes[row, 1].set_title(f"response map, top {response.maps.shape[1]} units of Z3", fontsize=7)
+        shown = axes[row, 2].imshow(response.dominant[row].numpy(), cmap="cividis")
+        fig.colorbar(shown, ax=axes[row, 2], fraction=0.046, label="unit rank")
+        axes[row, 2].set_title("dominant unit D(x)", fontsize=7)
+        rgba = classes(clear.dominant[row].numpy())
+        rgba[..., 3] = np.sqrt(level / max(level.max(), 1e-12))
+        axes[row, 3].imshow(rgba)
+        axes[row, 3].set_title("CLEAR: dominant class, opacity = level", fontsize=7)
+        axes[row, 0].set_ylabel("detector y (px)", fontsize=7)
+        for ax in axes[row]:
+            ax.set_xlabel("detector x (px)", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=OKABE_ITO[c]) for c in range(len(CLASS_NAMES))]
+    fig.legend(handles, CLASS_NAMES, loc="lower center", ncol=len(CLASS_NAMES), fontsize=7)
     fig.suptitle(f"class {CLASS_NAMES[cls]}")
     return save_figure(fig, path)
 
@@ -74,10 +80,14 @@ def run_explain(run_dir: str | os.PathLike, out: str | os.PathLike, seed: int = 
     run.start("crystals explain", {"run": str(run_dir), "top_n": top_n}, seed=seed)
     examples = example_fingerprints(seed, device)
     x = examples.view(-1, 3, 64, 64).to(device)
-    response = _as_maps(ResponseMaps(model).attribute(x, top_n=top_n)).view(len(CLASS_NAMES), 2, *x.shape[-2:])
-    clear = _as_maps(CLEAR(model).attribute(x)).view(len(CLASS_NAMES), 2, *x.shape[-2:])
-    paths = [plot_class(c, examples[c], response[c], clear[c], run.figure_path(f"explain_{CLASS_NAMES[c]}.png"))
-             for c in range(len(CLASS_NAMES))]
+    response = ResponseMaps(model).explain(x, top_n=top_n)
+    clear = CLEAR(model).explain(x)
+    paths = []
+    for c in range(len(CLASS_NAMES)):
+        pair = slice(2 * c, 2 * c + 2)
+        part_r = type(response)(response.maps[pair].cpu(), response.units[pair].cpu(), response.dominant[pair].cpu())
+        part_c = type(clear)(clear.maps[pair].cpu(), clear.dominant[pair].cpu(), clear.level[pair].cpu(), clear.targets)
+        paths.append(plot_class(c, examples[c], part_r, part_c, run.figure_path(f"explain_{CLASS_NAMES[c]}.png")))
     write_section(run.path, Section(
         key="crystals-explain", title="Crystal ConvNet: attentive response and CLEAR maps",
         text=f"Per class: a pristine and a {int(DEFECT_FRACTION * 100)} %-vacancy fingerprint, the response "
