@@ -75,3 +75,35 @@ def test_act_embedding_shares_positions_of_equal_label_vectors():
     np.testing.assert_allclose(xy[0], xy[6])
     assert np.linalg.norm(xy[0] - xy[1]) > 0
     np.testing.assert_allclose(act.transform(labels[:2]), xy[:2], atol=1e-5)
+
+
+def test_compute_analytics_writes_the_app_contract(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from matsight.analytics import compute_analytics
+    from matsight.models import build_model, save_checkpoint
+    from matsight.store import RunFolder
+    from matsight.synth.xray import TAGS, generate_xray
+
+    data = generate_xray(tmp_path / "data", n=16, size=32, seed=1)
+    run = RunFolder(tmp_path / "run")
+    run.start("train", {"data": str(data), "split": "tiles", "val_fraction": 0.25, "seed": 0})
+    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": 17, "target_names": TAGS, "class_names": [],
+            "image_size": 32, "crop_size": 32, "channels": 1}
+    save_checkpoint(run.path / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
+    result = compute_analytics(run.path, data, distance="euclidean", perplexity=3)
+    points = pd.read_parquet(result.out_dir / "points.parquet")
+    summary = json.loads((result.out_dir / "analytics.json").read_text())
+    assert len(points) == 16 and (points["split"] == "val").sum() == 4 and points["image"][0] == "xray_00000.png"
+    for column in ("act_x", "act_y", "fea_x", "fea_y", "prd_x", "prd_y", "error", *(f"prob__{t}" for t in TAGS)):
+        assert points[column].dtype == np.float32, column
+    assert all(points[f"label__{t}"].dtype == np.uint8 for t in TAGS)
+    labels = pd.read_csv(data / "labels.csv")
+    np.testing.assert_array_equal(points[[f"label__{t}" for t in TAGS]].to_numpy(), labels[TAGS].to_numpy())
+    probs = points[[f"prob__{t}" for t in TAGS]].to_numpy()
+    np.testing.assert_allclose(points["error"], np.linalg.norm(labels[TAGS].to_numpy() - probs, axis=1), rtol=1e-5)
+    assert summary["attributes"] == TAGS and summary["distance"] == "euclidean" and summary["n"] == 16
+    assert summary["map"] == pytest.approx(metrics.mean_average_precision(labels[TAGS].to_numpy(), probs))
+    assert set(summary["per_attribute"]["Ring"]) == {"precision", "recall", "f1", "ap", "accuracy"}

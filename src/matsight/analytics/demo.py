@@ -28,7 +28,7 @@ def run_demo(ctx) -> None:
     from matsight.synth.xray import generate_xray
     from matsight.training import TrainConfig, train
 
-    n, size, epochs, image_size = (4000, 256, 30, 128) if ctx.full else (640, 64, 5, 48)
+    n, size, epochs, image_size = (4000, 256, 30, 128) if ctx.full else (600, 64, 3, 48)
     data = generate_xray(ctx.root / "xray-data", n=n, size=size, seed=ctx.seed)
     run = train(TrainConfig(data=data, out=ctx.root / "xray-tagger", task="multilabel", arch="resnet18", epochs=epochs,
                             image_size=image_size, batch_size=32, optimizer="adam", seed=ctx.seed, device=ctx.device))
