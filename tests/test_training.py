@@ -56,6 +56,10 @@ def test_regression_run_folder_is_complete_and_in_user_units(tmp_path):
     assert len(table) == 36 and set(table.columns) >= {"image", "group", "measured", "predicted"}
     # predictions are reported in cps units, not standardised ones
     assert 0 < table["predicted"].mean() < 60 and table["measured"].min() == 10.0
+    from matsight.report import build_report
+
+    html = build_report(run.path).read_text()
+    assert "held-out R² (tiles)" in html and "data:image/png;base64" in html and "is missing" not in html
 
 
 def test_interrupted_training_resumes_from_the_last_finished_epoch(tmp_path, monkeypatch):
