@@ -93,7 +93,7 @@ def test_compute_analytics_writes_the_app_contract(tmp_path):
     meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": 17, "target_names": TAGS, "class_names": [],
             "image_size": 32, "crop_size": 32, "channels": 1}
     save_checkpoint(run.path / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
-    result = compute_analytics(run.path, data, distance="euclidean", perplexity=3)
+    result = compute_analytics(run.path, distance="euclidean", perplexity=3)   # data from the manifest
     points = pd.read_parquet(result.out_dir / "points.parquet")
     summary = json.loads((result.out_dir / "analytics.json").read_text())
     assert len(points) == 16 and (points["split"] == "val").sum() == 4 and points["image"][0] == "xray_00000.png"

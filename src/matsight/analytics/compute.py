@@ -65,12 +65,13 @@ class Analytics:
     embeddings: dict[str, SpaceEmbedding]
 
 
-def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
                       *, distance: str = "cosine", threshold: float = 0.5, seed: int = 0, device: str = "cpu",
                       perplexity: float = 30.0) -> Analytics:
     """Labels (ACT), penultimate features (FEA) and probabilities (PRD) of every image of the
     layout-2 folder ``data_dir`` under the model of ``run_dir``; their t-SNE embeddings; metrics;
-    per-image ACT–PRD error. Writes ``points.parquet``, ``analytics.json``, ``per_attribute.csv``."""
+    per-image ACT–PRD error. Writes ``points.parquet``, ``analytics.json``, ``per_attribute.csv``.
+    ``data_dir`` None → the data the run was trained on (from its manifest)."""
     if distance not in ("cosine", "euclidean"):
         raise ConfigError(f"--distance {distance!r}: choose cosine or euclidean")
     run = RunFolder(run_dir, create=False)
@@ -78,6 +79,10 @@ def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike, o
     if meta.get("task") != "multilabel":
         raise ConfigError(f"{run.path} holds a {meta.get('task')} model: analytics need a multilabel run "
                           "(matsight train DATA --task multilabel)")
+    if data_dir is None:
+        data_dir = run.read_manifest().get("arguments", {}).get("data")
+        if data_dir is None:
+            raise ConfigError(f"{run.path}: the manifest names no training data; give the DATA folder")
     table = read_multilabel(data_dir)
     names = list(meta["target_names"])
     if table.target_names != names:

@@ -24,7 +24,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
     @app.command()
     def analytics(run: Path = typer.Argument(..., help="Run folder of a multilabel matsight train."),
-                  data: Path = typer.Argument(..., help="Layout-2 folder to analyse (usually the training data)."),
+                  data: Path = typer.Argument(None, help="Layout-2 folder to analyse (default: the run's training data)."),
                   out: Path = typer.Option(None, help="Output folder (default RUN/analytics)."),
                   distance: str = typer.Option("cosine", help="ACT–PRD error distance: cosine or euclidean."),
                   seed: int = typer.Option(0), device: str = typer.Option("auto")) -> None:
