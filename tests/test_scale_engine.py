@@ -7,7 +7,7 @@ from PIL import Image
 from matsight.errors import ConfigError
 from matsight.models import build_model, save_checkpoint
 from matsight.scale import pending_chunks, run_chunks
-from matsight.scale.workers import ModelOutputs
+from matsight.scale.workers import ImageBatchWorker
 from matsight.store import ChunkStore
 
 
@@ -22,7 +22,7 @@ def job(tmp_path_factory):
         paths.append(str(path))
     model = build_model("resnet18", "regression", 1).eval()
     save_checkpoint(root / "run" / "checkpoint.pt", model, {"arch": "resnet18", "task": "regression", "num_outputs": 1})
-    return root, ModelOutputs(str(root / "run"), paths, image_size=36, crop_size=32, batch_size=4)
+    return root, ImageBatchWorker(str(root / "run"), paths, image_size=36, crop_size=32, batch_size=4)
 
 
 def test_local_engine_writes_every_chunk_once(job, tmp_path):
@@ -114,3 +114,21 @@ def test_ray_run_survives_a_killed_worker(job, tmp_path, ray_instance):
             continue
     assert (tmp_path / "killed").exists()
     np.testing.assert_allclose(store.concat("output"), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_saliency_maps_on_ray_equal_the_local_engine(tmp_path, ray_instance):
+    from test_training import make_lots
+
+    from matsight.saliency.runner import explain_dataset
+
+    data = make_lots(tmp_path / "lots", lots=2, tiles=3, size=36)
+    model = build_model("resnet18", "regression", 1).eval()
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", model,
+                    {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"],
+                     "image_size": 36, "crop_size": 32, "channels": 1})
+    local = explain_dataset(tmp_path / "run", data, tmp_path / "local", method="fastcam", batch_size=4)
+    remote = explain_dataset(tmp_path / "run", data, tmp_path / "ray", method="fastcam", batch_size=4,
+                             engine="ray", workers=2)
+    np.testing.assert_allclose(remote.chunks("maps").concat("map").astype(np.float32),
+                               local.chunks("maps").concat("map").astype(np.float32), atol=1e-3)

@@ -8,6 +8,8 @@ response maps / CLEAR), ``tables/maps.parquet`` (image, group, map mean and peak
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import os
 from pathlib import Path
 from typing import Callable
@@ -28,6 +30,8 @@ from matsight.saliency.figures import overlay_figure
 from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
 from matsight.saliency.normalise import minmax
 from matsight.saliency.response_maps import CLEAR, ResponseMaps
+from matsight.scale import run_chunks
+from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
 
 
@@ -50,11 +54,30 @@ METHODS: dict[str, Callable] = {
 }
 
 
+@dataclass
+class SaliencyWorker(ImageBatchWorker):
+    """Per-chunk saliency maps (picklable, so Ray actors can build it): ``map`` float16 [n,H,W]
+    in [0,1] and, for response/CLEAR maps, ``dominant`` int16 [n,H,W]."""
+
+    method: str = "fastcam"
+    target: int | None = None
+    sign: int = 1
+
+    def compute(self, model, images):
+        arrays = METHODS[self.method](model, images, self.target, self.sign)
+        return {k: v.detach().to(torch.float16 if k == "map" else torch.int16) for k, v in arrays.items()}
+
+
 def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out: str | os.PathLike,
                     method: str = "fastcam", target: int | None = None, sign: int = 1,
                     batch_size: int = 16, max_images: int | None = None, per_group: int = 3,
-                    device: str = "cpu") -> RunFolder:
-    """Compute ``method`` maps for the images of ``data_dir`` with the model of ``run_dir``."""
+                    device: str = "cpu", engine: str = "local", address: str | None = None,
+                    workers: int = 1) -> RunFolder:
+    """Compute ``method`` maps for the images of ``data_dir`` with the model of ``run_dir``.
+
+    ``engine="ray"`` computes the chunks on a Ray cluster (``address``; ``workers`` actors)
+    instead of in this process; the chunk files are the same.
+    """
     if method not in METHODS:
         raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
     model, meta = load_model(run_dir, device)
@@ -68,14 +91,11 @@ def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
     run.start("saliency", {"run": str(run_dir), "data": str(data_dir), "method": method, "target": target,
                            "sign": sign, "batch_size": batch_size, "max_images": max_images})
     chunks = run.chunks("maps")
-    for c, start in enumerate(range(0, len(dataset), batch_size)):
-        if chunks.has(c):
-            continue
-        idx = list(range(start, min(start + batch_size, len(dataset))))
-        x = torch.stack([dataset[i][0] for i in idx]).to(device)
-        arrays = METHODS[method](model, x, target, sign)
-        chunks.write(c, index=np.array(idx), **{k: v.detach().cpu().numpy().astype(
-            np.float16 if k == "map" else np.int16) for k, v in arrays.items()})
+    factory = SaliencyWorker(str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
+                             [str(p) for p in table.paths], meta["image_size"], meta["crop_size"], meta["channels"],
+                             device=device, batch_size=batch_size, method=method, target=target, sign=sign)
+    run_chunks(len(dataset), batch_size, chunks, factory, engine=engine, address=address, workers=workers,
+               gpus_per_worker=1.0 if device.startswith("cuda") else 0.0, description=f"{method} maps")
     maps = chunks.concat("map").astype(np.float32)
     peak = maps.reshape(len(maps), -1).argmax(axis=1)
     run.write_table("maps", pd.DataFrame({

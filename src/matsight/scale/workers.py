@@ -12,13 +12,13 @@ from matsight.data.dataset import ImageDataset, ImageTable
 
 
 @dataclass
-class ModelOutputs:
-    """Factory of workers that run a trained model over image files.
+class ImageBatchWorker:
+    """Factory of workers that run a trained model over image files, chunk by chunk.
 
     ``run_dir``: a run folder with ``checkpoint.pt``; ``paths``: the image files (item ``i`` is
     ``paths[i]``), preprocessed as at evaluation time (resize to ``image_size``, centre crop to
-    ``crop_size``, ``channels`` channels). The worker returns ``{"output": float32 [n, num_outputs]}``
-    (raw model outputs: standardised regression value, logits) for a chunk of indices.
+    ``crop_size``, ``channels`` channels). Subclasses say what to compute per batch in
+    :meth:`compute`; this class returns the raw model outputs ``{"output": float32 [n, K]}``.
     """
 
     run_dir: str
@@ -29,6 +29,10 @@ class ModelOutputs:
     device: str = "cpu"
     batch_size: int = 16
 
+    def compute(self, model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {"output": model(images).float()}
+
     def __call__(self):
         from matsight.models import load_model
 
@@ -38,12 +42,12 @@ class ModelOutputs:
                            target_names=["none"], task="none")
         dataset = ImageDataset(table, self.image_size, channels=self.channels, crop_size=self.crop_size)
 
-        @torch.no_grad()
         def worker(indices: np.ndarray) -> dict[str, np.ndarray]:
-            outputs = []
+            parts: dict[str, list[np.ndarray]] = {}
             for start in range(0, len(indices), self.batch_size):
                 batch = torch.stack([dataset[int(i)][0] for i in indices[start:start + self.batch_size]])
-                outputs.append(model(batch.to(self.device)).float().cpu())
-            return {"output": torch.cat(outputs).numpy()}
+                for key, value in self.compute(model, batch.to(self.device)).items():
+                    parts.setdefault(key, []).append(value.detach().cpu().numpy())
+            return {key: np.concatenate(values) for key, values in parts.items()}
 
         return worker
