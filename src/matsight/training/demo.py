@@ -3,7 +3,7 @@
 Writes ``ctx.root/"sem-lots"`` (layout 1, :func:`matsight.synth.sem.generate_lots`) and trains
 ``ctx.root/"sem-regressor"`` with :func:`matsight.training.train`; later demo steps read them
 from ``ctx.shared["sem_lots"]`` and ``ctx.shared["sem_run"]``. The CPU settings below finish in
-about 2-3 minutes on 2 cores; ``ctx.full`` uses paper-scale settings (384 px, 40 tiles per lot,
+about 4 minutes on 2 cores; ``ctx.full`` uses paper-scale settings (384 px, 40 tiles per lot,
 resnet18 for 30 epochs) meant for a GPU. Reruns reuse the lots and resume/skip the training run.
 """
 
@@ -14,7 +14,7 @@ from matsight.training.train import train
 
 # lots, tiles per lot, rendered tile size px, training image size px, epochs, optimiser (Adam converges
 # faster from scratch on CPU; the paper's SGD recipe is for the GPU-sized run)
-CPU_SETTINGS = dict(lots=30, tiles_per_lot=16, tile_size=96, image_size=96, epochs=20, optimizer="adam")
+CPU_SETTINGS = dict(lots=30, tiles_per_lot=24, tile_size=96, image_size=96, epochs=25, optimizer="adam")
 FULL_SETTINGS = dict(lots=30, tiles_per_lot=40, tile_size=384, image_size=384, epochs=30, optimizer="sgd")
 
 
