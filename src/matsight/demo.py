@@ -59,11 +59,7 @@ def run_demo(part: str, root: Path, full: bool = False, seed: int = 0, device: s
     run.start("demo", {"part": part, "full": full, "device": device}, seed=seed)
     timings = Table("step", "seconds", title="matsight demo")
     for module_name in [m for p, ms in PARTS.items() if part in ("all", p) for m in ms]:
-        try:
-            step = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            ctx.console.print(f"[yellow]skipping {module_name}: not available in this build[/]")
-            continue
+        step = importlib.import_module(module_name)
         ctx.console.rule(module_name.split(".")[1])
         start = time.perf_counter()
         step.run_demo(ctx)

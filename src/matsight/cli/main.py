@@ -61,13 +61,7 @@ def _register_workflows() -> None:
     import importlib
 
     for name in ("data", "training", "saliency", "textures", "knobs", "analytics", "crystals"):
-        try:
-            module = importlib.import_module(f"matsight.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"matsight.cli.{name}":
-                raise
-            continue
-        module.register(app, synth)
+        importlib.import_module(f"matsight.cli.{name}").register(app, synth)
 
 
 _register_workflows()
