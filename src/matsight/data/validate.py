@@ -66,7 +66,10 @@ def detect_layout(root: str | os.PathLike) -> str:
                           "or pass --layout lots|multilabel|classes")
 
 
-def _read(root: Path, layout: str, target: str) -> ImageTable:
+def read_dataset(root: str | os.PathLike, layout: str | None = None, target: str = "cps") -> ImageTable:
+    """Read ``root`` with the reader of ``layout`` (lots, multilabel, classes; auto-detected when None)."""
+    root = Path(root)
+    layout = layout or detect_layout(root)
     if layout == "lots":
         return read_lots(root, target=target)
     return read_multilabel(root) if layout == "multilabel" else read_classes(root)
@@ -82,7 +85,7 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str = "
     problems = Problems(root)
     table = None
     try:
-        table = _read(root, layout, target)
+        table = read_dataset(root, layout, target)
     except DataLayoutError as exc:
         for item in getattr(exc, "problems", [str(exc)]):
             problems.add(item)

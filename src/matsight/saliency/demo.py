@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from matsight.data import ImageDataset
-from matsight.data.validate import _read, detect_layout
+from matsight.data.validate import read_dataset
 from matsight.models import load_model
 from matsight.report import Section, write_section
 from matsight.saliency.captum_methods import IntegratedGradients
@@ -22,7 +22,7 @@ def run_demo(ctx) -> None:
     run = explain_dataset(run_dir, lots, ctx.root / "sem-saliency", method="fastcam", max_images=n,
                           batch_size=n, per_group=2, device=ctx.device)
     model, meta = load_model(run_dir, ctx.device)
-    table = _read(lots, detect_layout(lots), meta["target_names"][0])
+    table = read_dataset(lots, target=meta["target_names"][0])
     ds = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
     x = torch.stack([ds[i][0] for i in range(0, len(ds), max(1, len(ds) // n))][:n]).to(ctx.device)
     explainers = {"fastcam": FastCAM(model), "gradcam": GradCAM(model),

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from matsight.data import ImageDataset
-from matsight.data.validate import _read, detect_layout
+from matsight.data.validate import read_dataset
 from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import Section, write_section
@@ -83,7 +83,7 @@ def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
     model, meta = load_model(run_dir, device)
     if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
         raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
-    table = _read(Path(data_dir), detect_layout(data_dir), (meta.get("target_names") or ["cps"])[0])
+    table = read_dataset(data_dir, target=(meta.get("target_names") or ["cps"])[0])
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))
     dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
