@@ -1,8 +1,10 @@
 """The fit loop, resume after a crash, metrics, run folders and the train/predict CLI."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -81,6 +83,31 @@ def test_interrupted_training_resumes_from_the_last_finished_epoch(tmp_path, mon
     history = run.read_table("history")
     assert history["epoch"].tolist() == [1, 2, 3]
     assert run.read_manifest()["resumed"] is True
+
+
+def test_killed_train_command_resumes_when_rerun(tmp_path):
+    """SIGKILL `matsight train` right after its first finished epoch, rerun the same command."""
+    data = make_lots(tmp_path / "lots", lots=4, tiles=8)
+    command = [sys.executable, "-m", "matsight.cli", "train", str(data), "--out", str(tmp_path / "run"),
+               "--epochs", "3", "--image-size", "32", "--batch-size", "4", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last_state = tmp_path / "run" / training_loop.LAST_STATE
+    deadline = time.monotonic() + 120
+    while not last_state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "train finished or failed before it could be killed"
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] != "finished"
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["resumed"] is True
+    import pandas as pd
+
+    history = pd.read_parquet(tmp_path / "run" / "tables" / "history.parquet")
+    assert history["epoch"].tolist() == [1, 2, 3]
 
 
 def test_rerun_with_other_arguments_is_refused(tmp_path):

@@ -56,12 +56,15 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     target.load_state_dict(usable, strict=False)
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any], **extra: Any) -> None:
-    """Save weights plus ``meta`` (arch, task, num_outputs, output names, target scaling...).
+def save_checkpoint(path: str | os.PathLike, model: nn.Module | dict[str, Any], meta: dict[str, Any],
+                    **extra: Any) -> None:
+    """Save weights (a module or its ``state_dict``) plus ``meta`` (arch, task, num_outputs, output
+    names, target scaling...).
 
     ``extra`` (optimizer/scheduler state, epoch) is stored beside them for resuming.
     """
-    payload = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "meta": meta, **extra}
+    weights = model.state_dict() if isinstance(model, nn.Module) else model
+    payload = {"format": CHECKPOINT_FORMAT, "model": weights, "meta": meta, **extra}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 

@@ -5,7 +5,8 @@ SGD (lr 0.01, momentum 0.9, weight decay 2e-4, exponential decay 0.95 per epoch:
 recipe) or Adam, with the gradient norm clipped to ``max_grad_norm`` (default 1.0: from-scratch
 ResNets on small images otherwise diverge at lr 0.01 within the first epoch), keeps the best-validation-loss weights in ``checkpoint.pt`` and the state after
 every finished epoch in ``last.pt`` (model, optimiser, scheduler, RNG, history), so a rerun after a
-crash or Ctrl-C resumes from the last finished epoch. Under ``torchrun`` it trains with
+crash or Ctrl-C resumes from the last finished epoch. Both are written from a snapshot on a
+background thread while the next epoch trains. Under ``torchrun`` it trains with
 DistributedDataParallel and only rank 0 writes files.
 
 Datasets yield ``(image float32 [C,H,W] in [0,1], target float32 [T])``: the regression value(s),
@@ -16,6 +17,7 @@ value.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from typing import Any
@@ -28,8 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from matsight.errors import ConfigError
 from matsight.scale import distributed
-from matsight.store import RunFolder, atomic_path
 from matsight.models import save_checkpoint
+from matsight.store import BackgroundWriter, RunFolder, atomic_path
 
 LAST_STATE = "last.pt"
 
@@ -75,6 +77,14 @@ def evaluate_loss(model: nn.Module, loader: DataLoader, task: str, meta: dict, d
     return total / max(count, 1)
 
 
+def _write_epoch_state(folder, snapshot: dict[str, Any], meta: dict[str, Any], improved: bool) -> None:
+    """Write ``checkpoint.pt`` (when the epoch improved validation) and then ``last.pt``, atomically."""
+    if improved:
+        save_checkpoint(folder / "checkpoint.pt", snapshot["model"], meta, epoch=snapshot["state"]["epoch"])
+    with atomic_path(folder / LAST_STATE) as tmp:
+        torch.save(snapshot, tmp)
+
+
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, run: RunFolder,
         epochs: int = 10, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
         momentum: float = 0.9, weight_decay: float = 2e-4, lr_decay: float = 0.95,
@@ -110,7 +120,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
         random.setstate(saved["python_rng"])
         np.random.set_state(saved["numpy_rng"])
         state = saved["state"]
-    with _progress() as progress:
+    with _progress() as progress, BackgroundWriter() as writer:
         bar = progress.add_task("training", total=epochs * len(train_loader), info="",
                                 completed=state["epoch"] * len(train_loader))
         for epoch in range(state["epoch"] + 1, epochs + 1):
@@ -137,16 +147,14 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
             state["history"].append({"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
                                      "lr": opt.param_groups[0]["lr"]})
             state["epoch"] = epoch
-            if distributed.is_main():
-                if val_loss < state["best_val_loss"]:
-                    state.update(best_val_loss=val_loss, best_epoch=epoch)
-                    save_checkpoint(run.path / "checkpoint.pt", model, meta, epoch=epoch)
-                with atomic_path(last_path) as tmp:
-                    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
-                                "numpy_rng": np.random.get_state(), "state": state}, tmp)
-            elif val_loss < state["best_val_loss"]:
+            improved = val_loss < state["best_val_loss"]
+            if improved:
                 state.update(best_val_loss=val_loss, best_epoch=epoch)
+            if distributed.is_main():  # snapshot now, write while the next epoch computes
+                snapshot = copy.deepcopy({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                          "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                                          "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+                                          "numpy_rng": np.random.get_state(), "state": state})
+                writer.submit(_write_epoch_state, run.path, snapshot, meta, improved)
             distributed.barrier()
     return state
