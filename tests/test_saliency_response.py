@@ -22,6 +22,7 @@ def test_response_maps_crystal_convnet():
         z3 = model.block3(model.block2(model.block1(x)))
     assert torch.equal(res.units[:, 0], z3.amax(dim=(2, 3)).argmax(dim=1))
     assert torch.equal(res.dominant, res.maps.argmax(dim=1)) and res.maps.sum() > 0
+    assert torch.allclose(ResponseMaps(model).attribute(x, top_n=3), res.maps.amax(dim=1))
     assert all(not m._forward_hooks for m in model.modules())
 
 

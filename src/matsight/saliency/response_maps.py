@@ -22,6 +22,11 @@ class ResponseMapsResult:
     units: torch.Tensor
     dominant: torch.Tensor
 
+    @property
+    def level(self) -> torch.Tensor:
+        """``[N,H,W]`` response of the dominant unit, max_f R(x|f)."""
+        return self.maps.amax(dim=1)
+
 
 class ResponseMaps:
     """Deconvnet back-projection of each of the top-n units (by maximal activation) of ``layer``
@@ -40,8 +45,9 @@ class ResponseMaps:
         return ResponseMapsResult(maps, units, maps.argmax(dim=1))
 
     def attribute(self, x: torch.Tensor, top_n: int = 4) -> torch.Tensor:
-        """Response maps of the top-n units ``[N,n,H,W]`` (raw deconvnet magnitude)."""
-        return self.explain(x, top_n).maps
+        """Response of the dominant unit ``[N,H,W]`` (raw deconvnet magnitude); ``explain`` gives the
+        per-unit maps ``[N,n,H,W]``, their channels and the dominant-unit map."""
+        return self.explain(x, top_n).level
 
 
 @dataclass

@@ -36,8 +36,7 @@ from matsight.store import RunFolder
 
 
 def _level(result) -> dict[str, torch.Tensor]:
-    level = result.level if hasattr(result, "level") else result.maps.amax(dim=1)
-    return {"map": minmax(level), "dominant": result.dominant}
+    return {"map": minmax(result.level), "dominant": result.dominant}
 
 
 METHODS: dict[str, Callable] = {
