@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matsight.crystals.dataset import FingerprintDataset
+from matsight.crystals.explain import run_explain
 from matsight.crystals.prototypes import pristine_set
 from matsight.crystals.robustness import PAPER_FINDINGS, run_robustness
 from matsight.crystals.train import train_classifier
@@ -35,11 +36,6 @@ def run_demo(ctx) -> None:
     worst = table.groupby("defect")["convnet"].min()
     ctx.headlines.append(("Crystal ConvNet worst defective accuracy (σ / η)",
                           f"{worst['displacement']:.0f} % / {worst['vacancies']:.0f} %"))
-    try:
-        from matsight.crystals.explain import run_explain
-
-        explain_dir = ctx.root / "crystal-explain"
-        run_explain(run_dir, explain_dir, seed=ctx.seed, device=ctx.device)
-        ctx.report_runs.append(explain_dir)
-    except ImportError as exc:  # the saliency workflow's ResponseMaps/CLEAR are not in this build
-        ctx.console.print(f"[yellow]skipping crystal explanations: {exc}[/]")
+    explain_dir = ctx.root / "crystal-explain"
+    run_explain(run_dir, explain_dir, seed=ctx.seed, device=ctx.device)
+    ctx.report_runs.append(explain_dir)
