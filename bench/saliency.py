@@ -1,8 +1,8 @@
 """Saliency speed: ResNet-50, 224 px, batch 16 (CPU, and CUDA when present); images/s and ratios.
 
-    .venv/bin/python bench/saliency.py [--reps 2] [--ig-steps 8] [--batch 16] [--size 224]
+    .venv/bin/python bench/saliency.py [--reps 3] [--ig-steps 8] [--batch 16] [--size 224]
 
-Every method is timed over ``reps`` batches after one warm-up batch (median time per batch).
+Every method gets one warm-up batch, then ``reps`` rounds over all methods in turn (median time per batch).
 """
 
 from __future__ import annotations
@@ -22,19 +22,25 @@ from matsight.saliency import FastCAM, GradCAM, GuidedBackprop, IntegratedGradie
 warnings.filterwarnings("ignore")
 
 
-def timed(fn, reps: int, device: str) -> float:
-    """Median seconds per call (one warm-up call first)."""
-    fn()
-    times = []
-    for _ in range(reps):
+def timed_round_robin(methods: dict, reps: int, device: str) -> dict[str, float]:
+    """Median seconds per call of each method: one warm-up call each, then ``reps`` rounds in which
+    every method runs once in turn, so load spikes and clock drift hit all methods alike."""
+    def once(fn) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         fn()
         if device == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    for fn in methods.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(reps):
+        for name, fn in methods.items():
+            times[name].append(once(fn))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def run(device: str, reps: int, ig_steps: int, batch: int, size: int) -> None:
@@ -52,8 +58,8 @@ def run(device: str, reps: int, ig_steps: int, batch: int, size: int) -> None:
         f"integrated gradients (captum, {ig_steps} steps)":
             lambda: IntegratedGradients(model, n_steps=ig_steps, internal_batch_size=batch).attribute(x),
     }
-    seconds = {name: timed(fn, reps, device) for name, fn in methods.items()}
-    print(f"\n### {device}: ResNet-50, {size} px, batch {batch}, median of {reps} batches, "
+    seconds = timed_round_robin(methods, reps, device)
+    print(f"\n### {device}: ResNet-50, {size} px, batch {batch}, median of {reps} interleaved batches, "
           f"{torch.get_num_threads()} threads\n")
     print("| method | s/batch | images/s | time / forward |")
     print("|---|---:|---:|---:|")
@@ -69,7 +75,7 @@ def run(device: str, reps: int, ig_steps: int, batch: int, size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ig-steps", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
