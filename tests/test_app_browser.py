@@ -1,4 +1,5 @@
-"""The app in headless Chromium (Playwright): canvases draw, linked selection, filters, detail view.
+"""The app in headless Chromium (Playwright): canvases draw, linked selection, filters, hover and
+click picking, detail view with the saliency map.
 
 Needs Debian's /usr/bin/chromium (`bash scripts/setup_browser.sh`) and the built front end
 (`bash scripts/build_frontend.sh`); with CI=true either missing is a failure, not a skip.
@@ -34,6 +35,18 @@ def _require(condition: bool, why: str) -> None:
         pytest.skip(why)
 
 
+def _save_model(run: Path) -> None:
+    """An untrained, seeded resnet18 checkpoint in ``run`` so the app offers saliency maps."""
+    import torch
+
+    from matsight.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": 17, "target_names": [f"attr{j}" for j in range(17)],
+            "class_names": [], "image_size": 64, "crop_size": 56, "channels": 1}
+    save_checkpoint(run / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     import uvicorn
@@ -43,6 +56,7 @@ def server(tmp_path_factory):
     _require(CHROMIUM.is_file(), f"{CHROMIUM} missing: run `bash scripts/setup_browser.sh` as root")
     _require((STATIC_DIR / "index.html").is_file(), "front end not built: run `bash scripts/build_frontend.sh`")
     folder = write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=N, seed=5)
+    _save_model(folder.parent)
     config = uvicorn.Config(create_app(folder), host="127.0.0.1", port=0, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -92,7 +106,7 @@ def test_box_selection_links_views_and_metrics(page, server):
     box = page.locator('.view[data-space="fea"] canvas.gl').bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
     page.mouse.down()
-    for t in range(1, 16):
+    for t in range(1, 9):  # a box over the upper-left quarter
         page.mouse.move(box["x"] + box["width"] * (0.05 + 0.06 * t), box["y"] + box["height"] * (0.05 + 0.06 * t))
         time.sleep(0.02)
     page.mouse.up()
@@ -110,11 +124,20 @@ def test_box_selection_links_views_and_metrics(page, server):
     page.select_option("#tool", "panZoom")
 
 
-def test_detail_view_shows_the_image(page):
+def test_detail_view_shows_the_image_and_saliency(page):
     page.wait_for_function("document.getElementById('detail-image')?.naturalWidth > 0", timeout=10000)
     image = _pixels(page, "#detail-image")
     assert image.std() > 10
     assert page.locator("#detail-body tbody tr").count() == 17
+    page.wait_for_function("document.getElementById('saliency-image')?.naturalWidth > 0", timeout=30000)
+    first = page.get_attribute("#saliency-image", "src")
+    assert _pixels(page, "#saliency-image").std() > 10
+    page.select_option("#saliency-method", "gradcam")
+    page.select_option("#saliency-attribute", "attr5")
+    page.wait_for_function(f"document.getElementById('saliency-image').src.includes('attribute=5&method=gradcam')"
+                           " && document.getElementById('saliency-image').complete", timeout=30000)
+    assert page.get_attribute("#saliency-image", "src") != first
+    assert _pixels(page, "#saliency-image").std() > 10
     page.screenshot(path=ARTIFACTS / "selection.png")
 
 
@@ -131,3 +154,22 @@ def test_attribute_filter(page, server):
     page.screenshot(path=ARTIFACTS / "filtered.png")
     page.click("#filter-clear")
     page.wait_for_function(f"document.body.dataset.filtered == {N}", timeout=10000)
+
+
+def test_hover_shows_a_tooltip_and_click_opens_the_detail(page):
+    x, y = page.evaluate("window.matsight.position('prd', 7)")
+    box = page.locator('.view[data-space="prd"] .plot').bounding_box()
+    before = _pixels(page, '.view[data-space="act"] canvas.gl')
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.wait_for_function("document.body.dataset.hovered == 7", timeout=5000)
+    tooltip = page.locator('.view[data-space="prd"] .tooltip')
+    assert tooltip.is_visible() and tooltip.inner_text().startswith("image 7")
+    page.wait_for_timeout(100)
+    # the hovered point is ringed in the linked ACT view too
+    assert np.abs(_pixels(page, '.view[data-space="act"] canvas.gl') - before).max() > 50
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_function("document.body.dataset.detail == 7", timeout=5000)
+    assert page.get_attribute("#detail-image", "alt") == "image 7"
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.wait_for_function("document.body.dataset.hovered == -1", timeout=5000)
+    assert not tooltip.is_visible()

@@ -97,3 +97,62 @@ def test_image_endpoint_is_log_scaled_png(client):
 def test_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(DataLayoutError, match="points.parquet"):
         create_app(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    """A fake analytics folder whose run holds an (untrained, seeded) resnet18 over 64-px images."""
+    import torch
+
+    from matsight.models import build_model, save_checkpoint
+
+    folder = write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=20, attributes=ATTRIBUTES, seed=4,
+                                  image_size=64)
+    torch.manual_seed(0)
+    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": len(ATTRIBUTES), "target_names": ATTRIBUTES,
+            "class_names": [], "image_size": 64, "crop_size": 56, "channels": 1}
+    save_checkpoint(folder.parent / "checkpoint.pt", build_model("resnet18", "multilabel", len(ATTRIBUTES)), meta)
+    return folder
+
+
+def test_saliency_overlay_is_the_attributes_map_on_the_crop(model_folder):
+    import torch
+
+    from matsight.analytics.saliency_overlay import blend, log_grey
+    from matsight.data.images import read_image
+    from matsight.data.transforms import center_crop, resize_square
+    from matsight.models import load_model
+    from matsight.saliency import GradCAM
+
+    app = create_app(model_folder)
+    client = TestClient(app)
+    assert client.get("/api/meta").json()["saliency"][:2] == ["fastcam-gradcam", "gradcam"]
+    model, _ = load_model(model_folder.parent)
+    data = app.state.data
+    crop = center_crop(resize_square(torch.from_numpy(read_image(data.image_root / data.images[3])), 64), 56)
+    grey = log_grey(crop[0].numpy())
+    overlays = []
+    for k in (1, 4):
+        response = client.get(f"/api/saliency/3?attribute={k}&method=gradcam")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        overlay = np.asarray(Image.open(io.BytesIO(response.content)))
+        expected = blend(grey, GradCAM(model).attribute(crop[None], target=k)[0].detach().numpy())
+        assert overlay.shape == (56, 56, 3)
+        np.testing.assert_allclose(overlay.astype(int), expected.astype(int), atol=1)
+        assert overlay.std() > 10 and np.abs(overlay[..., 0].astype(int) - overlay[..., 2]).max() > 30  # coloured
+        overlays.append(overlay)
+    assert np.abs(overlays[0].astype(int) - overlays[1]).mean() > 1, "the attribute changes the map"
+    hits = data.saliency.png.cache_info().hits
+    assert client.get("/api/saliency/3?attribute=4&method=gradcam").content == client.get(
+        "/api/saliency/3?attribute=4&method=gradcam").content
+    assert data.saliency.png.cache_info().hits == hits + 2
+    assert client.get("/api/saliency/3?attribute=1").status_code == 200   # default method: FastCAM x Grad-CAM
+    assert client.get("/api/saliency/3?attribute=5").status_code == 400
+    assert client.get("/api/saliency/3?attribute=0&method=nope").status_code == 400
+    assert client.get("/api/saliency/99?attribute=0").status_code == 404
+
+
+def test_saliency_needs_a_checkpoint(client):
+    assert client.get("/api/meta").json()["saliency"] == []
+    response = client.get("/api/saliency/0?attribute=0")
+    assert response.status_code == 404 and "checkpoint" in response.json()["detail"]

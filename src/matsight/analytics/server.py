@@ -13,11 +13,13 @@ Endpoints (``N`` points, ``K <= 32`` attributes):
 - ``POST /api/filter`` — JSON ``{"attributes": [...], "mode": "any"|"all", "by": "label"|"prediction"}``;
   returns raw ``uint32`` indices of the matching points.
 - ``GET /api/image/{i}`` — the image of point ``i``, log-scaled, as 8-bit PNG.
+- ``GET /api/saliency/{i}?attribute=k[&method=fastcam-gradcam]`` — the saliency map of the run's model
+  for attribute ``k`` (index) over point ``i``'s image (the model's evaluation crop), as an RGB PNG
+  overlay; cached. 404 when the run holds no checkpoint (``/api/meta`` lists the methods, or ``[]``).
 """
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from matsight.analytics.saliency_overlay import METHODS as SALIENCY_METHODS
+from matsight.analytics.saliency_overlay import SaliencyOverlays, log_grey, png_bytes
 from matsight.analytics.schema import SPACES, label_column, prob_column
 from matsight.errors import DataLayoutError
 
@@ -62,6 +66,9 @@ class AnalyticsData:
         self.predicted = self.probs >= self.threshold
         self._pad = -self.n % 64
         self._label_bits, self._predicted_bits = _pack_columns(self.labels, self._pad), _pack_columns(self.predicted, self._pad)
+        self.image_root = Path(self.meta["data_root"]) / "images"
+        run = Path(self.meta.get("run") or folder.parent)
+        self.saliency = SaliencyOverlays(run, self.image_root) if SaliencyOverlays.available(run) else None
 
     def payload(self) -> bytes:
         """The binary ``/api/points`` payload (layout in the module docstring)."""
@@ -112,20 +119,24 @@ class AnalyticsData:
 
     def image_png(self, i: int) -> bytes:
         """Point ``i``'s image, ``log1p``-scaled to 8-bit grey PNG."""
-        from PIL import Image
-
         from matsight.data.images import read_image
 
+        self._check_index(i)
+        return png_bytes(log_grey(read_image(self.image_root / self.images[i], channels=1)[0]))
+
+    def saliency_png(self, i: int, attribute: int, method: str) -> bytes:
+        """PNG overlay of ``method``'s saliency map for ``attribute`` (index) on point ``i``'s image."""
+        self._check_index(i)
+        if self.saliency is None:
+            raise HTTPException(404, f"no saliency: {self.meta.get('run')} holds no checkpoint.pt")
+        if not 0 <= attribute < len(self.attributes) or method not in SALIENCY_METHODS:
+            raise HTTPException(400, f"attribute must be 0..{len(self.attributes) - 1} (got {attribute}), "
+                                     f"method one of {', '.join(SALIENCY_METHODS)} (got {method!r})")
+        return self.saliency.png(str(self.images[i]), attribute, method)
+
+    def _check_index(self, i: int) -> None:
         if not 0 <= i < self.n:
             raise HTTPException(404, f"no point {i} (n = {self.n})")
-        path = Path(self.meta["data_root"]) / "images" / self.images[i]
-        pixels = read_image(path, channels=1)[0] * 65535.0
-        scaled = np.log1p(pixels)
-        low, high = float(scaled.min()), float(scaled.max())
-        grey = ((scaled - low) / (high - low) * 255 if high > low else np.zeros_like(scaled)).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(grey).save(buffer, format="PNG")
-        return buffer.getvalue()
 
 
 def _pack_columns(values: np.ndarray, pad: int) -> np.ndarray:
@@ -154,7 +165,9 @@ def create_app(analytics_dir: str | Path) -> FastAPI:
     @app.get("/api/meta")
     def meta() -> JSONResponse:
         keys = ("distance", "threshold", "run", "map", "per_attribute")
-        return JSONResponse({"attributes": data.attributes, "n": data.n, **{k: data.meta.get(k) for k in keys}})
+        saliency = list(SALIENCY_METHODS) if data.saliency is not None else []
+        return JSONResponse({"attributes": data.attributes, "n": data.n, "saliency": saliency,
+                             **{k: data.meta.get(k) for k in keys}})
 
     @app.get("/api/points")
     def points() -> Response:
@@ -176,6 +189,11 @@ def create_app(analytics_dir: str | Path) -> FastAPI:
     @app.get("/api/image/{i}")
     def image(i: int) -> Response:
         return Response(data.image_png(i), media_type="image/png")
+
+    @app.get("/api/saliency/{i}")
+    def saliency(i: int, attribute: int, method: str = SALIENCY_METHODS[0]) -> Response:
+        return Response(data.saliency_png(i, attribute, method), media_type="image/png",
+                        headers={"cache-control": "max-age=3600"})
 
     if (STATIC_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")

@@ -1,0 +1,308 @@
+/**
+ * One WebGL2 scatter plot for up to millions of points, fed straight from typed arrays (x, y in
+ * [-1, 1], colour value in [0, 1]); the GPU buffers are written once and only the colour, selection
+ * and filter buffers change afterwards. Draws on demand (one frame per change), with pan (drag),
+ * zoom (wheel, about the cursor), a lasso or box drawn on an overlay canvas, hover and click picking
+ * through a GridIndex. Selected points are drawn again on top, bigger; with a selection the others fade.
+ */
+import { GridIndex } from "./grid";
+
+export type Tool = "panZoom" | "freeform" | "rectangle";
+
+export interface ScatterEvents {
+  /** A lasso or box ended: ids of the points inside (ascending). */
+  select(ids: Uint32Array): void;
+  /** The cursor moved onto point `id` (-1: onto none); `x`, `y` in CSS pixels in the plot. */
+  hover(id: number, x: number, y: number): void;
+  /** A click (no drag) on point `id`. */
+  click(id: number): void;
+  /** The camera changed. */
+  view(): void;
+}
+
+const VERTEX = `#version 300 es
+in float a_x; in float a_y; in float a_value; in float a_state;
+uniform vec2 u_centre; uniform vec2 u_scale; uniform float u_size; uniform vec3 u_palette[64]; uniform int u_colours;
+uniform int u_pass; uniform bool u_faded;
+out vec4 v_colour;
+void main() {
+  if (a_state >= 2.0) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
+  gl_Position = vec4((vec2(a_x, a_y) - u_centre) * u_scale, 0.0, 1.0);
+  int k = clamp(int(a_value * float(u_colours - 1) + 0.5), 0, u_colours - 1);
+  vec3 colour = u_palette[k];
+  if (u_pass == 1) { colour = vec3(0.835, 0.369, 0.0); gl_PointSize = u_size + 2.0; }
+  else if (u_pass == 2) { colour = vec3(0.0); gl_PointSize = u_size + 6.0; }
+  else { gl_PointSize = u_size; if (u_faded) colour = mix(colour, vec3(1.0), 0.75); }
+  v_colour = vec4(colour, 1.0);
+}`;
+
+const FRAGMENT = `#version 300 es
+precision mediump float;
+in vec4 v_colour; out vec4 colour;
+void main() {
+  vec2 p = gl_PointCoord * 2.0 - 1.0;
+  float r = dot(p, p);
+  if (r > 1.0) discard;
+  colour = vec4(v_colour.rgb * (r > 0.55 ? 0.8 : 1.0), 1.0);
+}`;
+
+function compile(gl: WebGL2RenderingContext): WebGLProgram {
+  const program = gl.createProgram()!;
+  for (const [type, source] of [[gl.VERTEX_SHADER, VERTEX], [gl.FRAGMENT_SHADER, FRAGMENT]] as const) {
+    const shader = gl.createShader(type)!;
+    gl.shaderSource(shader, source);
+    gl.compileShader(shader);
+    if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader) ?? "shader");
+    gl.attachShader(program, shader);
+  }
+  gl.linkProgram(program);
+  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program) ?? "link");
+  return program;
+}
+
+const hexRgb = (hex: string): number[] => [1, 3, 5].map((o) => parseInt(hex.slice(o, o + 2), 16) / 255);
+
+export class Scatter {
+  readonly index: GridIndex;
+  tool: Tool = "panZoom";
+  pointSize = 3;
+  /** View centre (data units) and zoom (1 = the [-1, 1] square fills the shorter side). */
+  camera = { cx: 0, cy: 0, zoom: 1 };
+  selection: Uint32Array = new Uint32Array(0);
+  hovered = -1;
+  private gl: WebGL2RenderingContext;
+  private program: WebGLProgram;
+  private vao: WebGLVertexArrayObject;
+  private buffers: Record<"value" | "state" | "selected" | "hover", WebGLBuffer>;
+  private state: Uint8Array;
+  private palette = new Float32Array(64 * 3);
+  private colours = 1;
+  private pending = false;
+  private firstDrawn = false;
+  private drawn: Promise<void>;
+  private resolveDrawn!: () => void;
+
+  constructor(readonly canvas: HTMLCanvasElement, readonly overlay: HTMLCanvasElement, readonly x: Float32Array,
+              readonly y: Float32Array, private events: ScatterEvents) {
+    const gl = canvas.getContext("webgl2", { antialias: false, preserveDrawingBuffer: true });
+    if (!gl) throw new Error("WebGL2 is not available in this browser");
+    this.gl = gl;
+    this.program = compile(gl);
+    this.index = new GridIndex(x, y);
+    this.state = new Uint8Array(x.length);
+    this.vao = gl.createVertexArray()!;
+    gl.bindVertexArray(this.vao);
+    const attribute = (name: string, data: ArrayBufferView, type: number, usage: number): WebGLBuffer => {
+      const buffer = gl.createBuffer()!, location = gl.getAttribLocation(this.program, name);
+      gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+      gl.bufferData(gl.ARRAY_BUFFER, data, usage);
+      gl.enableVertexAttribArray(location);
+      gl.vertexAttribPointer(location, 1, type, false, 0, 0);
+      return buffer;
+    };
+    attribute("a_x", x, gl.FLOAT, gl.STATIC_DRAW);
+    attribute("a_y", y, gl.FLOAT, gl.STATIC_DRAW);
+    this.buffers = {
+      value: attribute("a_value", new Float32Array(x.length), gl.FLOAT, gl.DYNAMIC_DRAW),
+      state: attribute("a_state", this.state, gl.UNSIGNED_BYTE, gl.DYNAMIC_DRAW),
+      selected: gl.createBuffer()!,
+      hover: gl.createBuffer()!,
+    };
+    this.drawn = new Promise((resolve) => (this.resolveDrawn = resolve));
+    this.resize();
+    this.listen();
+  }
+
+  /** Resolves once a frame has been drawn and read back (the GPU really finished it). */
+  firstFrame(): Promise<void> { return this.drawn; }
+
+  /** Colour of each point: `values` float32 [n] in [0, 1] indexing `palette` (≤ 64 hex colours). */
+  setColours(values: Float32Array, palette: string[]): void {
+    const gl = this.gl;
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.value);
+    gl.bufferData(gl.ARRAY_BUFFER, values, gl.DYNAMIC_DRAW);
+    this.colours = Math.min(64, palette.length);
+    palette.slice(0, 64).forEach((hex, k) => this.palette.set(hexRgb(hex), 3 * k));
+    this.render();
+  }
+
+  /** Highlights `ids` (drawn on top, the rest faded when non-empty). */
+  setSelection(ids: Uint32Array): void {
+    this.selection = ids;
+    const gl = this.gl;
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.selected);
+    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, ids, gl.DYNAMIC_DRAW);
+    this.render();
+  }
+
+  /** Hides points with `hidden[i] = 1` (uint8 [n]) from drawing and picking; null shows all. */
+  setHidden(hidden: Uint8Array | null): void {
+    for (let i = 0; i < this.state.length; i++) this.state[i] = hidden && hidden[i] ? 2 : 0;
+    this.index.hidden = hidden;
+    const gl = this.gl;
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.state);
+    gl.bufferData(gl.ARRAY_BUFFER, this.state, gl.DYNAMIC_DRAW);
+    this.render();
+    this.events.view();
+  }
+
+  /** Marks point `id` (-1: none) with a black ring. */
+  setHover(id: number): void {
+    if (id === this.hovered) return;
+    this.hovered = id;
+    if (id >= 0) {
+      const gl = this.gl;
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.hover);
+      gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, new Uint32Array([id]), gl.DYNAMIC_DRAW);
+    }
+    this.render();
+  }
+
+  /** Scale from data units to clip space per axis. */
+  private scale(): [number, number] {
+    const { width, height } = this.canvas, side = Math.min(width, height) * this.camera.zoom;
+    return [side / width, side / height];
+  }
+
+  /** Point `i`'s position in CSS pixels within the plot. */
+  toScreen(i: number): [number, number] {
+    const [sx, sy] = this.scale(), { clientWidth: w, clientHeight: h } = this.canvas;
+    return [((this.x[i] - this.camera.cx) * sx + 1) * w / 2, (1 - (this.y[i] - this.camera.cy) * sy) * h / 2];
+  }
+
+  /** Data coordinates of a position in CSS pixels within the plot. */
+  toData(px: number, py: number): [number, number] {
+    const [sx, sy] = this.scale(), { clientWidth: w, clientHeight: h } = this.canvas;
+    return [(px / w * 2 - 1) / sx + this.camera.cx, (1 - py / h * 2) / sy + this.camera.cy];
+  }
+
+  /** Ids of the visible points in view, or null when more than `limit`. */
+  pointsInView(limit: number): Uint32Array | null {
+    const { clientWidth: w, clientHeight: h } = this.canvas;
+    const [x0, y1] = this.toData(0, 0), [x1, y0] = this.toData(w, h);
+    return this.index.inRect(x0, y0, x1, y1, limit);
+  }
+
+  /** Schedules one frame. */
+  render(): void {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.frame(); });
+  }
+
+  /** Matches the drawing buffer to the canvas's CSS size times the device pixel ratio. */
+  private resize(): void {
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(this.canvas.clientWidth * ratio)), height = Math.max(1, Math.round(this.canvas.clientHeight * ratio));
+    if (this.canvas.width !== width || this.canvas.height !== height) { this.canvas.width = width; this.canvas.height = height; }
+  }
+
+  private frame(): void {
+    const gl = this.gl, ratio = window.devicePixelRatio || 1;
+    this.resize();
+    gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+    gl.clearColor(1, 1, 1, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    gl.useProgram(this.program);
+    gl.bindVertexArray(this.vao);
+    const u = (name: string) => gl.getUniformLocation(this.program, name);
+    gl.uniform2f(u("u_centre"), this.camera.cx, this.camera.cy);
+    gl.uniform2f(u("u_scale"), ...this.scale());
+    gl.uniform1f(u("u_size"), this.pointSize * ratio);
+    gl.uniform3fv(u("u_palette"), this.palette);
+    gl.uniform1i(u("u_colours"), this.colours);
+    gl.uniform1i(u("u_faded"), this.selection.length ? 1 : 0);
+    gl.uniform1i(u("u_pass"), 0);
+    gl.drawArrays(gl.POINTS, 0, this.x.length);
+    if (this.selection.length) {
+      gl.uniform1i(u("u_pass"), 1);
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.selected);
+      gl.drawElements(gl.POINTS, this.selection.length, gl.UNSIGNED_INT, 0);
+    }
+    if (this.hovered >= 0) {
+      gl.uniform1i(u("u_pass"), 2);
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.hover);
+      gl.drawElements(gl.POINTS, 1, gl.UNSIGNED_INT, 0);
+      gl.uniform1i(u("u_pass"), 0);
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.hover);
+      gl.drawElements(gl.POINTS, 1, gl.UNSIGNED_INT, 0);
+    }
+    if (!this.firstDrawn) {
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));  // waits for the GPU
+      this.firstDrawn = true;
+      this.resolveDrawn();
+    }
+  }
+
+  /** Pointer and wheel handling on the overlay's parent (the plot element). */
+  private listen(): void {
+    const target = this.canvas.parentElement!;
+    let drag: { x: number; y: number; path: number[]; pan: boolean; moved: boolean } | null = null;
+    const local = (e: MouseEvent): [number, number] => {
+      const box = target.getBoundingClientRect();
+      return [e.clientX - box.left, e.clientY - box.top];
+    };
+    target.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const [px, py] = local(e), [dx, dy] = this.toData(px, py);
+      const factor = Math.exp(-e.deltaY * 0.0015);
+      this.camera.zoom = Math.min(5000, Math.max(0.5, this.camera.zoom * factor));
+      const [nx, ny] = this.toData(px, py);
+      this.camera.cx += dx - nx; this.camera.cy += dy - ny;
+      this.render(); this.events.view();
+    }, { passive: false });
+    target.addEventListener("pointerdown", (e) => {
+      const [px, py] = local(e);
+      target.setPointerCapture(e.pointerId);
+      drag = { x: px, y: py, path: [px, py], pan: this.tool === "panZoom" && !e.shiftKey, moved: false };
+    });
+    target.addEventListener("pointermove", (e) => {
+      const [px, py] = local(e);
+      if (!drag) {
+        const [dx, dy] = this.toData(px, py), [rx] = this.toData(px + 6, py);
+        const id = this.index.nearest(dx, dy, Math.abs(rx - dx));
+        this.setHover(id);
+        this.events.hover(id, px, py);
+        return;
+      }
+      drag.moved ||= Math.hypot(px - drag.x, py - drag.y) > 3;
+      if (drag.pan) {
+        const [ax, ay] = this.toData(drag.path[0], drag.path[1]), [bx, by] = this.toData(px, py);
+        this.camera.cx -= bx - ax; this.camera.cy -= by - ay;
+        drag.path = [px, py];
+        this.render(); this.events.view();
+      } else {
+        drag.path = this.tool === "rectangle" && !e.shiftKey ? [drag.x, drag.y, px, drag.y, px, py, drag.x, py] : [...drag.path, px, py];
+        this.drawPath(drag.path);
+      }
+    });
+    target.addEventListener("pointerup", (e) => {
+      if (!drag) return;
+      const done = drag;
+      drag = null;
+      this.drawPath([]);
+      if (!done.moved) {
+        const [px, py] = local(e), [dx, dy] = this.toData(px, py), [rx] = this.toData(px + 6, py);
+        const id = this.index.nearest(dx, dy, Math.abs(rx - dx));
+        if (id >= 0) this.events.click(id);
+      } else if (!done.pan) {
+        const polygon = new Float64Array(done.path.length);
+        for (let v = 0; v < done.path.length; v += 2) [polygon[v], polygon[v + 1]] = this.toData(done.path[v], done.path[v + 1]);
+        this.events.select(this.index.inPolygon(polygon));
+      }
+    });
+    target.addEventListener("pointerleave", () => { if (!drag) { this.setHover(-1); this.events.hover(-1, 0, 0); } });
+  }
+
+  private drawPath(path: number[]): void {
+    const ratio = window.devicePixelRatio || 1, ctx = this.overlay.getContext("2d")!;
+    this.overlay.width = this.overlay.clientWidth * ratio; this.overlay.height = this.overlay.clientHeight * ratio;
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    if (path.length < 4) return;
+    ctx.beginPath();
+    for (let v = 0; v < path.length; v += 2) ctx.lineTo(path[v], path[v + 1]);
+    ctx.closePath();
+    ctx.fillStyle = "rgba(0, 114, 178, 0.12)"; ctx.fill();
+    ctx.strokeStyle = "#0072B2"; ctx.lineWidth = 1.5; ctx.stroke();
+  }
+}

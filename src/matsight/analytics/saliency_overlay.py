@@ -1,0 +1,88 @@
+"""Saliency overlays for the app's detail view: one image, one attribute, one method → a cached PNG.
+
+The run's model (``<run>/checkpoint.pt``) is loaded on the first request (torch is imported only
+then), the image is prepared as at evaluation time (resize to ``image_size``, centre crop to
+``crop_size``) and the map of ``matsight.saliency`` (Grad-CAM, FastCAM × Grad-CAM, ...; see
+``matsight.saliency.runner.METHODS``) is blended over the log-scaled crop.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_METHOD = "fastcam-gradcam"
+METHODS = ("fastcam-gradcam", "gradcam", "gradcam++", "fastcam")  # attribute-specific or cheap
+ALPHA = 0.55  # weight of the colour-mapped saliency over the grey image
+
+
+def log_grey(pixels: np.ndarray) -> np.ndarray:
+    """``float [H, W]`` intensities in [0, 1] (16-bit scale) → ``log1p``-scaled ``uint8 [H, W]`` (min-max)."""
+    scaled = np.log1p(pixels * 65535.0)
+    low, high = float(scaled.min()), float(scaled.max())
+    return ((scaled - low) / (high - low) * 255 if high > low else np.zeros_like(scaled)).astype(np.uint8)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """``uint8 [H, W]`` or ``[H, W, 3]`` → PNG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def blend(grey: np.ndarray, saliency: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """``uint8 [H, W]`` image and ``float [H, W]`` map in [0, 1] → ``uint8 [H, W, 3]``: the map in the
+    report's saliency colour map, weighted by ``alpha * map`` over the grey image (cold areas stay grey)."""
+    from matplotlib import colormaps
+
+    from matsight.report.style import SALIENCY_CMAP
+
+    colour = colormaps[SALIENCY_CMAP](np.clip(saliency, 0, 1))[..., :3] * 255
+    weight = alpha * np.clip(saliency, 0, 1)[..., None]
+    return (grey[..., None] * (1 - weight) + colour * weight).round().astype(np.uint8)
+
+
+class SaliencyOverlays:
+    """Saliency overlays of the model in ``run`` (a run folder with ``checkpoint.pt``) on images under
+    ``image_root``. ``png(image, attribute, method)`` is cached (``cache_size`` PNGs, LRU); one map is
+    computed at a time (a lock), on ``device``."""
+
+    def __init__(self, run: Path, image_root: Path, device: str = "cpu", cache_size: int = 256):
+        self.run, self.image_root, self.device = Path(run), Path(image_root), device
+        self._lock = threading.Lock()
+        self._model = None
+        self.png = lru_cache(maxsize=cache_size)(self._png)
+
+    @staticmethod
+    def available(run: Path) -> bool:
+        """Whether ``run`` holds a model checkpoint to explain."""
+        return (Path(run) / "checkpoint.pt").is_file()
+
+    def _load(self):
+        from matsight.models import load_model
+
+        if self._model is None:
+            self._model = load_model(self.run, device=self.device)
+        return self._model
+
+    def _png(self, image: str, attribute: int, method: str) -> bytes:
+        """PNG ``[crop, crop, 3]`` of ``method``'s map for output ``attribute`` over the model's view of ``image``."""
+        import torch
+
+        from matsight.data.images import read_image
+        from matsight.data.transforms import center_crop, crop_size_for, resize_square
+        from matsight.saliency.runner import METHODS as EXPLAINERS
+
+        with self._lock:
+            model, meta = self._load()
+            pixels = torch.from_numpy(read_image(self.image_root / image, meta["channels"]))
+            crop = center_crop(resize_square(pixels, meta["image_size"]), meta.get("crop_size") or crop_size_for(meta["image_size"]))
+            x = crop[None].contiguous().to(self.device)
+            saliency = EXPLAINERS[method](model, x, attribute, 1)["map"][0].detach().float().cpu().numpy()
+        return png_bytes(blend(log_grey(crop.mean(0).numpy()), saliency))
