@@ -6,7 +6,7 @@ regressor on them, probe it with the procedural texture bank, and print the rank
 score, of T textures) of the pitted/dotted/perforated/porous family. Expected: near the top for
 +1, near the bottom for -1.
 
-    python examples/texture_ground_truth.py OUT [--lots 24] [--tiles 12] [--epochs 6] [--signs 1 -1]
+    python examples/texture_ground_truth.py OUT [--lots 24] [--tiles 16] [--epochs 20] [--signs 1 -1]
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--lots", type=int, default=24)
-    parser.add_argument("--tiles", type=int, default=12)
+    parser.add_argument("--tiles", type=int, default=16)
     parser.add_argument("--tile-size", type=int, default=96)
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--signs", type=int, nargs="+", default=[1, -1], choices=[1, -1])
@@ -54,7 +54,7 @@ def main() -> None:
                           coefficients=coefficients)
         run = train(TrainConfig(data=lots, out=args.out / f"model-{name}", epochs=args.epochs,
                                 image_size=args.image_size, device="cpu", seed=0, optimizer="adam", lr=1e-3,
-                                overwrite=True))
+                                schedule="cosine", overwrite=True))
         result = analyse(run.path, lots, bank, args.out / f"textures-{name}",
                          n_boot=100, n_perm=499, highlight=FAMILY)
         ranks = {t: result.rank_of(t) for t in FAMILY}

@@ -160,3 +160,19 @@ def test_a_non_finite_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="--lr"):
         fit(build_model("resnet18", "regression"), data, data, task="regression", run=RunFolder(tmp_path),
             epochs=1, batch_size=4, meta={"target_mean": [0.0], "target_std": [1.0]})
+
+
+@pytest.mark.parametrize("schedule, last_factor", [("exponential", 0.5 ** 4), ("cosine", 0.0)])
+def test_learning_rate_schedules(schedule, last_factor):
+    import torch
+    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    scheduler = training_loop.make_scheduler(opt, schedule, epochs=4, lr_decay=0.5)
+    rates = []
+    for _ in range(4):
+        opt.step()
+        scheduler.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates[-1] == pytest.approx(0.1 * last_factor, abs=1e-12)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    with pytest.raises(ConfigError):
+        TrainConfig(data=".", out=".", schedule="linear")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
+
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
@@ -22,6 +24,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         weights: Path = typer.Option(None, help="Local initial weights (torchvision state dict or matsight checkpoint)."),
         optimizer: str = typer.Option("sgd", help="sgd (paper: lr 0.01, momentum 0.9, wd 2e-4) or adam."),
         lr: float = typer.Option(None, help="Learning rate (default 0.01 for sgd, 1e-3 for adam)."),
+        schedule: str = typer.Option("exponential", help="Learning rate per epoch: exponential (x0.95) or cosine (to 0)."),
         seed: int = typer.Option(0),
         device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
         overwrite: bool = typer.Option(False, help="Replace a run folder made with other arguments."),
@@ -33,7 +36,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         run = run_training(TrainConfig(data=data, out=out, task=task, arch=arch, target=target, epochs=epochs,
                                        image_size=image_size, batch_size=batch_size, split=split, weights=weights,
-                                       optimizer=optimizer, lr=lr, seed=seed, device=device, overwrite=overwrite))
+                                       optimizer=optimizer, lr=lr, schedule=schedule, seed=seed, device=device, overwrite=overwrite))
         if distributed.is_main():
             _print_metrics(run.read_json("metrics.json"))
             typer.echo(f"run folder: {run.path}")
@@ -42,13 +45,18 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     def predict(run: Path = typer.Argument(..., help="Run folder of matsight train."),
                 data: Path = typer.Argument(..., help="Dataset folder in the layout the model was trained on."),
                 out: Path = typer.Option(None, help="CSV to write (default RUN/predictions_<data>.csv)."),
-                device: str = typer.Option("auto")) -> None:
-        """Predict every image of DATA with the model in RUN; writes a CSV in the user's units."""
+                device: str = typer.Option("auto"),
+                batch_size: int = typer.Option(64, help="Images per batch and per resumable chunk."),
+                engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS) -> None:
+        """Predict every image of DATA with the model in RUN; writes a CSV in the user's units.
+
+        The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
         from matsight.store import atomic_path
         from matsight.training import predict as run_predict
         from matsight.utils import resolve_device
 
-        table = run_predict(run, data, device=str(resolve_device(device)))
+        table = run_predict(run, data, device=str(resolve_device(device)), engine=engine_from(engine, address, workers),
+                            chunks=run / "arrays" / f"predictions_{data.resolve().name}", batch_size=batch_size)
         path = out or run / f"predictions_{data.resolve().name}.csv"
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)

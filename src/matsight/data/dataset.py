@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from matsight.data.images import read_image
-from matsight.data.transforms import center_crop, crop_size_for, random_crop, resize_square
+from matsight.data.transforms import center_crop, crop_size_for, random_crop, random_dihedral, resize_square
 
 
 @dataclass
@@ -54,7 +54,8 @@ class ImageDataset(Dataset):
 
     Item ``i`` is ``(image float32 [C, S, S] in [0,1], target float32 [T])`` where the image is
     resized (short side ``image_size``, centre-cropped square) and cropped to
-    ``crop_size`` (default 352/384 of ``image_size``): randomly when ``augment`` else centrally.
+    ``crop_size`` (default 352/384 of ``image_size``): randomly and then randomly rotated by k·90° and
+    mirrored when ``augment``, else centrally.
     ``cache``: keep decoded, resized images in memory (small datasets, in-process loading).
     """
 
@@ -81,5 +82,8 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = self.load(index)
-        image = random_crop(image, self.crop_size) if self.augment else center_crop(image, self.crop_size)
+        if self.augment:
+            image = random_dihedral(random_crop(image, self.crop_size))
+        else:
+            image = center_crop(image, self.crop_size)
         return image.contiguous(), torch.from_numpy(self.table.targets[index])

@@ -33,3 +33,13 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator | Non
     top = int(torch.randint(0, h - size + 1, (1,), generator=generator))
     left = int(torch.randint(0, w - size + 1, (1,), generator=generator))
     return image[:, top:top + size, left:left + size]
+
+
+def random_dihedral(image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One of the square's 8 symmetries (rotation by k·90°, optionally mirrored), uniformly at random.
+
+    Micrographs and detector images have no preferred orientation, so these are label-preserving.
+    """
+    k, mirror = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
+    image = torch.rot90(image, k, dims=(1, 2))
+    return image.flip(2) if mirror % 2 else image

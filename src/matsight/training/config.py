@@ -10,6 +10,7 @@ from matsight.errors import ConfigError
 from matsight.models import ARCHITECTURES, TASKS
 
 SPLITS = ("tiles", "lots")
+SCHEDULES = ("exponential", "cosine")
 
 
 @dataclass
@@ -19,6 +20,7 @@ class TrainConfig:
     ``image_size``: images are resized to this (pixels, square) and randomly cropped to 352/384 of
     it during training (centrally at evaluation). ``split``: hold out random ``tiles`` or whole
     ``lots`` (regression over lots only) for validation. ``lr``: None → 0.01 for SGD, 1e-3 for Adam.
+    ``schedule``: ``exponential`` (×0.95 per epoch, the paper's) or ``cosine`` (annealed to 0 at the last epoch).
     """
 
     data: Path
@@ -36,6 +38,7 @@ class TrainConfig:
     device: str = "auto"
     optimizer: str = "sgd"
     lr: float | None = None
+    schedule: str = "exponential"
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -48,6 +51,8 @@ class TrainConfig:
             raise ConfigError(f"--split {self.split!r}: choose tiles or lots")
         if self.split == "lots" and self.task != "regression":
             raise ConfigError("--split lots needs --task regression (lots are layout 1)")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule {self.schedule!r}: choose exponential or cosine")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
         for name in ("epochs", "image_size", "batch_size"):

@@ -60,6 +60,15 @@ def make_optimizer(model: nn.Module, optimizer: str, lr: float, momentum: float,
     raise ConfigError(f"optimizer {optimizer!r}: use sgd or adam")
 
 
+def make_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int, lr_decay: float):
+    """Per-epoch learning-rate schedule: ``exponential`` (× ``lr_decay`` each epoch) or ``cosine`` (to 0)."""
+    if schedule == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    raise ConfigError(f"schedule {schedule!r}: use exponential or cosine")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
@@ -87,7 +96,7 @@ def _write_epoch_state(folder, snapshot: dict[str, Any], meta: dict[str, Any], i
 
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, run: RunFolder,
         epochs: int = 10, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
-        momentum: float = 0.9, weight_decay: float = 2e-4, lr_decay: float = 0.95,
+        momentum: float = 0.9, weight_decay: float = 2e-4, lr_decay: float = 0.95, schedule: str = "exponential",
         meta: dict[str, Any] | None = None, device: str | torch.device = "cpu", seed: int = 0,
         num_workers: int = 0, max_grad_norm: float | None = 1.0) -> dict[str, Any]:
     """Train ``model``; return ``{"best_epoch", "best_val_loss", "history": [...]}``.
@@ -106,7 +115,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
                               drop_last=len(train_data) > batch_size, generator=generator, num_workers=num_workers)
     val_loader = DataLoader(val_data, batch_size=batch_size * 2, num_workers=num_workers)
     opt = make_optimizer(trained, optimizer, lr, momentum, weight_decay)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
+    scheduler = make_scheduler(opt, schedule, epochs, lr_decay)
     criterion = loss_function(task)
     state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "history": []}
     last_path = run.path / LAST_STATE

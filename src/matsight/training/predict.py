@@ -11,7 +11,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from matsight.data import ImageDataset, ImageTable, read_classes, read_lots, read_multilabel
-from matsight.models import load_model
+from matsight.models import read_checkpoint
+from matsight.scale import LOCAL, Engine, chunk_store
+from matsight.scale.workers import ImageBatchWorker
 
 
 def read_table(data: str | os.PathLike, task: str, target: str = "cps") -> ImageTable:
@@ -58,9 +60,17 @@ def outputs_to_table(outputs: np.ndarray, table: ImageTable, meta: dict) -> pd.D
     return frame
 
 
-def predict(run_dir: str | os.PathLike, data: str | os.PathLike | ImageTable, device: str = "cpu") -> pd.DataFrame:
-    """Predictions of the model in ``run_dir`` for every image of ``data`` (a folder or a table)."""
-    model, meta = load_model(Path(run_dir), device=device)
+def predict(run_dir: str | os.PathLike, data: str | os.PathLike | ImageTable, device: str = "cpu",
+            engine: Engine = LOCAL, chunks: str | os.PathLike | None = None, batch_size: int = 64) -> pd.DataFrame:
+    """Predictions of the model in ``run_dir`` for every image of ``data`` (a folder or a table).
+
+    The outputs are computed in chunks of ``batch_size`` images on ``engine`` (local or Ray) into
+    the folder ``chunks`` (a rerun resumes there; ``None``: a temporary folder).
+    """
+    meta = read_checkpoint(Path(run_dir))["meta"]
     table = data if isinstance(data, ImageTable) else read_table(data, meta["task"], meta["target_names"][0])
-    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
-    return outputs_to_table(model_outputs(model, dataset, device), table, meta)
+    factory = ImageBatchWorker(str(run_dir), [str(p) for p in table.paths], meta["image_size"], meta["crop_size"],
+                               meta["channels"], device=device, batch_size=batch_size)
+    with chunk_store(chunks) as store:
+        outputs = engine.run(len(table), batch_size, store, factory, device, description="predicting").concat("output")
+    return outputs_to_table(outputs, table, meta)

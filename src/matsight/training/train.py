@@ -118,7 +118,7 @@ def train(config: TrainConfig) -> RunFolder:
     train_set = ImageDataset(table.subset(train_rows), config.image_size, channels, augment=True, crop_size=crop, cache=True)
     val_set = ImageDataset(table.subset(val_rows), config.image_size, channels, crop_size=crop, cache=True)
     state = fit(model, train_set, val_set, task=config.task, run=run, epochs=config.epochs,
-                batch_size=config.batch_size, optimizer=config.optimizer, lr=config.learning_rate,
+                batch_size=config.batch_size, optimizer=config.optimizer, lr=config.learning_rate, schedule=config.schedule,
                 meta=meta, device=device, seed=config.seed)
     if distributed.is_main():
         run.write_table("history", pd.DataFrame(state["history"]))
