@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS
+
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
@@ -20,9 +22,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         batch_size: int = typer.Option(16),
         max_images: int = typer.Option(None, help="Explain only the first N images."),
         device: str = typer.Option("cpu", help="cpu or cuda."),
-        engine: str = typer.Option("local", help="local (in-process) or ray (a Ray cluster, see --address)."),
-        address: str = typer.Option(None, help="Ray cluster address (auto: the one `ray start` runs); none starts a local one."),
-        workers: int = typer.Option(1, help="Ray actors (one model each; one GPU each with --device cuda)."),
+        engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS,
     ) -> None:
         """Write saliency maps (chunked, resumable), a table and overlay figures into OUT."""
         from matsight.saliency.runner import explain_dataset

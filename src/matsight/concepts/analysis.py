@@ -12,6 +12,7 @@ from matsight.concepts.probe import TextureProbe, TextureResult
 from matsight.data.dataset import ImageDataset
 from matsight.models import load_model
 from matsight.report import ORDER, Section, write_section
+from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
@@ -20,9 +21,10 @@ FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", 
 def analyse(model_run: str | os.PathLike, lots: str | os.PathLike, bank: str | os.PathLike, out: str | os.PathLike,
             stage: str = "Z5", k: int = 9, prop: str = "cps", n_boot: int = 200, n_perm: int = 999,
             bank_per_class: int | None = None, device: str = "cpu", seed: int = 0,
-            highlight: tuple[str, ...] = ()) -> TextureResult:
+            highlight: tuple[str, ...] = (), engine: Engine = LOCAL) -> TextureResult:
     """Run the probe and write ``<out>/tables/texture_scores.csv``, ``texture_table1.csv``,
-    the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``."""
+    the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``
+    and are computed on ``engine`` (local or Ray)."""
     from matsight.concepts.bank import read_bank
 
     run = RunFolder(out)
@@ -31,7 +33,7 @@ def analyse(model_run: str | os.PathLike, lots: str | os.PathLike, bank: str | o
     model, meta = load_model(model_run, device=device)
     size = int(meta.get("crop_size") or meta.get("image_size") or 64)
     probe = TextureProbe(model, stage=stage, k=k, image_size=size, channels=int(meta.get("channels", 1)),
-                         device=device, run=run, n_boot=n_boot, n_perm=n_perm, seed=seed)
+                         device=device, run=run, n_boot=n_boot, n_perm=n_perm, seed=seed, engine=engine)
     probe.fit(read_bank(bank, per_class=bank_per_class, seed=seed))
     result = probe.correlate(lots, property=prop)
     run.write_table("texture_scores", result.table())

@@ -18,6 +18,8 @@ from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
 from matsight.saliency.fastcam import FastCAM
+from matsight.scale import LOCAL, Engine
+from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
 
 MAP_SIZE = 32
@@ -60,28 +62,31 @@ def salient_batch(explainer: FastCAM, x: torch.Tensor) -> tuple[dict[str, np.nda
     return out, grids
 
 
+@dataclass
+class SalientWorker(ImageBatchWorker):
+    """Per chunk, the arrays of :func:`salient_batch` (one FastCAM pass per batch); picklable, so
+    Ray actors can build it."""
+
+    def compute(self, model: nn.Module, images: torch.Tensor) -> dict[str, np.ndarray]:
+        return salient_batch(FastCAM(model), images)[0]
+
+
 def extract(model: nn.Module, table: ImageTable, run: RunFolder, name: str, image_size: int, channels: int = 1,
-            batch_size: int = 32, device: str = "cpu") -> SalientFeatures:
+            batch_size: int = 32, device: str = "cpu", engine: Engine = LOCAL) -> SalientFeatures:
     """Salient features of every image of ``table`` (chunk i = images ``[i*batch_size, (i+1)*batch_size)``).
 
     Finished chunks in ``run.chunks(name)`` are skipped, so an interrupted run resumes; the stage
-    grids are kept in ``<run>/<name>_grids.json``.
+    grids are kept in ``<run>/<name>_grids.json``. ``engine``: where the chunks are computed
+    (``Engine("ray", ...)`` ships ``model`` to each Ray actor).
     """
-    model = model.to(device).eval()
-    explainer = FastCAM(model)
-    dataset = ImageDataset(table, image_size, channels=channels, crop_size=image_size)
-    store = run.chunks(name)
+    factory = SalientWorker(model, [str(p) for p in table.paths], image_size, image_size, channels,
+                            device=device, batch_size=batch_size)
+    store = engine.run(len(table), batch_size, run.chunks(name), factory, device, description="salient features")
     grids_file = f"{name}_grids.json"
-    have_grids = (run.path / grids_file).exists()
-    for chunk, start in enumerate(range(0, len(dataset), batch_size)):
-        if have_grids and store.has(chunk):
-            continue
-        x = torch.stack([dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))]).to(device)
-        arrays, grids = salient_batch(explainer, x)
-        store.write(chunk, **arrays)
-        if not have_grids:
-            run.write_json(grids_file, {k: list(v) for k, v in grids.items()})
-            have_grids = True
+    if not (run.path / grids_file).exists():
+        first = ImageDataset(table, image_size, channels=channels, crop_size=image_size)[0][0][None]
+        _, grids = salient_batch(FastCAM(model.to(device).eval()), first.to(device))
+        run.write_json(grids_file, {k: list(v) for k, v in grids.items()})
     grids = {k: tuple(v) for k, v in run.read_json(grids_file).items()}
     return SalientFeatures(vectors={k: store.concat(k) for k in grids}, location=store.concat("location"),
                            maps=store.concat("map"), predictions=store.concat("prediction"), grids=grids)

@@ -28,6 +28,7 @@ from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval,
 from matsight.data import read_lots
 from matsight.data.dataset import ImageTable
 from matsight.errors import ConfigError
+from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 
 
@@ -81,19 +82,20 @@ class TextureProbe:
     ``stage``: which stage's features to compare; ``k``: neighbours per tile; ``image_size``:
     model input (pixels); ``run``: run folder for the resumable feature chunks (a temporary one
     when ``None``); ``block``: rows/cols per distance block; ``n_boot``/``n_perm``: bootstrap and
-    permutation draws.
+    permutation draws; ``engine``: where feature extraction runs (local or Ray).
     """
 
     def __init__(self, model: nn.Module, stage: str = "Z5", k: int = 9, image_size: int = 64, channels: int = 1,
                  batch_size: int = 32, device: str = "cpu", run: RunFolder | None = None, block: int = DEFAULT_BLOCK,
-                 n_boot: int = 200, n_perm: int = 999, seed: int = 0):
+                 n_boot: int = 200, n_perm: int = 999, seed: int = 0, engine: Engine = LOCAL):
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
         self.batch_size, self.device, self.block = batch_size, device, block
-        self.n_boot, self.n_perm, self.seed = n_boot, n_perm, seed
+        self.n_boot, self.n_perm, self.seed, self.engine = n_boot, n_perm, seed, engine
         self.run = run if run is not None else RunFolder(tempfile.mkdtemp(prefix="matsight-textures-"))
 
     def _features(self, table: ImageTable, name: str) -> SalientFeatures:
-        feats = extract(self.model, table, self.run, name, self.image_size, self.channels, self.batch_size, self.device)
+        feats = extract(self.model, table, self.run, name, self.image_size, self.channels, self.batch_size, self.device,
+                        self.engine)
         if self.stage not in feats.vectors:
             raise ConfigError(f"--stage {self.stage!r}: choose one of {', '.join(feats.vectors)}")
         return feats

@@ -12,21 +12,80 @@ process (``engine="local"``) or with Ray Data (``engine="ray"``): ``map_batches`
 chunk ids with an actor pool, one actor per worker holding the model, ``num_gpus`` per actor when
 GPUs are asked for. Actors write their chunks straight into the store (a shared file system on a
 cluster), so the outputs are the same files whichever engine ran, and a killed worker loses at
-most the chunk it was computing.
+most the chunk it was computing. A ``job.json`` in the store names the job (model, items,
+settings): chunks of another job are discarded rather than resumed. :class:`Engine` carries the
+CLI's ``--engine/--address/--workers`` to the extraction entry points.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import json
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from rich.progress import Progress
 
 from matsight.errors import ConfigError
 from matsight.store import ChunkStore
+from matsight.store.atomic import atomic_write_json
 
 ENGINES = ("local", "ray")
+JOB_FILE = "job.json"
 Worker = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where a batch extraction runs: the CLI's ``--engine``, ``--address`` and ``--workers``.
+
+    ``name``: ``local`` (in this process) or ``ray``; ``address``: the Ray cluster to join
+    (``auto`` for the one ``ray start`` runs; ``None`` starts a local Ray instance with
+    ``workers`` CPUs); ``workers``: Ray actors, each holding one copy of the model.
+    """
+
+    name: str = "local"
+    address: str | None = None
+    workers: int = 1
+
+    def __post_init__(self):
+        if self.name not in ENGINES:
+            raise ConfigError(f"--engine {self.name!r} is not an engine: use {' or '.join(ENGINES)}")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+
+    def run(self, n_items: int, chunk_size: int, store: ChunkStore, factory: Callable[[], Worker],
+            device: str = "cpu", description: str = "extracting") -> ChunkStore:
+        """:func:`run_chunks` on this engine; one GPU per Ray actor when ``device`` is CUDA.
+
+        A factory with a ``job_key()`` method (the image workers) ties ``store`` to that job:
+        chunks left by a different job (other images, model or settings) are discarded.
+        """
+        key = factory.job_key() if hasattr(factory, "job_key") else None
+        return run_chunks(n_items, chunk_size, store, factory, engine=self.name, address=self.address,
+                          workers=self.workers, gpus_per_worker=1.0 if str(device).startswith("cuda") else 0.0,
+                          description=description, key=key)
+
+
+LOCAL = Engine()
+
+
+@contextmanager
+def chunk_store(path: str | Path | None) -> Iterator[ChunkStore]:
+    """The :class:`ChunkStore` at ``path`` (kept, so a rerun resumes), or a temporary one removed
+    on exit when ``path`` is None (on a multi-node Ray cluster give a folder every node sees)."""
+    if path is not None:
+        yield ChunkStore(path)
+        return
+    folder = tempfile.mkdtemp(prefix="matsight-chunks-")
+    try:
+        yield ChunkStore(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def chunk_indices(n_items: int, chunk_size: int, chunk: int) -> np.ndarray:
@@ -40,6 +99,19 @@ def pending_chunks(n_items: int, chunk_size: int, store: ChunkStore) -> list[int
     return [c for c in range(n_chunks) if not store.has(c)]
 
 
+def claim(store: ChunkStore, key: str, n_items: int, chunk_size: int) -> None:
+    """Tie ``store`` to one job: when its ``job.json`` names another job (``key``, item count or
+    chunk size differ), its chunks are stale and are deleted; then ``job.json`` names this job."""
+    job = {"key": key, "n_items": n_items, "chunk_size": chunk_size}
+    path = store.path / JOB_FILE
+    if path.exists() and json.loads(path.read_text()) == job:
+        return
+    if path.exists():
+        for chunk in store.path.glob("chunk_*.npz"):
+            chunk.unlink()
+    atomic_write_json(path, job)
+
+
 def _compute_chunk(worker: Worker, store: ChunkStore, n_items: int, chunk_size: int, chunk: int) -> None:
     indices = chunk_indices(n_items, chunk_size, chunk)
     store.write(chunk, index=indices, **worker(indices))
@@ -47,17 +119,21 @@ def _compute_chunk(worker: Worker, store: ChunkStore, n_items: int, chunk_size: 
 
 def run_chunks(n_items: int, chunk_size: int, store: ChunkStore, factory: Callable[[], Worker], *,
                engine: str = "local", address: str | None = None, workers: int = 1,
-               gpus_per_worker: float = 0.0, description: str = "extracting") -> ChunkStore:
+               gpus_per_worker: float = 0.0, description: str = "extracting",
+               key: str | None = None) -> ChunkStore:
     """Compute every missing chunk of ``range(n_items)`` into ``store``; return the store.
 
     ``engine``: ``local`` (in-process) or ``ray``. ``address``: the Ray cluster to join
     (``auto`` for the one started by ``ray start``; ``None`` starts a local Ray instance).
     ``workers``: size of Ray's actor pool. ``gpus_per_worker``: GPUs reserved by each actor.
+    ``key``: identifies the job (see :func:`claim`); ``None`` trusts any chunks already there.
     """
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r} is not an engine: use {' or '.join(ENGINES)}")
     if chunk_size < 1:
         raise ConfigError(f"chunk size must be at least 1, got {chunk_size}")
+    if key is not None:
+        claim(store, key, n_items, chunk_size)
     pending = pending_chunks(n_items, chunk_size, store)
     if not pending:
         return store
@@ -97,8 +173,12 @@ def _run_on_ray(pending: list[int], n_items: int, chunk_size: int, store: ChunkS
     except ImportError:
         raise ConfigError("--engine ray needs Ray: pip install 'ray[data]' (it is in requirements.lock)") from None
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True, **({} if address else {"num_cpus": max(workers, 1)}))
+        local = {"address": "local", "num_cpus": workers}  # a fresh instance, even if a cluster runs here
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, **({"address": address} if address else local))
+        except (ConnectionError, ValueError) as exc:
+            raise ConfigError(f"--address {address}: cannot join that Ray cluster ({exc}); "
+                              "start one with `ray start --head` or omit --address") from None
     dataset = ray.data.from_items([{"chunk": c} for c in pending], override_num_blocks=len(pending))
     results = dataset.map_batches(
         _ChunkActor, fn_constructor_args=(factory, str(store.path), n_items, chunk_size),

@@ -2,26 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
 
 
+def model_digest(model: str | nn.Module) -> str:
+    """What identifies a model for resuming: a run folder's checkpoint (path, size, mtime) or an
+    in-memory model's class and weights."""
+    digest = hashlib.sha1()
+    if isinstance(model, nn.Module):
+        digest.update(type(model).__qualname__.encode())
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    else:
+        checkpoint = Path(model) / "checkpoint.pt" if Path(model).is_dir() else Path(model)
+        stat = checkpoint.stat()
+        digest.update(f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 @dataclass
 class ImageBatchWorker:
-    """Factory of workers that run a trained model over image files, chunk by chunk.
+    """Factory of workers that run a model over image files, chunk by chunk.
 
-    ``run_dir``: a run folder with ``checkpoint.pt``; ``paths``: the image files (item ``i`` is
-    ``paths[i]``), preprocessed as at evaluation time (resize to ``image_size``, centre crop to
-    ``crop_size``, ``channels`` channels). Subclasses say what to compute per batch in
-    :meth:`compute`; this class returns the raw model outputs ``{"output": float32 [n, K]}``.
+    ``model``: a run folder with ``checkpoint.pt`` (loaded in each worker process) or the model
+    itself (shipped to each worker); ``paths``: the image files (item ``i`` is ``paths[i]``),
+    preprocessed as at evaluation time (resize to ``image_size``, centre crop to ``crop_size``,
+    ``channels`` channels). Subclasses say what to compute per batch of ``batch_size`` images in
+    :meth:`compute` (tensors or arrays with the batch on axis 0); this class returns the raw model
+    outputs ``{"output": float32 [n, K]}``.
     """
 
-    run_dir: str
+    model: str | nn.Module
     paths: list[str]
     image_size: int
     crop_size: int
@@ -29,15 +50,25 @@ class ImageBatchWorker:
     device: str = "cpu"
     batch_size: int = 16
 
-    def compute(self, model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor | np.ndarray]:
         with torch.no_grad():
             return {"output": model(images).float()}
 
-    def __call__(self):
+    def job_key(self) -> str:
+        """Changes with the model, the images or any setting that changes the results (not ``device``)."""
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "device")}
+        return hashlib.sha1(f"{type(self).__qualname__}|{model_digest(self.model)}|{settings!r}".encode()).hexdigest()
+
+    def _load(self) -> nn.Module:
+        if isinstance(self.model, nn.Module):
+            return self.model.to(self.device).eval()
         from matsight.models import load_model
 
-        model, _ = load_model(self.run_dir, device=self.device)
-        table = ImageTable(root=Path(self.run_dir), paths=[Path(p) for p in self.paths],
+        return load_model(self.model, device=self.device)[0]
+
+    def __call__(self):
+        model = self._load()
+        table = ImageTable(root=Path("."), paths=[Path(p) for p in self.paths],
                            targets=np.zeros((len(self.paths), 1), np.float32), groups=[""] * len(self.paths),
                            target_names=["none"], task="none")
         dataset = ImageDataset(table, self.image_size, channels=self.channels, crop_size=self.crop_size)
@@ -47,7 +78,32 @@ class ImageBatchWorker:
             for start in range(0, len(indices), self.batch_size):
                 batch = torch.stack([dataset[int(i)][0] for i in indices[start:start + self.batch_size]])
                 for key, value in self.compute(model, batch.to(self.device)).items():
-                    parts.setdefault(key, []).append(value.detach().cpu().numpy())
+                    value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+                    parts.setdefault(key, []).append(value)
             return {key: np.concatenate(values) for key, values in parts.items()}
 
         return worker
+
+
+@dataclass
+class FingerprintWorker:
+    """Factory of workers that compute diffraction fingerprints of ``structures`` (ase Atoms):
+    ``{"fingerprint": float32 [n, 3, 64, 64]}`` per chunk of structure indices."""
+
+    structures: list
+    device: str = "cpu"
+    batch_size: int = 8
+
+    def job_key(self) -> str:
+        """Changes with the structures (atomic numbers, positions, cell, periodicity)."""
+        digest = hashlib.sha1(type(self).__qualname__.encode())
+        for atoms in self.structures:
+            for array in (atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc):
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def __call__(self):
+        from matsight.crystals.fingerprint import FingerprintTransformer
+
+        transformer = FingerprintTransformer(device=self.device, batch_size=self.batch_size)
+        return lambda indices: {"fingerprint": transformer.transform([self.structures[int(i)] for i in indices]).numpy()}
