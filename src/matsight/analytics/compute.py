@@ -14,30 +14,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from matsight.analytics import metrics
 from matsight.analytics.embeddings import SpaceEmbedding
-from matsight.data import ImageDataset, ImageTable, read_multilabel
+from matsight.data import ImageTable, read_multilabel
 from matsight.errors import ConfigError
-from matsight.models import load_model
-from matsight.store import RunFolder
+from matsight.models import read_checkpoint
+from matsight.scale import LOCAL, Engine
+from matsight.scale.workers import ImageBatchWorker
+from matsight.store import ChunkStore, RunFolder
 from matsight.store.atomic import atomic_path, atomic_write_json
 
 
 @torch.no_grad()
-def features_and_logits(model: torch.nn.Module, dataset: ImageDataset, device: str | torch.device = "cpu",
-                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features ``float32 [N, F]`` (the input of ``model.head``, by a forward hook) and
-    outputs ``float32 [N, K]`` over ``dataset`` (evaluation crops)."""
-    model.eval().to(device)
+def features_and_logits(model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """For one batch ``images [n, C, H, W]``: penultimate ``features float32 [n, F]`` (the input of
+    ``model.head``, by a forward hook) and ``output float32 [n, K]`` (logits)."""
     captured: list[torch.Tensor] = []
-    hook = model.head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].flatten(1).cpu()))
+    hook = model.head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].flatten(1)))
     try:
-        logits = [model(images.to(device)).float().cpu() for images, _ in DataLoader(dataset, batch_size=batch_size)]
+        output = model(images).float()
     finally:
         hook.remove()
-    return torch.cat(captured).float().numpy(), torch.cat(logits).numpy()
+    return {"features": captured[0].float(), "output": output}
+
+
+@dataclass
+class FeaturesWorker(ImageBatchWorker):
+    """Per chunk, :func:`features_and_logits` (picklable, so Ray actors can build it)."""
+
+    def compute(self, model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return features_and_logits(model, images)
 
 
 def _splits(run: RunFolder, table: ImageTable) -> np.ndarray:
@@ -67,15 +74,17 @@ class Analytics:
 
 def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
                       *, distance: str = "cosine", threshold: float = 0.5, seed: int = 0, device: str = "cpu",
-                      perplexity: float = 30.0) -> Analytics:
+                      perplexity: float = 30.0, engine: Engine = LOCAL, batch_size: int = 64) -> Analytics:
     """Labels (ACT), penultimate features (FEA) and probabilities (PRD) of every image of the
     layout-2 folder ``data_dir`` under the model of ``run_dir``; their t-SNE embeddings; metrics;
     per-image ACT–PRD error. Writes ``points.parquet``, ``analytics.json``, ``per_attribute.csv``.
-    ``data_dir`` None → the data the run was trained on (from its manifest)."""
+    ``data_dir`` None → the data the run was trained on (from its manifest). Features and outputs
+    are computed on ``engine`` (local or Ray) in resumable chunks of ``batch_size`` images
+    (``<out_dir>/arrays/inputs``)."""
     if distance not in ("cosine", "euclidean"):
         raise ConfigError(f"--distance {distance!r}: choose cosine or euclidean")
     run = RunFolder(run_dir, create=False)
-    model, meta = load_model(run.path, device=device)
+    meta = read_checkpoint(run.path)["meta"]
     if meta.get("task") != "multilabel":
         raise ConfigError(f"{run.path} holds a {meta.get('task')} model: analytics need a multilabel run "
                           "(matsight train DATA --task multilabel)")
@@ -88,8 +97,12 @@ def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | 
     if table.target_names != names:
         raise ConfigError(f"{Path(data_dir) / 'labels.csv'}: attributes {table.target_names} differ from the "
                           f"model's {names}; use data labelled with the model's attributes")
-    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
-    features, logits = features_and_logits(model, dataset, device)
+    out = Path(out_dir) if out_dir is not None else run.path / "analytics"
+    factory = FeaturesWorker(str(run.path), [str(p) for p in table.paths], meta["image_size"], meta["crop_size"],
+                             meta["channels"], device=device, batch_size=batch_size)
+    inputs = engine.run(len(table), batch_size, ChunkStore(out / "arrays" / "inputs"), factory, device,
+                        description="features")
+    features, logits = inputs.concat("features"), inputs.concat("output")
     labels, probs = table.targets.astype(np.uint8), (1 / (1 + np.exp(-logits))).astype(np.float32)
 
     vectors = {"act": labels.astype(np.float32), "fea": features, "prd": probs}
@@ -111,7 +124,6 @@ def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | 
                "per_attribute": {row.attribute: {m: float(getattr(row, m)) for m in
                                                  ("precision", "recall", "f1", "ap", "accuracy")}
                                  for row in table_k.itertuples()}}
-    out = Path(out_dir) if out_dir is not None else run.path / "analytics"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "points.parquet") as tmp:
         points.to_parquet(tmp, index=False)

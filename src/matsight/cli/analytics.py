@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
+
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @synth.command("xray")
@@ -27,12 +29,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
                   data: Path = typer.Argument(None, help="Layout-2 folder to analyse (default: the run's training data)."),
                   out: Path = typer.Option(None, help="Output folder (default RUN/analytics)."),
                   distance: str = typer.Option("cosine", help="ACT–PRD error distance: cosine or euclidean."),
-                  seed: int = typer.Option(0), device: str = typer.Option("auto")) -> None:
+                  seed: int = typer.Option(0), device: str = typer.Option("auto"),
+                  engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS) -> None:
         """Embeddings (ACT/FEA/PRD), per-attribute metrics and errors for the visual-analytics app."""
         from matsight.analytics import compute_analytics
         from matsight.utils import resolve_device
 
-        result = compute_analytics(run, data, out, distance=distance, seed=seed, device=str(resolve_device(device)))
+        result = compute_analytics(run, data, out, distance=distance, seed=seed, device=str(resolve_device(device)),
+                                   engine=engine_from(engine, address, workers))
         typer.echo(f"mAP {result.summary['map']:.3f} over {result.summary['n']} images; written to {result.out_dir}")
 
     try:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
+
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     crystals = typer.Typer(help="Crystal structures: diffraction fingerprints, ConvNet vs spglib, defects.",
@@ -17,12 +19,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
               n: int = typer.Option(700, help="Number of pristine structures (classes balanced)."),
               seed: int = typer.Option(0),
               max_rotation: float = typer.Option(0.0, help="Random rotation up to this many degrees."),
-              device: str = typer.Option("auto")) -> None:
-        """Write pristine prototype structures and their fingerprints."""
+              device: str = typer.Option("auto"),
+              engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS) -> None:
+        """Write pristine prototype structures and their fingerprints (resumable chunks)."""
         from matsight.crystals.train import build as build_set
         from matsight.utils import resolve_device
 
-        typer.echo(build_set(out, n=n, seed=seed, max_rotation=max_rotation, device=str(resolve_device(device))))
+        typer.echo(build_set(out, n=n, seed=seed, max_rotation=max_rotation, device=str(resolve_device(device)),
+                             engine=engine_from(engine, address, workers)))
 
     @crystals.command()
     def train(data: Path = typer.Argument(..., help="Layout-5 folder (matsight crystals build, or your own)."),

@@ -13,18 +13,23 @@ from torch.utils.data import Subset
 from matsight.crystals.dataset import FingerprintDataset, read_structures, write_structures
 from matsight.crystals.fingerprint import FingerprintTransformer
 from matsight.crystals.prototypes import CLASS_NAMES, pristine_set
-from matsight.store import RunFolder
+from matsight.scale import LOCAL, Engine
+from matsight.scale.workers import FingerprintWorker
+from matsight.store import ChunkStore, RunFolder
 
 FINGERPRINTS = "fingerprints.npy"
 
 
 def build(out: str | os.PathLike, n: int = 700, seed: int = 0, max_rotation: float = 10.0,
-          device: str = "cpu") -> Path:
+          device: str = "cpu", engine: Engine = LOCAL) -> Path:
     """Write ``n`` pristine structures in layout 5 under ``out`` plus their fingerprints
-    (``fingerprints.npy``, ``float32 [n, 3, 64, 64]``); return ``out``."""
+    (``fingerprints.npy``, ``float32 [n, 3, 64, 64]``); return ``out``. The fingerprints are
+    computed on ``engine`` in resumable chunks of 64 structures (``out/arrays/fingerprints``)."""
     structures, labels = pristine_set(n, seed=seed, max_rotation=max_rotation)
     out = write_structures(out, structures, labels)
-    np.save(out / FINGERPRINTS, FingerprintTransformer(device=device).transform(structures).numpy())
+    store = engine.run(len(structures), 64, ChunkStore(out / "arrays" / "fingerprints"),
+                       FingerprintWorker(structures, device), device, description="fingerprints")
+    np.save(out / FINGERPRINTS, store.concat("fingerprint"))
     return out
 
 
