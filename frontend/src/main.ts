@@ -47,6 +47,8 @@ async function main(): Promise<void> {
   ($("distance") as HTMLSelectElement).value = meta.distance === "cosine" ? "cosine" : "euclidean";
   buildControls(meta);
   const { z, palette } = colouring(data, "error");
+  // fewer pixels per point when there are many (SwiftShader rasterises on the CPU)
+  ($("point-size") as HTMLInputElement).value = String(data.n > 200_000 ? 1 : data.n > 20_000 ? 2 : 4);
   for (const space of SPACES) createPlot(space, data, meta, z, palette);
   mark("uploaded");
   await Promise.all(SPACES.map((space) => state.plots[space].firstFrame()));
@@ -94,6 +96,7 @@ function createPlot(space: Space, data: PointData, meta: Meta, z: Float32Array, 
     click: (id) => showDetail(id, data, meta),
     view: () => drawGlyphs(space, data, meta),
   });
+  plot.pointSize = Number(($("point-size") as HTMLInputElement).value);
   plot.setColours(z, palette);
   state.plots[space] = plot;
   state.glyphs[space] = view.querySelector("canvas.glyphs")!;

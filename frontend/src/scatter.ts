@@ -1,9 +1,13 @@
 /**
  * One WebGL2 scatter plot for up to millions of points, fed straight from typed arrays (x, y in
- * [-1, 1], colour value in [0, 1]); the GPU buffers are written once and only the colour, selection
- * and filter buffers change afterwards. Draws on demand (one frame per change), with pan (drag),
- * zoom (wheel, about the cursor), a lasso or box drawn on an overlay canvas, hover and click picking
- * through a GridIndex. Selected points are drawn again on top, bigger; with a selection the others fade.
+ * [-1, 1], a colour per point); the GPU buffers are written once and only the colour and selection
+ * buffers change afterwards. Draws on demand (one frame per change), with pan (drag), zoom
+ * (wheel, about the cursor), a lasso or box drawn on an overlay canvas, hover and click picking through
+ * a GridIndex. Selected points are drawn on top, bigger; with a selection the others fade.
+ *
+ * Each frame draws only the points on top at their centre pixel (`topPoints`, one O(n) pass over the
+ * typed arrays): at most one point per device pixel reaches the GPU, so a million overlapping points
+ * cost what ~100k do (this matters most for software WebGL, e.g. SwiftShader).
  */
 import { GridIndex } from "./grid";
 
@@ -21,25 +25,23 @@ export interface ScatterEvents {
 }
 
 const VERTEX = `#version 300 es
-in float a_x; in float a_y; in float a_value; in float a_state;
-uniform vec2 u_centre; uniform vec2 u_scale; uniform float u_size; uniform vec3 u_palette[64]; uniform int u_colours;
-uniform int u_pass; uniform bool u_faded;
+in float a_x; in float a_y; in vec4 a_colour; in float a_selected;
+uniform vec2 u_centre; uniform vec2 u_scale; uniform float u_size; uniform bool u_ring; uniform bool u_faded;
 out vec4 v_colour;
 void main() {
-  if (a_state >= 2.0) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); gl_PointSize = 0.0; return; }
   gl_Position = vec4((vec2(a_x, a_y) - u_centre) * u_scale, 0.0, 1.0);
-  int k = clamp(int(a_value * float(u_colours - 1) + 0.5), 0, u_colours - 1);
-  vec3 colour = u_palette[k];
-  if (u_pass == 1) { colour = vec3(0.835, 0.369, 0.0); gl_PointSize = u_size + 2.0; }
-  else if (u_pass == 2) { colour = vec3(0.0); gl_PointSize = u_size + 6.0; }
+  vec3 colour = a_colour.rgb;
+  if (u_ring) { colour = vec3(0.0); gl_PointSize = u_size + 6.0; }
+  else if (a_selected > 0.5) { colour = vec3(0.835, 0.369, 0.0); gl_PointSize = u_size + 2.0; }
   else { gl_PointSize = u_size; if (u_faded) colour = mix(colour, vec3(1.0), 0.75); }
   v_colour = vec4(colour, 1.0);
 }`;
 
 const FRAGMENT = `#version 300 es
 precision mediump float;
-in vec4 v_colour; out vec4 colour;
+in vec4 v_colour; out vec4 colour; uniform bool u_round;
 void main() {
+  if (!u_round) { colour = v_colour; return; }
   vec2 p = gl_PointCoord * 2.0 - 1.0;
   float r = dot(p, p);
   if (r > 1.0) discard;
@@ -60,7 +62,31 @@ function compile(gl: WebGL2RenderingContext): WebGLProgram {
   return program;
 }
 
-const hexRgb = (hex: string): number[] => [1, 3, 5].map((o) => parseInt(hex.slice(o, o + 2), 16) / 255);
+/**
+ * The points to draw for a W × H (device pixels) view at centre (cx, cy) and scale (sx, sy) (data →
+ * clip units): per pixel, the last visible point whose centre falls in it — unselected points first,
+ * then selected ones (drawn on top). Points that are hidden (`hidden[i] = 1`), out of view, or covered
+ * at their centre pixel by a later point are left out. Returns ids, uint32 [<= 2·W·H].
+ */
+export function topPoints(x: Float32Array, y: Float32Array, selected: Uint8Array, hidden: Uint8Array | null,
+                          cx: number, cy: number, sx: number, sy: number, width: number, height: number): Uint32Array {
+  const base = new Int32Array(width * height).fill(-1), top = new Int32Array(width * height).fill(-1);
+  const ax = sx * width / 2, bx = width / 2 - cx * ax, ay = -sy * height / 2, by = height / 2 - cy * ay;
+  for (let i = 0; i < x.length; i++) {
+    if (hidden !== null && hidden[i]) continue;
+    const px = Math.floor(x[i] * ax + bx), py = Math.floor(y[i] * ay + by);
+    if (px < 0 || px >= width || py < 0 || py >= height) continue;
+    (selected[i] ? top : base)[py * width + px] = i;
+  }
+  let count = 0;
+  for (let c = 0; c < base.length; c++) count += Number(base[c] >= 0) + Number(top[c] >= 0);
+  const out = new Uint32Array(count);
+  let k = 0;
+  for (const layer of [base, top]) for (let c = 0; c < layer.length; c++) if (layer[c] >= 0) out[k++] = layer[c];
+  return out;
+}
+
+const hexRgb = (hex: string): number[] => [1, 3, 5].map((o) => parseInt(hex.slice(o, o + 2), 16));
 
 export class Scatter {
   readonly index: GridIndex;
@@ -73,10 +99,14 @@ export class Scatter {
   private gl: WebGL2RenderingContext;
   private program: WebGLProgram;
   private vao: WebGLVertexArrayObject;
-  private buffers: Record<"value" | "state" | "selected" | "hover", WebGLBuffer>;
-  private state: Uint8Array;
-  private palette = new Float32Array(64 * 3);
-  private colours = 1;
+  private buffers: Record<"colour" | "selected" | "drawn" | "hover", WebGLBuffer>;
+  /** 1 = selected, uint8 [n] */
+  private selected: Uint8Array;
+  private hidden: Uint8Array | null = null;
+  /** Ids drawn by the last frame and what they were computed for (camera, size, selection/filter version). */
+  private drawList: Uint32Array = new Uint32Array(0);
+  private drawKey = "";
+  private version = 0;
   private pending = false;
   private firstDrawn = false;
   private drawn: Promise<void>;
@@ -89,23 +119,23 @@ export class Scatter {
     this.gl = gl;
     this.program = compile(gl);
     this.index = new GridIndex(x, y);
-    this.state = new Uint8Array(x.length);
+    this.selected = new Uint8Array(x.length);
     this.vao = gl.createVertexArray()!;
     gl.bindVertexArray(this.vao);
-    const attribute = (name: string, data: ArrayBufferView, type: number, usage: number): WebGLBuffer => {
+    const attribute = (name: string, data: ArrayBufferView, type: number, usage: number, size = 1): WebGLBuffer => {
       const buffer = gl.createBuffer()!, location = gl.getAttribLocation(this.program, name);
       gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
       gl.bufferData(gl.ARRAY_BUFFER, data, usage);
       gl.enableVertexAttribArray(location);
-      gl.vertexAttribPointer(location, 1, type, false, 0, 0);
+      gl.vertexAttribPointer(location, size, type, size === 4, 0, 0);
       return buffer;
     };
     attribute("a_x", x, gl.FLOAT, gl.STATIC_DRAW);
     attribute("a_y", y, gl.FLOAT, gl.STATIC_DRAW);
     this.buffers = {
-      value: attribute("a_value", new Float32Array(x.length), gl.FLOAT, gl.DYNAMIC_DRAW),
-      state: attribute("a_state", this.state, gl.UNSIGNED_BYTE, gl.DYNAMIC_DRAW),
-      selected: gl.createBuffer()!,
+      colour: attribute("a_colour", new Uint8Array(4 * x.length), gl.UNSIGNED_BYTE, gl.DYNAMIC_DRAW, 4),
+      selected: attribute("a_selected", this.selected, gl.UNSIGNED_BYTE, gl.DYNAMIC_DRAW),
+      drawn: gl.createBuffer()!,
       hover: gl.createBuffer()!,
     };
     this.drawn = new Promise((resolve) => (this.resolveDrawn = resolve));
@@ -116,32 +146,34 @@ export class Scatter {
   /** Resolves once a frame has been drawn and read back (the GPU really finished it). */
   firstFrame(): Promise<void> { return this.drawn; }
 
-  /** Colour of each point: `values` float32 [n] in [0, 1] indexing `palette` (≤ 64 hex colours). */
+  /** Colour of each point: `values` float32 [n] in [0, 1] indexing `palette` (hex colours), looked up
+   * here into RGBA8 [n*4] so the vertex shader only passes colours through. */
   setColours(values: Float32Array, palette: string[]): void {
+    const rgba = new Uint8Array(4 * values.length), table = palette.map(hexRgb), last = table.length - 1;
+    const packed = new Uint32Array(rgba.buffer), words = table.map(([r, g, b]) => new Uint32Array(new Uint8Array([r, g, b, 255]).buffer)[0]);
+    for (let i = 0; i < values.length; i++) packed[i] = words[Math.min(last, Math.max(0, Math.round(values[i] * last)))];
     const gl = this.gl;
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.value);
-    gl.bufferData(gl.ARRAY_BUFFER, values, gl.DYNAMIC_DRAW);
-    this.colours = Math.min(64, palette.length);
-    palette.slice(0, 64).forEach((hex, k) => this.palette.set(hexRgb(hex), 3 * k));
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.colour);
+    gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.DYNAMIC_DRAW);
     this.render();
   }
 
   /** Highlights `ids` (drawn on top, the rest faded when non-empty). */
   setSelection(ids: Uint32Array): void {
+    for (const i of this.selection) this.selected[i] = 0;
+    for (const i of ids) this.selected[i] = 1;
     this.selection = ids;
     const gl = this.gl;
-    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.selected);
-    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, ids, gl.DYNAMIC_DRAW);
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.selected);
+    gl.bufferData(gl.ARRAY_BUFFER, this.selected, gl.DYNAMIC_DRAW);
+    this.version++;
     this.render();
   }
 
   /** Hides points with `hidden[i] = 1` (uint8 [n]) from drawing and picking; null shows all. */
   setHidden(hidden: Uint8Array | null): void {
-    for (let i = 0; i < this.state.length; i++) this.state[i] = hidden && hidden[i] ? 2 : 0;
-    this.index.hidden = hidden;
-    const gl = this.gl;
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.state);
-    gl.bufferData(gl.ARRAY_BUFFER, this.state, gl.DYNAMIC_DRAW);
+    this.hidden = this.index.hidden = hidden;
+    this.version++;
     this.render();
     this.events.view();
   }
@@ -209,22 +241,24 @@ export class Scatter {
     gl.uniform2f(u("u_centre"), this.camera.cx, this.camera.cy);
     gl.uniform2f(u("u_scale"), ...this.scale());
     gl.uniform1f(u("u_size"), this.pointSize * ratio);
-    gl.uniform3fv(u("u_palette"), this.palette);
-    gl.uniform1i(u("u_colours"), this.colours);
+    gl.uniform1i(u("u_round"), this.pointSize * ratio > 2.5 ? 1 : 0);  // tiny points: plain squares, no discard
     gl.uniform1i(u("u_faded"), this.selection.length ? 1 : 0);
-    gl.uniform1i(u("u_pass"), 0);
-    gl.drawArrays(gl.POINTS, 0, this.x.length);
-    if (this.selection.length) {
-      gl.uniform1i(u("u_pass"), 1);
-      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.selected);
-      gl.drawElements(gl.POINTS, this.selection.length, gl.UNSIGNED_INT, 0);
+    gl.uniform1i(u("u_ring"), 0);
+    const [sx, sy] = this.scale(), { width, height } = this.canvas;
+    const key = [this.camera.cx, this.camera.cy, sx, sy, width, height, this.version].join();
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.drawn);
+    if (key !== this.drawKey) {
+      this.drawList = topPoints(this.x, this.y, this.selected, this.hidden, this.camera.cx, this.camera.cy, sx, sy, width, height);
+      gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, this.drawList, gl.DYNAMIC_DRAW);
+      this.drawKey = key;
+      this.canvas.dataset.drawn = String(this.drawList.length);
     }
+    gl.drawElements(gl.POINTS, this.drawList.length, gl.UNSIGNED_INT, 0);
     if (this.hovered >= 0) {
-      gl.uniform1i(u("u_pass"), 2);
       gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.hover);
+      gl.uniform1i(u("u_ring"), 1);
       gl.drawElements(gl.POINTS, 1, gl.UNSIGNED_INT, 0);
-      gl.uniform1i(u("u_pass"), 0);
-      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.hover);
+      gl.uniform1i(u("u_ring"), 0);
       gl.drawElements(gl.POINTS, 1, gl.UNSIGNED_INT, 0);
     }
     if (!this.firstDrawn) {
