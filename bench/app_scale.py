@@ -100,6 +100,10 @@ def main() -> None:
                 rows.append(("page ready, headless Chromium + SwiftShader (goto → 3 views drawn)", f"{wall:.2f} s"))
                 marks = json.loads(page.evaluate("document.body.dataset.timings"))
                 rows.append(("  in page: payload fetched (since navigation start)", f"{marks['fetched'] / 1000:.2f} s"))
+                request, response, end = page.evaluate("(e => [e.requestStart, e.responseStart, e.responseEnd])"
+                                                       "(performance.getEntriesByName(new URL('api/points', location).href)[0])")
+                rows.append(("    of which /api/points: request → first byte, first → last byte",
+                             f"{response - request:.0f} ms, {end - response:.0f} ms"))
                 rows.append(("  in page: decode, colours, 3 grid indexes, GPU upload",
                              f"{(marks['uploaded'] - marks['fetched']) / 1000:.2f} s"))
                 rows.append(("  in page: first frame of the 3 views (read back)", f"{(marks['drawn'] - marks['uploaded']) / 1000:.2f} s"))

@@ -47,7 +47,10 @@ def test_payload_round_trips(client, folder):
     points = pd.read_parquet(folder / "points.parquet")
     header, arrays = decode(client.get("/api/points").content)
     assert header["n"] == 300 and header["k"] == 5
-    np.testing.assert_array_equal(arrays["fea"].reshape(-1, 2), points[["fea_x", "fea_y"]].to_numpy(np.float32))
+    fea = next(e for e in header["arrays"] if e["name"] == "fea")
+    xy = (arrays["fea"].reshape(-1, 2) / 65535 - 0.5) * fea["span"] + fea["centre"]
+    np.testing.assert_allclose(xy, points[["fea_x", "fea_y"]].to_numpy(), atol=fea["span"] / 131070 + 1e-6)
+    assert arrays["fea"].max() == 65535 and arrays["fea"].min() == 0
     for j, a in enumerate(ATTRIBUTES):
         np.testing.assert_array_equal((arrays["labels"] >> j) & 1, points[f"label__{a}"])
         np.testing.assert_allclose(arrays["probs"].reshape(-1, 5)[:, j] / 255, points[f"prob__{a}"], atol=0.5 / 255 + 1e-6)

@@ -21,3 +21,13 @@ export function ramp(steps = 64): string[] {
   }
   return out;
 }
+
+const hexRgb = (hex: string): number[] => [1, 3, 5].map((o) => parseInt(hex.slice(o, o + 2), 16));
+
+/** Point colours RGBA8 [n*4] for `values` float32 [n] in [0, 1] indexing `palette` (hex colours). */
+export function paint(values: Float32Array, palette: string[]): Uint8Array {
+  const rgba = new Uint8Array(4 * values.length), packed = new Uint32Array(rgba.buffer), last = palette.length - 1;
+  const words = palette.map((hex) => new Uint32Array(new Uint8Array([...hexRgb(hex), 255]).buffer)[0]);
+  for (let i = 0; i < values.length; i++) packed[i] = words[Math.min(last, Math.max(0, Math.round(values[i] * last)))];
+  return rgba;
+}

@@ -1,6 +1,6 @@
 /** The app: three linked WebGL embeddings, flower overlay, filters, selections, hover, detail view. */
 import "./style.css";
-import { attributeColour, ramp } from "./colors";
+import { attributeColour, paint, ramp } from "./colors";
 import { drawFlower, type GlyphMode } from "./flowers";
 import { decodePoints, errorDistance, label, normalise, prob, SPACES, type PointData, type Space } from "./payload";
 import { Scatter, type Tool } from "./scatter";
@@ -46,10 +46,9 @@ async function main(): Promise<void> {
     (meta.map != null ? ` · mAP ${meta.map.toFixed(3)}` : "");
   ($("distance") as HTMLSelectElement).value = meta.distance === "cosine" ? "cosine" : "euclidean";
   buildControls(meta);
-  const { z, palette } = colouring(data, "error");
-  // fewer pixels per point when there are many (SwiftShader rasterises on the CPU)
-  ($("point-size") as HTMLInputElement).value = String(data.n > 200_000 ? 1 : data.n > 20_000 ? 2 : 4);
-  for (const space of SPACES) createPlot(space, data, meta, z, palette);
+  ($("point-size") as HTMLInputElement).value = String(data.n > 200_000 ? 2 : data.n > 20_000 ? 3 : 4);
+  const colours = colouring(data, "error");
+  for (const space of SPACES) createPlot(space, data, meta, colours);
   mark("uploaded");
   await Promise.all(SPACES.map((space) => state.plots[space].firstFrame()));
   mark("drawn");
@@ -74,20 +73,20 @@ function buildControls(meta: Meta): void {
     `<label><input type="checkbox" value="${a}" /><span class="swatch" style="background:${attributeColour(j)}"></span>${a}</label>`).join("");
 }
 
-/** Colour values in [0, 1] per point (float32 [n]), and the palette they index. */
-function colouring(data: PointData, how: string): { z: Float32Array; palette: string[] } {
+/** Point colours RGBA8 [n*4] for the "colour by" choice `how` (error, label:j, prob:j). */
+function colouring(data: PointData, how: string): Uint8Array {
   const z = new Float32Array(data.n);
   if (how === "error") {
     for (let i = 0; i < data.n; i++) z[i] = state.error[i] / state.maxError;
-    return { z, palette: ramp(64) };
+    return paint(z, ramp(64));
   }
   const [kind, jText] = how.split(":");
   const j = Number(jText);
   for (let i = 0; i < data.n; i++) z[i] = kind === "label" ? Number(label(data, i, j)) : prob(data, i, j);
-  return { z, palette: kind === "label" ? ["#c9ced6", attributeColour(j)] : ramp(64) };
+  return paint(z, kind === "label" ? ["#c9ced6", attributeColour(j)] : ramp(64));
 }
 
-function createPlot(space: Space, data: PointData, meta: Meta, z: Float32Array, palette: string[]): void {
+function createPlot(space: Space, data: PointData, meta: Meta, colours: Uint8Array): void {
   const view = document.querySelector<HTMLElement>(`.view[data-space="${space}"]`)!;
   const { x, y } = normalise(data.coords[space]);
   const plot = new Scatter(view.querySelector("canvas.gl")!, view.querySelector("canvas.lasso")!, x, y, {
@@ -97,7 +96,7 @@ function createPlot(space: Space, data: PointData, meta: Meta, z: Float32Array, 
     view: () => drawGlyphs(space, data, meta),
   });
   plot.pointSize = Number(($("point-size") as HTMLInputElement).value);
-  plot.setColours(z, palette);
+  plot.setColours(colours);
   state.plots[space] = plot;
   state.glyphs[space] = view.querySelector("canvas.glyphs")!;
 }
@@ -211,8 +210,8 @@ function wireControls(data: PointData, meta: Meta): void {
   const plots = () => SPACES.map((s) => state.plots[s]);
   const redrawGlyphs = () => SPACES.forEach((s) => drawGlyphs(s, data, meta));
   const recolour = () => {
-    const { z, palette } = colouring(data, value("colour-by"));
-    plots().forEach((plot) => plot.setColours(z, palette));
+    const colours = colouring(data, value("colour-by"));
+    plots().forEach((plot) => plot.setColours(colours));
   };
   $("colour-by").addEventListener("change", recolour);
   $("glyph-mode").addEventListener("change", redrawGlyphs);

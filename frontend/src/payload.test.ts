@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { decodePoints, errorDistance, normalise, label, prob } from "./payload";
 import { petalAngle } from "./flowers";
+import { paint } from "./colors";
 
 function encode(n: number, k: number): ArrayBuffer {
   const arrays = [
-    ["act", "float32", 2 * n], ["fea", "float32", 2 * n], ["prd", "float32", 2 * n], ["error", "float32", n],
+    ["act", "uint16", 2 * n], ["fea", "uint16", 2 * n], ["prd", "uint16", 2 * n], ["error", "float32", n],
     ["labels", "uint32", n], ["probs", "uint8", n * k],
   ] as const;
-  const size = { float32: 4, uint32: 4, uint8: 1 };
+  const size = { float32: 4, uint32: 4, uint16: 2, uint8: 1 };
   let offset = 0;
   const entries = arrays.map(([name, dtype, length]) => {
     const e = { name, dtype, offset, length };
@@ -20,7 +21,7 @@ function encode(n: number, k: number): ArrayBuffer {
   new DataView(buffer).setUint32(0, header.length, true);
   new Uint8Array(buffer, 4).set(new TextEncoder().encode(header));
   const base = 4 + header.length;
-  new Float32Array(buffer, base + entries[1].offset, 2 * n).set([1, 2, 3, 4]);
+  new Uint16Array(buffer, base + entries[1].offset, 2 * n).set([1, 2, 3, 4]);
   new Uint32Array(buffer, base + entries[4].offset, n).set([0b101, 0b010]);
   new Uint8Array(buffer, base + entries[5].offset, n * k).set([255, 0, 0, 0, 255, 255]);
   return buffer;
@@ -41,9 +42,9 @@ describe("payload", () => {
     const cosine = errorDistance(d, "cosine");
     expect(cosine[0]).toBeCloseTo(1 - 1 / Math.sqrt(2));
   });
-  it("normalises into the unit square keeping the aspect ratio", () => {
-    const { x, y } = normalise(new Float32Array([0, 0, 10, 5]));
-    expect([x[0], x[1], y[0], y[1]]).toEqual([-0.95, 0.95, -0.475, 0.475].map((v) => expect.closeTo(v, 5)));
+  it("maps quantised coordinates 0..65535 onto [-0.95, 0.95]", () => {
+    const { x, y } = normalise(new Uint16Array([0, 16384, 65535, 49151]));
+    expect([x[0], x[1], y[0], y[1]]).toEqual([-0.95, 0.95, -0.475, 0.475].map((v) => expect.closeTo(v, 4)));
   });
 });
 
@@ -51,5 +52,12 @@ describe("flowers", () => {
   it("spaces petals evenly, the first pointing up", () => {
     expect(petalAngle(0, 4)).toBeCloseTo(-Math.PI / 2);
     expect(petalAngle(1, 4)).toBeCloseTo(0);
+  });
+});
+
+describe("paint", () => {
+  it("looks values in [0, 1] up in the palette as opaque RGBA8", () => {
+    const rgba = paint(new Float32Array([0, 1, 0.4, 2]), ["#000000", "#ff8000"]);
+    expect(Array.from(rgba)).toEqual([0, 0, 0, 255, 255, 128, 0, 255, 0, 0, 0, 255, 255, 128, 0, 255]);
   });
 });

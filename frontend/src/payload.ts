@@ -6,8 +6,8 @@ export type Space = (typeof SPACES)[number];
 export interface PointData {
   n: number;
   k: number;
-  /** x, y interleaved, float32 [n*2] per space */
-  coords: Record<Space, Float32Array>;
+  /** x, y interleaved, uint16 [n*2] per space, quantised (both axes one scale, longer extent 0..65535) */
+  coords: Record<Space, Uint16Array>;
   error: Float32Array;
   /** bit j = label of attribute j, uint32 [n] */
   labels: Uint32Array;
@@ -20,6 +20,7 @@ interface Entry { name: string; dtype: string; offset: number; length: number }
 const VIEWS: Record<string, (b: ArrayBuffer, o: number, l: number) => ArrayBufferView> = {
   float32: (b, o, l) => new Float32Array(b, o, l),
   uint32: (b, o, l) => new Uint32Array(b, o, l),
+  uint16: (b, o, l) => new Uint16Array(b, o, l),
   uint8: (b, o, l) => new Uint8Array(b, o, l),
 };
 
@@ -32,7 +33,7 @@ export function decodePoints(buffer: ArrayBuffer): PointData {
   for (const e of header.arrays as Entry[]) arrays[e.name] = VIEWS[e.dtype](buffer, base + e.offset, e.length);
   return {
     n: header.n, k: header.k,
-    coords: { act: arrays.act as Float32Array, fea: arrays.fea as Float32Array, prd: arrays.prd as Float32Array },
+    coords: { act: arrays.act as Uint16Array, fea: arrays.fea as Uint16Array, prd: arrays.prd as Uint16Array },
     error: arrays.error as Float32Array, labels: arrays.labels as Uint32Array, probs: arrays.probs as Uint8Array,
   };
 }
@@ -54,17 +55,9 @@ export function errorDistance(d: PointData, metric: "euclidean" | "cosine"): Flo
   return out;
 }
 
-/** Coordinates scaled into [-0.95, 0.95] (same factor on both axes) as separate x and y arrays. */
-export function normalise(xy: Float32Array): { x: Float32Array; y: Float32Array } {
-  const n = xy.length / 2;
-  let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const x = xy[2 * i], y = xy[2 * i + 1];
-    if (x < minX) minX = x; if (x > maxX) maxX = x; if (y < minY) minY = y; if (y > maxY) maxY = y;
-  }
-  const scale = 1.9 / Math.max(maxX - minX, maxY - minY, 1e-12);
-  const cx = (minX + maxX) / 2, cy = (minY + maxY) / 2;
-  const x = new Float32Array(n), y = new Float32Array(n);
-  for (let i = 0; i < n; i++) { x[i] = (xy[2 * i] - cx) * scale; y[i] = (xy[2 * i + 1] - cy) * scale; }
+/** Quantised coordinates (uint16 [n*2], x, y interleaved) as x and y float32 [n] in [-0.95, 0.95]. */
+export function normalise(q: Uint16Array): { x: Float32Array; y: Float32Array } {
+  const n = q.length / 2, x = new Float32Array(n), y = new Float32Array(n), scale = 1.9 / 65535;
+  for (let i = 0; i < n; i++) { x[i] = q[2 * i] * scale - 0.95; y[i] = q[2 * i + 1] * scale - 0.95; }
   return { x, y };
 }

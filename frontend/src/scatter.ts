@@ -11,6 +11,9 @@
  */
 import { GridIndex } from "./grid";
 
+/** Deepest zoom: the view then spans 1/500 of the data's extent, ~130 steps of its 16-bit coordinates. */
+const MAX_ZOOM = 500;
+
 export type Tool = "panZoom" | "freeform" | "rectangle";
 
 export interface ScatterEvents {
@@ -86,8 +89,6 @@ export function topPoints(x: Float32Array, y: Float32Array, selected: Uint8Array
   return out;
 }
 
-const hexRgb = (hex: string): number[] => [1, 3, 5].map((o) => parseInt(hex.slice(o, o + 2), 16));
-
 export class Scatter {
   readonly index: GridIndex;
   tool: Tool = "panZoom";
@@ -146,12 +147,8 @@ export class Scatter {
   /** Resolves once a frame has been drawn and read back (the GPU really finished it). */
   firstFrame(): Promise<void> { return this.drawn; }
 
-  /** Colour of each point: `values` float32 [n] in [0, 1] indexing `palette` (hex colours), looked up
-   * here into RGBA8 [n*4] so the vertex shader only passes colours through. */
-  setColours(values: Float32Array, palette: string[]): void {
-    const rgba = new Uint8Array(4 * values.length), table = palette.map(hexRgb), last = table.length - 1;
-    const packed = new Uint32Array(rgba.buffer), words = table.map(([r, g, b]) => new Uint32Array(new Uint8Array([r, g, b, 255]).buffer)[0]);
-    for (let i = 0; i < values.length; i++) packed[i] = words[Math.min(last, Math.max(0, Math.round(values[i] * last)))];
+  /** Colour of each point: RGBA8 [n*4] (see `paint`). */
+  setColours(rgba: Uint8Array): void {
     const gl = this.gl;
     gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.colour);
     gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.DYNAMIC_DRAW);
@@ -280,7 +277,7 @@ export class Scatter {
       e.preventDefault();
       const [px, py] = local(e), [dx, dy] = this.toData(px, py);
       const factor = Math.exp(-e.deltaY * 0.0015);
-      this.camera.zoom = Math.min(5000, Math.max(0.5, this.camera.zoom * factor));
+      this.camera.zoom = Math.min(MAX_ZOOM, Math.max(0.5, this.camera.zoom * factor));
       const [nx, ny] = this.toData(px, py);
       this.camera.cx += dx - nx; this.camera.cy += dy - ny;
       this.render(); this.events.view();

@@ -5,7 +5,8 @@ Endpoints (``N`` points, ``K <= 32`` attributes):
 - ``GET /api/meta`` — attributes, ``n``, threshold, distance, run, mAP, per-attribute metrics.
 - ``GET /api/points`` — one binary payload (little-endian): ``uint32`` header length ``H``, ``H`` bytes of
   JSON ``{"n", "k", "arrays": [{"name", "dtype", "offset", "length"}]}``, then the arrays (offsets from the
-  start of the data block, 4-byte aligned): ``act``/``fea``/``prd`` ``float32 [N*2]`` (x, y interleaved),
+  start of the data block, 4-byte aligned): ``act``/``fea``/``prd`` ``uint16 [N*2]`` (x, y interleaved,
+  quantised by :func:`quantise`; their entries add ``centre`` and ``span`` to undo it),
   ``error float32 [N]``, ``labels uint32 [N]`` (bit j = label of attribute j), ``probs uint8 [N*K]``
   (probability * 255, rounded).
 - ``POST /api/select`` — body: raw ``uint32`` point indices; returns TP/TN/FP/FN, precision, recall, F1,
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from matsight.analytics.saliency_overlay import METHODS as SALIENCY_METHODS
@@ -35,6 +36,7 @@ from matsight.analytics.schema import SPACES, label_column, prob_column
 from matsight.errors import DataLayoutError
 
 STATIC_DIR = Path(__file__).parent / "static"
+PIECE = 1 << 20  # bytes per write of the points payload
 
 
 class AnalyticsData:
@@ -73,12 +75,14 @@ class AnalyticsData:
     def payload(self) -> bytes:
         """The binary ``/api/points`` payload (layout in the module docstring)."""
         bits = (self.labels.astype(np.uint32) << np.arange(len(self.attributes), dtype=np.uint32)).sum(1)
-        arrays = [*((s, self.coordinates[s].ravel()) for s in SPACES), ("error", self.error),
+        coordinates = {s: quantise(self.coordinates[s]) for s in SPACES}
+        arrays = [*((s, coordinates[s][0]) for s in SPACES), ("error", self.error),
                   ("labels", bits.astype(np.uint32)), ("probs", np.rint(self.probs * 255).astype(np.uint8).ravel())]
         entries, blocks, offset = [], [], 0
         for name, array in arrays:
             raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-            entries.append({"name": name, "dtype": str(array.dtype), "offset": offset, "length": int(array.size)})
+            entries.append({"name": name, "dtype": str(array.dtype), "offset": offset, "length": int(array.size),
+                            **(coordinates[name][1] if name in coordinates else {})})
             padded = raw + b"\0" * (-len(raw) % 4)
             blocks.append(padded)
             offset += len(padded)
@@ -139,6 +143,16 @@ class AnalyticsData:
             raise HTTPException(404, f"no point {i} (n = {self.n})")
 
 
+def quantise(xy: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``float32 [N, 2]`` → ``uint16 [N*2]`` (x, y interleaved) and ``{"centre": [cx, cy], "span": s}``:
+    both axes share one scale, the longer extent spans 0..65535 and the shorter is centred, so
+    ``xy ≈ (q / 65535 - 0.5) * span + centre`` (error ≤ span / 131070)."""
+    low, high = xy.min(0), xy.max(0)
+    centre, span = (low + high) / 2, max(float((high - low).max()), 1e-12)
+    q = np.rint(((xy - centre) / span + 0.5) * 65535).clip(0, 65535).astype(np.uint16)
+    return q.ravel(), {"centre": [float(c) for c in centre], "span": span}
+
+
 def _pack_columns(values: np.ndarray, pad: int) -> np.ndarray:
     """``bool [N, K]`` → ``uint64 [K, (N + pad) / 64]``: each column's bits packed along the points."""
     padded = np.pad(values, ((0, pad), (0, 0)))
@@ -170,8 +184,15 @@ def create_app(analytics_dir: str | Path) -> FastAPI:
                              **{k: data.meta.get(k) for k in keys}})
 
     @app.get("/api/points")
-    def points() -> Response:
-        return Response(payload, media_type="application/octet-stream")
+    def points() -> StreamingResponse:
+        # 1 MiB pieces, each awaiting the socket: one large write would sit in asyncio's transport buffer,
+        # which Python 3.11 shifts with a memmove per send (quadratic in the payload size)
+        async def pieces():
+            view = memoryview(payload)
+            for start in range(0, len(view), PIECE):
+                yield view[start:start + PIECE]
+        return StreamingResponse(pieces(), media_type="application/octet-stream",
+                                 headers={"content-length": str(len(payload))})
 
     @app.post("/api/select")
     async def select(request: Request) -> JSONResponse:
