@@ -62,16 +62,14 @@ def supercell_repeats(cell: np.ndarray, atoms_per_cell: int, target: int = 200,
                       bounds: tuple[int, int] = (128, 256)) -> tuple[int, int, int]:
     """Repeats along the three cell vectors giving a roughly isotropic block of about ``target`` atoms."""
     lengths = np.linalg.norm(cell, axis=1)
-    best, best_score = (1, 1, 1), (np.inf, np.inf)
-    for reps in np.ndindex(12, 12, 12):
-        reps = tuple(r + 1 for r in reps)
-        n = int(np.prod(reps)) * atoms_per_cell
-        extent = lengths * reps
-        inside = bounds[0] <= n <= bounds[1]
-        score = (0 if inside else abs(n - target), extent.max() / extent.min() + abs(n - target) / target)
-        if score < best_score:
-            best, best_score = reps, score
-    return best
+    reps = np.stack(np.meshgrid(*[np.arange(1, 13)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    n = reps.prod(axis=1) * atoms_per_cell
+    extent = lengths * reps
+    inside = (bounds[0] <= n) & (n <= bounds[1])
+    # first key: distance to the bounds' target when outside them; then aspect ratio + size mismatch
+    primary = np.where(inside, 0, np.abs(n - target))
+    secondary = extent.max(axis=1) / extent.min(axis=1) + np.abs(n - target) / target
+    return tuple(int(r) for r in reps[np.lexsort((secondary, primary))[0]])
 
 
 def supercell(atoms: Atoms, target: int = 200) -> Atoms:
@@ -98,9 +96,10 @@ def rotate(atoms: Atoms, rotation: np.ndarray) -> Atoms:
 
 def random_prototype(cls: int, rng: np.random.Generator, scale_range: float = 0.05,
                      c_over_a_range: float = 0.03, max_rotation: float = 0.0,
-                     target_atoms: int = 200) -> tuple[Atoms, str]:
-    """A random pristine supercell of class ``cls``; returns ``(atoms, element)``."""
-    element = str(rng.choice(ELEMENTS_BY_CLASS[cls]))
+                     target_atoms: int = 200, element: str | None = None) -> tuple[Atoms, str]:
+    """A random pristine supercell of class ``cls`` (of ``element``, else a random element of the
+    class); returns ``(atoms, element)``."""
+    element = str(rng.choice(ELEMENTS_BY_CLASS[cls])) if element is None else element
     scale = 1 + rng.uniform(-scale_range, scale_range)
     c_over_a = 1 + rng.uniform(-c_over_a_range, c_over_a_range)
     atoms = supercell(unit_cell(element, scale, c_over_a), target_atoms)
@@ -114,3 +113,13 @@ def pristine_set(n: int, seed: int = 0, **kwargs) -> tuple[list[Atoms], np.ndarr
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % len(CLASS_NAMES)
     return [random_prototype(int(c), rng, **kwargs)[0] for c in labels], labels
+
+
+def prototype_set(seed: int = 0, **kwargs) -> tuple[list[Atoms], np.ndarray, list[str]]:
+    """One pristine supercell per element of every class (every prototype, 70 structures) with
+    its own random lattice scale, c/a and (``max_rotation``) orientation; returns
+    ``(structures, labels int64 [n], elements)``. The held-out pristine test set."""
+    rng = np.random.default_rng(seed)
+    pairs = [(cls, el) for cls, elements in ELEMENTS_BY_CLASS.items() for el in elements]
+    structures = [random_prototype(cls, rng, element=el, **kwargs)[0] for cls, el in pairs]
+    return structures, np.array([cls for cls, _ in pairs], dtype=np.int64), [el for _, el in pairs]
