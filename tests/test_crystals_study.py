@@ -3,9 +3,11 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 from torch import nn
 
+from matsight.crystals.prototypes import ELEMENTS_BY_CLASS
 from matsight.crystals.robustness import robustness_table
 
 torch.set_num_threads(1)
@@ -27,11 +29,16 @@ class ConstantClass(nn.Module):
 def test_robustness_table_columns_and_known_answers():
     table = robustness_table(ConstantClass(), n_per_level=7, sigmas=(0.001,), vacancies=(0.25,))
     assert list(table.columns) == ["defect", "level", "spglib_tight", "spglib_medium", "spglib_loose", "convnet"]
-    assert table["level"].tolist() == [0.001, 25.0]
-    assert table["convnet"].round(2).tolist() == [14.29, 14.29]
-    sigma = table.iloc[0]
+    assert table["defect"].tolist() == ["pristine", "displacement", "vacancies"]
+    assert table["level"].tolist() == [0.0, 0.001, 25.0]
+    n_prototypes = sum(len(e) for e in ELEMENTS_BY_CLASS.values())
+    pristine = table.iloc[0]
+    assert pristine["convnet"] == pytest.approx(100 * len(ELEMENTS_BY_CLASS[4]) / n_prototypes)  # every fcc
+    assert pristine[["spglib_tight", "spglib_medium", "spglib_loose"]].tolist() == [100, 100, 100]
+    assert table["convnet"].iloc[1:].round(2).tolist() == [14.29, 14.29]
+    sigma = table.iloc[1]
     assert sigma["spglib_loose"] == 100 and sigma["spglib_tight"] == 0    # 1 mÅ noise: only loose sees it
-    assert table.iloc[1]["spglib_loose"] == 0                               # 25 % vacancies break symmetry
+    assert table.iloc[2]["spglib_loose"] == 0                               # 25 % vacancies break symmetry
 
 
 def test_cli_build_train_and_clear_error(tmp_path):

@@ -24,15 +24,21 @@ def run_demo(ctx) -> None:
     rob_dir = ctx.root / "crystal-robustness"
     table = run_robustness(run_dir, rob_dir, n_per_level=per_level, sigmas=sigmas, vacancies=etas,
                            seed=ctx.seed + 1000, device=ctx.device)
+    pristine = table[table["defect"] == "pristine"].iloc[0]
     write_section(run_dir, Section(
         key="crystals-training", title="Crystal ConvNet on pristine diffraction fingerprints",
         text=f"{n_train} pristine structures (7 classes), {epochs} epochs Adam lr 1e-3, 90/10 split "
-             "(the CPU demo uses a tiny set with more epochs and batch 8 instead of 5 epochs at batch 32). "
+             "(the CPU demo uses a tiny set with more epochs and batch 8 instead of 5 epochs at batch 32); "
+             "held-out pristine set: one new structure per element of every class (70). "
              f"Paper: {PAPER_FINDINGS}",
-        metrics={"pristine held-out accuracy (%)": round(100 * metrics["val_accuracy"], 1),
-                 "n_val": metrics["n_val"]}, order=60))
+        metrics={"validation accuracy, 10 % split (%)": round(100 * metrics["val_accuracy"], 1),
+                 "n_val": metrics["n_val"],
+                 "held-out accuracy, every prototype (%)": round(float(pristine["convnet"]), 1),
+                 "spglib on held-out prototypes, 1e-5 (%)": round(float(pristine["spglib_tight"]), 1)},
+        order=60))
     ctx.report_runs += [run_dir, rob_dir]
-    ctx.headlines.append(("Crystal ConvNet pristine accuracy", f"{100 * metrics['val_accuracy']:.0f} %"))
+    ctx.headlines.append(("Crystal ConvNet held-out pristine accuracy (every prototype)",
+                          f"{pristine['convnet']:.0f} %"))
     worst = table.groupby("defect")["convnet"].min()
     ctx.headlines.append(("Crystal ConvNet worst defective accuracy (σ / η)",
                           f"{worst['displacement']:.0f} % / {worst['vacancies']:.0f} %"))
