@@ -2,7 +2,8 @@
 
 Measures server start-up (parquet load + payload build + uvicorn until /api/meta answers), the binary
 payload size and download time, time to first render in headless Chromium (page load until all three
-WebGL views drew), and the server-side selection-statistics latency. Prints a markdown table.
+WebGL views drew), the server-side selection-statistics latency, a box selection in the browser and
+the saliency overlay latency. Prints a markdown table.
 
     .venv/bin/python bench/app_scale.py [--n 1000000] [--browser/--no-browser]
 """
@@ -37,6 +38,16 @@ def _median_ms(fn, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def _save_model(run: Path) -> None:
+    """An untrained ResNet-18 tagger checkpoint (17 outputs, 128 px like the full x-ray demo) in ``run``."""
+    from matsight.data.transforms import crop_size_for
+    from matsight.models import build_model, save_checkpoint
+
+    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": 17, "target_names": [f"attr{j}" for j in range(17)],
+            "class_names": [], "image_size": 128, "crop_size": crop_size_for(128), "channels": 1}
+    save_checkpoint(run / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
+
+
 def _browser_box_ms(page) -> float:
     """Box-selects the middle 40 % of the FEA view with the mouse; ms from mouse-up until the statistics show."""
     page.select_option("#tool", "rectangle")
@@ -60,6 +71,7 @@ def main() -> None:
         start = time.perf_counter()
         folder = write_fake_analytics(Path(tmp) / "analytics", n=args.n, seed=0)
         rows.append(("write fake analytics folder (17 attributes)", f"{time.perf_counter() - start:.1f} s"))
+        _save_model(folder.parent)
 
         start = time.perf_counter()
         app = create_app(folder)
@@ -85,6 +97,13 @@ def main() -> None:
         body = index.tobytes()
         rows.append((f"POST /api/select, {len(index):,} points (round trip)",
                      f"{_median_ms(lambda: httpx.post(url + 'api/select', content=body, timeout=60).raise_for_status()):.0f} ms"))
+
+        for label, path in (("first: torch import + model load + map", "api/saliency/0?attribute=3"),
+                            ("another image", "api/saliency/1?attribute=3"), ("cached", "api/saliency/1?attribute=3")):
+            start = time.perf_counter()
+            httpx.get(url + path, timeout=120).raise_for_status()
+            rows.append((f"saliency overlay, ResNet-18 at 128 px, FastCAM × Grad-CAM (CPU): {label}",
+                         f"{(time.perf_counter() - start) * 1000:.0f} ms"))
 
         if args.browser:
             from playwright.sync_api import sync_playwright

@@ -254,6 +254,7 @@ export class Scatter {
     if (this.hovered >= 0) {
       gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.hover);
       gl.uniform1i(u("u_ring"), 1);
+      gl.uniform1i(u("u_round"), 1);
       gl.drawElements(gl.POINTS, 1, gl.UNSIGNED_INT, 0);
       gl.uniform1i(u("u_ring"), 0);
       gl.drawElements(gl.POINTS, 1, gl.UNSIGNED_INT, 0);

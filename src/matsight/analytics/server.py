@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from matsight.analytics.saliency_overlay import METHODS as SALIENCY_METHODS
@@ -36,7 +36,6 @@ from matsight.analytics.schema import SPACES, label_column, prob_column
 from matsight.errors import DataLayoutError
 
 STATIC_DIR = Path(__file__).parent / "static"
-PIECE = 1 << 20  # bytes per write of the points payload
 
 
 class AnalyticsData:
@@ -184,15 +183,8 @@ def create_app(analytics_dir: str | Path) -> FastAPI:
                              **{k: data.meta.get(k) for k in keys}})
 
     @app.get("/api/points")
-    def points() -> StreamingResponse:
-        # 1 MiB pieces, each awaiting the socket: one large write would sit in asyncio's transport buffer,
-        # which Python 3.11 shifts with a memmove per send (quadratic in the payload size)
-        async def pieces():
-            view = memoryview(payload)
-            for start in range(0, len(view), PIECE):
-                yield view[start:start + PIECE]
-        return StreamingResponse(pieces(), media_type="application/octet-stream",
-                                 headers={"content-length": str(len(payload))})
+    def points() -> Response:
+        return Response(payload, media_type="application/octet-stream")
 
     @app.post("/api/select")
     async def select(request: Request) -> JSONResponse:
