@@ -39,9 +39,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 class AnalyticsData:
-    """The analytics folder in memory: ``labels bool [N, K]``, ``predicted bool [N, K]``, coordinates."""
+    """The analytics folder in memory: ``labels bool [N, K]``, ``predicted bool [N, K]``, coordinates;
+    ``saliency`` overlays (on ``device``) when the run folder holds the model."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, device: str = "cpu"):
         folder = Path(folder)
         points_path, meta_path = folder / "points.parquet", folder / "analytics.json"
         for path in (points_path, meta_path):
@@ -69,7 +70,7 @@ class AnalyticsData:
         self._label_bits, self._predicted_bits = _pack_columns(self.labels, self._pad), _pack_columns(self.predicted, self._pad)
         self.image_root = Path(self.meta["data_root"]) / "images"
         run = Path(self.meta.get("run") or folder.parent)
-        self.saliency = SaliencyOverlays(run, self.image_root) if SaliencyOverlays.available(run) else None
+        self.saliency = SaliencyOverlays(run, self.image_root, device) if SaliencyOverlays.available(run) else None
 
     def payload(self) -> bytes:
         """The binary ``/api/points`` payload (layout in the module docstring)."""
@@ -168,9 +169,10 @@ def _rates(tp, tn, fp, fn) -> dict:
             "accuracy": (tp + tn) / total if total else 0.0}
 
 
-def create_app(analytics_dir: str | Path) -> FastAPI:
-    """The app for one analytics folder (``<run>/analytics``); the payload is built once, at start-up."""
-    data = AnalyticsData(analytics_dir)
+def create_app(analytics_dir: str | Path, device: str = "cpu") -> FastAPI:
+    """The app for one analytics folder (``<run>/analytics``); the payload is built once, at start-up.
+    Saliency maps are computed on ``device``."""
+    data = AnalyticsData(analytics_dir, device)
     payload = data.payload()
     app = FastAPI(title="matsight app")
     app.state.data = data
