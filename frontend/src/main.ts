@@ -213,6 +213,7 @@ function wireControls(data: PointData, meta: Meta): void {
     const colours = colouring(data, value("colour-by"));
     plots().forEach((plot) => plot.setColours(colours));
   };
+  window.addEventListener("resize", () => { plots().forEach((plot) => plot.render()); redrawGlyphs(); });
   $("colour-by").addEventListener("change", recolour);
   $("glyph-mode").addEventListener("change", redrawGlyphs);
   $("distance").addEventListener("change", () => {
@@ -258,5 +259,6 @@ function wireControls(data: PointData, meta: Meta): void {
 
 main().catch((error) => {
   document.body.dataset.error = String(error);
+  $("summary").textContent = `The app failed to start: ${error}`;
   console.error(error);
 });
