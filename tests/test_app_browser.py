@@ -164,9 +164,11 @@ def test_hover_shows_a_tooltip_and_click_opens_the_detail(page):
     page.wait_for_function("document.body.dataset.hovered == 7", timeout=5000)
     tooltip = page.locator('.view[data-space="prd"] .tooltip')
     assert tooltip.is_visible() and tooltip.inner_text().startswith("image 7")
-    page.wait_for_timeout(100)
-    # the hovered point is ringed in the linked ACT view too
-    assert np.abs(_pixels(page, '.view[data-space="act"] canvas.gl') - before).max() > 50
+    # the hovered point is ringed in the linked ACT view too (drawn on the next animation frame)
+    deadline = time.monotonic() + 5
+    while np.abs(_pixels(page, '.view[data-space="act"] canvas.gl') - before).max() <= 50:
+        assert time.monotonic() < deadline, "the hovered point was not ringed in the ACT view"
+        page.wait_for_timeout(50)
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_function("document.body.dataset.detail == 7", timeout=5000)
     assert page.get_attribute("#detail-image", "alt") == "image 7"
