@@ -175,7 +175,7 @@ function showDetail(i: number, data: PointData, meta: Meta): void {
       `<td><div class="bar"><div style="width:${(p * 100).toFixed(1)}%;background:${attributeColour(j)}"></div></div></td>` +
       `<td>${p.toFixed(2)}</td><td>${mark}</td></tr>`;
   }).join("");
-  let saliency = "";
+  let saliency = `<div class="muted">No saliency: the run folder holds no model checkpoint.</div>`;
   if (meta.saliency.length) {
     let top = 0;
     for (let j = 1; j < meta.attributes.length; j++) if (prob(data, i, j) > prob(data, i, top)) top = j;
