@@ -30,7 +30,7 @@ from matsight.saliency.figures import overlay_figure
 from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
 from matsight.saliency.normalise import minmax
 from matsight.saliency.response_maps import CLEAR, ResponseMaps
-from matsight.scale import run_chunks
+from matsight.scale import Engine
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
 
@@ -93,8 +93,7 @@ def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
     factory = SaliencyWorker(str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
                              [str(p) for p in table.paths], meta["image_size"], meta["crop_size"], meta["channels"],
                              device=device, batch_size=batch_size, method=method, target=target, sign=sign)
-    run_chunks(len(dataset), batch_size, chunks, factory, engine=engine, address=address, workers=workers,
-               gpus_per_worker=1.0 if device.startswith("cuda") else 0.0, description=f"{method} maps")
+    Engine(engine, address, workers).run(len(dataset), batch_size, chunks, factory, device, description=f"{method} maps")
     maps = chunks.concat("map").astype(np.float32)
     peak = maps.reshape(len(maps), -1).argmax(axis=1)
     run.write_table("maps", pd.DataFrame({
