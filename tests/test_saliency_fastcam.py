@@ -88,3 +88,28 @@ def test_fastcam_times_gradcam_and_hooks_removed_on_error():
     with pytest.raises(ConfigError, match="target"):
         FastCAM(model, combine_with="gradcam++").attribute(x)  # 3 outputs, no target
     assert all(not m._forward_hooks for m in model.modules())
+
+
+def _live_tensors() -> int:
+    import gc
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if torch.is_tensor(obj))
+
+
+def test_repeated_batches_keep_no_tensors_alive():
+    """Memory stays flat over many batches: after warm-up, 15 more batches leave no tensor behind."""
+    from matsight.saliency import GradCAM
+
+    model = build_model("resnet18", "regression", 1).eval()
+    x = torch.rand(2, 1, 32, 32)
+    explainers = [FastCAM(model), FastCAM(model, combine_with="gradcam"), GradCAM(model)]
+
+    def batches(n: int) -> None:
+        for _ in range(n):
+            for explainer in explainers:
+                explainer.attribute(x)
+
+    batches(2)
+    before = _live_tensors()
+    batches(15)
+    assert _live_tensors() == before
