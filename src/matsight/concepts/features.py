@@ -75,18 +75,16 @@ def extract(model: nn.Module, table: ImageTable, run: RunFolder, name: str, imag
             batch_size: int = 32, device: str = "cpu", engine: Engine = LOCAL) -> SalientFeatures:
     """Salient features of every image of ``table`` (chunk i = images ``[i*batch_size, (i+1)*batch_size)``).
 
-    Finished chunks in ``run.chunks(name)`` are skipped, so an interrupted run resumes; the stage
-    grids are kept in ``<run>/<name>_grids.json``. ``engine``: where the chunks are computed
+    Finished chunks in ``run.chunks(name)`` are skipped, so an interrupted run resumes (chunks of
+    another model or image list are discarded); the stage grids are written to
+    ``<run>/<name>_grids.json``. ``engine``: where the chunks are computed
     (``Engine("ray", ...)`` ships ``model`` to each Ray actor).
     """
     factory = SalientWorker(model, [str(p) for p in table.paths], image_size, image_size, channels,
                             device=device, batch_size=batch_size)
     store = engine.run(len(table), batch_size, run.chunks(name), factory, device, description="salient features")
-    grids_file = f"{name}_grids.json"
-    if not (run.path / grids_file).exists():
-        first = ImageDataset(table, image_size, channels=channels, crop_size=image_size)[0][0][None]
-        _, grids = salient_batch(FastCAM(model.to(device).eval()), first.to(device))
-        run.write_json(grids_file, {k: list(v) for k, v in grids.items()})
-    grids = {k: tuple(v) for k, v in run.read_json(grids_file).items()}
+    first = ImageDataset(table, image_size, channels=channels, crop_size=image_size)[0][0][None]
+    _, grids = salient_batch(FastCAM(model.to(device).eval()), first.to(device))  # the model's, never stale
+    run.write_json(f"{name}_grids.json", {k: list(v) for k, v in grids.items()})
     return SalientFeatures(vectors={k: store.concat(k) for k in grids}, location=store.concat("location"),
                            maps=store.concat("map"), predictions=store.concat("prediction"), grids=grids)
