@@ -82,7 +82,8 @@ class SaliencyOverlays:
         with self._lock:
             model, meta = self._load()
             pixels = torch.from_numpy(read_image(self.image_root / image, meta["channels"]))
-            crop = center_crop(resize_square(pixels, meta["image_size"]), meta.get("crop_size") or crop_size_for(meta["image_size"]))
+            crop_size = meta.get("crop_size") or crop_size_for(meta["image_size"])
+            crop = center_crop(resize_square(pixels, meta["image_size"]), crop_size)
             x = crop[None].contiguous().to(self.device)
             saliency = EXPLAINERS[method](model, x, attribute, 1)["map"][0].detach().float().cpu().numpy()
         return png_bytes(blend(log_grey(crop.mean(0).numpy()), saliency))
