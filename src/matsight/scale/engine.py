@@ -177,10 +177,13 @@ def _run_on_ray(pending: list[int], n_items: int, chunk_size: int, store: ChunkS
         try:
             ray.init(include_dashboard=False, log_to_driver=False, **({"address": address} if address else local))
         except (ConnectionError, ValueError) as exc:
+            if not address:
+                raise
             raise ConfigError(f"--address {address}: cannot join that Ray cluster ({exc}); "
                               "start one with `ray start --head` or omit --address") from None
     dataset = ray.data.from_items([{"chunk": c} for c in pending], override_num_blocks=len(pending))
     results = dataset.map_batches(
         _ChunkActor, fn_constructor_args=(factory, str(store.path), n_items, chunk_size),
-        batch_size=1, concurrency=workers, num_cpus=1, num_gpus=gpus_per_worker or None)
+        batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
+        num_gpus=gpus_per_worker or None)
     yield from results.iter_rows()
