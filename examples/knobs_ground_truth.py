@@ -8,7 +8,7 @@ for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes ``<out>/kno
 one row per (coefficient set, attribute) with the control check, the sweep slope, the inverse mean
 ΔA for "increase" and whether their signs agree with the formula.
 
-    python examples/knobs_ground_truth.py --out /tmp/knobs-gt [--flip porosity] [--steps 300]
+    python examples/knobs_ground_truth.py --out /tmp/knobs-gt [--flip porosity] [--steps 2000] [--only default|flipped]
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def one_setting(root: Path, label: str, coefficients: dict, args) -> pd.DataFram
                       coefficients=coefficients, progress=False)
     truth = json.loads((lots / "ground_truth.json").read_text())["coefficients"]
     reg = train(TrainConfig(data=lots, out=root / label / "regressor", epochs=args.epochs, image_size=args.image_size,
-                            optimizer=args.optimizer, seed=args.seed, device=args.device))
+                            optimizer=args.optimizer, schedule=args.schedule, seed=args.seed,
+                            device=args.device))
     out = root / label / "editor"
     train_editor(EditorConfig(regressor=reg.path, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
                               seed=args.seed, device=args.device))
@@ -67,15 +68,16 @@ def main() -> None:
     p.add_argument("--flip", default="porosity", help="attribute whose coefficient is negated in the second setting")
     p.add_argument("--only", choices=["default", "flipped"], help="run one setting (e.g. in two processes)")
     p.add_argument("--lots", type=int, default=30)
-    p.add_argument("--tiles", type=int, default=16)
+    p.add_argument("--tiles", type=int, default=24)
     p.add_argument("--tile-size", type=int, default=96)
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--optimizer", default="adam")
+    p.add_argument("--schedule", default="cosine")
     p.add_argument("--editor-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--quality-epochs", type=int, default=6)
-    p.add_argument("--eval-tiles", type=int, default=32)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--quality-epochs", type=int, default=30)
+    p.add_argument("--eval-tiles", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
