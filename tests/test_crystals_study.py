@@ -44,9 +44,9 @@ def test_robustness_table_columns_and_known_answers():
 def test_cli_build_train_and_clear_error(tmp_path):
     exe = [sys.executable, "-m", "matsight.cli"]
     data, run = tmp_path / "data", tmp_path / "run"
-    subprocess.run(exe + ["crystals", "build", str(data), "--n", "14", "--device", "cpu"], check=True,
+    subprocess.run(exe + ["crystals", "build", str(data), "--n", "7", "--device", "cpu"], check=True,
                    capture_output=True)
-    assert (data / "labels.csv").read_text().count("\n") == 15
+    assert (data / "labels.csv").read_text().count("\n") == 8
     done = subprocess.run(exe + ["crystals", "train", str(data), "--out", str(run), "--epochs", "1",
                                  "--device", "cpu"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
