@@ -27,12 +27,13 @@ class ConstantClass(nn.Module):
 
 
 def test_robustness_table_columns_and_known_answers():
-    table = robustness_table(ConstantClass(), n_per_level=7, sigmas=(0.001,), vacancies=(0.25,))
+    table = robustness_table(ConstantClass(), n_per_level=7, sigmas=(0.001,), vacancies=(0.25,),
+                             held_out_rotations=(10.0,))
     assert list(table.columns) == ["defect", "level", "spglib_tight", "spglib_medium", "spglib_loose", "convnet"]
     assert table["defect"].tolist() == ["pristine", "displacement", "vacancies"]
-    assert table["level"].tolist() == [0.0, 0.001, 25.0]
+    assert table["level"].tolist() == [10.0, 0.001, 25.0]
     n_prototypes = sum(len(e) for e in ELEMENTS_BY_CLASS.values())
-    pristine = table.iloc[0]
+    pristine = table.iloc[0]                                                # 70 prototypes rotated ≤ 10°
     assert pristine["convnet"] == pytest.approx(100 * len(ELEMENTS_BY_CLASS[4]) / n_prototypes)  # every fcc
     assert pristine[["spglib_tight", "spglib_medium", "spglib_loose"]].tolist() == [100, 100, 100]
     assert table["convnet"].iloc[1:].round(2).tolist() == [14.29, 14.29]
