@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
 from matsight.crystals.dataset import read_structures, write_structures
 from matsight.crystals.defects import apply_defect, displace, substitute, vacancies
@@ -64,6 +65,10 @@ def test_fingerprint_range_and_masked_ring(transformer):
     assert torch.all(f[:, :, 31, 31] == 0)            # centre (r ≤ 10 px) masked
     assert torch.all(f[:, :, 0, 0] == 0)              # corner (r ≥ 30 px) masked
     assert float(f[:, :, kept].max(dim=-1).values.min()) > 0   # every channel has signal
+    with pytest.raises(ConfigError, match="at least 2 atoms"):
+        transformer.transform([Atoms("Cu")])
+    single = transformer.transform([unit_cell("Po")])            # one atom in a periodic cell is a crystal
+    assert relative_l2(single[0], transformer.transform([supercell(unit_cell("Po"))])[0]) < 0.05
 
 
 @pytest.mark.parametrize("element", ["Fe", "Mg", "Si", "Sn"])     # bcc, hcp, diamond, bct 141

@@ -2,7 +2,7 @@
 
 Positions are scaled so that the mean nearest-neighbour distance (periodic images included) is 1.
 The scattering cluster is a sphere cut from the periodic crystal around the cell centre, radius
-``window_cutoff · window_sigma`` (3.75 nearest-neighbour distances by default: ~150–310 atoms),
+``window_cutoff · window_sigma`` (3.75 nearest-neighbour distances by default: ~135–320 atoms),
 each atom weighted by a Gaussian window that falls smoothly to 0 at the sphere's surface. The
 window, fixed in nearest-neighbour units, makes every Bragg peak the same Gaussian whatever the
 supercell, so the fingerprint does not depend on the supercell size or on where the atoms sit in
@@ -87,8 +87,9 @@ def is_periodic(atoms: Atoms) -> bool:
 
 def mean_nearest_neighbour_distance(atoms: Atoms) -> float:
     """Mean over atoms of the distance (Å) to the nearest other atom, periodic images included."""
-    if len(atoms) < 2 and not is_periodic(atoms):
-        raise ConfigError(f"a fingerprint needs at least 2 atoms or a periodic cell; got {len(atoms)} atom(s)")
+    if len(atoms) == 0 or (len(atoms) < 2 and not is_periodic(atoms)):
+        raise ConfigError(f"a fingerprint needs at least 2 atoms, or 1 in a periodic cell; got {len(atoms)} "
+                          f"atom(s) with pbc={atoms.pbc.tolist()}")
     if not is_periodic(atoms):
         pos = torch.from_numpy(np.asarray(atoms.positions, dtype=np.float64))
         d = torch.cdist(pos, pos)
