@@ -106,6 +106,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
     """
     meta = dict(meta or {})
     device = distributed.init(torch.device(device))
+    distributed.barrier()  # rank 0 has checked or cleared the run folder before anyone reads last.pt
     torch.manual_seed(seed)
     model.to(device)
     trained = distributed.wrap(model, device)
