@@ -108,3 +108,12 @@ def test_smaller_grains_mean_more_edges():
 def test_cracks_darken_long_thin_lines():
     dark = [float((_tiles(cracks=c, porosity=0.0) < 0.15).mean()) for c in (0.0, 3.0)]
     assert dark[1] > 4 * dark[0] + 0.001  # measured 0.0020 vs 0.0001
+
+
+def test_crack_counts_are_stratified_around_the_expected_count():
+    from matsight.synth.sem_tiles import _stratified_count
+
+    rng = np.random.default_rng(0)
+    counts = np.array([_stratified_count(rng, 2.3) for _ in range(4000)])
+    assert set(counts.tolist()) == {2, 3}
+    assert abs(counts.mean() - 2.3) < 0.03
