@@ -72,3 +72,12 @@ def test_missing_bank_exits_2(setup, monkeypatch, capsys):
         main()
     assert exc.value.code == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_scores_figure_accepts_an_interval_that_excludes_the_estimate(tmp_path):
+    from matsight.concepts.figures import scores_bar
+
+    scores = np.array([0.5, -0.2])
+    path = scores_bar(["pitted", "lined"], scores, ci_low=np.array([0.55, -0.4]), ci_high=np.array([0.7, -0.1]),
+                      path=tmp_path / "scores.png", highlight=("pitted",))
+    assert path.stat().st_size > 0

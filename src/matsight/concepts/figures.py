@@ -70,13 +70,16 @@ def neighbours_figure(rows: Sequence[tuple[str, np.ndarray, Box | None, list[tup
 
 def scores_bar(textures: Sequence[str], scores: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray,
                path: str | os.PathLike, prop: str = "property", highlight: Sequence[str] = ()) -> Path:
-    """All texture scores sorted, with bootstrap intervals (paper Fig. 5)."""
+    """All texture scores sorted, with bootstrap intervals (paper Fig. 5).
+
+    A percentile interval need not contain the point estimate (few resamples, skewed scores); its
+    bar is then drawn to the estimate on that side.
+    """
     order = np.argsort(scores)[::-1]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.22 * len(textures)), 3.2))
     colours = [OKABE_ITO[3] if textures[i] in highlight else OKABE_ITO[0] for i in order]
-    ax.bar(range(len(order)), scores[order], color=colours,
-           yerr=np.vstack([scores[order] - ci_low[order], ci_high[order] - scores[order]]), capsize=1.5,
-           error_kw={"linewidth": 0.7})
+    errors = np.clip(np.vstack([scores[order] - ci_low[order], ci_high[order] - scores[order]]), 0, None)
+    ax.bar(range(len(order)), scores[order], color=colours, yerr=errors, capsize=1.5, error_kw={"linewidth": 0.7})
     ax.set_xticks(range(len(order)), [textures[i] for i in order], rotation=90, fontsize=7)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylabel(f"score = cos(z(similarity), z({prop}))")
