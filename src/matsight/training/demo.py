@@ -14,7 +14,7 @@ from matsight.training.train import train
 
 # lots, tiles per lot, rendered tile size px, training image size px, epochs, optimiser, lr schedule (Adam
 # with cosine annealing converges from scratch on CPU; the paper's SGD recipe is for the GPU-sized run)
-CPU_SETTINGS = dict(lots=30, tiles_per_lot=24, tile_size=96, image_size=96, epochs=20, optimizer="adam",
+CPU_SETTINGS = dict(lots=30, tiles_per_lot=24, tile_size=96, image_size=96, epochs=18, optimizer="adam",
                     schedule="cosine")
 FULL_SETTINGS = dict(lots=30, tiles_per_lot=40, tile_size=384, image_size=384, epochs=30, optimizer="sgd",
                      schedule="exponential")
