@@ -76,7 +76,7 @@ def main() -> None:
     p.add_argument("--schedule", default="cosine")
     p.add_argument("--editor-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--quality-epochs", type=int, default=30)
+    p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

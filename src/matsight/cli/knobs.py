@@ -22,8 +22,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
               steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
               width: int = typer.Option(16), depth: int = typer.Option(3),
               adversarial: str = typer.Option("wgan-gp", help="wgan-gp or hinge."),
+              attribute_weight: float = typer.Option(10.0, help="Weight of the attribute loss on edited tiles."),
               gpu_settings: bool = typer.Option(False, "--gpu-settings", help="128 px, 20k steps, wider nets."),
-              quality_epochs: int = typer.Option(8, help="Epochs of the independent attribute measurer."),
+              quality_epochs: int = typer.Option(60, help="Epochs of the independent attribute measurer."),
               seed: int = typer.Option(0), device: str = typer.Option("auto")) -> None:
         """Train the editor on LOTS and measure its quality (reconstruction, control slope, cross-talk)."""
         from matsight.knobs.pipeline import check_quality, write_knobs_section
@@ -34,7 +35,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         read_checkpoint(run)  # a clear error before training when RUN is not a trained model
         dev = str(resolve_device(device))
         kw = dict(regressor=run, lots=lots, out=out, attributes=[a.strip() for a in attributes.split(",") if a.strip()],
-                  target=target, adversarial=adversarial, seed=seed, device=dev)
+                  target=target, adversarial=adversarial, attribute_weight=attribute_weight, seed=seed, device=dev)
         config = EditorConfig.gpu(**kw) if gpu_settings else EditorConfig(
             **kw, image_size=image_size, steps=steps, width=width, depth=depth)
         train_editor(config)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps, write_knobs_section
 from matsight.knobs.train_editor import EditorConfig, train_editor
 
-CPU = dict(editor=dict(image_size=32, steps=200, width=16, depth=3), quality_epochs=30, sweep_tiles=32, levels=7,
+CPU = dict(editor=dict(image_size=32, steps=200, width=16, depth=3), quality_epochs=60, sweep_tiles=32, levels=7,
            inverse_tiles=16, inverse_steps=60)
-FULL = dict(editor=dict(), quality_epochs=20, sweep_tiles=256, levels=11, inverse_tiles=256, inverse_steps=300)
+FULL = dict(editor=dict(), quality_epochs=60, sweep_tiles=256, levels=11, inverse_tiles=256, inverse_steps=300)
 
 
 def run_demo(ctx) -> None:

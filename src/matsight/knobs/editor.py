@@ -5,6 +5,13 @@ The generator encodes a tile with strided convolutions, tiles the attribute vect
 and concatenates it there, injects it again after the first decoder layer, and joins one U-Net
 shortcut from the encoder at the matching resolution. The discriminator shares a strided-conv trunk
 with two heads: adversarial (one score) and attribute regression (``A`` values in ``[0, 1]``).
+
+Normalisation: the editor's encoder uses instance norm (AttGAN); the trunks that *read* attributes
+(critic, measurer) use layer norm (``GroupNorm(1, C)``, valid with the gradient penalty). Instance
+norm followed by global average pooling would remove every channel's per-image mean — the statistic
+that counts pores or grows with grain size: on 576 synthetic 64 px tiles the same measurer reads
+size/porosity/polydispersity with held-out R² 0.15/0.21/0.09 with instance norm and 0.48/0.38/0.23
+with layer norm (width 16, depth 3, 30 epochs).
 """
 
 from __future__ import annotations
@@ -48,10 +55,13 @@ class AttributeScaler:
         return cls(list(d["names"]), np.asarray(d["low"], np.float64), np.asarray(d["high"], np.float64))
 
 
-def _down(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
+def _down(cin: int, cout: int, norm: str | None = "instance") -> nn.Sequential:
+    """Strided 4×4 conv halving the size, ``norm`` (``"instance"``, ``"layer"`` or ``None``), LeakyReLU."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1)]
-    if norm:
+    if norm == "instance":
         layers.append(nn.InstanceNorm2d(cout, affine=True))
+    elif norm == "layer":
+        layers.append(nn.GroupNorm(1, cout))
     return nn.Sequential(*layers, nn.LeakyReLU(0.2))
 
 
@@ -77,7 +87,7 @@ class Editor(nn.Module):
             raise ValueError("depth must be at least 2 (one shortcut below the bottleneck)")
         self.num_attributes, self.depth = num_attributes, depth
         widths = [min(width * 2 ** k, 8 * width) for k in range(depth)]
-        self.encoder = nn.ModuleList(_down(c_in, c_out, norm=k > 0)
+        self.encoder = nn.ModuleList(_down(c_in, c_out, norm="instance" if k > 0 else None)
                                      for k, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths)))
         a = num_attributes
         # decoder layer 0: bottleneck + A → widths[-2]; then + A (injection) + shortcut widths[-2]
@@ -107,12 +117,12 @@ class Editor(nn.Module):
 
 
 class ConvTrunk(nn.Module):
-    """Strided convolutions to a feature vector: ``[N, C, S, S]`` → ``[N, 8·width]``."""
+    """Strided convolutions (layer-normalised) to a feature vector: ``[N, C, S, S]`` → ``[N, min(8, 2^(depth-1))·width]``."""
 
     def __init__(self, width: int = 16, depth: int = 3, channels: int = 1):
         super().__init__()
         widths = [min(width * 2 ** k, 8 * width) for k in range(depth)]
-        self.features = nn.Sequential(*[_down(i, o, norm=k > 0)
+        self.features = nn.Sequential(*[_down(i, o, norm="layer" if k > 0 else None)
                                         for k, (i, o) in enumerate(zip([channels] + widths[:-1], widths))],
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.out_features = widths[-1]

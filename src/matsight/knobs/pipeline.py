@@ -32,14 +32,13 @@ def _setup(run_dir: Path, max_tiles: int, device: str = "cpu"):
     return editor, meta, images, attrs, AttributeScaler.from_dict(meta["scaler"])
 
 
-def check_quality(run_dir: Path, epochs: int = 8, device: str = "cpu") -> ControlReport:
+def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> ControlReport:
     """Train the independent attribute measurer on the editor's training tiles and measure control."""
     editor, meta = load_editor(run_dir, device)
     run = RunFolder(run_dir, create=False)
     train, held = read_split(run_dir, "train"), read_split(run_dir, "held_out")
     measurer = fit_measurer(RunFolder(run.path / "attribute-measurer"), train.images, train.attributes,
-                            held.images, held.attributes, epochs=epochs, width=meta["width"], depth=meta["depth"],
-                            seed=meta["seed"], device=device)
+                            held.images, held.attributes, epochs=epochs, seed=meta["seed"], device=device)
     report = attribute_control(editor, measurer, held.images, held.attributes, meta["attributes"])
     run.write_json("knob_control.json", report.to_dict())
     names = meta["attributes"]

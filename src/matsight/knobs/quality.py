@@ -23,6 +23,13 @@ from matsight.store import RunFolder
 
 MIN_CONTROL_SLOPE = 0.2
 MIN_MEASURER_R2 = 0.3
+MEASURER_WIDTH = 32
+MEASURER_DEPTH = 4
+
+
+def measurer_depth(image_size: int) -> int:
+    """:data:`MEASURER_DEPTH` strided convolutions, fewer when tiles are too small to keep a 2×2 grid."""
+    return max(2, min(MEASURER_DEPTH, image_size.bit_length() - 2))
 
 
 @torch.no_grad()
@@ -46,12 +53,14 @@ class Measurer(nn.Module):
 
 
 def fit_measurer(run: RunFolder, images: torch.Tensor, attributes: torch.Tensor, val_images: torch.Tensor,
-                 val_attributes: torch.Tensor, epochs: int = 8, width: int = 16, depth: int = 3,
+                 val_attributes: torch.Tensor, epochs: int = 60, width: int = MEASURER_WIDTH, depth: int | None = None,
                  seed: int = 0, device: str = "cpu") -> Measurer:
-    """Train the independent attribute regressor on real tiles into ``run`` (resumable via ``fit``)."""
+    """Train the independent attribute regressor on real tiles ``[N,1,S,S]`` into ``run`` (resumable via
+    ``fit``); ``depth=None`` → :func:`measurer_depth` of ``S``."""
     from matsight.training import fit
 
     torch.manual_seed(seed)
+    depth = measurer_depth(images.shape[-1]) if depth is None else depth
     model = AttributeRegressor(attributes.shape[1], width, depth)
     mean, std = attributes.mean(0), attributes.std(0).clamp_min(1e-3)
     meta = {"arch": "attribute_regressor", "task": "regression", "num_outputs": attributes.shape[1],

@@ -33,8 +33,8 @@ class EditorConfig:
 
     ``regressor``: run folder of the property regressor the knobs will explain; ``lots``: layout-1
     folder; ``image_size``: tiles are resized to this (px, divisible by ``2**depth``); ``steps``:
-    editor updates; ``width``/``depth``: channels of the first conv and number of strided convs.
-    Defaults train at 64 px in about a minute on 2 CPU cores; :meth:`gpu` gives larger settings.
+    editor updates; ``width``/``depth``: channels of the first conv and number of strided convs;
+    ``attribute_weight``: weight of the attribute loss on edited tiles (AttGAN's λ2). Defaults train at 64 px in about a minute on 2 CPU cores; :meth:`gpu` gives larger settings.
     """
 
     regressor: Path
@@ -49,6 +49,7 @@ class EditorConfig:
     depth: int = 3
     lr: float = 2e-4
     adversarial: str = "wgan-gp"
+    attribute_weight: float = LossWeights.attribute_edit
     jitter: float = 0.05
     held_out: float = 0.2
     checkpoint_every: int = 50
@@ -171,7 +172,7 @@ def train_editor(config: EditorConfig) -> RunFolder:
                         "opt_d": opt_d.state_dict(), "generator": gen.get_state(), "step": step,
                         "history": history, "meta": {**meta, "history": history, "step": step}}, tmp)
 
-    weights = LossWeights()
+    weights = LossWeights(attribute_edit=config.attribute_weight)
     editor.train()
     critic.train()
     while step < config.steps:
