@@ -8,7 +8,7 @@ for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes ``<out>/kno
 one row per (coefficient set, attribute) with the control check, the sweep slope, the inverse mean
 ΔA for "increase" and whether their signs agree with the formula.
 
-    python examples/knobs_ground_truth.py --out /tmp/knobs-gt [--flip porosity] [--steps 2000] [--only default|flipped]
+    python examples/knobs_ground_truth.py --out /tmp/knobs-gt [--flip porosity] [--editor-size 64] [--steps 3000] [--only default|flipped]
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from matsight.knobs.train_editor import EditorConfig, train_editor
 from matsight.synth.sem import DEFAULT_COEFFICIENTS, generate_lots
 from matsight.training import TrainConfig, train
 
-ATTRIBUTES = ["size", "porosity", "polydispersity", "facetness"]
 
 
 def expected_sign(name: str, coefficient: float) -> int:
@@ -44,7 +43,7 @@ def one_setting(root: Path, label: str, coefficients: dict, args) -> pd.DataFram
                             device=args.device))
     out = root / label / "editor"
     train_editor(EditorConfig(regressor=reg.path, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
-                              seed=args.seed, device=args.device))
+                              attributes=args.attributes.split(","), seed=args.seed, device=args.device))
     control = check_quality(out, epochs=args.quality_epochs, device=args.device)
     slopes = run_sweeps(out, max_tiles=args.eval_tiles, device=args.device).groupby("attribute")["slope"].first()
     effects = run_inverse(out, "+10%", max_tiles=args.eval_tiles, device=args.device)
@@ -67,6 +66,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--flip", default="porosity", help="attribute whose coefficient is negated in the second setting")
     p.add_argument("--only", choices=["default", "flipped"], help="run one setting (e.g. in two processes)")
+    p.add_argument("--attributes", default="size,porosity,polydispersity,facetness,cracks",
+                   help="knobs; every attribute of the CPS formula by default, so none leaks into the others")
     p.add_argument("--lots", type=int, default=30)
     p.add_argument("--tiles", type=int, default=24)
     p.add_argument("--tile-size", type=int, default=96)
@@ -74,8 +75,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--optimizer", default="adam")
     p.add_argument("--schedule", default="cosine")
-    p.add_argument("--editor-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--editor-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)

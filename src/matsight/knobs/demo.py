@@ -1,6 +1,6 @@
 """Demo step: attribute knobs on the SEM regressor of the training step.
 
-Trains the editor on ``ctx.shared["sem_lots"]`` (32 px, 200 steps on CPU; GPU settings with
+Trains the editor on ``ctx.shared["sem_lots"]`` (32 px, 2000 steps on CPU; GPU settings with
 ``ctx.full``), measures control/cross-talk with an independent attribute measurer, sweeps every
 knob and runs the inverse search for ±10 % of the predicted CPS. The regressor's own input size
 (``image_size``/``crop_size`` in its checkpoint meta) is respected by resizing edited tiles.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps, write_knobs_section
 from matsight.knobs.train_editor import EditorConfig, train_editor
 
-CPU = dict(editor=dict(image_size=32, steps=200, width=16, depth=3), quality_epochs=60, sweep_tiles=32, levels=7,
+CPU = dict(editor=dict(image_size=32, steps=2000, width=16, depth=3), quality_epochs=60, sweep_tiles=32, levels=7,
            inverse_tiles=16, inverse_steps=60)
 FULL = dict(editor=dict(), quality_epochs=60, sweep_tiles=256, levels=11, inverse_tiles=256, inverse_steps=300)
 
