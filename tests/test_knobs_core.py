@@ -9,7 +9,8 @@ from matsight.errors import ConfigError
 from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
 from matsight.knobs.inverse import InverseSearch, Target, effects_table
 from matsight.knobs.losses import discriminator_loss, generator_loss
-from matsight.knobs.sweep import sweep_knob
+from matsight.knobs.sweep import sweep_knob, sweep_pair
+from matsight.knobs.transfer import transfer_edit
 from matsight.knobs.train_editor import target_attributes
 
 
@@ -105,3 +106,29 @@ def test_effects_table_and_sweep_signs():
     curve = sweep_knob(g, r, images, attrs, knob=1, values=np.linspace(0, 1, 5))
     assert curve.shape == (5, 6)
     np.testing.assert_allclose(np.diff(curve.mean(1)), -3 * 0.25, atol=1e-5)  # slope 10·(-0.3) per unit
+
+
+def test_transfer_edit_adds_the_upsampled_change_and_keeps_the_original_otherwise():
+    full = torch.rand(2, 1, 16, 16) * 0.5
+    small = torch.rand(2, 1, 8, 8)
+    assert torch.equal(transfer_edit(full, small, small), full)  # no edit → the real tile
+    moved = transfer_edit(full, small + 0.25, small)
+    torch.testing.assert_close(moved, full + 0.25)
+    assert float(transfer_edit(full, small + 2.0, small).max()) == 1.0  # clamped to [0, 1]
+
+
+def test_sweeps_and_inverse_on_full_resolution_tiles_start_from_the_real_prediction():
+    images = torch.full((4, 1, 8, 8), 0.2)           # what the editor sees
+    full = torch.full((4, 1, 16, 16), 0.4)           # the same tiles at the regressor's size
+    attrs = torch.full((4, 2), 0.5)
+    g, r = AddEditor([0.3, -0.3]), MeanRegressor()
+    values = np.linspace(0, 1, 5)
+    curve = sweep_knob(g, r, images, attrs, knob=1, values=values, full=full)
+    np.testing.assert_allclose(curve[2], 4.0, atol=1e-5)  # knob at the own value → R(real tile) = 10·0.4
+    np.testing.assert_allclose(np.diff(curve.mean(1)), -3 * 0.25, atol=1e-5)
+    grid = sweep_pair(g, r, images, attrs, (0, 1), values, full=full)
+    expected = 4.0 + 3 * (values[:, None] - 0.5) - 3 * (values[None, :] - 0.5)
+    np.testing.assert_allclose(grid, expected, atol=1e-5)
+    res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).attribute(images, attrs, "+10%", full=full)
+    np.testing.assert_allclose(res.baseline, 4.0, atol=1e-5)
+    assert res.converged.all() and np.allclose(res.reached, 4.4, atol=0.01)

@@ -7,8 +7,10 @@ training range)::
 
 with Adam, where ``σ`` is the regressor's target scale (so λ does not depend on the property's
 units). A tile stops moving once its prediction is within ``tolerance·σ`` of ``p'``. Targets are an
-absolute value or a change relative to the prediction for the unedited reconstruction
-``R(G(I; A))`` (``"+10%"``, ``"-10%"``).
+absolute value or a change relative to the prediction for the unedited tile (``"+10%"``, ``"-10%"``).
+Given ``full`` (the tiles at the regressor's resolution), R sees ``full`` plus the edit
+(:func:`~matsight.knobs.transfer.transfer_edit`), so the baseline is R of the real tile; without it,
+R sees ``G(I; A')`` and the baseline is ``R(G(I; A))``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from scipy import stats
 from torch import nn
 
 from matsight.errors import ConfigError
+from matsight.knobs.transfer import transfer_edit
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,20 @@ class InverseSearch:
         self.lam, self.lr, self.steps, self.tolerance = lam, lr, steps, tolerance
         self.scale = float(scale if scale is not None else getattr(regressor, "std", 1.0))
 
-    def attribute(self, images: torch.Tensor, attributes: torch.Tensor, target: str | float | Target) -> InverseResult:
+    def attribute(self, images: torch.Tensor, attributes: torch.Tensor, target: str | float | Target,
+                  full: torch.Tensor | None = None) -> InverseResult:
+        """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` (``full``: ``[N,1,H,W]``, see above)."""
         target = target if isinstance(target, Target) else Target.parse(target)
         for p in self.editor.parameters():
             p.requires_grad_(False)
         with torch.no_grad():
-            baseline = self.regressor(self.editor(images, attributes))
+            reconstructed = self.editor(images, attributes)
+
+        def predict(edited: torch.Tensor) -> torch.Tensor:
+            return self.regressor(edited if full is None else transfer_edit(full, edited, reconstructed))
+
+        with torch.no_grad():
+            baseline = predict(reconstructed)
         goal = target.resolve(baseline)
         a = attributes.clone().clamp(0, 1).requires_grad_(True)
         opt = torch.optim.Adam([a], lr=self.lr)
@@ -97,7 +108,7 @@ class InverseSearch:
         step = 0
         for step in range(1, self.steps + 1):
             edited = self.editor(images, a)
-            pred = self.regressor(edited)
+            pred = predict(edited)
             err = (pred - goal) / self.scale
             done = done | (err.detach().abs() < self.tolerance)
             if bool(done.all()):
@@ -111,7 +122,7 @@ class InverseSearch:
                 a.clamp_(0, 1)
                 a[done] = frozen[done]
         with torch.no_grad():
-            reached = self.regressor(self.editor(images, a))
+            reached = predict(self.editor(images, a))
         done = (reached - goal).abs() / self.scale < self.tolerance
         return InverseResult(attributes.detach().cpu().numpy(), a.detach().cpu().numpy(), baseline.cpu().numpy(),
                              goal.cpu().numpy(), reached.cpu().numpy(), done.cpu().numpy(), step)

@@ -19,17 +19,22 @@ from matsight.knobs.inverse import InverseSearch, Target, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import summarise_sweeps, sweep_knob, sweep_pair
+from matsight.knobs.transfer import transfer_edit
 from matsight.knobs.train_editor import load_editor, read_split
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
 
 
 def _setup(run_dir: Path, max_tiles: int, device: str = "cpu"):
+    """Editor, meta, regressor and up to ``max_tiles`` held-out tiles: at the editor's size, their scaled
+    attributes, and at the regressor's size (``full``, what it sees plus each edit)."""
     editor, meta = load_editor(run_dir, device)
+    regressor = PropertyRegressor.from_run(meta["regressor"], device)
     data = read_split(run_dir, "held_out")
     keep = np.random.default_rng(0).permutation(len(data.images))[:max_tiles]
     images, attrs = data.images[keep].to(device), data.attributes[keep].to(device)
-    return editor, meta, images, attrs, AttributeScaler.from_dict(meta["scaler"])
+    full = read_split(run_dir, "held_out", regressor.image_size or meta["image_size"]).images[keep].to(device)
+    return editor, meta, regressor, images, attrs, full, AttributeScaler.from_dict(meta["scaler"])
 
 
 def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> ControlReport:
@@ -52,19 +57,18 @@ def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> Contr
 def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[int, int] = (0, 1),
                device: str = "cpu") -> pd.DataFrame:
     """Sweep every knob over its range on held-out tiles; ``tables/knob_sweeps.csv`` and figures."""
-    editor, meta, images, attrs, scaler = _setup(run_dir, max_tiles, device)
+    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device)
     run = RunFolder(run_dir, create=False)
-    regressor = PropertyRegressor.from_run(meta["regressor"], device)
     names, values = meta["attributes"], np.linspace(0, 1, levels)
     user = {n: scaler.low[j] + values * scaler.span[j] for j, n in enumerate(names)}
-    curves = {n: sweep_knob(editor, regressor, images, attrs, j, values) for j, n in enumerate(names)}
+    curves = {n: sweep_knob(editor, regressor, images, attrs, j, values, full=full) for j, n in enumerate(names)}
     table = summarise_sweeps(curves, values, user)
     run.write_table("knob_sweeps", table)
     label = f"predicted {regressor.name}"
     figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label)
     if len(names) > 1:
         coarse = np.linspace(0, 1, 5)
-        grid = sweep_pair(editor, regressor, images[:16], attrs[:16], pair, coarse)
+        grid = sweep_pair(editor, regressor, images[:16], attrs[:16], pair, coarse, full=full[:16])
         u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
         figures.heatmap_figure(grid, u, v,
                                (names[pair[0]], names[pair[1]]), run.figure_path("knob_pair.png"), label)
@@ -78,23 +82,24 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     A relative target (``±x%``) is searched in both directions (``+x%`` increase, ``-x%`` decrease).
     """
     goal = Target.parse(target)
-    editor, meta, images, attrs, scaler = _setup(run_dir, max_tiles, device)
+    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device)
     run = RunFolder(run_dir, create=False)
-    search = InverseSearch(editor, PropertyRegressor.from_run(meta["regressor"], device), lam=lam, steps=steps)
+    search = InverseSearch(editor, regressor, lam=lam, steps=steps)
     targets = {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)} \
         if goal.relative else {None: goal}
     results = {}
     for direction, t in targets.items():
-        res = search.attribute(images, attrs, t)
+        res = search.attribute(images, attrs, t, full=full)
         direction = direction or ("increase" if float(np.mean(res.target - res.baseline)) > 0 else "decrease")
         results[direction] = res
     table = effects_table(results, meta["attributes"], scaler.span)
     table.insert(2, "target", target)
     run.write_table("inverse_effects", table)
-    with torch.no_grad():
-        edited = {d: editor(images[:show], torch.from_numpy(r.found[:show]).to(device))[:, 0].cpu().numpy()
-                  for d, r in results.items()}
-    figures.inverse_figure(images[:show, 0].cpu().numpy(), edited, {d: r.delta[:show] for d, r in results.items()},
+    with torch.no_grad():  # the tiles as the regressor saw them: originals plus each found edit
+        reconstructed = editor(images[:show], attrs[:show])
+        edited = {d: transfer_edit(full[:show], editor(images[:show], torch.from_numpy(r.found[:show]).to(device)),
+                                   reconstructed)[:, 0].cpu().numpy() for d, r in results.items()}
+    figures.inverse_figure(full[:show, 0].cpu().numpy(), edited, {d: r.delta[:show] for d, r in results.items()},
                            meta["attributes"], run.figure_path("inverse_tiles.png"))
     run.write_json("inverse_summary.json", {d: {"converged": float(r.converged.mean()), "steps": r.steps,
                                                 "baseline": float(r.baseline.mean()), "target": float(r.target.mean()),

@@ -7,30 +7,50 @@ import pandas as pd
 import torch
 from torch import nn
 
+from matsight.knobs.transfer import transfer_edit
+
 
 @torch.no_grad()
-def sweep_knob(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-               knob: int, values: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Predictions ``[len(values), N]`` for tiles ``[N,1,S,S]`` with attribute ``knob`` set to each
-    of ``values`` (scaled, in [0,1]) and the other attributes ``[N, A]`` left at their own values."""
-    out = np.zeros((len(values), len(images)), np.float64)
-    for i, v in enumerate(values):
-        for s in range(0, len(images), batch_size):
-            a = attributes[s:s + batch_size].clone()
-            a[:, knob] = float(v)
-            out[i, s:s + batch_size] = regressor(editor(images[s:s + batch_size], a)).cpu().numpy()
+def predict_edits(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
+                  requested: torch.Tensor, full: torch.Tensor | None = None, batch_size: int = 64) -> np.ndarray:
+    """Predictions ``[N]`` for tiles ``[N,1,S,S]`` (own attributes ``[N, A]``) edited to ``requested [N, A]``.
+
+    ``full``: the same tiles at the regressor's resolution; the regressor then sees them plus the
+    edit (:func:`~matsight.knobs.transfer.transfer_edit`) instead of the editor's output.
+    """
+    out = np.zeros(len(images), np.float64)
+    for s in range(0, len(images), batch_size):
+        rows = slice(s, s + batch_size)
+        edited = editor(images[rows], requested[rows])
+        if full is not None:
+            edited = transfer_edit(full[rows], edited, editor(images[rows], attributes[rows]))
+        out[rows] = regressor(edited).cpu().numpy()
     return out
 
 
-@torch.no_grad()
+def sweep_knob(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
+               knob: int, values: np.ndarray, full: torch.Tensor | None = None) -> np.ndarray:
+    """Predictions ``[len(values), N]`` for tiles ``[N,1,S,S]`` with attribute ``knob`` set to each
+    of ``values`` (scaled, in [0,1]) and the other attributes ``[N, A]`` left at their own values
+    (``full``: as in :func:`predict_edits`)."""
+    out = np.zeros((len(values), len(images)), np.float64)
+    for i, v in enumerate(values):
+        requested = attributes.clone()
+        requested[:, knob] = float(v)
+        out[i] = predict_edits(editor, regressor, images, attributes, requested, full)
+    return out
+
+
 def sweep_pair(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-               knobs: tuple[int, int], values: np.ndarray) -> np.ndarray:
-    """Mean prediction ``[len(values), len(values)]`` over tiles; rows: knob 0, columns: knob 1."""
+               knobs: tuple[int, int], values: np.ndarray, full: torch.Tensor | None = None) -> np.ndarray:
+    """Mean prediction ``[len(values), len(values)]`` over tiles; rows: knob 0, columns: knob 1
+    (``full``: as in :func:`predict_edits`)."""
     grid = np.zeros((len(values), len(values)))
     for i, u in enumerate(values):
-        a = attributes.clone()
-        a[:, knobs[0]] = float(u)
-        grid[i] = sweep_knob(editor, regressor, images, a, knobs[1], values).mean(1)
+        for j, v in enumerate(values):
+            requested = attributes.clone()
+            requested[:, knobs[0]], requested[:, knobs[1]] = float(u), float(v)
+            grid[i, j] = predict_edits(editor, regressor, images, attributes, requested, full).mean()
     return grid
 
 

@@ -105,14 +105,16 @@ class KnobData:
     groups: list[str]
 
 
-def read_split(run_dir: Path, split: str = "held_out") -> KnobData:
-    """The tiles of an editor run's ``train`` or ``held_out`` split, as the editor saw them."""
+def read_split(run_dir: Path, split: str = "held_out", image_size: int | None = None) -> KnobData:
+    """The tiles of an editor run's ``train`` or ``held_out`` split, as the editor saw them
+    (``image_size``: resized to this instead, e.g. the regressor's)."""
     meta = read_meta(run_dir)
     table = read_lots(meta["lots"], target=meta["target"], attributes=meta["attributes"])
     rows = np.asarray(meta[f"{split}_rows"], int)
     sub = table.subset(rows)
     scaler = AttributeScaler.from_dict(meta["scaler"])
-    return KnobData(load_tiles(sub, meta["image_size"]), torch.from_numpy(scaler.transform(sub.attributes)), sub.groups)
+    return KnobData(load_tiles(sub, image_size or meta["image_size"]), torch.from_numpy(scaler.transform(sub.attributes)),
+                    sub.groups)
 
 
 def read_meta(run_dir: Path) -> dict:
