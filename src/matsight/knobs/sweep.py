@@ -11,20 +11,37 @@ from matsight.knobs.transfer import transfer_edit
 
 
 @torch.no_grad()
-def predict_edits(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-                  requested: torch.Tensor, full: torch.Tensor | None = None, batch_size: int = 64) -> np.ndarray:
-    """Predictions ``[N]`` for tiles ``[N,1,S,S]`` (own attributes ``[N, A]``) edited to ``requested [N, A]``.
+def predict_edits(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, requested: torch.Tensor,
+                  full: torch.Tensor | None = None, reconstructed: torch.Tensor | None = None,
+                  batch_size: int = 64) -> np.ndarray:
+    """Predictions ``[N]`` for tiles ``[N,1,S,S]`` edited to attributes ``requested [N, A]``.
 
-    ``full``: the same tiles at the regressor's resolution; the regressor then sees them plus the
-    edit (:func:`~matsight.knobs.transfer.transfer_edit`) instead of the editor's output.
+    ``full``: the same tiles at the regressor's resolution, with ``reconstructed = G(I; own
+    attributes)``; the regressor then sees them plus the edit
+    (:func:`~matsight.knobs.transfer.transfer_edit`) instead of the editor's output.
     """
     out = np.zeros(len(images), np.float64)
     for s in range(0, len(images), batch_size):
         rows = slice(s, s + batch_size)
         edited = editor(images[rows], requested[rows])
         if full is not None:
-            edited = transfer_edit(full[rows], edited, editor(images[rows], attributes[rows]))
+            edited = transfer_edit(full[rows], edited, reconstructed[rows])
         out[rows] = regressor(edited).cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def _edit_grid(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
+               settings: list[dict[int, float]], full: torch.Tensor | None) -> np.ndarray:
+    """Predictions ``[len(settings), N]``; each setting maps knob index → scaled value, the other
+    attributes stay at each tile's own values."""
+    reconstructed = editor(images, attributes) if full is not None else None
+    out = np.zeros((len(settings), len(images)), np.float64)
+    for i, setting in enumerate(settings):
+        requested = attributes.clone()
+        for knob, value in setting.items():
+            requested[:, knob] = float(value)
+        out[i] = predict_edits(editor, regressor, images, requested, full, reconstructed)
     return out
 
 
@@ -32,26 +49,16 @@ def sweep_knob(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, at
                knob: int, values: np.ndarray, full: torch.Tensor | None = None) -> np.ndarray:
     """Predictions ``[len(values), N]`` for tiles ``[N,1,S,S]`` with attribute ``knob`` set to each
     of ``values`` (scaled, in [0,1]) and the other attributes ``[N, A]`` left at their own values
-    (``full``: as in :func:`predict_edits`)."""
-    out = np.zeros((len(values), len(images)), np.float64)
-    for i, v in enumerate(values):
-        requested = attributes.clone()
-        requested[:, knob] = float(v)
-        out[i] = predict_edits(editor, regressor, images, attributes, requested, full)
-    return out
+    (``full``: the tiles at the regressor's resolution, see :func:`predict_edits`)."""
+    return _edit_grid(editor, regressor, images, attributes, [{knob: v} for v in values], full)
 
 
 def sweep_pair(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
                knobs: tuple[int, int], values: np.ndarray, full: torch.Tensor | None = None) -> np.ndarray:
     """Mean prediction ``[len(values), len(values)]`` over tiles; rows: knob 0, columns: knob 1
-    (``full``: as in :func:`predict_edits`)."""
-    grid = np.zeros((len(values), len(values)))
-    for i, u in enumerate(values):
-        for j, v in enumerate(values):
-            requested = attributes.clone()
-            requested[:, knobs[0]], requested[:, knobs[1]] = float(u), float(v)
-            grid[i, j] = predict_edits(editor, regressor, images, attributes, requested, full).mean()
-    return grid
+    (``full``: as in :func:`sweep_knob`)."""
+    settings = [{knobs[0]: u, knobs[1]: v} for u in values for v in values]
+    return _edit_grid(editor, regressor, images, attributes, settings, full).mean(1).reshape(len(values), len(values))
 
 
 def summarise_sweeps(curves: dict[str, np.ndarray], values01: np.ndarray, values_user: dict[str, np.ndarray]) -> pd.DataFrame:
