@@ -132,3 +132,15 @@ def test_sweeps_and_inverse_on_full_resolution_tiles_start_from_the_real_predict
     res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).attribute(images, attrs, "+10%", full=full)
     np.testing.assert_allclose(res.baseline, 4.0, atol=1e-5)
     assert res.converged.all() and np.allclose(res.reached, 4.4, atol=0.01)
+
+
+def test_a_knob_passes_only_when_it_is_readable_strong_and_clean():
+    from matsight.knobs.quality import knob_passes
+
+    slopes = np.array([[0.50, 0.10, 0.00, 0.00, 0.90],   # clean: cross-talk 0.1 ≤ 0.5·0.5 (0.9 goes to an unreadable one)
+                       [0.10, 0.40, 0.30, 0.00, 0.00],   # moves attribute 2 by 0.3 > 0.5·0.4
+                       [0.00, 0.00, 0.10, 0.00, 0.00],   # control slope below 0.2
+                       [0.00, 0.00, 0.00, 0.60, 0.00],   # strong and clean, but the measurer cannot read it
+                       [0.00, 0.00, 0.00, 0.00, 0.90]])
+    r2 = np.array([0.8, 0.8, 0.8, 0.1, 0.2])
+    assert knob_passes(slopes, r2).tolist() == [True, False, False, False, False]

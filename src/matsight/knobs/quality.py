@@ -5,8 +5,10 @@ trained on real tiles with :func:`matsight.training.fit`, never seen by the edit
 set to each of ``levels`` with the other attributes at each tile's own values, the measured
 attributes of the edited tiles are regressed on the requested value. ``slopes[i, j]`` is
 d(measured j)/d(requested i) in scaled units: the diagonal is the knob's control slope (1 =
-perfect), the off-diagonal the cross-talk. A knob *passes* when the measurer reads that attribute
-on real held-out tiles (R² ≥ ``MIN_MEASURER_R2``) and its control slope is ≥ ``MIN_CONTROL_SLOPE``.
+perfect), the off-diagonal the cross-talk. A knob *passes* (:func:`knob_passes`) when the measurer
+reads that attribute on real held-out tiles (R² ≥ ``MIN_MEASURER_R2``), its control slope is
+≥ ``MIN_CONTROL_SLOPE`` and it moves no other readable attribute by more than ``MAX_CROSS_TALK``
+times its own slope — otherwise a sweep of the knob measures the other attribute's effect.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from matsight.store import RunFolder
 
 MIN_CONTROL_SLOPE = 0.2
 MIN_MEASURER_R2 = 0.3
+MAX_CROSS_TALK = 0.5
 MEASURER_WIDTH = 32
 MEASURER_DEPTH = 4
 
@@ -95,6 +98,16 @@ class ControlReport:
                 "passes": self.passes.tolist(), "reconstruction_l1": self.reconstruction_l1}
 
 
+def knob_passes(slopes: np.ndarray, measurer_r2: np.ndarray) -> np.ndarray:
+    """Which knobs can be trusted, ``bool [A]``, from control slopes ``[A, A]`` (knob i → measured j)
+    and the measurer's R² ``[A]`` on real tiles; cross-talk counts only into attributes it reads."""
+    readable = np.asarray(measurer_r2) >= MIN_MEASURER_R2
+    control = np.diag(slopes)
+    cross = np.abs(slopes) * readable[None, :]
+    np.fill_diagonal(cross, 0.0)
+    return readable & (control >= MIN_CONTROL_SLOPE) & (cross.max(1) <= MAX_CROSS_TALK * control)
+
+
 @torch.no_grad()
 def attribute_control(editor: nn.Module, measurer: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
                       names: list[str], levels: np.ndarray = np.linspace(0, 1, 5)) -> ControlReport:
@@ -109,5 +122,5 @@ def attribute_control(editor: nn.Module, measurer: nn.Module, images: torch.Tens
             measured.append(measurer(editor(images, a)).mean(0).numpy())
         slopes[i] = np.polyfit(levels, np.stack(measured), 1)[0]
     r2 = r2_scores(measurer(images).numpy(), attributes.numpy())
-    passes = (r2 >= MIN_MEASURER_R2) & (np.diag(slopes) >= MIN_CONTROL_SLOPE)
-    return ControlReport(list(names), slopes, r2, passes, reconstruction_error(editor, images, attributes))
+    return ControlReport(list(names), slopes, r2, knob_passes(slopes, r2),
+                         reconstruction_error(editor, images, attributes))
