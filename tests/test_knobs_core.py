@@ -72,6 +72,13 @@ def test_target_parsing():
         Target.parse("more")
 
 
+def test_negative_attribute_weight_is_a_config_error():
+    from matsight.knobs.train_editor import EditorConfig
+
+    with pytest.raises(ConfigError, match="--attribute-weight"):
+        EditorConfig(regressor="r", lots="l", out="o", attribute_weight=-1.0)
+
+
 def test_inverse_reaches_reachable_target_analytically():
     # I = 0.2 everywhere, c = 0.5, A = 0.3: R = 10(0.2 + 0.15) = 3.5; +10% → 3.85 → A' = (0.385 - 0.2)/0.5 = 0.37
     images = torch.full((2, 1, 8, 8), 0.2)

@@ -14,13 +14,12 @@ import pandas as pd
 import torch
 
 from matsight.knobs import figures
-from matsight.knobs.editor import AttributeScaler
 from matsight.knobs.inverse import InverseSearch, Target, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import summarise_sweeps, sweep_knob, sweep_pair
 from matsight.knobs.transfer import transfer_edit
-from matsight.knobs.train_editor import load_editor, read_split
+from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
 
@@ -30,11 +29,12 @@ def _setup(run_dir: Path, max_tiles: int, device: str = "cpu"):
     attributes, and at the regressor's size (``full``, what it sees plus each edit)."""
     editor, meta = load_editor(run_dir, device)
     regressor = PropertyRegressor.from_run(meta["regressor"], device)
-    data = read_split(run_dir, "held_out")
-    keep = np.random.default_rng(0).permutation(len(data.images))[:max_tiles]
-    images, attrs = data.images[keep].to(device), data.attributes[keep].to(device)
-    full = read_split(run_dir, "held_out", regressor.image_size or meta["image_size"]).images[keep].to(device)
-    return editor, meta, regressor, images, attrs, full, AttributeScaler.from_dict(meta["scaler"])
+    held, scaler = split_table(run_dir, "held_out")
+    held = held.subset(np.random.default_rng(0).permutation(len(held))[:max_tiles])
+    images = load_tiles(held, meta["image_size"]).to(device)
+    full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device)
+    attrs = torch.from_numpy(scaler.transform(held.attributes)).to(device)
+    return editor, meta, regressor, images, attrs, full, scaler
 
 
 def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> ControlReport:

@@ -64,6 +64,8 @@ class EditorConfig:
             raise ConfigError(f"--image-size {self.image_size} must be divisible by 2**depth = {2 ** self.depth}")
         if not self.attributes:
             raise ConfigError("--attributes is empty: name at least one lots.csv column, e.g. size,porosity")
+        if self.attribute_weight < 0:
+            raise ConfigError(f"--attribute-weight must be 0 or more (AttGAN uses 10), got {self.attribute_weight}")
 
     @classmethod
     def gpu(cls, **kw) -> "EditorConfig":
@@ -105,16 +107,18 @@ class KnobData:
     groups: list[str]
 
 
-def read_split(run_dir: Path, split: str = "held_out", image_size: int | None = None) -> KnobData:
-    """The tiles of an editor run's ``train`` or ``held_out`` split, as the editor saw them
-    (``image_size``: resized to this instead, e.g. the regressor's)."""
+def split_table(run_dir: Path, split: str = "held_out") -> tuple[ImageTable, AttributeScaler]:
+    """The rows of an editor run's ``train`` or ``held_out`` split and the run's attribute scaler."""
     meta = read_meta(run_dir)
     table = read_lots(meta["lots"], target=meta["target"], attributes=meta["attributes"])
-    rows = np.asarray(meta[f"{split}_rows"], int)
-    sub = table.subset(rows)
-    scaler = AttributeScaler.from_dict(meta["scaler"])
-    return KnobData(load_tiles(sub, image_size or meta["image_size"]), torch.from_numpy(scaler.transform(sub.attributes)),
-                    sub.groups)
+    return table.subset(np.asarray(meta[f"{split}_rows"], int)), AttributeScaler.from_dict(meta["scaler"])
+
+
+def read_split(run_dir: Path, split: str = "held_out") -> KnobData:
+    """The tiles of an editor run's ``train`` or ``held_out`` split, as the editor saw them."""
+    sub, scaler = split_table(run_dir, split)
+    return KnobData(load_tiles(sub, read_meta(run_dir)["image_size"]),
+                    torch.from_numpy(scaler.transform(sub.attributes)), sub.groups)
 
 
 def read_meta(run_dir: Path) -> dict:
