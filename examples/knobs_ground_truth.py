@@ -1,14 +1,22 @@
 """Ground-truth check of the knobs workflow on synthetic SEM lots with a known CPS formula.
 
-For the default coefficients and for a copy with one coefficient flipped (``--flip porosity``):
-generate lots, train the CPS regressor (matsight.training.train), train the editor, measure knob
-control, sweep every knob and run the inverse search for +10 %/−10 %. For each attribute the
-expected sign of d(CPS)/d(attribute) is the sign of its coefficient in ground_truth.json, reversed
-for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes ``<out>/knobs_ground_truth.csv``:
-one row per (coefficient set, attribute) with the control check, the sweep slope, the inverse mean
-ΔA for "increase" and whether their signs agree with the formula.
+Two settings share the same tiles and attributes (same generator seed) and differ only in the CPS
+formula: the default coefficients, and a copy with one coefficient negated (``--flip size``). So
+one editor serves both; each setting has its own regressor. Steps (``--part``, each resumable, so
+they can run in separate processes):
 
-    python examples/knobs_ground_truth.py --out /tmp/knobs-gt [--flip porosity] [--editor-size 64] [--steps 3000] [--only default|flipped]
+- ``regressors``: generate the lots of both settings and train a CPS regressor on each;
+- ``editor``: train the editor on the tiles and measure knob control (the independent measurer);
+- ``evaluate``: per setting, sweep every knob and run the inverse search for ±10 % — once over the
+  knobs that pass the control check and once over all knobs — judging the edits with that
+  setting's regressor.
+
+For each attribute the expected sign of d(CPS)/d(attribute) is the sign of its coefficient in
+``ground_truth.json``, reversed for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes
+``<out>/knobs_ground_truth.csv``: per (setting, attribute) the control check, the sweep slope, the
+inverse mean ΔA for "increase" (trusted knobs only, and all knobs) and whether the signs agree.
+
+    python examples/knobs_ground_truth.py --out /tmp/knobs-gt --flip size [--part regressors|editor|evaluate] [--only default|flipped]
 """
 
 from __future__ import annotations
@@ -27,47 +35,78 @@ from matsight.synth.sem import DEFAULT_COEFFICIENTS, generate_lots
 from matsight.training import TrainConfig, train
 
 
-
 def expected_sign(name: str, coefficient: float) -> int:
     return int(-np.sign(coefficient) if name == "size" else np.sign(coefficient))
 
 
-def one_setting(root: Path, label: str, coefficients: dict, args) -> pd.DataFrame:
+def settings(flip: str) -> dict[str, dict]:
+    flipped = dict(DEFAULT_COEFFICIENTS, **{flip: -DEFAULT_COEFFICIENTS[flip]})
+    return {"default": dict(DEFAULT_COEFFICIENTS), f"flipped-{flip}": flipped}
+
+
+def make_lots(root: Path, label: str, coefficients: dict, args) -> Path:
     lots = root / label / "lots"
     if not (lots / "ground_truth.json").exists():
         generate_lots(lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=args.seed,
                       coefficients=coefficients, progress=False)
-    truth = json.loads((lots / "ground_truth.json").read_text())["coefficients"]
-    reg = train(TrainConfig(data=lots, out=root / label / "regressor", epochs=args.epochs, image_size=args.image_size,
-                            optimizer=args.optimizer, schedule=args.schedule, seed=args.seed,
-                            device=args.device))
-    out = root / label / "editor"
-    train_editor(EditorConfig(regressor=reg.path, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
-                              attributes=args.attributes.split(","), seed=args.seed, device=args.device))
-    control = check_quality(out, epochs=args.quality_epochs, device=args.device)
-    slopes = run_sweeps(out, max_tiles=args.eval_tiles, device=args.device).groupby("attribute")["slope"].first()
-    effects = run_inverse(out, "+10%", max_tiles=args.eval_tiles, device=args.device)
-    up = effects[effects["direction"] == "increase"].set_index("attribute")
+    return lots
+
+
+def train_regressor(root: Path, label: str, lots: Path, args) -> None:
+    train(TrainConfig(data=lots, out=root / label / "regressor", epochs=args.epochs, image_size=args.image_size,
+                      optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, device=args.device))
+
+
+def editor_dir(args) -> Path:
+    return args.out / args.editor_name
+
+
+def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
+    out = editor_dir(args)
+    train_editor(EditorConfig(regressor=regressor, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
+                              depth=args.editor_depth, attributes=args.attributes.split(","), seed=args.seed,
+                              device=args.device))
+    if not (out / "knob_control.json").exists():
+        check_quality(out, epochs=args.quality_epochs, device=args.device)
+
+
+def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
+    editor = editor_dir(args)
+    control = json.loads((editor / "knob_control.json").read_text())
+    truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
+    out = editor / label
+    slopes = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
+                        device=args.device).groupby("attribute")["slope"].first()
+    searches = {"all": run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out / "all-knobs",
+                                   knobs="all", device=args.device)}
+    if any(control["passes"]):
+        searches["trusted"] = run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
+                                          knobs="passing", device=args.device)
     rows = []
-    for i, name in enumerate(control.names):
+    for i, name in enumerate(control["names"]):
         sign = expected_sign(name, truth[name])
-        rows.append({"setting": label, "attribute": name, "coefficient": truth[name], "expected_sign": sign,
-                     "control_slope": control.slopes[i, i], "measurer_r2": control.measurer_r2[i],
-                     "control_passes": bool(control.passes[i]), "sweep_slope": slopes[name],
-                     "inverse_mean_delta": up.loc[name, "mean_delta"], "inverse_ci_low": up.loc[name, "ci_low"],
-                     "inverse_ci_high": up.loc[name, "ci_high"],
-                     "sweep_agrees": bool(np.sign(slopes[name]) == sign),
-                     "inverse_agrees": bool(np.sign(up.loc[name, "mean_delta"]) == sign)})
+        row = {"setting": label, "attribute": name, "coefficient": truth[name], "expected_sign": sign,
+               "control_slope": control["slopes"][i][i], "measurer_r2": control["measurer_r2"][i],
+               "control_passes": bool(control["passes"][i]), "sweep_slope": slopes[name],
+               "sweep_agrees": bool(np.sign(slopes[name]) == sign)}
+        for kind, table in searches.items():
+            up = table[table["direction"] == "increase"].set_index("attribute").loc[name]
+            if not up["free"]:
+                continue
+            row.update({f"inverse_{kind}_mean_delta": up["mean_delta"], f"inverse_{kind}_ci_low": up["ci_low"],
+                        f"inverse_{kind}_ci_high": up["ci_high"],
+                        f"inverse_{kind}_agrees": bool(np.sign(up["mean_delta"]) == sign)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--flip", default="porosity", help="attribute whose coefficient is negated in the second setting")
-    p.add_argument("--only", choices=["default", "flipped"], help="run one setting (e.g. in two processes)")
-    p.add_argument("--attributes", default="size,porosity,polydispersity,facetness,cracks",
-                   help="knobs; every attribute of the CPS formula by default, so none leaks into the others")
+    p.add_argument("--flip", default="size", help="attribute whose coefficient is negated in the second setting")
+    p.add_argument("--part", choices=["regressors", "editor", "evaluate", "all"], default="all")
+    p.add_argument("--only", choices=["default", "flipped"], help="regressors/evaluate: one setting only")
+    p.add_argument("--attributes", default="size,porosity,polydispersity,facetness", help="the knobs")
     p.add_argument("--lots", type=int, default=30)
     p.add_argument("--tiles", type=int, default=24)
     p.add_argument("--tile-size", type=int, default=96)
@@ -75,26 +114,37 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--optimizer", default="adam")
     p.add_argument("--schedule", default="cosine")
+    p.add_argument("--editor-name", default="editor", help="editor run folder under --out (compare editor settings)")
     p.add_argument("--editor-size", type=int, default=64)
+    p.add_argument("--editor-depth", type=int, default=3)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    flipped = dict(DEFAULT_COEFFICIENTS, **{args.flip: -DEFAULT_COEFFICIENTS[args.flip]})
-    settings = {"default": ("default", dict(DEFAULT_COEFFICIENTS)), "flipped": (f"flipped-{args.flip}", flipped)}
-    for key in [args.only] if args.only else list(settings):
-        label, coefficients = settings[key]
-        one_setting(args.out, label, coefficients, args).to_csv(args.out / label / "ground_truth_rows.csv", index=False)
-    table = pd.concat([pd.read_csv(f) for f in sorted(args.out.glob("*/ground_truth_rows.csv"))], ignore_index=True)
-    table.to_csv(args.out / "knobs_ground_truth.csv", index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.round(3).to_string(index=False))
-    passing = table[table["control_passes"]]
-    print(f"\nknobs passing control: {len(passing)}/{len(table)}; sign agreement among them: "
-          f"sweep {int(passing['sweep_agrees'].sum())}/{len(passing)}, inverse {int(passing['inverse_agrees'].sum())}/{len(passing)}")
+    coefficient_sets = settings(args.flip)
+    chosen = [label for label in coefficient_sets
+              if args.only is None or (label == "default") == (args.only == "default")]
+    lots = {label: make_lots(args.out, label, coefficient_sets[label], args) for label in coefficient_sets}
+    if args.part in ("regressors", "all"):
+        for label in chosen:
+            train_regressor(args.out, label, lots[label], args)
+    if args.part in ("editor", "all"):
+        train_and_check_editor(args, lots["default"], args.out / "default" / "regressor")
+    if args.part in ("evaluate", "all"):
+        for label in chosen:
+            evaluate(args, label, args.out / label / "regressor").to_csv(
+                editor_dir(args) / label / "ground_truth_rows.csv", index=False)
+        table = pd.concat([pd.read_csv(f) for f in sorted(editor_dir(args).glob("*/ground_truth_rows.csv"))],
+                          ignore_index=True)
+        table.to_csv(editor_dir(args) / "knobs_ground_truth.csv", index=False)
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(table.round(3).to_string(index=False))
+        passing = table[table["control_passes"]]
+        agree = {c: int(passing[c].fillna(False).astype(bool).sum()) for c in passing if c.endswith("_agrees")}
+        print(f"\nknobs passing control: {len(passing)}/{len(table)}; sign agreement among them: "
+              + ", ".join(f"{c[:-7]} {n}/{len(passing)}" for c, n in agree.items()))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,24 @@ def test_inverse_clamps_to_training_range():
     np.testing.assert_allclose(res.found, [[1.0, 0.0]], atol=1e-6)  # pushed to the bounds, not beyond
 
 
+def test_inverse_turns_only_free_knobs():
+    # two knobs raise R equally (c = 0.5 each); with knob 0 fixed, knob 1 alone must reach +10 %:
+    # R = 10(0.2 + 0.5·0.3 + 0.5·0.3) = 5.0 → 5.5 → A1' = 0.3 + 0.05/0.5 = 0.4
+    images = torch.full((2, 1, 8, 8), 0.2)
+    attrs = torch.tensor([[0.3, 0.3], [0.3, 0.3]])
+    search = InverseSearch(AddEditor([0.5, 0.5]), MeanRegressor(), lam=10, lr=0.01, steps=500, tolerance=1e-3)
+    res = search.attribute(images, attrs, "+10%", free=np.array([False, True]))
+    assert res.converged.all()
+    np.testing.assert_array_equal(res.found[:, 0], attrs[:, 0].numpy())
+    np.testing.assert_allclose(res.found[:, 1], 0.4, atol=5e-4)
+    both = search.attribute(images, attrs, "+10%")
+    assert (both.delta[:, 0] > 0.01).all()  # with both free, both move
+    table = effects_table({"increase": res}, ["size", "porosity"], np.array([1.0, 1.0]), free=np.array([False, True]))
+    assert table["free"].tolist() == [False, True] and table["mean_delta"].iloc[0] == 0.0
+    with pytest.raises(ConfigError, match="no knob"):
+        search.attribute(images, attrs, "+10%", free=np.array([False, False]))
+
+
 def test_effects_table_and_sweep_signs():
     images = torch.full((6, 1, 8, 8), 0.2)
     attrs = torch.full((6, 2), 0.5)

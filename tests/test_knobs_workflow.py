@@ -1,14 +1,18 @@
 """Knobs end to end on tiny synthetic lots: train (resume), quality, sweep and inverse tables, CLI errors."""
 
+import json
 import sys
 from unittest.mock import patch
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from matsight.cli.main import app, main
+from matsight.errors import ConfigError
+from matsight.knobs.pipeline import free_knobs, run_sweeps
 from matsight.knobs.train_editor import EditorConfig, load_editor, train_editor
 from matsight.models import build_model, save_checkpoint
 from matsight.synth.sem import generate_lots
@@ -60,6 +64,32 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert (root / "cli" / "report_sections" / "knobs.json").exists()
 
 
+def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp_path):
+    root, lots = setup
+    editor = root / "chosen"
+    train_editor(EditorConfig(regressor=root / "reg", lots=lots, out=editor, image_size=32, steps=2, width=8,
+                              attributes=["size", "porosity"]))
+    torch.manual_seed(1)
+    meta = torch.load(root / "reg" / "checkpoint.pt", weights_only=False)["meta"]
+    save_checkpoint(tmp_path / "other" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
+    runner = CliRunner()
+    out = tmp_path / "judged"
+    res = runner.invoke(app, ["knobs", "inverse", str(editor), "--tiles", "3", "--steps", "3", "--knobs", "porosity",
+                              "--regressor", str(tmp_path / "other"), "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    effects = pd.read_csv(out / "tables" / "inverse_effects.csv")
+    assert effects.set_index("attribute")["free"].to_dict() == {"size": False, "porosity": True}
+    assert (effects.loc[effects["attribute"] == "size", "mean_delta"] == 0).all()
+    assert json.loads((out / "manifest.json").read_text())["arguments"]["regressor"] == str(tmp_path / "other")
+    assert not (editor / "tables" / "inverse_effects.csv").exists()  # the editor run is left alone
+    res = runner.invoke(app, ["knobs", "sweep", str(editor), "--levels", "2", "--tiles", "2",
+                              "--regressor", str(tmp_path / "other"), "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    own = run_sweeps(editor, levels=2, max_tiles=2)
+    other = pd.read_csv(out / "tables" / "knob_sweeps.csv")
+    assert not np.allclose(own["mean"], other["mean"])  # judged by the other regressor
+
+
 def _exit_code(argv, capsys):
     with patch.object(sys, "argv", ["matsight", *argv]), pytest.raises(SystemExit) as exc:
         main()
@@ -72,3 +102,18 @@ def test_cli_user_errors_exit_2(setup, tmp_path, capsys):
     assert code == 2 and "knobs train" in err
     code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--target", "lots"], capsys)
     assert code == 2 and "--target" in err
+    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--knobs", "passing"], capsys)
+    assert code == 2 and "knob_control.json" in err
+    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--knobs", "size,shape"], capsys)
+    assert code == 2 and "shape is not a knob" in err
+
+
+def test_free_knobs_follow_the_control_check(tmp_path):
+    names = ["size", "porosity"]
+    (tmp_path / "knob_control.json").write_text(json.dumps({"passes": [False, True]}))
+    assert free_knobs(tmp_path, "passing", names).tolist() == [False, True]
+    assert free_knobs(tmp_path, "all", names).tolist() == [True, True]
+    assert free_knobs(tmp_path, ["size"], names).tolist() == [True, False]
+    (tmp_path / "knob_control.json").write_text(json.dumps({"passes": [False, False]}))
+    with pytest.raises(ConfigError, match="no knob passed"):
+        free_knobs(tmp_path, "passing", names)

@@ -7,6 +7,10 @@ from pathlib import Path
 import typer
 
 
+REGRESSOR_HELP = "Judge the edits with this regressor run instead of the one the editor was trained for."
+OUT_HELP = "Write tables and figures here instead of into DIR."
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     knobs = typer.Typer(help="Attribute knobs: an attribute editor, forward sweeps and the inverse search.",
                         no_args_is_help=True)
@@ -49,13 +53,16 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     @knobs.command("sweep")
     def sweep(editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
               levels: int = typer.Option(9), tiles: int = typer.Option(48, help="Held-out tiles to average over."),
+              regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
               device: str = typer.Option("auto")) -> None:
         """Forward sensitivity of every knob; writes DIR/tables/knob_sweeps.csv and figures."""
         from matsight.knobs.pipeline import run_sweeps, write_knobs_section
         from matsight.utils import resolve_device
 
-        table = run_sweeps(editor_run, levels=levels, max_tiles=tiles, device=str(resolve_device(device)))
-        write_knobs_section(editor_run)
+        table = run_sweeps(editor_run, levels=levels, max_tiles=tiles, regressor_run=regressor, out=out,
+                           device=str(resolve_device(device)))
+        if out is None:
+            write_knobs_section(editor_run)
         for name, slope in table.groupby("attribute", sort=False)["slope"].first().items():
             typer.echo(f"{name}: slope {slope:+.3f} per full range")
 
@@ -63,13 +70,18 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     def inverse(editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
                 target: str = typer.Option("+10%", help="Relative change (+10%, -10%: both directions) or an absolute value."),
                 tiles: int = typer.Option(32), steps: int = typer.Option(150), lam: float = typer.Option(10.0),
+                knobs_: str = typer.Option("all", "--knobs", help="Knobs the search may turn: all, passing (those "
+                                           "that passed the control check) or names, e.g. size,porosity."),
+                regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
                 device: str = typer.Option("auto")) -> None:
         """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv and the per-tile figure."""
         from matsight.knobs.pipeline import run_inverse, write_knobs_section
         from matsight.utils import resolve_device
 
-        table = run_inverse(editor_run, target=target, max_tiles=tiles, steps=steps, lam=lam,
-                            device=str(resolve_device(device)))
-        write_knobs_section(editor_run)
-        for row in table.itertuples():
+        chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
+        table = run_inverse(editor_run, target=target, max_tiles=tiles, steps=steps, lam=lam, knobs=chosen,
+                            regressor_run=regressor, out=out, device=str(resolve_device(device)))
+        if out is None:
+            write_knobs_section(editor_run)
+        for row in table[table["free"]].itertuples():
             typer.echo(f"{row.direction:8s} {row.attribute:15s} {row.mean_delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]")

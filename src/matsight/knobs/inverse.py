@@ -6,7 +6,8 @@ training range)::
     λ · ((R(G(I; A')) − p') / σ)²  +  mean |I − G(I; A')|
 
 with Adam, where ``σ`` is the regressor's target scale (so λ does not depend on the property's
-units). A tile stops moving once its prediction is within ``tolerance·σ`` of ``p'``. Targets are an
+units). Only the knobs marked ``free`` move (e.g. those that pass the control check); the others
+stay at each tile's own values. A tile stops moving once its prediction is within ``tolerance·σ`` of ``p'``. Targets are an
 absolute value or a change relative to the prediction for the unedited tile (``"+10%"``, ``"-10%"``).
 Given ``full`` (the tiles at the regressor's resolution), R sees ``full`` plus the edit
 (:func:`~matsight.knobs.transfer.transfer_edit`), so the baseline is R of the real tile; without it,
@@ -88,9 +89,14 @@ class InverseSearch:
         self.scale = float(scale if scale is not None else getattr(regressor, "std", 1.0))
 
     def attribute(self, images: torch.Tensor, attributes: torch.Tensor, target: str | float | Target,
-                  full: torch.Tensor | None = None) -> InverseResult:
-        """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` (``full``: ``[N,1,H,W]``, see above)."""
+                  full: torch.Tensor | None = None, free: np.ndarray | None = None) -> InverseResult:
+        """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` (``full``: ``[N,1,H,W]``, see
+        above; ``free``: bool ``[A]``, the knobs the search may turn, all by default)."""
         target = target if isinstance(target, Target) else Target.parse(target)
+        fixed = torch.zeros(attributes.shape[1], dtype=torch.bool, device=attributes.device) if free is None else \
+            ~torch.as_tensor(np.asarray(free, bool), device=attributes.device)
+        if bool(fixed.all()):
+            raise ConfigError("the inverse search has no knob to turn: free at least one attribute")
         for p in self.editor.parameters():
             p.requires_grad_(False)
         with torch.no_grad():
@@ -102,7 +108,8 @@ class InverseSearch:
         with torch.no_grad():
             baseline = predict(reconstructed)
         goal = target.resolve(baseline)
-        a = attributes.clone().clamp(0, 1).requires_grad_(True)
+        start = attributes.detach().clamp(0, 1)
+        a = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([a], lr=self.lr)
         done = torch.zeros(len(images), dtype=torch.bool)
         step = 0
@@ -121,6 +128,7 @@ class InverseSearch:
             with torch.no_grad():  # converged tiles keep their A' (Adam momentum would move them on)
                 a.clamp_(0, 1)
                 a[done] = frozen[done]
+                a[:, fixed] = start[:, fixed]
         with torch.no_grad():
             reached = predict(self.editor(images, a))
         done = (reached - goal).abs() / self.scale < self.tolerance
@@ -128,12 +136,15 @@ class InverseSearch:
                              goal.cpu().numpy(), reached.cpu().numpy(), done.cpu().numpy(), step)
 
 
-def effects_table(results: dict[str, InverseResult], names: list[str], span: np.ndarray, confidence: float = 0.95) -> pd.DataFrame:
+def effects_table(results: dict[str, InverseResult], names: list[str], span: np.ndarray,
+                  free: np.ndarray | None = None, confidence: float = 0.95) -> pd.DataFrame:
     """Mean ΔA per attribute and direction with a t confidence interval, in user units (ΔA01·span).
 
-    ``results``: direction (``increase``/``decrease``) → result. Columns ``attribute, direction,
-    mean_delta, ci_low, ci_high, n, converged``.
+    ``results``: direction (``increase``/``decrease``) → result; ``free``: bool ``[A]``, which knobs
+    the search could turn (all by default). Columns ``attribute, direction, mean_delta, ci_low,
+    ci_high, n, converged, free``.
     """
+    free = np.ones(len(names), bool) if free is None else np.asarray(free, bool)
     rows = []
     for direction, res in results.items():
         delta = res.delta * np.asarray(span)[None, :]
@@ -143,5 +154,6 @@ def effects_table(results: dict[str, InverseResult], names: list[str], span: np.
             sem = float(delta[:, j].std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
             half = float(stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1)) * sem)
             rows.append({"attribute": name, "direction": direction, "mean_delta": mean, "ci_low": mean - half,
-                         "ci_high": mean + half, "n": n, "converged": float(res.converged.mean())})
+                         "ci_high": mean + half, "n": n, "converged": float(res.converged.mean()),
+                         "free": bool(free[j])})
     return pd.DataFrame(rows)

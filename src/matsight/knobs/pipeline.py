@@ -1,7 +1,9 @@
 """The knobs workflow on an editor run folder: quality check, sweeps, inverse search, tables, report.
 
 Each function reads the editor run (``editor.pt`` and its meta: lots folder, regressor run,
-attribute scaler, held-out tiles) and writes tables/figures into it; the CLI and the demo call these.
+attribute scaler, held-out tiles) and writes tables/figures into it, or into ``out``; the CLI and the
+demo call these. Sweeps and the inverse search can judge the edits with another regressor than the
+one the editor was trained for (``regressor_run=``): the editor only knows tiles and attributes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight.errors import ConfigError
 from matsight.knobs import figures
 from matsight.knobs.inverse import InverseSearch, Target, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
@@ -24,17 +27,28 @@ from matsight.report import Section, write_section
 from matsight.store import RunFolder
 
 
-def _setup(run_dir: Path, max_tiles: int, device: str = "cpu"):
-    """Editor, meta, regressor and up to ``max_tiles`` held-out tiles: at the editor's size, their scaled
-    attributes, and at the regressor's size (``full``, what it sees plus each edit)."""
+def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Path | None = None):
+    """Editor, meta, regressor (the editor run's own unless given) and up to ``max_tiles`` held-out tiles:
+    at the editor's size, their scaled attributes, and at the regressor's size (``full``, what it sees
+    plus each edit)."""
     editor, meta = load_editor(run_dir, device)
-    regressor = PropertyRegressor.from_run(meta["regressor"], device)
+    regressor = PropertyRegressor.from_run(regressor_run or meta["regressor"], device)
     held, scaler = split_table(run_dir, "held_out")
     held = held.subset(np.random.default_rng(0).permutation(len(held))[:max_tiles])
     images = load_tiles(held, meta["image_size"]).to(device)
     full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device)
     attrs = torch.from_numpy(scaler.transform(held.attributes)).to(device)
     return editor, meta, regressor, images, attrs, full, scaler
+
+
+def _output_folder(run_dir: Path, out: Path | None, regressor_run: Path | None) -> RunFolder:
+    """The editor run itself, or a new folder ``out`` with a manifest naming the editor and regressor."""
+    if out is None:
+        return RunFolder(run_dir, create=False)
+    run = RunFolder(out)
+    run.start("knobs", {"editor": str(run_dir), "regressor": str(regressor_run) if regressor_run else None},
+              inputs={"editor": Path(run_dir) / "editor.pt"})
+    return run
 
 
 def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> ControlReport:
@@ -54,11 +68,33 @@ def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> Contr
     return report
 
 
+def free_knobs(run_dir: Path, knobs: str | list[str], names: list[str]) -> np.ndarray:
+    """Which knobs the inverse search may turn, bool ``[A]``: ``"all"``, ``"passing"`` (those that
+    passed the control check in ``knob_control.json``) or a list of attribute names."""
+    if knobs == "all":
+        return np.ones(len(names), bool)
+    if knobs == "passing":
+        path = Path(run_dir) / "knob_control.json"
+        if not path.exists():
+            raise ConfigError(f"--knobs passing needs {path}: run `matsight knobs train` (it measures control) first")
+        passes = np.asarray(json.loads(path.read_text())["passes"], bool)
+        if not passes.any():
+            raise ConfigError(f"no knob passed the control check ({path}); search anyway with --knobs all "
+                              "or name the knobs, e.g. --knobs size,porosity")
+        return passes
+    unknown = sorted(set(knobs) - set(names))
+    if unknown:
+        raise ConfigError(f"--knobs {','.join(knobs)}: {', '.join(unknown)} is not a knob of this editor "
+                          f"(knobs: {', '.join(names)})")
+    return np.isin(names, knobs)
+
+
 def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[int, int] = (0, 1),
-               device: str = "cpu") -> pd.DataFrame:
-    """Sweep every knob over its range on held-out tiles; ``tables/knob_sweeps.csv`` and figures."""
-    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device)
-    run = RunFolder(run_dir, create=False)
+               regressor_run: Path | None = None, out: Path | None = None, device: str = "cpu") -> pd.DataFrame:
+    """Sweep every knob over its range on held-out tiles; ``tables/knob_sweeps.csv`` and figures in
+    ``out`` (default: the editor run)."""
+    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device, regressor_run)
+    run = _output_folder(run_dir, out, regressor_run)
     names, values = meta["attributes"], np.linspace(0, 1, levels)
     user = {n: scaler.low[j] + values * scaler.span[j] for j, n in enumerate(names)}
     curves = {n: sweep_knob(editor, regressor, images, attrs, j, values, full=full) for j, n in enumerate(names)}
@@ -72,27 +108,31 @@ def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[
         u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
         figures.heatmap_figure(grid, u, v,
                                (names[pair[0]], names[pair[1]]), run.figure_path("knob_pair.png"), label)
+    run.set_status("finished")
     return table
 
 
 def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps: int = 150, lam: float = 10.0,
-                show: int = 3, device: str = "cpu") -> pd.DataFrame:
-    """Inverse search on held-out tiles; ``tables/inverse_effects.csv`` and the per-tile ΔA figure.
+                knobs: str | list[str] = "all", show: int = 3, regressor_run: Path | None = None, out: Path | None = None,
+                device: str = "cpu") -> pd.DataFrame:
+    """Inverse search on held-out tiles turning the knobs chosen by ``knobs`` (see :func:`free_knobs`);
+    ``tables/inverse_effects.csv`` and the per-tile ΔA figure in ``out`` (default: the editor run).
 
     A relative target (``±x%``) is searched in both directions (``+x%`` increase, ``-x%`` decrease).
     """
     goal = Target.parse(target)
-    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device)
-    run = RunFolder(run_dir, create=False)
+    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device, regressor_run)
+    free = free_knobs(run_dir, knobs, meta["attributes"])
+    run = _output_folder(run_dir, out, regressor_run)
     search = InverseSearch(editor, regressor, lam=lam, steps=steps)
     targets = {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)} \
         if goal.relative else {None: goal}
     results = {}
     for direction, t in targets.items():
-        res = search.attribute(images, attrs, t, full=full)
+        res = search.attribute(images, attrs, t, full=full, free=free)
         direction = direction or ("increase" if float(np.mean(res.target - res.baseline)) > 0 else "decrease")
         results[direction] = res
-    table = effects_table(results, meta["attributes"], scaler.span)
+    table = effects_table(results, meta["attributes"], scaler.span, free)
     table.insert(2, "target", target)
     run.write_table("inverse_effects", table)
     with torch.no_grad():  # the tiles as the regressor saw them: originals plus each found edit
@@ -104,6 +144,7 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     run.write_json("inverse_summary.json", {d: {"converged": float(r.converged.mean()), "steps": r.steps,
                                                 "baseline": float(r.baseline.mean()), "target": float(r.target.mean()),
                                                 "reached": float(r.reached.mean())} for d, r in results.items()})
+    run.set_status("finished")
     return table
 
 
@@ -123,10 +164,17 @@ def write_knobs_section(run_dir: Path) -> Path:
             metrics[f"measurer R² {name}"] = round(control["measurer_r2"][i], 3)
             metrics[f"max |cross-talk| {name}"] = round(max(abs(v) for j, v in enumerate(control["slopes"][i]) if j != i), 3) \
                 if len(control["names"]) > 1 else 0.0
+    effects_path = run.path / "tables" / "inverse_effects.csv"
+    if effects_path.exists():
+        effects = pd.read_csv(effects_path)
+        metrics["knobs turned by the inverse search"] = ", ".join(effects.loc[effects["free"], "attribute"].unique())
     text = ("An attribute-conditioned editor G(I; A) turns the lots' attributes into knobs. Control slope: how much "
             "the independently measured attribute moves per unit requested (scaled 0..1; 1 = perfect); cross-talk: "
             "how much the other attributes move. Sweeps show the regressor's prediction as one knob turns (band: "
             "10–90 % of held-out tiles); the inverse table gives the mean attribute change (user units, 95 % CI) "
-            "that the search (Liu, Kailkhura et al., Eq. 2) found to raise or lower the prediction.")
+            "that the search (Liu, Kailkhura et al., Eq. 2) found to raise or lower the prediction, turning the "
+            "knobs listed below (the demo turns only those that pass the control check when any does; a knob passes "
+            "when the measurer reads its attribute, R² ≥ 0.3, its control slope is ≥ 0.2 and it moves no other "
+            "readable attribute by more than half as much).")
     return write_section(run.path, Section(key="knobs", title="Attribute knobs", text=text, figures=figs,
                                            tables=tables, metrics=metrics, order=40))
