@@ -48,7 +48,7 @@ def make_lots(root: Path, label: str, coefficients: dict, args) -> Path:
     lots = root / label / "lots"
     if not (lots / "ground_truth.json").exists():
         generate_lots(lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=args.seed,
-                      coefficients=coefficients, progress=False)
+                      coefficients=coefficients, design=args.design, progress=False)
     return lots
 
 
@@ -110,6 +110,7 @@ def main() -> None:
     p.add_argument("--lots", type=int, default=30)
     p.add_argument("--tiles", type=int, default=24)
     p.add_argument("--tile-size", type=int, default=96)
+    p.add_argument("--design", default="lhs", help="lot attributes: lhs (nearly uncorrelated) or random")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--optimizer", default="adam")

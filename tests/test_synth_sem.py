@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from matsight.data import read_lots
 from matsight.errors import ConfigError
-from matsight.synth.sem import generate_lots, lot_names, read_coefficients
+from matsight.synth.sem import ATTRIBUTE_RANGES, generate_lots, lot_attributes, lot_names, read_coefficients
 from matsight.synth.sem_tiles import TileAttributes, render_tile
 
 MATSIGHT = str(Path(sys.executable).with_name("matsight"))
@@ -117,3 +117,16 @@ def test_crack_counts_are_stratified_around_the_expected_count():
     counts = np.array([_stratified_count(rng, 2.3) for _ in range(4000)])
     assert set(counts.tolist()) == {2, 3}
     assert abs(counts.mean() - 2.3) < 0.03
+
+
+def test_latin_hypercube_design_covers_each_range_evenly_with_uncorrelated_attributes():
+    names = [f"L{i}" for i in range(30)]
+    lhs = lot_attributes(names, "lhs", np.random.default_rng(0), seed=0)
+    random = lot_attributes(names, "random", np.random.default_rng(0), seed=0)
+    for name, (low, high) in ATTRIBUTE_RANGES.items():
+        strata = np.floor((lhs[name] - low) / (high - low) * 30).astype(int)
+        assert sorted(strata) == list(range(30))  # one lot per thirtieth of every range
+    off_diagonal = lambda c: np.abs(c.to_numpy()[~np.eye(len(c), dtype=bool)]).max()  # noqa: E731
+    assert off_diagonal(lhs.corr()) < 0.15 < off_diagonal(random.corr())
+    with pytest.raises(ConfigError, match="--design"):
+        lot_attributes(names, "grid", np.random.default_rng(0), seed=0)

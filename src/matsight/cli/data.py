@@ -29,10 +29,12 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Random seed (same seed, same bytes)."),
         coefficients: Path = typer.Option(None, help="JSON {attribute: coefficient} for the CPS formula; "
                                                      "missing keys keep their defaults."),
+        design: str = typer.Option("random", help="How lot attributes are drawn: random (uniform) or lhs (Latin "
+                                                  "hypercube, nearly uncorrelated attributes)."),
     ) -> None:
         """Write synthetic SEM lots of packed crystals with a known CPS formula."""
         from matsight.synth.sem import generate_lots, read_coefficients
 
         given = read_coefficients(coefficients) if coefficients is not None else None
         typer.echo(generate_lots(out, lots=lots, tiles_per_lot=tiles_per_lot, size=size, seed=seed,
-                                 coefficients=given))
+                                 coefficients=given, design=design))

@@ -1,6 +1,9 @@
 """Synthetic SEM lots with known ground truth (DATA_LAYOUTS layout 1).
 
-Each lot gets attributes drawn uniformly over :data:`ATTRIBUTE_RANGES`; its tiles are rendered by
+Each lot gets attributes drawn uniformly over :data:`ATTRIBUTE_RANGES` (``design="random"``) or from
+a Latin hypercube optimised for low discrepancy (``design="lhs"``: every attribute covers its range
+evenly and the attributes are nearly uncorrelated across lots, as in a designed experiment, so the
+effect of one attribute can be told from another's); its tiles are rendered by
 :func:`matsight.synth.sem_tiles.render_tile`; its critical peak stress (CPS, MPa) is
 
     cps = 20 + 10 · Σ_a c_a · u_a + ε,   ε ~ N(0, 0.3²)
@@ -24,11 +27,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from rich.progress import Progress
+from scipy.stats import qmc
 
 from matsight.errors import ConfigError
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.synth.sem_tiles import TileAttributes, render_tile
 
+DESIGNS = ("random", "lhs")
 ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
     "size": (6.0, 20.0),            # mean grain diameter, px
     "porosity": (0.0, 1.2),         # pits per 100 px² of grain surface
@@ -94,17 +99,29 @@ def critical_peak_stress(attributes: pd.DataFrame, coefficients: dict[str, float
     return CPS_BASE + CPS_SCALE * signal + rng.normal(0, CPS_NOISE, len(attributes))
 
 
+def lot_attributes(names: list[str], design: str, rng: np.random.Generator, seed: int) -> pd.DataFrame:
+    """Attributes of each lot (rows ``names``, columns :data:`ATTRIBUTE_RANGES`, user units)."""
+    if design == "random":
+        return pd.DataFrame({name: rng.uniform(low, high, len(names)) for name, (low, high) in ATTRIBUTE_RANGES.items()},
+                            index=names)
+    if design == "lhs":
+        unit = qmc.LatinHypercube(d=len(ATTRIBUTE_RANGES), seed=seed, optimization="random-cd").random(len(names))
+        low, high = np.array(list(ATTRIBUTE_RANGES.values())).T
+        return pd.DataFrame(low + unit * (high - low), index=names, columns=list(ATTRIBUTE_RANGES))
+    raise ConfigError(f"--design {design!r}: choose {' or '.join(DESIGNS)}")
+
+
 def generate_lots(out: str | os.PathLike, lots: int = 30, tiles_per_lot: int = 40, size: int = 128, seed: int = 0,
-                  coefficients: dict[str, float] | None = None, progress: bool = True) -> Path:
-    """Write ``lots.csv``, ``images/<lot>/tile_NNN.png`` and ``ground_truth.json`` under ``out``."""
+                  coefficients: dict[str, float] | None = None, design: str = "random", progress: bool = True) -> Path:
+    """Write ``lots.csv``, ``images/<lot>/tile_NNN.png`` and ``ground_truth.json`` under ``out``
+    (``design``: how lot attributes are drawn, ``random`` or ``lhs``, see the module docstring)."""
     if lots < 2 or tiles_per_lot < 1 or size < 16:
         raise ConfigError("need --lots ≥ 2, --tiles-per-lot ≥ 1 and --size ≥ 16")
     coefficients = merge_coefficients(coefficients)
     out = Path(out)
     rng = np.random.default_rng(seed)
     names = [name for name, _ in zip(lot_names(), range(lots))]
-    attributes = pd.DataFrame({name: rng.uniform(low, high, lots) for name, (low, high) in ATTRIBUTE_RANGES.items()},
-                              index=names)
+    attributes = lot_attributes(names, design, rng, seed)
     cps = critical_peak_stress(attributes, coefficients, rng)
     with Progress(transient=True, disable=not progress) as bar:
         task = bar.add_task("rendering SEM tiles", total=lots * tiles_per_lot)
@@ -128,7 +145,7 @@ def generate_lots(out: str | os.PathLike, lots: int = 30, tiles_per_lot: int = 4
         "attribute_units": {"size": "px (mean grain diameter)", "porosity": "pits per 100 px^2",
                             "polydispersity": "sigma of log diameter", "facetness": "0 rounded - 1 faceted",
                             "cracks": "cracks per 100x100 px", "cps": "MPa"},
-        "seed": seed, "tile_size": size, "tiles_per_lot": tiles_per_lot,
+        "seed": seed, "design": design, "tile_size": size, "tiles_per_lot": tiles_per_lot,
         "lots": table.round(6).to_dict(orient="records"),
     })
     return out
