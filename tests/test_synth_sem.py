@@ -130,3 +130,13 @@ def test_latin_hypercube_design_covers_each_range_evenly_with_uncorrelated_attri
     assert off_diagonal(lhs.corr()) < 0.15 < off_diagonal(random.corr())
     with pytest.raises(ConfigError, match="--design"):
         lot_attributes(names, "grid", np.random.default_rng(0), seed=0)
+
+
+def test_design_option_of_the_command(tmp_path):
+    out = tmp_path / "lhs"
+    subprocess.run([MATSIGHT, "synth", "sem-lots", str(out), "--lots", "6", "--tiles-per-lot", "1", "--size", "16",
+                    "--design", "lhs"], check=True, capture_output=True, timeout=180)
+    table = pd.read_csv(out / "lots.csv").set_index("lot")
+    expected = lot_attributes(list(table.index), "lhs", np.random.default_rng(0), seed=0)
+    np.testing.assert_allclose(table[list(ATTRIBUTE_RANGES)], expected, atol=1e-6)
+    assert json.loads((out / "ground_truth.json").read_text())["design"] == "lhs"
