@@ -64,7 +64,7 @@ def editor_dir(args) -> Path:
 def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
     out = editor_dir(args)
     train_editor(EditorConfig(regressor=regressor, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
-                              depth=args.editor_depth, attributes=args.attributes.split(","), seed=args.seed,
+                              depth=args.editor_depth, attribute_weight=args.attribute_weight, attributes=args.attributes.split(","), seed=args.seed,
                               device=args.device))
     if not (out / "knob_control.json").exists():
         check_quality(out, epochs=args.quality_epochs, device=args.device)
@@ -119,6 +119,7 @@ def main() -> None:
     p.add_argument("--editor-size", type=int, default=64)
     p.add_argument("--editor-depth", type=int, default=3)
     p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--attribute-weight", type=float, default=10.0, help="AttGAN λ2: attribute loss on edits")
     p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
