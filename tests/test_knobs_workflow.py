@@ -117,3 +117,29 @@ def test_free_knobs_follow_the_control_check(tmp_path):
     (tmp_path / "knob_control.json").write_text(json.dumps({"passes": [False, False]}))
     with pytest.raises(ConfigError, match="no knob passed"):
         free_knobs(tmp_path, "passing", names)
+
+
+@pytest.mark.parametrize("first_passes", [False, True])
+def test_demo_step_searches_over_passing_knobs_when_any_pass(setup, tmp_path, first_passes):
+    from matsight.demo import DemoContext
+    from matsight.knobs import demo
+
+    root, lots = setup
+    real_check = demo.check_quality
+
+    def check(out, **kw):  # the real check, then (optionally) declare the first knob trusted
+        report = real_check(out, **kw)
+        report.passes[:] = [first_passes] + [False] * (len(report.passes) - 1)
+        (out / "knob_control.json").write_text(json.dumps(report.to_dict()))
+        return report
+
+    tiny = dict(editor=dict(image_size=32, steps=2, width=8, depth=3), quality_epochs=1, sweep_tiles=3, levels=2,
+                inverse_tiles=3, inverse_steps=2)
+    ctx = DemoContext(root=tmp_path, shared={"sem_run": root / "reg", "sem_lots": lots})
+    with patch.object(demo, "CPU", tiny), patch.object(demo, "check_quality", check):
+        demo.run_demo(ctx)
+    effects = pd.read_csv(tmp_path / "sem-knobs" / "tables" / "inverse_effects.csv")
+    free = effects.groupby("attribute", sort=False)["free"].first()
+    assert free.tolist() == ([True, False, False, False] if first_passes else [True] * 4)
+    section = json.loads((tmp_path / "sem-knobs" / "report_sections" / "knobs.json").read_text())
+    assert section["metrics"]["knobs turned by the inverse search"] == ", ".join(free.index[free])
