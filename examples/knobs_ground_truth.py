@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight.knobs.oracle import oracle_sweep
 from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps
+from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.train_editor import EditorConfig, train_editor
 from matsight.synth.sem import DEFAULT_COEFFICIENTS, generate_lots
 from matsight.training import TrainConfig, train
@@ -70,9 +72,24 @@ def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
         check_quality(out, epochs=args.quality_epochs, device=args.device)
 
 
+def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: int = 9) -> dict[str, float]:
+    """The regressor's true partial dependence on each attribute (MPa per the lots' full range):
+    every lot's tiles re-rendered with one attribute changed (:func:`oracle_sweep`)."""
+    table = pd.read_csv(lots / "lots.csv")
+    model = PropertyRegressor.from_run(regressor, args.device)
+    slopes = {}
+    for name in names:
+        values = np.linspace(table[name].min(), table[name].max(), levels)
+        pred = oracle_sweep(model, table, name, values, tiles_per_lot=args.oracle_tiles, size=args.tile_size,
+                            seed=args.seed + 1)
+        slopes[name] = float(np.polyfit(np.linspace(0, 1, levels), pred.mean(1), 1)[0])
+    return slopes
+
+
 def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     editor = editor_dir(args)
     control = json.loads((editor / "knob_control.json").read_text())
+    oracle = oracle_slopes(regressor, args.out / label / "lots", control["names"], args)
     truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
     out = editor / label
     slopes = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
@@ -87,8 +104,10 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
         sign = expected_sign(name, truth[name])
         row = {"setting": label, "attribute": name, "coefficient": truth[name], "expected_sign": sign,
                "control_slope": control["slopes"][i][i], "measurer_r2": control["measurer_r2"][i],
-               "control_passes": bool(control["passes"][i]), "sweep_slope": slopes[name],
-               "sweep_agrees": bool(np.sign(slopes[name]) == sign)}
+               "control_passes": bool(control["passes"][i]), "oracle_slope": oracle[name],
+               "oracle_agrees": bool(np.sign(oracle[name]) == sign), "sweep_slope": slopes[name],
+               "sweep_agrees": bool(np.sign(slopes[name]) == sign),
+               "sweep_agrees_with_oracle": bool(np.sign(slopes[name]) == np.sign(oracle[name]))}
         for kind, table in searches.items():
             up = table[table["direction"] == "increase"].set_index("attribute").loc[name]
             if not up["free"]:
@@ -122,6 +141,7 @@ def main() -> None:
     p.add_argument("--attribute-weight", type=float, default=10.0, help="AttGAN λ2: attribute loss on edits")
     p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
+    p.add_argument("--oracle-tiles", type=int, default=2, help="re-rendered tiles per lot for the oracle sweep")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()

@@ -169,3 +169,23 @@ def test_a_knob_passes_only_when_it_is_readable_strong_and_clean():
                        [0.00, 0.00, 0.00, 0.00, 0.90]])
     r2 = np.array([0.8, 0.8, 0.8, 0.1, 0.2])
     assert knob_passes(slopes, r2).tolist() == [True, False, False, False, False]
+
+
+def test_oracle_sweep_renders_the_same_tiles_with_one_attribute_changed():
+    import pandas as pd
+
+    from matsight.knobs.oracle import oracle_sweep
+
+    class DarkFraction(nn.Module):  # a "regressor" that counts dark pixels
+        def forward(self, x):
+            return (x < 0.2).float().mean((1, 2, 3))
+
+    lots = pd.DataFrame([{"size": 10.0, "porosity": 0.2, "polydispersity": 0.2, "facetness": 0.5, "cracks": 0.0},
+                         {"size": 14.0, "porosity": 0.8, "polydispersity": 0.4, "facetness": 0.3, "cracks": 1.0}])
+    pred = oracle_sweep(DarkFraction(), lots, "porosity", np.array([0.0, 0.6, 1.2]), tiles_per_lot=2, size=48)
+    assert pred.shape == (3, 4)
+    assert (pred[2] > pred[0]).all()  # more pits, more dark pixels, on every tile
+    again = oracle_sweep(DarkFraction(), lots, "porosity", np.array([0.6]), tiles_per_lot=2, size=48)
+    np.testing.assert_array_equal(again[0], pred[1])  # same random streams: same tiles
+    gaps = oracle_sweep(DarkFraction(), lots, "facetness", np.array([0.0, 1.0]), tiles_per_lot=2, size=48)
+    assert (gaps[0] > gaps[1]).all()  # rounded grains pack with wider dark gaps
