@@ -108,7 +108,8 @@ def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[
         u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
         figures.heatmap_figure(grid, u, v,
                                (names[pair[0]], names[pair[1]]), run.figure_path("knob_pair.png"), label)
-    run.set_status("finished")
+    if out is not None:  # the editor run's own status belongs to its training
+        run.set_status("finished")
     return table
 
 
@@ -144,7 +145,8 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     run.write_json("inverse_summary.json", {d: {"converged": float(r.converged.mean()), "steps": r.steps,
                                                 "baseline": float(r.baseline.mean()), "target": float(r.target.mean()),
                                                 "reached": float(r.reached.mean())} for d, r in results.items()})
-    run.set_status("finished")
+    if out is not None:  # the editor run's own status belongs to its training
+        run.set_status("finished")
     return table
 
 
