@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from matsight.knobs.oracle import oracle_sweep
 from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps
@@ -66,8 +65,8 @@ def editor_dir(args) -> Path:
 def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
     out = editor_dir(args)
     train_editor(EditorConfig(regressor=regressor, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
-                              depth=args.editor_depth, attribute_weight=args.attribute_weight, attributes=args.attributes.split(","), seed=args.seed,
-                              device=args.device))
+                              depth=args.editor_depth, attribute_weight=args.attribute_weight,
+                              attributes=args.attributes.split(","), seed=args.seed, device=args.device))
     if not (out / "knob_control.json").exists():
         check_quality(out, epochs=args.quality_epochs, device=args.device)
 
@@ -94,8 +93,8 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     out = editor / label
     slopes = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
                         device=args.device).groupby("attribute")["slope"].first()
-    searches = {"all": run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out / "all-knobs",
-                                   knobs="all", device=args.device)}
+    searches = {"all": run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor,
+                                   out=out / "all-knobs", knobs="all", device=args.device)}
     if any(control["passes"]):
         searches["trusted"] = run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
                                           knobs="passing", device=args.device)

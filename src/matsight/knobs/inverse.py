@@ -7,8 +7,9 @@ training range)::
 
 with Adam, where ``σ`` is the regressor's target scale (so λ does not depend on the property's
 units). Only the knobs marked ``free`` move (e.g. those that pass the control check); the others
-stay at each tile's own values. A tile stops moving once its prediction is within ``tolerance·σ`` of ``p'``. Targets are an
-absolute value or a change relative to the prediction for the unedited tile (``"+10%"``, ``"-10%"``).
+stay at each tile's own values. A tile stops moving once its prediction is within ``tolerance·σ``
+of ``p'``. Targets are an absolute value or a change relative to the prediction for the unedited
+tile (``"+10%"``, ``"-10%"``).
 Given ``full`` (the tiles at the regressor's resolution), R sees ``full`` plus the edit
 (:func:`~matsight.knobs.transfer.transfer_edit`), so the baseline is R of the real tile; without it,
 R sees ``G(I; A')`` and the baseline is ``R(G(I; A))``.

@@ -114,8 +114,8 @@ def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[
 
 
 def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps: int = 150, lam: float = 10.0,
-                knobs: str | list[str] = "all", show: int = 3, regressor_run: Path | None = None, out: Path | None = None,
-                device: str = "cpu") -> pd.DataFrame:
+                knobs: str | list[str] = "all", show: int = 3, regressor_run: Path | None = None,
+                out: Path | None = None, device: str = "cpu") -> pd.DataFrame:
     """Inverse search on held-out tiles turning the knobs chosen by ``knobs`` (see :func:`free_knobs`);
     ``tables/inverse_effects.csv`` and the per-tile ΔA figure in ``out`` (default: the editor run).
 
