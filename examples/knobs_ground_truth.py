@@ -7,14 +7,17 @@ they can run in separate processes):
 
 - ``regressors``: generate the lots of both settings and train a CPS regressor on each;
 - ``editor``: train the editor on the tiles and measure knob control (the independent measurer);
-- ``evaluate``: per setting, sweep every knob and run the inverse search for ±10 % — once over the
-  knobs that pass the control check and once over all knobs — judging the edits with that
-  setting's regressor.
+- ``evaluate``: per setting, sweep every knob and run the inverse search for ±10 % — over the
+  knobs that pass the control check (tile by tile, and one answer per lot) and over all knobs —
+  judging the edits with that setting's regressor; the oracle sweep (tiles re-rendered with one
+  attribute changed) gives the regressor's true response, overall and per lot.
 
 For each attribute the expected sign of d(CPS)/d(attribute) is the sign of its coefficient in
 ``ground_truth.json``, reversed for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes
-``<out>/knobs_ground_truth.csv``: per (setting, attribute) the control check, the sweep slope, the
-inverse mean ΔA for "increase" (trusted knobs only, and all knobs) and whether the signs agree.
+``<out>/knobs_ground_truth.csv``: per (setting, attribute) the control check, the oracle and sweep
+slopes, the fraction of lots that share the sweep's sign and that agree with their oracle slope, the
+inverse mean ΔA for "increase" (trusted knobs per tile and per lot, all knobs) and whether the signs
+agree.
 
     python examples/knobs_ground_truth.py --out /tmp/knobs-gt --flip size [--part regressors|editor|evaluate] [--only default|flipped]
 """
@@ -71,33 +74,44 @@ def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
         check_quality(out, epochs=args.quality_epochs, device=args.device)
 
 
-def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: int = 9) -> dict[str, float]:
+def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: int = 9) -> pd.DataFrame:
     """The regressor's true partial dependence on each attribute (MPa per the lots' full range):
-    every lot's tiles re-rendered with one attribute changed (:func:`oracle_sweep`)."""
+    every lot's tiles re-rendered with one attribute changed (:func:`oracle_sweep`). Columns
+    ``attribute, lot, slope``; lot ``"all"`` is the mean over lots."""
     table = pd.read_csv(lots / "lots.csv")
     model = PropertyRegressor.from_run(regressor, args.device)
-    slopes = {}
+    x, rows = np.linspace(0, 1, levels), []
     for name in names:
         values = np.linspace(table[name].min(), table[name].max(), levels)
         pred = oracle_sweep(model, table, name, values, tiles_per_lot=args.oracle_tiles, size=args.tile_size,
-                            seed=args.seed + 1)
-        slopes[name] = float(np.polyfit(np.linspace(0, 1, levels), pred.mean(1), 1)[0])
-    return slopes
+                            seed=args.seed + 1).reshape(levels, len(table), args.oracle_tiles).mean(2)
+        rows.append({"attribute": name, "lot": "all", "slope": float(np.polyfit(x, pred.mean(1), 1)[0])})
+        rows += [{"attribute": name, "lot": str(lot), "slope": float(slope)}
+                 for lot, slope in zip(table["lot"], np.polyfit(x, pred, 1)[0])]
+    return pd.DataFrame(rows)
 
 
 def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     editor = editor_dir(args)
     control = json.loads((editor / "knob_control.json").read_text())
-    oracle = oracle_slopes(regressor, args.out / label / "lots", control["names"], args)
+    oracle_lots = oracle_slopes(regressor, args.out / label / "lots", control["names"], args)
+    oracle = oracle_lots[oracle_lots["lot"] == "all"].set_index("attribute")["slope"]
     truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
     out = editor / label
-    slopes = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
-                        device=args.device).groupby("attribute")["slope"].first()
+    sweeps = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
+                        device=args.device).groupby("attribute").first()
+    slopes = sweeps["slope"]
+    lot_pairs = pd.read_csv(out / "tables" / "knob_sweep_lots.csv", dtype={"lot": str}).merge(
+        oracle_lots, on=["attribute", "lot"], suffixes=("_sweep", "_oracle"))
+    lots_agree = lot_pairs.assign(same=np.sign(lot_pairs["slope_sweep"]) == np.sign(lot_pairs["slope_oracle"])) \
+        .groupby("attribute")["same"].mean()
     searches = {"all": run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor,
                                    out=out / "all-knobs", knobs="all", device=args.device)}
     if any(control["passes"]):
         searches["trusted"] = run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
                                           knobs="passing", device=args.device)
+        searches["lots"] = run_inverse(editor, "+10%", max_tiles=args.lot_tiles, regressor_run=regressor,
+                                       out=out / "per-lot", knobs="passing", per="lot", device=args.device)
     rows = []
     for i, name in enumerate(control["names"]):
         sign = expected_sign(name, truth[name])
@@ -106,7 +120,9 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
                "control_passes": bool(control["passes"][i]), "oracle_slope": oracle[name],
                "oracle_agrees": bool(np.sign(oracle[name]) == sign), "sweep_slope": slopes[name],
                "sweep_agrees": bool(np.sign(slopes[name]) == sign),
-               "sweep_agrees_with_oracle": bool(np.sign(slopes[name]) == np.sign(oracle[name]))}
+               "sweep_agrees_with_oracle": bool(np.sign(slopes[name]) == np.sign(oracle[name])),
+               "sweep_lots_agreeing": sweeps.loc[name, "lots_agreeing"],
+               "lots_agreeing_with_oracle": lots_agree[name]}
         for kind, table in searches.items():
             up = table[table["direction"] == "increase"].set_index("attribute").loc[name]
             if not up["free"]:
@@ -140,6 +156,7 @@ def main() -> None:
     p.add_argument("--attribute-weight", type=float, default=10.0, help="AttGAN λ2: attribute loss on edits")
     p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
+    p.add_argument("--lot-tiles", type=int, default=96, help="held-out tiles of the per-lot inverse search")
     p.add_argument("--oracle-tiles", type=int, default=2, help="re-rendered tiles per lot for the oracle sweep")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

@@ -7,9 +7,9 @@ from torch import nn
 
 from matsight.errors import ConfigError
 from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
-from matsight.knobs.inverse import InverseSearch, Target, effects_table
+from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
 from matsight.knobs.losses import discriminator_loss, generator_loss
-from matsight.knobs.sweep import sweep_knob, sweep_pair
+from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
 from matsight.knobs.transfer import transfer_edit
 from matsight.knobs.train_editor import target_attributes
 
@@ -120,6 +120,28 @@ def test_inverse_turns_only_free_knobs():
         search.attribute(images, attrs, "+10%", free=np.array([False, False]))
 
 
+def test_grouped_search_gives_each_lot_one_answer_for_its_mean_prediction():
+    # c = 0.5. Lot x: tiles I = 0.1 and 0.3 (mean 0.2), A = 0.3: mean R = 10(0.2 + 0.15) = 3.5 → 3.85 at A' = 0.37
+    # (tile by tile the answers would be 0.35 and 0.39). Lot y: one tile I = 0.2, A = 0.5: R = 4.5 → 4.95 at A' = 0.59.
+    images = torch.stack([torch.full((1, 8, 8), v) for v in (0.2, 0.1, 0.3)])
+    attrs = torch.tensor([[0.5], [0.3], [0.3]])
+    search = InverseSearch(AddEditor([0.5]), MeanRegressor(), lam=10, lr=0.01, steps=500, tolerance=1e-3)
+    lots = search.attribute(images, attrs, "+10%", groups=["y", "x", "x"])
+    assert lots.groups == ["x", "y"] and lots.converged.all()
+    np.testing.assert_allclose(lots.found[:, 0], [0.37, 0.59], atol=5e-4)
+    np.testing.assert_allclose(lots.baseline, [3.5, 4.5], atol=1e-5)
+    tiles = search.attribute(images, attrs, "+10%")
+    assert tiles.groups is None
+    np.testing.assert_allclose(tiles.found[:, 0], [0.59, 0.35, 0.39], atol=5e-4)
+    answers = answers_table({"increase": lots}, ["size"], span=np.array([10.0]))
+    assert answers["group"].tolist() == ["x", "y"]
+    np.testing.assert_allclose(answers["delta_size"], [0.7, 0.9], atol=5e-3)  # user units: ΔA01 · span
+    with pytest.raises(ConfigError, match="group 'x' have different attributes"):
+        search.attribute(images, torch.tensor([[0.5], [0.3], [0.4]]), "+10%", groups=["y", "x", "x"])
+    with pytest.raises(ConfigError, match="one group name per tile"):
+        search.attribute(images, attrs, "+10%", groups=["x", "y"])
+
+
 def test_effects_table_and_sweep_signs():
     images = torch.full((6, 1, 8, 8), 0.2)
     attrs = torch.full((6, 2), 0.5)
@@ -189,3 +211,15 @@ def test_oracle_sweep_renders_the_same_tiles_with_one_attribute_changed():
     np.testing.assert_array_equal(again[0], pred[1])  # same random streams: same tiles
     gaps = oracle_sweep(DarkFraction(), lots, "facetness", np.array([0.0, 1.0]), tiles_per_lot=2, size=48)
     assert (gaps[0] > gaps[1]).all()  # rounded grains pack with wider dark gaps
+
+
+def test_lot_slopes_and_how_many_lots_share_the_mean_sign():
+    values = np.linspace(0, 1, 5)
+    # tiles: two of lot a (slopes +1, +3 → lot mean +2), one of b (+2), one of c (−1); mean slope (2+3+2−1)/4 > 0
+    curves = np.stack([values * s for s in (1.0, 3.0, 2.0, -1.0)], axis=1)
+    per_lot = lot_slopes({"size": curves}, values, ["a", "a", "b", "c"])
+    np.testing.assert_allclose(per_lot.set_index("lot")["slope"].to_numpy(), [2.0, 2.0, -1.0], atol=1e-9)
+    assert per_lot["tiles"].tolist() == [2, 1, 1]
+    table = summarise_sweeps({"size": curves}, values, {"size": values * 10}, per_lot)
+    assert table["slope"].iloc[0] == pytest.approx(1.25) and table["lots_agreeing"].iloc[0] == pytest.approx(2 / 3)
+    assert "lots_agreeing" not in summarise_sweeps({"size": curves}, values, {"size": values}).columns

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from matsight.cli.main import app, main
 from matsight.errors import ConfigError
-from matsight.knobs.pipeline import free_knobs, run_sweeps
+from matsight.knobs.pipeline import free_knobs, pick_tiles, run_sweeps
 from matsight.knobs.train_editor import EditorConfig, load_editor, train_editor
 from matsight.models import build_model, save_checkpoint
 from matsight.synth.sem import generate_lots
@@ -52,6 +52,8 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert res.exit_code == 0, res.output
     sweeps = pd.read_csv(root / "cli" / "tables" / "knob_sweeps.csv")
     assert set(sweeps["attribute"]) == {"size", "porosity", "facetness"} and len(sweeps) == 9
+    per_lot = pd.read_csv(root / "cli" / "tables" / "knob_sweep_lots.csv")
+    assert per_lot["tiles"].sum() == 3 * 4 and sweeps["lots_agreeing"].between(0, 1).all()
     res = runner.invoke(app, ["knobs", "inverse", str(root / "cli"), "--target", "+10%", "--tiles", "3",
                               "--steps", "3", "--device", "cpu"])
     assert res.exit_code == 0, res.output
@@ -61,7 +63,8 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert set(effects["direction"]) == {"increase", "decrease"} and len(effects) == 6
     assert (effects["ci_low"] <= effects["mean_delta"]).all() and (effects["mean_delta"] <= effects["ci_high"]).all()
     assert (root / "cli" / "figures" / "inverse_tiles.png").exists()
-    assert (root / "cli" / "report_sections" / "knobs.json").exists()
+    section = json.loads((root / "cli" / "report_sections" / "knobs.json").read_text())
+    assert "lots sharing the sweep's sign size" in section["metrics"]
 
 
 def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp_path):
@@ -90,6 +93,31 @@ def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp
     assert not np.allclose(own["mean"], other["mean"])  # judged by the other regressor
 
 
+def test_inverse_per_lot_answers_each_lot_once(setup):
+    root, lots = setup
+    editor = root / "per-lot"
+    train_editor(EditorConfig(regressor=root / "reg", lots=lots, out=editor, image_size=32, steps=2, width=8,
+                              attributes=["size", "porosity"]))
+    res = CliRunner().invoke(app, ["knobs", "inverse", str(editor), "--tiles", "4", "--steps", "3", "--per", "lot",
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    effects = pd.read_csv(editor / "tables" / "inverse_effects.csv")
+    answers = pd.read_csv(editor / "tables" / "inverse_answers.csv")
+    assert (effects["per"] == "lot").all()
+    for direction, rows in answers.groupby("direction"):
+        assert rows["group"].is_unique  # one answer per lot
+        assert len(rows) == effects.loc[effects["direction"] == direction, "n"].iloc[0] <= 4  # lots of 4 tiles
+    assert {"delta_size", "delta_porosity", "baseline", "target", "reached"} <= set(answers.columns)
+
+
+def test_pick_tiles_spreads_over_lots():
+    groups = ["a"] * 6 + ["b"] * 2 + ["c"]
+    spread = pick_tiles(groups, 4, spread_lots=True)
+    picked = [groups[i] for i in spread]
+    assert sorted(set(picked[:3])) == ["a", "b", "c"] and len(spread) == 4  # every lot before any lot's second tile
+    np.testing.assert_array_equal(pick_tiles(groups, 4), np.random.default_rng(0).permutation(9)[:4])
+
+
 def _exit_code(argv, capsys):
     with patch.object(sys, "argv", ["matsight", *argv]), pytest.raises(SystemExit) as exc:
         main()
@@ -106,6 +134,8 @@ def test_cli_user_errors_exit_2(setup, tmp_path, capsys):
     assert code == 2 and "knob_control.json" in err
     code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--knobs", "size,shape"], capsys)
     assert code == 2 and "shape is not a knob" in err
+    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--per", "image"], capsys)
+    assert code == 2 and "--per 'image'" in err
 
 
 def test_free_knobs_follow_the_control_check(tmp_path):

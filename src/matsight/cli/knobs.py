@@ -72,15 +72,18 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
                 tiles: int = typer.Option(32), steps: int = typer.Option(150), lam: float = typer.Option(10.0),
                 knobs_: str = typer.Option("all", "--knobs", help="Knobs the search may turn: all, passing (those "
                                            "that passed the control check) or names, e.g. size,porosity."),
+                per: str = typer.Option("tile", help="tile: search each tile alone (the paper's Eq. 2); lot: one "
+                                        "answer per lot, for the mean prediction of its tiles."),
                 regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
                 device: str = typer.Option("auto")) -> None:
-        """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv and the per-tile figure."""
+        """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv, inverse_answers.csv (each tile's
+        or lot's ΔA) and the ΔA figure."""
         from matsight.knobs.pipeline import run_inverse, write_knobs_section
         from matsight.utils import resolve_device
 
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
         table = run_inverse(editor_run, target=target, max_tiles=tiles, steps=steps, lam=lam, knobs=chosen,
-                            regressor_run=regressor, out=out, device=str(resolve_device(device)))
+                            per=per, regressor_run=regressor, out=out, device=str(resolve_device(device)))
         if out is None:
             write_knobs_section(editor_run)
         for row in table[table["free"]].itertuples():

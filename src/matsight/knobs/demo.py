@@ -30,13 +30,14 @@ def run_demo(ctx) -> None:
                           knobs=knobs, device=ctx.device)
     write_knobs_section(out)
     ctx.report_runs.append(out)
-    slopes = sweeps.groupby("attribute", sort=False)["slope"].first()
+    first = sweeps.groupby("attribute", sort=False).first()
     up = effects[effects["direction"] == "increase"].set_index("attribute")["mean_delta"]
     free = effects[effects["direction"] == "increase"].set_index("attribute")["free"]
     for i, name in enumerate(control.names):
         inverse = f"inverse ΔA for +10 %: {up[name]:+.3f}" if free[name] else "not turned by the inverse search"
         ctx.console.print(f"knob {name}: control slope {control.slopes[i, i]:+.2f} "
-                          f"({'passes' if control.passes[i] else 'fails'}), sweep slope {slopes[name]:+.2f} MPa/range, "
-                          + inverse)
+                          f"({'passes' if control.passes[i] else 'fails'}), "
+                          f"sweep slope {first.loc[name, 'slope']:+.2f} MPa/range "
+                          f"(sign shared by {first.loc[name, 'lots_agreeing']:.0%} of lots), " + inverse)
     ctx.headlines.append(("knobs passing the control check", f"{int(control.passes.sum())}/{len(control.names)}"))
     ctx.headlines.append(("editor held-out reconstruction L1", f"{control.reconstruction_l1:.4f}"))

@@ -53,10 +53,11 @@ def control_figure(slopes: np.ndarray, names: list[str], path: Path) -> Path:
 
 
 def inverse_figure(original: np.ndarray, edited: dict[str, np.ndarray], deltas: dict[str, np.ndarray],
-                   names: list[str], path: Path) -> Path:
+                   names: list[str], path: Path, labels: list[str] | None = None) -> Path:
     """Paper Fig. 3: per tile, the original, the edits for each direction and the ΔA bar plot.
 
-    ``original [K, S, S]``; ``edited``/``deltas``: direction → ``[K, S, S]`` / ``[K, A]`` (fraction of each range).
+    ``original [K, S, S]``; ``edited``/``deltas``: direction → ``[K, S, S]`` / ``[K, A]`` (fraction of each range);
+    ``labels``: what each row answers for (e.g. its lot), shown over the original.
     """
     k, directions = len(original), list(edited)
     fig, axes = plt.subplots(k, len(directions) + 2, figsize=(2.0 * (len(directions) + 1) + 3.2, 2.0 * k),
@@ -64,7 +65,7 @@ def inverse_figure(original: np.ndarray, edited: dict[str, np.ndarray], deltas: 
     x = np.arange(len(names))
     for r in range(k):
         axes[r, 0].imshow(original[r], cmap="gray", vmin=0, vmax=1)
-        axes[r, 0].set_title("original", fontsize=8)
+        axes[r, 0].set_title("original" if labels is None else f"original ({labels[r]})", fontsize=8)
         for c, d in enumerate(directions, start=1):
             axes[r, c].imshow(edited[d][r], cmap="gray", vmin=0, vmax=1)
             axes[r, c].set_title(f"edited ({d})", fontsize=8)

@@ -10,6 +10,9 @@ units). Only the knobs marked ``free`` move (e.g. those that pass the control ch
 stay at each tile's own values. A tile stops moving once its prediction is within ``tolerance·σ``
 of ``p'``. Targets are an absolute value or a change relative to the prediction for the unedited
 tile (``"+10%"``, ``"-10%"``).
+Lot attributes are one value per lot, and a lot's property is the mean over its tiles: given
+``groups`` (a lot name per tile), the tiles of one lot share one ``A'`` and the target term uses the
+lot's mean prediction (and the L1 term the lot's mean edit), so each lot gets one answer.
 Given ``full`` (the tiles at the regressor's resolution), R sees ``full`` plus the edit
 (:func:`~matsight.knobs.transfer.transfer_edit`), so the baseline is R of the real tile; without it,
 R sees ``G(I; A')`` and the baseline is ``R(G(I; A))``.
@@ -60,8 +63,9 @@ class Target:
 
 @dataclass
 class InverseResult:
-    """``start``, ``found``: scaled attributes ``[N, A]``; ``baseline``, ``target``, ``reached``:
-    predictions ``[N]``; ``converged``: ``[N]`` bool; ``steps``: iterations used."""
+    """One row per tile, or per group when the search was grouped (``groups``: the group names, in
+    row order). ``start``, ``found``: scaled attributes ``[N, A]``; ``baseline``, ``target``,
+    ``reached``: (mean) predictions ``[N]``; ``converged``: ``[N]`` bool; ``steps``: iterations used."""
 
     start: np.ndarray
     found: np.ndarray
@@ -70,6 +74,7 @@ class InverseResult:
     reached: np.ndarray
     converged: np.ndarray
     steps: int
+    groups: list[str] | None = None
 
     @property
     def delta(self) -> np.ndarray:
@@ -90,9 +95,11 @@ class InverseSearch:
         self.scale = float(scale if scale is not None else getattr(regressor, "std", 1.0))
 
     def attribute(self, images: torch.Tensor, attributes: torch.Tensor, target: str | float | Target,
-                  full: torch.Tensor | None = None, free: np.ndarray | None = None) -> InverseResult:
+                  full: torch.Tensor | None = None, free: np.ndarray | None = None,
+                  groups: list[str] | None = None) -> InverseResult:
         """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` (``full``: ``[N,1,H,W]``, see
-        above; ``free``: bool ``[A]``, the knobs the search may turn, all by default)."""
+        above; ``free``: bool ``[A]``, the knobs the search may turn, all by default; ``groups``: a
+        name per tile, tiles with one name share one ``A'`` — they must share their attributes)."""
         target = target if isinstance(target, Target) else Target.parse(target)
         fixed = torch.zeros(attributes.shape[1], dtype=torch.bool, device=attributes.device) if free is None else \
             ~torch.as_tensor(np.asarray(free, bool), device=attributes.device)
@@ -106,35 +113,65 @@ class InverseSearch:
         def predict(edited: torch.Tensor) -> torch.Tensor:
             return self.regressor(edited if full is None else transfer_edit(full, edited, reconstructed))
 
+        group = _Groups(groups, len(images), images.device)
+        start = group.shared_attributes(attributes.detach().clamp(0, 1))
         with torch.no_grad():
-            baseline = predict(reconstructed)
+            baseline = group.mean(predict(reconstructed))
         goal = target.resolve(baseline)
-        start = attributes.detach().clamp(0, 1)
         a = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([a], lr=self.lr)
-        done = torch.zeros(len(images), dtype=torch.bool)
+        done = torch.zeros(len(start), dtype=torch.bool, device=start.device)
         step = 0
         for step in range(1, self.steps + 1):
-            edited = self.editor(images, a)
-            pred = predict(edited)
-            err = (pred - goal) / self.scale
+            edited = self.editor(images, a[group.index])
+            err = (group.mean(predict(edited)) - goal) / self.scale
             done = done | (err.detach().abs() < self.tolerance)
             if bool(done.all()):
                 break
-            loss = self.lam * err ** 2 + (images - edited).abs().flatten(1).mean(1)
+            loss = self.lam * err ** 2 + group.mean((images - edited).abs().flatten(1).mean(1))
             opt.zero_grad()
             (loss * (~done).float()).sum().backward()
             frozen = a.detach().clone()
             opt.step()
-            with torch.no_grad():  # converged tiles keep their A' (Adam momentum would move them on)
+            with torch.no_grad():  # converged rows keep their A' (Adam momentum would move them on)
                 a.clamp_(0, 1)
                 a[done] = frozen[done]
                 a[:, fixed] = start[:, fixed]
         with torch.no_grad():
-            reached = predict(self.editor(images, a))
+            reached = group.mean(predict(self.editor(images, a[group.index])))
         done = (reached - goal).abs() / self.scale < self.tolerance
-        return InverseResult(attributes.detach().cpu().numpy(), a.detach().cpu().numpy(), baseline.cpu().numpy(),
-                             goal.cpu().numpy(), reached.cpu().numpy(), done.cpu().numpy(), step)
+        return InverseResult(start.cpu().numpy(), a.detach().cpu().numpy(), baseline.cpu().numpy(),
+                             goal.cpu().numpy(), reached.cpu().numpy(), done.cpu().numpy(), step, group.names)
+
+
+class _Groups:
+    """Which tiles share one ``A'``: group names (sorted; ``None`` when every tile is its own group)
+    and each tile's group index ``[n]``; :meth:`mean` averages per-tile values over each group."""
+
+    def __init__(self, groups: list[str] | None, n: int, device):
+        if groups is not None and len(groups) != n:
+            raise ConfigError(f"groups names {len(groups)} tiles but there are {n}: give one group name per tile")
+        names, index = (None, np.arange(n)) if groups is None else \
+            np.unique(np.asarray(groups, str), return_inverse=True)
+        self.names = None if names is None else names.tolist()
+        self.index = torch.as_tensor(index, device=device)
+        self.size = torch.bincount(self.index).float()
+
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """``[n, ...]`` per tile → ``[G, ...]`` per group."""
+        total = torch.zeros((len(self.size),) + values.shape[1:], dtype=values.dtype, device=values.device)
+        return total.index_add(0, self.index, values) / self.size.view(-1, *[1] * (values.dim() - 1))
+
+    def shared_attributes(self, attributes: torch.Tensor) -> torch.Tensor:
+        """Each group's attributes ``[G, A]`` from the tiles' ``[n, A]``; a group whose tiles disagree is a
+        ConfigError."""
+        shared = self.mean(attributes)
+        spread = (shared[self.index] - attributes).abs().amax(1)
+        if self.names is not None and bool((spread > 1e-5).any()):
+            bad = self.names[int(self.index[int(spread.argmax())])]
+            raise ConfigError(f"the tiles of group {bad!r} have different attributes; a grouped search gives each "
+                              "group one attribute vector, so group tiles by lot (a lot's tiles share its attributes)")
+        return shared
 
 
 def effects_table(results: dict[str, InverseResult], names: list[str], span: np.ndarray,
@@ -158,3 +195,18 @@ def effects_table(results: dict[str, InverseResult], names: list[str], span: np.
                          "ci_high": mean + half, "n": n, "converged": float(res.converged.mean()),
                          "free": bool(free[j])})
     return pd.DataFrame(rows)
+
+
+def answers_table(results: dict[str, InverseResult], names: list[str], span: np.ndarray) -> pd.DataFrame:
+    """One row per searched lot (or tile) and direction: ``group, direction, baseline, target,
+    reached, converged`` and ``delta_<attribute>`` in user units (ΔA01·span) — each lot's own answer."""
+    frames = []
+    for direction, res in results.items():
+        frame = pd.DataFrame({"group": res.groups if res.groups is not None else np.arange(len(res.found)),
+                              "direction": direction, "baseline": res.baseline, "target": res.target,
+                              "reached": res.reached, "converged": res.converged})
+        delta = res.delta * np.asarray(span)[None, :]
+        for j, name in enumerate(names):
+            frame[f"delta_{name}"] = delta[:, j]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -9,6 +9,7 @@ one the editor was trained for (``regressor_run=``): the editor only knows tiles
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +18,50 @@ import torch
 
 from matsight.errors import ConfigError
 from matsight.knobs import figures
-from matsight.knobs.inverse import InverseSearch, Target, effects_table
+from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
-from matsight.knobs.sweep import summarise_sweeps, sweep_knob, sweep_pair
+from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
 from matsight.knobs.transfer import transfer_edit
 from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
 
 
-def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Path | None = None):
-    """Editor, meta, regressor (the editor run's own unless given) and up to ``max_tiles`` held-out tiles:
-    at the editor's size, their scaled attributes, and at the regressor's size (``full``, what it sees
-    plus each edit)."""
+@dataclass
+class HeldOut:
+    """Held-out tiles of an editor run: ``images [N,1,S,S]`` at the editor's size, scaled
+    ``attributes [N,A]``, ``full [N,1,H,W]`` at the regressor's size (what it sees plus each edit) and
+    each tile's lot (``groups``)."""
+
+    images: torch.Tensor
+    attributes: torch.Tensor
+    full: torch.Tensor
+    groups: list[str]
+
+
+def pick_tiles(groups: list[str], max_tiles: int, spread_lots: bool = False, seed: int = 0) -> np.ndarray:
+    """Up to ``max_tiles`` row indices in random order; with ``spread_lots`` every lot's k-th tile
+    comes before any lot's (k+1)-th, so the pick covers as many lots as it can, evenly."""
+    order = np.random.default_rng(seed).permutation(len(groups))
+    if spread_lots:
+        rank = pd.Series(np.asarray(groups, str)[order]).groupby(np.asarray(groups, str)[order]).cumcount().to_numpy()
+        order = order[np.argsort(rank, kind="stable")]
+    return order[:max_tiles]
+
+
+def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Path | None = None,
+           spread_lots: bool = False):
+    """Editor, meta, regressor (the editor run's own unless given), up to ``max_tiles`` held-out tiles
+    (:func:`pick_tiles`) as :class:`HeldOut`, and the attribute scaler."""
     editor, meta = load_editor(run_dir, device)
     regressor = PropertyRegressor.from_run(regressor_run or meta["regressor"], device)
     held, scaler = split_table(run_dir, "held_out")
-    held = held.subset(np.random.default_rng(0).permutation(len(held))[:max_tiles])
-    images = load_tiles(held, meta["image_size"]).to(device)
-    full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device)
-    attrs = torch.from_numpy(scaler.transform(held.attributes)).to(device)
-    return editor, meta, regressor, images, attrs, full, scaler
+    held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
+    tiles = HeldOut(load_tiles(held, meta["image_size"]).to(device),
+                    torch.from_numpy(scaler.transform(held.attributes)).to(device),
+                    load_tiles(held, regressor.image_size or meta["image_size"]).to(device), held.groups)
+    return editor, meta, regressor, tiles, scaler
 
 
 def _output_folder(run_dir: Path, out: Path | None, regressor_run: Path | None) -> RunFolder:
@@ -91,15 +114,19 @@ def free_knobs(run_dir: Path, knobs: str | list[str], names: list[str]) -> np.nd
 
 def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[int, int] = (0, 1),
                regressor_run: Path | None = None, out: Path | None = None, device: str = "cpu") -> pd.DataFrame:
-    """Sweep every knob over its range on held-out tiles; ``tables/knob_sweeps.csv`` and figures in
-    ``out`` (default: the editor run)."""
-    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device, regressor_run)
+    """Sweep every knob over its range on held-out tiles spread over the lots; ``tables/knob_sweeps.csv``
+    (with ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope) and figures in ``out``
+    (default: the editor run)."""
+    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run, spread_lots=True)
+    images, attrs, full = held.images, held.attributes, held.full
     run = _output_folder(run_dir, out, regressor_run)
     names, values = meta["attributes"], np.linspace(0, 1, levels)
     user = {n: scaler.low[j] + values * scaler.span[j] for j, n in enumerate(names)}
     curves = {n: sweep_knob(editor, regressor, images, attrs, j, values, full=full) for j, n in enumerate(names)}
-    table = summarise_sweeps(curves, values, user)
+    per_lot = lot_slopes(curves, values, held.groups)
+    table = summarise_sweeps(curves, values, user, per_lot)
     run.write_table("knob_sweeps", table)
+    run.write_table("knob_sweep_lots", per_lot)
     label = f"predicted {regressor.name}"
     figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label)
     if len(names) > 1:
@@ -113,41 +140,65 @@ def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[
     return table
 
 
+PER = ("tile", "lot")
+
+
 def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps: int = 150, lam: float = 10.0,
-                knobs: str | list[str] = "all", show: int = 3, regressor_run: Path | None = None,
+                knobs: str | list[str] = "all", per: str = "tile", show: int = 3, regressor_run: Path | None = None,
                 out: Path | None = None, device: str = "cpu") -> pd.DataFrame:
     """Inverse search on held-out tiles turning the knobs chosen by ``knobs`` (see :func:`free_knobs`);
-    ``tables/inverse_effects.csv`` and the per-tile ΔA figure in ``out`` (default: the editor run).
+    ``tables/inverse_effects.csv``, ``tables/inverse_answers.csv`` (each tile's or lot's ΔA) and the
+    ΔA figure in ``out`` (default: the editor run).
 
-    A relative target (``±x%``) is searched in both directions (``+x%`` increase, ``-x%`` decrease).
+    ``per="tile"`` searches every tile alone (the paper's Eq. 2); ``per="lot"`` spreads the tiles over
+    as many lots as it can and searches one ``A'`` per lot for the lot's mean prediction (lot
+    attributes are one value per lot). A relative target (``±x%``) is searched in both directions.
     """
+    if per not in PER:
+        raise ConfigError(f"--per {per!r}: choose tile (each tile alone, the paper's search) "
+                          "or lot (one answer per lot)")
     goal = Target.parse(target)
-    editor, meta, regressor, images, attrs, full, scaler = _setup(run_dir, max_tiles, device, regressor_run)
+    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot")
     free = free_knobs(run_dir, knobs, meta["attributes"])
     run = _output_folder(run_dir, out, regressor_run)
     search = InverseSearch(editor, regressor, lam=lam, steps=steps)
     targets = {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)} \
         if goal.relative else {None: goal}
+    groups = held.groups if per == "lot" else None
     results = {}
     for direction, t in targets.items():
-        res = search.attribute(images, attrs, t, full=full, free=free)
+        res = search.attribute(held.images, held.attributes, t, full=held.full, free=free, groups=groups)
         direction = direction or ("increase" if float(np.mean(res.target - res.baseline)) > 0 else "decrease")
         results[direction] = res
     table = effects_table(results, meta["attributes"], scaler.span, free)
     table.insert(2, "target", target)
+    table.insert(3, "per", per)
     run.write_table("inverse_effects", table)
-    with torch.no_grad():  # the tiles as the regressor saw them: originals plus each found edit
-        reconstructed = editor(images[:show], attrs[:show])
-        edited = {d: transfer_edit(full[:show], editor(images[:show], torch.from_numpy(r.found[:show]).to(device)),
-                                   reconstructed)[:, 0].cpu().numpy() for d, r in results.items()}
-    figures.inverse_figure(full[:show, 0].cpu().numpy(), edited, {d: r.delta[:show] for d, r in results.items()},
-                           meta["attributes"], run.figure_path("inverse_tiles.png"))
-    run.write_json("inverse_summary.json", {d: {"converged": float(r.converged.mean()), "steps": r.steps,
-                                                "baseline": float(r.baseline.mean()), "target": float(r.target.mean()),
-                                                "reached": float(r.reached.mean())} for d, r in results.items()})
+    run.write_table("inverse_answers", answers_table(results, meta["attributes"], scaler.span))
+    _inverse_figure(editor, held, results, meta["attributes"], show, run.figure_path("inverse_tiles.png"))
+    run.write_json("inverse_summary.json", {
+        d: {"per": per, "searched": len(r.found), "converged": float(r.converged.mean()), "steps": r.steps,
+            "baseline": float(r.baseline.mean()), "target": float(r.target.mean()), "reached": float(r.reached.mean())}
+        for d, r in results.items()})
     if out is not None:  # the editor run's own status belongs to its training
         run.set_status("finished")
     return table
+
+
+@torch.no_grad()
+def _inverse_figure(editor, held: HeldOut, results: dict, names: list[str], show: int, path: Path) -> None:
+    """Paper Fig. 3 for the first ``show`` searched tiles (or one tile of each of the first lots): the
+    tile as the regressor saw it, with each direction's edit, and the ΔA bars."""
+    first = next(iter(results.values()))
+    rows = np.arange(min(show, len(first.found))) if first.groups is None else \
+        np.array([held.groups.index(g) for g in first.groups[:show]])
+    images, full = held.images[rows], held.full[rows]
+    reconstructed = editor(images, held.attributes[rows])
+    edited = {d: transfer_edit(full, editor(images, torch.from_numpy(r.found[:len(rows)]).to(images.device)),
+                               reconstructed)[:, 0].cpu().numpy() for d, r in results.items()}
+    labels = None if first.groups is None else [f"lot {g}" for g in first.groups[:len(rows)]]
+    figures.inverse_figure(full[:, 0].cpu().numpy(), edited, {d: r.delta[:len(rows)] for d, r in results.items()},
+                           names, path, labels)
 
 
 def write_knobs_section(run_dir: Path) -> Path:
@@ -166,6 +217,13 @@ def write_knobs_section(run_dir: Path) -> Path:
             metrics[f"measurer R² {name}"] = round(control["measurer_r2"][i], 3)
             metrics[f"max |cross-talk| {name}"] = round(max(abs(v) for j, v in enumerate(control["slopes"][i]) if j != i), 3) \
                 if len(control["names"]) > 1 else 0.0
+    sweeps_path = run.path / "tables" / "knob_sweeps.csv"
+    if sweeps_path.exists():
+        sweeps = pd.read_csv(sweeps_path).groupby("attribute", sort=False).first()
+        for name, row in sweeps.iterrows():
+            metrics[f"sweep slope {name} (per range)"] = round(float(row["slope"]), 3)
+            if "lots_agreeing" in row:
+                metrics[f"lots sharing the sweep's sign {name}"] = round(float(row["lots_agreeing"]), 2)
     effects_path = run.path / "tables" / "inverse_effects.csv"
     if effects_path.exists():
         effects = pd.read_csv(effects_path)
@@ -173,9 +231,10 @@ def write_knobs_section(run_dir: Path) -> Path:
     text = ("An attribute-conditioned editor G(I; A) turns the lots' attributes into knobs. Control slope: how much "
             "the independently measured attribute moves per unit requested (scaled 0..1; 1 = perfect); cross-talk: "
             "how much the other attributes move. Sweeps show the regressor's prediction as one knob turns (band: "
-            "10–90 % of held-out tiles); the inverse table gives the mean attribute change (user units, 95 % CI) "
-            "that the search (Liu, Kailkhura et al., Eq. 2) found to raise or lower the prediction, turning the "
-            "knobs listed below (the demo turns only those that pass the control check when any does; a knob passes "
+            "10–90 % of held-out tiles); the fraction of lots whose own sweep has the sign of the mean tells whether "
+            "the lots agree or a few lots decide the mean (0.5: no agreement). The inverse table gives the mean "
+            "attribute change (user units, 95 % CI) that the search (Liu, Kailkhura et al., Eq. 2) found to raise "
+            "or lower the prediction of each tile (or each lot: --per lot), turning the knobs listed below (the demo turns only those that pass the control check when any does; a knob passes "
             "when the measurer reads its attribute, R² ≥ 0.3, its control slope is ≥ 0.2 and it moves no other "
             "readable attribute by more than half as much).")
     return write_section(run.path, Section(key="knobs", title="Attribute knobs", text=text, figures=figs,

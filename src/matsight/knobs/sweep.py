@@ -61,15 +61,33 @@ def sweep_pair(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, at
     return _edit_grid(editor, regressor, images, attributes, settings, full).mean(1).reshape(len(values), len(values))
 
 
-def summarise_sweeps(curves: dict[str, np.ndarray], values01: np.ndarray, values_user: dict[str, np.ndarray]) -> pd.DataFrame:
+def lot_slopes(curves: dict[str, np.ndarray], values01: np.ndarray, groups: list[str]) -> pd.DataFrame:
+    """Per knob and lot, the least-squares slope of the lot's mean prediction per unit of the knob:
+    ``attribute, lot, tiles, slope`` from curves ``[levels, N]`` and each tile's lot ``[N]``."""
+    lots = np.asarray(groups, str)
+    rows = []
+    for name, pred in curves.items():
+        for lot in np.unique(lots):
+            mine = lots == lot
+            rows.append({"attribute": name, "lot": lot, "tiles": int(mine.sum()),
+                         "slope": float(np.polyfit(values01, pred[:, mine].mean(1), 1)[0])})
+    return pd.DataFrame(rows)
+
+
+def summarise_sweeps(curves: dict[str, np.ndarray], values01: np.ndarray, values_user: dict[str, np.ndarray],
+                     per_lot: pd.DataFrame | None = None) -> pd.DataFrame:
     """Long table: ``attribute, knob (0..1), value (user units), mean, low, high`` (10–90 % band over
-    tiles) and per attribute the least-squares ``slope`` of mean prediction per unit of the knob (0..1)."""
+    tiles) and per attribute the least-squares ``slope`` of mean prediction per unit of the knob (0..1);
+    given :func:`lot_slopes`, ``lots_agreeing``: the fraction of lots whose own slope has the sign of
+    ``slope`` (near 1: the lots agree; near 0.5: a few lots decide the mean)."""
     rows = []
     for name, pred in curves.items():
         mean = pred.mean(1)
         slope = float(np.polyfit(values01, mean, 1)[0])
         low, high = np.percentile(pred, [10, 90], axis=1)
+        extra = {} if per_lot is None else {"lots_agreeing": float(
+            (np.sign(per_lot.loc[per_lot["attribute"] == name, "slope"]) == np.sign(slope)).mean())}
         for k, v in enumerate(values01):
             rows.append({"attribute": name, "knob": float(v), "value": float(values_user[name][k]),
-                         "mean": float(mean[k]), "low": float(low[k]), "high": float(high[k]), "slope": slope})
+                         "mean": float(mean[k]), "low": float(low[k]), "high": float(high[k]), "slope": slope, **extra})
     return pd.DataFrame(rows)
