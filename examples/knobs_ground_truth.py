@@ -91,14 +91,19 @@ def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: i
     return pd.DataFrame(rows)
 
 
+def evaluation_dir(args, label: str) -> Path:
+    """``<editor>/<setting>``, or ``<editor>/<setting>-<view>`` for an explicit ``--view``."""
+    return editor_dir(args) / (label if args.view == "auto" else f"{label}-{args.view}")
+
+
 def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     editor = editor_dir(args)
     control = json.loads((editor / "knob_control.json").read_text())
     oracle_lots = oracle_slopes(regressor, args.out / label / "lots", control["names"], args)
     oracle = oracle_lots[oracle_lots["lot"] == "all"].set_index("attribute")["slope"]
     truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
-    out = editor / label
-    sweeps = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
+    out = evaluation_dir(args, label)
+    sweeps = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out, view=args.view,
                         device=args.device).groupby("attribute").first()
     slopes = sweeps["slope"]
     lot_pairs = pd.read_csv(out / "tables" / "knob_sweep_lots.csv", dtype={"lot": str}).merge(
@@ -106,12 +111,13 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     lots_agree = lot_pairs.assign(same=np.sign(lot_pairs["slope_sweep"]) == np.sign(lot_pairs["slope_oracle"])) \
         .groupby("attribute")["same"].mean()
     searches = {"all": run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor,
-                                   out=out / "all-knobs", knobs="all", device=args.device)}
+                                   out=out / "all-knobs", knobs="all", view=args.view, device=args.device)}
     if any(control["passes"]):
         searches["trusted"] = run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
-                                          knobs="passing", device=args.device)
+                                          knobs="passing", view=args.view, device=args.device)
         searches["lots"] = run_inverse(editor, "+10%", max_tiles=args.lot_tiles, regressor_run=regressor,
-                                       out=out / "per-lot", knobs="passing", per="lot", device=args.device)
+                                       out=out / "per-lot", knobs="passing", per="lot", view=args.view,
+                                       device=args.device)
     rows = []
     for i, name in enumerate(control["names"]):
         sign = expected_sign(name, truth[name])
@@ -156,6 +162,7 @@ def main() -> None:
     p.add_argument("--attribute-weight", type=float, default=10.0, help="AttGAN λ2: attribute loss on edits")
     p.add_argument("--quality-epochs", type=int, default=60)
     p.add_argument("--eval-tiles", type=int, default=48)
+    p.add_argument("--view", default="auto", help="what the regressor reads: auto, edit or transfer")
     p.add_argument("--lot-tiles", type=int, default=96, help="held-out tiles of the per-lot inverse search")
     p.add_argument("--oracle-tiles", type=int, default=2, help="re-rendered tiles per lot for the oracle sweep")
     p.add_argument("--seed", type=int, default=0)
@@ -173,10 +180,11 @@ def main() -> None:
     if args.part in ("evaluate", "all"):
         for label in chosen:
             evaluate(args, label, args.out / label / "regressor").to_csv(
-                editor_dir(args) / label / "ground_truth_rows.csv", index=False)
-        table = pd.concat([pd.read_csv(f) for f in sorted(editor_dir(args).glob("*/ground_truth_rows.csv"))],
-                          ignore_index=True)
-        table.to_csv(editor_dir(args) / "knobs_ground_truth.csv", index=False)
+                evaluation_dir(args, label) / "ground_truth_rows.csv", index=False)
+        rows = [evaluation_dir(args, label) / "ground_truth_rows.csv" for label in coefficient_sets]
+        table = pd.concat([pd.read_csv(f) for f in rows if f.exists()], ignore_index=True)
+        table.to_csv(editor_dir(args) / ("knobs_ground_truth.csv" if args.view == "auto"
+                                         else f"knobs_ground_truth-{args.view}.csv"), index=False)
         with pd.option_context("display.width", 250, "display.max_columns", 30):
             print(table.round(3).to_string(index=False))
         passing = table[table["control_passes"]]

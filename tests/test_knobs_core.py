@@ -10,7 +10,7 @@ from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discrimin
 from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
 from matsight.knobs.losses import discriminator_loss, generator_loss
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.transfer import transfer_edit
+from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.knobs.train_editor import target_attributes
 
 
@@ -223,3 +223,11 @@ def test_lot_slopes_and_how_many_lots_share_the_mean_sign():
     table = summarise_sweeps({"size": curves}, values, {"size": values * 10}, per_lot)
     assert table["slope"].iloc[0] == pytest.approx(1.25) and table["lots_agreeing"].iloc[0] == pytest.approx(2 / 3)
     assert "lots_agreeing" not in summarise_sweeps({"size": curves}, values, {"size": values}).columns
+
+
+def test_choose_view_reads_the_edit_when_the_editor_is_at_the_regressors_size():
+    assert choose_view("auto", 96, 96) == "edit" and choose_view("auto", 128, 96) == "edit"
+    assert choose_view("auto", 32, 96) == "transfer" and choose_view("auto", 32, 0) == "edit"
+    assert choose_view("transfer", 96, 96) == "transfer" and choose_view("edit", 32, 96) == "edit"
+    with pytest.raises(ConfigError, match="--view 'sideways'"):
+        choose_view("sideways", 96, 96)

@@ -61,6 +61,7 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert list(effects.columns[:3]) == ["attribute", "direction", "target"]
     assert {"mean_delta", "ci_low", "ci_high"} <= set(effects.columns)
     assert set(effects["direction"]) == {"increase", "decrease"} and len(effects) == 6
+    assert (effects["view"] == "transfer").all()  # auto: the 32 px editor is smaller than the regressor's 40 px
     assert (effects["ci_low"] <= effects["mean_delta"]).all() and (effects["mean_delta"] <= effects["ci_high"]).all()
     assert (root / "cli" / "figures" / "inverse_tiles.png").exists()
     section = json.loads((root / "cli" / "report_sections" / "knobs.json").read_text())
@@ -99,9 +100,10 @@ def test_inverse_per_lot_answers_each_lot_once(setup):
     train_editor(EditorConfig(regressor=root / "reg", lots=lots, out=editor, image_size=32, steps=2, width=8,
                               attributes=["size", "porosity"]))
     res = CliRunner().invoke(app, ["knobs", "inverse", str(editor), "--tiles", "4", "--steps", "3", "--per", "lot",
-                                   "--device", "cpu"])
+                                   "--view", "edit", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     effects = pd.read_csv(editor / "tables" / "inverse_effects.csv")
+    assert (effects["view"] == "edit").all()  # asked for; auto would transfer (editor 32 px < regressor 40 px)
     answers = pd.read_csv(editor / "tables" / "inverse_answers.csv")
     assert (effects["per"] == "lot").all()
     for direction, rows in answers.groupby("direction"):

@@ -9,6 +9,8 @@ import typer
 
 REGRESSOR_HELP = "Judge the edits with this regressor run instead of the one the editor was trained for."
 OUT_HELP = "Write tables and figures here instead of into DIR."
+VIEW_HELP = ("What the regressor reads: edit (the edited tile, as in the paper), transfer (the real tile plus the "
+             "edit, for editors smaller than the regressor's input) or auto (edit when the sizes allow).")
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
@@ -54,12 +56,12 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     def sweep(editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
               levels: int = typer.Option(9), tiles: int = typer.Option(48, help="Held-out tiles to average over."),
               regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
-              device: str = typer.Option("auto")) -> None:
-        """Forward sensitivity of every knob; writes DIR/tables/knob_sweeps.csv and figures."""
+              view: str = typer.Option("auto", help=VIEW_HELP), device: str = typer.Option("auto")) -> None:
+        """Forward sensitivity of every knob; writes DIR/tables/knob_sweeps.csv, knob_sweep_lots.csv and figures."""
         from matsight.knobs.pipeline import run_sweeps, write_knobs_section
         from matsight.utils import resolve_device
 
-        table = run_sweeps(editor_run, levels=levels, max_tiles=tiles, regressor_run=regressor, out=out,
+        table = run_sweeps(editor_run, levels=levels, max_tiles=tiles, regressor_run=regressor, out=out, view=view,
                            device=str(resolve_device(device)))
         if out is None:
             write_knobs_section(editor_run)
@@ -75,7 +77,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
                 per: str = typer.Option("tile", help="tile: search each tile alone (the paper's Eq. 2); lot: one "
                                         "answer per lot, for the mean prediction of its tiles."),
                 regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
-                device: str = typer.Option("auto")) -> None:
+                view: str = typer.Option("auto", help=VIEW_HELP), device: str = typer.Option("auto")) -> None:
         """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv, inverse_answers.csv (each tile's
         or lot's ΔA) and the ΔA figure."""
         from matsight.knobs.pipeline import run_inverse, write_knobs_section
@@ -83,7 +85,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
         table = run_inverse(editor_run, target=target, max_tiles=tiles, steps=steps, lam=lam, knobs=chosen,
-                            per=per, regressor_run=regressor, out=out, device=str(resolve_device(device)))
+                            per=per, regressor_run=regressor, out=out, view=view, device=str(resolve_device(device)))
         if out is None:
             write_knobs_section(editor_run)
         for row in table[table["free"]].itertuples():

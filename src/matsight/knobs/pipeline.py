@@ -22,7 +22,7 @@ from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.transfer import transfer_edit
+from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
@@ -31,13 +31,14 @@ from matsight.store import RunFolder
 @dataclass
 class HeldOut:
     """Held-out tiles of an editor run: ``images [N,1,S,S]`` at the editor's size, scaled
-    ``attributes [N,A]``, ``full [N,1,H,W]`` at the regressor's size (what it sees plus each edit) and
-    each tile's lot (``groups``)."""
+    ``attributes [N,A]``, each tile's lot (``groups``) and, when the regressor sees the real tile plus
+    each edit (view ``"transfer"``), ``full [N,1,H,W]`` at the regressor's size (else ``None``)."""
 
     images: torch.Tensor
     attributes: torch.Tensor
-    full: torch.Tensor
     groups: list[str]
+    full: torch.Tensor | None
+    view: str
 
 
 def pick_tiles(groups: list[str], max_tiles: int, spread_lots: bool = False, seed: int = 0) -> np.ndarray:
@@ -51,16 +52,18 @@ def pick_tiles(groups: list[str], max_tiles: int, spread_lots: bool = False, see
 
 
 def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Path | None = None,
-           spread_lots: bool = False):
+           spread_lots: bool = False, view: str = "auto"):
     """Editor, meta, regressor (the editor run's own unless given), up to ``max_tiles`` held-out tiles
-    (:func:`pick_tiles`) as :class:`HeldOut`, and the attribute scaler."""
+    (:func:`pick_tiles`) as :class:`HeldOut` with the regressor's view of edits
+    (:func:`~matsight.knobs.transfer.choose_view`), and the attribute scaler."""
     editor, meta = load_editor(run_dir, device)
     regressor = PropertyRegressor.from_run(regressor_run or meta["regressor"], device)
+    view = choose_view(view, meta["image_size"], regressor.image_size)
     held, scaler = split_table(run_dir, "held_out")
     held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
+    full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device) if view == "transfer" else None
     tiles = HeldOut(load_tiles(held, meta["image_size"]).to(device),
-                    torch.from_numpy(scaler.transform(held.attributes)).to(device),
-                    load_tiles(held, regressor.image_size or meta["image_size"]).to(device), held.groups)
+                    torch.from_numpy(scaler.transform(held.attributes)).to(device), held.groups, full, view)
     return editor, meta, regressor, tiles, scaler
 
 
@@ -113,25 +116,28 @@ def free_knobs(run_dir: Path, knobs: str | list[str], names: list[str]) -> np.nd
 
 
 def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[int, int] = (0, 1),
-               regressor_run: Path | None = None, out: Path | None = None, device: str = "cpu") -> pd.DataFrame:
+               regressor_run: Path | None = None, out: Path | None = None, view: str = "auto",
+               device: str = "cpu") -> pd.DataFrame:
     """Sweep every knob over its range on held-out tiles spread over the lots; ``tables/knob_sweeps.csv``
     (with ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope) and figures in ``out``
-    (default: the editor run)."""
-    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run, spread_lots=True)
+    (default: the editor run); ``view``: what the regressor sees of an edit (column ``view``)."""
+    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run, spread_lots=True,
+                                                   view=view)
     images, attrs, full = held.images, held.attributes, held.full
     run = _output_folder(run_dir, out, regressor_run)
     names, values = meta["attributes"], np.linspace(0, 1, levels)
     user = {n: scaler.low[j] + values * scaler.span[j] for j, n in enumerate(names)}
     curves = {n: sweep_knob(editor, regressor, images, attrs, j, values, full=full) for j, n in enumerate(names)}
     per_lot = lot_slopes(curves, values, held.groups)
-    table = summarise_sweeps(curves, values, user, per_lot)
+    table = summarise_sweeps(curves, values, user, per_lot).assign(view=held.view)
     run.write_table("knob_sweeps", table)
     run.write_table("knob_sweep_lots", per_lot)
     label = f"predicted {regressor.name}"
     figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label)
     if len(names) > 1:
         coarse = np.linspace(0, 1, 5)
-        grid = sweep_pair(editor, regressor, images[:16], attrs[:16], pair, coarse, full=full[:16])
+        grid = sweep_pair(editor, regressor, images[:16], attrs[:16], pair, coarse,
+                          full=None if full is None else full[:16])
         u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
         figures.heatmap_figure(grid, u, v,
                                (names[pair[0]], names[pair[1]]), run.figure_path("knob_pair.png"), label)
@@ -145,7 +151,7 @@ PER = ("tile", "lot")
 
 def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps: int = 150, lam: float = 10.0,
                 knobs: str | list[str] = "all", per: str = "tile", show: int = 3, regressor_run: Path | None = None,
-                out: Path | None = None, device: str = "cpu") -> pd.DataFrame:
+                out: Path | None = None, view: str = "auto", device: str = "cpu") -> pd.DataFrame:
     """Inverse search on held-out tiles turning the knobs chosen by ``knobs`` (see :func:`free_knobs`);
     ``tables/inverse_effects.csv``, ``tables/inverse_answers.csv`` (each tile's or lot's ΔA) and the
     ΔA figure in ``out`` (default: the editor run).
@@ -153,12 +159,14 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     ``per="tile"`` searches every tile alone (the paper's Eq. 2); ``per="lot"`` spreads the tiles over
     as many lots as it can and searches one ``A'`` per lot for the lot's mean prediction (lot
     attributes are one value per lot). A relative target (``±x%``) is searched in both directions.
+    ``view``: what the regressor sees of an edit (:func:`~matsight.knobs.transfer.choose_view`).
     """
     if per not in PER:
         raise ConfigError(f"--per {per!r}: choose tile (each tile alone, the paper's search) "
                           "or lot (one answer per lot)")
     goal = Target.parse(target)
-    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot")
+    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run,
+                                                   spread_lots=per == "lot", view=view)
     free = free_knobs(run_dir, knobs, meta["attributes"])
     run = _output_folder(run_dir, out, regressor_run)
     search = InverseSearch(editor, regressor, lam=lam, steps=steps)
@@ -173,12 +181,13 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     table = effects_table(results, meta["attributes"], scaler.span, free)
     table.insert(2, "target", target)
     table.insert(3, "per", per)
+    table["view"] = held.view
     run.write_table("inverse_effects", table)
     run.write_table("inverse_answers", answers_table(results, meta["attributes"], scaler.span))
     _inverse_figure(editor, held, results, meta["attributes"], show, run.figure_path("inverse_tiles.png"))
     run.write_json("inverse_summary.json", {
-        d: {"per": per, "searched": len(r.found), "converged": float(r.converged.mean()), "steps": r.steps,
-            "baseline": float(r.baseline.mean()), "target": float(r.target.mean()), "reached": float(r.reached.mean())}
+        d: {"per": per, "view": held.view, "searched": len(r.found), "converged": float(r.converged.mean()),
+            "steps": r.steps, "baseline": float(r.baseline.mean()), "target": float(r.target.mean()), "reached": float(r.reached.mean())}
         for d, r in results.items()})
     if out is not None:  # the editor run's own status belongs to its training
         run.set_status("finished")
@@ -192,12 +201,19 @@ def _inverse_figure(editor, held: HeldOut, results: dict, names: list[str], show
     first = next(iter(results.values()))
     rows = np.arange(min(show, len(first.found))) if first.groups is None else \
         np.array([held.groups.index(g) for g in first.groups[:show]])
-    images, full = held.images[rows], held.full[rows]
-    reconstructed = editor(images, held.attributes[rows])
-    edited = {d: transfer_edit(full, editor(images, torch.from_numpy(r.found[:len(rows)]).to(images.device)),
-                               reconstructed)[:, 0].cpu().numpy() for d, r in results.items()}
+    images = held.images[rows]
+    if held.full is None:
+        shown, reconstructed = images, None
+    else:
+        shown, reconstructed = held.full[rows], editor(images, held.attributes[rows])
+
+    def seen(found: np.ndarray) -> np.ndarray:
+        edited = editor(images, torch.from_numpy(found[:len(rows)]).to(images.device))
+        return (edited if held.full is None else transfer_edit(shown, edited, reconstructed))[:, 0].cpu().numpy()
+
+    edited = {d: seen(r.found) for d, r in results.items()}
     labels = None if first.groups is None else [f"lot {g}" for g in first.groups[:len(rows)]]
-    figures.inverse_figure(full[:, 0].cpu().numpy(), edited, {d: r.delta[:len(rows)] for d, r in results.items()},
+    figures.inverse_figure(shown[:, 0].cpu().numpy(), edited, {d: r.delta[:len(rows)] for d, r in results.items()},
                            names, path, labels)
 
 
