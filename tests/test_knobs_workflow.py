@@ -66,6 +66,7 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert (root / "cli" / "figures" / "inverse_tiles.png").exists()
     section = json.loads((root / "cli" / "report_sections" / "knobs.json").read_text())
     assert "lots sharing the sweep's sign size" in section["metrics"]
+    assert section["metrics"]["the regressor reads"] == "the real tile plus the edit"
 
 
 def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp_path):

@@ -236,6 +236,9 @@ def write_knobs_section(run_dir: Path) -> Path:
     sweeps_path = run.path / "tables" / "knob_sweeps.csv"
     if sweeps_path.exists():
         sweeps = pd.read_csv(sweeps_path).groupby("attribute", sort=False).first()
+        if "view" in sweeps:
+            metrics["the regressor reads"] = {"edit": "the edited tile", "transfer": "the real tile plus the edit"}[
+                sweeps["view"].iloc[0]]
         for name, row in sweeps.iterrows():
             metrics[f"sweep slope {name} (per range)"] = round(float(row["slope"]), 3)
             if "lots_agreeing" in row:
