@@ -46,7 +46,8 @@ def pick_tiles(groups: list[str], max_tiles: int, spread_lots: bool = False, see
     comes before any lot's (k+1)-th, so the pick covers as many lots as it can, evenly."""
     order = np.random.default_rng(seed).permutation(len(groups))
     if spread_lots:
-        rank = pd.Series(np.asarray(groups, str)[order]).groupby(np.asarray(groups, str)[order]).cumcount().to_numpy()
+        lots = np.asarray(groups, str)[order]
+        rank = pd.Series(lots).groupby(lots).cumcount().to_numpy()
         order = order[np.argsort(rank, kind="stable")]
     return order[:max_tiles]
 
