@@ -38,7 +38,11 @@ class HeldOut:
     attributes: torch.Tensor
     groups: list[str]
     full: torch.Tensor | None
-    view: str
+
+    @property
+    def view(self) -> str:
+        """What the regressor reads of an edit: ``"transfer"`` when ``full`` is kept, else ``"edit"``."""
+        return "edit" if self.full is None else "transfer"
 
 
 def pick_tiles(groups: list[str], max_tiles: int, spread_lots: bool = False, seed: int = 0) -> np.ndarray:
@@ -64,7 +68,7 @@ def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Pa
     held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
     full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device) if view == "transfer" else None
     tiles = HeldOut(load_tiles(held, meta["image_size"]).to(device),
-                    torch.from_numpy(scaler.transform(held.attributes)).to(device), held.groups, full, view)
+                    torch.from_numpy(scaler.transform(held.attributes)).to(device), held.groups, full)
     return editor, meta, regressor, tiles, scaler
 
 
