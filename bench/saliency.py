@@ -25,6 +25,7 @@ warnings.filterwarnings("ignore")
 def timed_round_robin(methods: dict, reps: int, device: str) -> dict[str, float]:
     """Median seconds per call of each method: one warm-up call each, then ``reps`` rounds in which
     every method runs once in turn, so load spikes and clock drift hit all methods alike."""
+
     def once(fn) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
@@ -55,12 +56,15 @@ def run(device: str, reps: int, ig_steps: int, batch: int, size: int) -> None:
         "matsight gradcam": lambda: GradCAM(model).attribute(x),
         "pytorch-grad-cam gradcam": lambda: pgc(input_tensor=x, targets=[ClassifierOutputTarget(0)] * batch),
         "guided backprop (captum)": lambda: GuidedBackprop(model).attribute(x),
-        f"integrated gradients (captum, {ig_steps} steps)":
-            lambda: IntegratedGradients(model, n_steps=ig_steps, internal_batch_size=batch).attribute(x),
+        f"integrated gradients (captum, {ig_steps} steps)": lambda: IntegratedGradients(
+            model, n_steps=ig_steps, internal_batch_size=batch
+        ).attribute(x),
     }
     seconds = timed_round_robin(methods, reps, device)
-    print(f"\n### {device}: ResNet-50, {size} px, batch {batch}, median of {reps} interleaved batches, "
-          f"{torch.get_num_threads()} threads\n")
+    print(
+        f"\n### {device}: ResNet-50, {size} px, batch {batch}, median of {reps} interleaved batches, "
+        f"{torch.get_num_threads()} threads\n"
+    )
     print("| method | s/batch | images/s | time / forward |")
     print("|---|---:|---:|---:|")
     for name, s in seconds.items():
@@ -68,8 +72,10 @@ def run(device: str, reps: int, ig_steps: int, batch: int, size: int) -> None:
     ig = [k for k in seconds if k.startswith("integrated")][0]
     print(f"\nFastCAM / forward = {seconds['fastcam'] / seconds['forward']:.2f} (goal <= 1.15)")
     print(f"FastCAM x Grad-CAM / forward = {seconds['fastcam x gradcam'] / seconds['forward']:.2f} (goal <= 1.5)")
-    print(f"pytorch-grad-cam / matsight Grad-CAM = "
-          f"{seconds['pytorch-grad-cam gradcam'] / seconds['matsight gradcam']:.2f}x (goal >= 1.5)")
+    print(
+        f"pytorch-grad-cam / matsight Grad-CAM = "
+        f"{seconds['pytorch-grad-cam gradcam'] / seconds['matsight gradcam']:.2f}x (goal >= 1.5)"
+    )
     print(f"captum IG / matsight Grad-CAM = {seconds[ig] / seconds['matsight gradcam']:.1f}x")
 
 

@@ -43,14 +43,23 @@ def make_job(root: Path, images: int, size: int, arch: str) -> tuple[str, list[s
         Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(path)
         paths.append(str(path))
     torch.manual_seed(0)
-    save_checkpoint(root / "run" / "checkpoint.pt", build_model(arch, "regression", 1),
-                    {"arch": arch, "task": "regression", "num_outputs": 1, "target_names": ["cps"],
-                     "image_size": size, "crop_size": size, "channels": 1})
+    save_checkpoint(
+        root / "run" / "checkpoint.pt",
+        build_model(arch, "regression", 1),
+        {
+            "arch": arch,
+            "task": "regression",
+            "num_outputs": 1,
+            "target_names": ["cps"],
+            "image_size": size,
+            "crop_size": size,
+            "channels": 1,
+        },
+    )
     return str(root / "run"), paths
 
 
-def timed_run(factory, n: int, chunk: int, folder: Path, engine: str, workers: int,
-              gpus: float) -> tuple[float, float]:
+def timed_run(factory, n: int, chunk: int, folder: Path, engine: str, workers: int, gpus: float) -> tuple[float, float]:
     """(wall seconds, steady images/s) of one extraction into the empty ``folder``; ``workers``:
     Ray actors, or for the local engine torch threads (0: torch's default); ``gpus`` per actor."""
     store = ChunkStore(folder)
@@ -58,8 +67,7 @@ def timed_run(factory, n: int, chunk: int, folder: Path, engine: str, workers: i
     if engine == "local" and workers:
         torch.set_num_threads(workers)
     start = time.perf_counter()
-    run_chunks(n, chunk, store, factory, engine=engine, workers=workers if engine == "ray" else 1,
-               gpus_per_worker=gpus)
+    run_chunks(n, chunk, store, factory, engine=engine, workers=workers if engine == "ray" else 1, gpus_per_worker=gpus)
     wall = time.perf_counter() - start
     torch.set_num_threads(threads)
     written = sorted(p.stat().st_mtime for p in folder.glob("chunk_*.npz"))
@@ -86,26 +94,36 @@ def main() -> None:
         run_dir, paths = make_job(root, args.images, args.size, args.arch)
         common = dict(image_size=args.size, crop_size=args.size, channels=1, batch_size=args.chunk, device=args.device)
         gpus = 1.0 if args.device.startswith("cuda") else 0.0
-        extractions = {"saliency maps (fastcam)": SaliencyWorker(run_dir, paths, method="fastcam", **common),
-                       "salient stage features": SalientWorker(run_dir, paths, **common)}
+        extractions = {
+            "saliency maps (fastcam)": SaliencyWorker(run_dir, paths, method="fastcam", **common),
+            "salient stage features": SalientWorker(run_dir, paths, **common),
+        }
         start = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_init = time.perf_counter() - start
         rows = []
         for name, factory in extractions.items():
             for engine, workers in ENGINES:
-                label = (f"ray, {workers} actor{'s' * (workers > 1)}" if engine == "ray"
-                         else f"local, {workers or torch.get_num_threads()} thread{'s' * (workers != 1)}")
+                label = (
+                    f"ray, {workers} actor{'s' * (workers > 1)}"
+                    if engine == "ray"
+                    else f"local, {workers or torch.get_num_threads()} thread{'s' * (workers != 1)}"
+                )
                 folder = root / "chunks" / f"{name.split()[0]}-{engine}-{workers}"
                 wall, steady = timed_run(factory, args.images, args.chunk, folder, engine, workers, gpus)
                 startup = max(wall - args.images / steady, 0.0)
-                rows.append(f"| {name} | {label} | {wall:.1f} | {args.images / wall:.1f} | {steady:.1f} | {startup:.1f} "
-                            f"| {hours(startup + 70_000 / steady)} | {hours(startup + 1_000_000 / steady)} |")
-        print(f"\n### {args.arch} on {args.device}, {args.size} px, {args.images} images in chunks of {args.chunk}; "
-              f"{os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}), Ray actors 1 CPU each; "
-              f"ray.init {ray_init:.1f} s\n")
-        print("| extraction | engine | wall s | images/s (wall) | images/s (steady) | startup s "
-              "| 70k tiles | 1M images |")
+                rows.append(
+                    f"| {name} | {label} | {wall:.1f} | {args.images / wall:.1f} | {steady:.1f} | {startup:.1f} "
+                    f"| {hours(startup + 70_000 / steady)} | {hours(startup + 1_000_000 / steady)} |"
+                )
+        print(
+            f"\n### {args.arch} on {args.device}, {args.size} px, {args.images} images in chunks of {args.chunk}; "
+            f"{os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}), Ray actors 1 CPU each; "
+            f"ray.init {ray_init:.1f} s\n"
+        )
+        print(
+            "| extraction | engine | wall s | images/s (wall) | images/s (steady) | startup s | 70k tiles | 1M images |"
+        )
         print("|---|---|---:|---:|---:|---:|---:|---:|")
         print("\n".join(rows))
         ray.shutdown()

@@ -50,13 +50,20 @@ def _child(method: str, n: int, m: int, d: int, lots: int, classes: int, device:
     if method == "blockwise":
         out = grouped_mean_distances(x, y, row_g, col_g, block=block, device=device)
     else:
-        full = torch.cdist(x, y).double().cpu().numpy()            # [N, M] in memory at once
+        full = torch.cdist(x, y).double().cpu().numpy()  # [N, M] in memory at once
         out = class_average(class_average(full, row_g, lots, axis=0), col_g, classes, axis=1)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    queue.put({"method": method, "n": n, "seconds": seconds, "extra_bytes": _peak_bytes(device) - base,
-               "result": out.tolist()})
+    queue.put(
+        {
+            "method": method,
+            "n": n,
+            "seconds": seconds,
+            "extra_bytes": _peak_bytes(device) - base,
+            "result": out.tolist(),
+        }
+    )
 
 
 def run(method: str, **kw) -> dict:
@@ -90,16 +97,32 @@ def main() -> None:
     # when naive_n == n; otherwise compare a recomputed blockwise result at naive_n rows.
     reference = blockwise if naive_n == a.n else run("blockwise", n=naive_n, **common)
     err = float(np.abs(np.array(reference["result"]) - np.array(naive["result"])).max())
-    rows = [("blockwise", a.n, blockwise["seconds"], blockwise["extra_bytes"], "measured"),
-            ("naive cdist", a.n, naive["seconds"] * scale, naive["extra_bytes"] * scale,
-             "measured" if scale == 1 else f"extrapolated ×{scale:g} from N={naive_n}")]
-    print(f"N={a.n} M={a.m} D={a.d} lots={a.lots} classes={a.classes} block={a.block} device={a.device} "
-          f"threads={a.threads}; max |blockwise - naive| = {err:.2e}")
+    rows = [
+        ("blockwise", a.n, blockwise["seconds"], blockwise["extra_bytes"], "measured"),
+        (
+            "naive cdist",
+            a.n,
+            naive["seconds"] * scale,
+            naive["extra_bytes"] * scale,
+            "measured" if scale == 1 else f"extrapolated ×{scale:g} from N={naive_n}",
+        ),
+    ]
+    print(
+        f"N={a.n} M={a.m} D={a.d} lots={a.lots} classes={a.classes} block={a.block} device={a.device} "
+        f"threads={a.threads}; max |blockwise - naive| = {err:.2e}"
+    )
     print(f"{'method':12s} {'N':>7s} {'seconds':>9s} {'extra peak MiB':>15s}  note")
     for name, n, s, b, note in rows:
         print(f"{name:12s} {n:7d} {s:9.2f} {b / 2**20:15.0f}  {note}")
-    print(json.dumps({"blockwise": {k: v for k, v in blockwise.items() if k != "result"},
-                      "naive": {k: v for k, v in naive.items() if k != "result"}, "max_abs_diff": err}))
+    print(
+        json.dumps(
+            {
+                "blockwise": {k: v for k, v in blockwise.items() if k != "result"},
+                "naive": {k: v for k, v in naive.items() if k != "result"},
+                "max_abs_diff": err,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

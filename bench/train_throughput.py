@@ -53,8 +53,17 @@ def matsight_loop(model, dataset, val, epochs, batch_size, device) -> float:
     with tempfile.TemporaryDirectory() as folder:
         _sync(device)
         start = time.perf_counter()
-        fit(model, dataset, val, task="regression", run=RunFolder(folder), epochs=epochs, batch_size=batch_size,
-            meta=meta, device=device)
+        fit(
+            model,
+            dataset,
+            val,
+            task="regression",
+            run=RunFolder(folder),
+            epochs=epochs,
+            batch_size=batch_size,
+            meta=meta,
+            device=device,
+        )
         _sync(device)
         return time.perf_counter() - start
 
@@ -77,14 +86,16 @@ def main() -> None:
     torch.manual_seed(0)
     images = torch.rand(args.images, 1, args.size, args.size)
     data = TensorDataset(images, torch.randn(args.images, 1))
-    val = TensorDataset(images[:args.batch_size], torch.randn(args.batch_size, 1))
+    val = TensorDataset(images[: args.batch_size], torch.randn(args.batch_size, 1))
     model = build_model(args.arch, "regression", 1)
     bare_loop(copy.deepcopy(model), data, 1, args.batch_size, device)  # warm-up (allocator, kernels)
     trained = (args.images // args.batch_size) * args.batch_size * args.epochs
     bare = trained / bare_loop(copy.deepcopy(model), data, args.epochs, args.batch_size, device)
     ours = trained / matsight_loop(copy.deepcopy(model), data, val, args.epochs, args.batch_size, device)
-    table = Table(title=f"training images/s: {args.arch}, {args.size} px, batch {args.batch_size}, "
-                        f"{args.images} images x {args.epochs} epochs, {device}, {torch.get_num_threads()} threads")
+    table = Table(
+        title=f"training images/s: {args.arch}, {args.size} px, batch {args.batch_size}, "
+        f"{args.images} images x {args.epochs} epochs, {device}, {torch.get_num_threads()} threads"
+    )
     for column in ("loop", "images/s", "ratio to bare"):
         table.add_column(column, justify="right")
     table.add_row("bare PyTorch", f"{bare:.1f}", "1.00")

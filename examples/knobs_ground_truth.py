@@ -19,7 +19,8 @@ slopes, the fraction of lots that share the sweep's sign and that agree with the
 inverse mean ΔA for "increase" (trusted knobs per tile and per lot, all knobs) and whether the signs
 agree.
 
-    python examples/knobs_ground_truth.py --out /tmp/knobs-gt --flip size [--part regressors|editor|evaluate] [--only default|flipped]
+    python examples/knobs_ground_truth.py --out /tmp/knobs-gt --flip size \
+        [--part regressors|editor|evaluate] [--only default|flipped]
 """
 
 from __future__ import annotations
@@ -51,14 +52,32 @@ def settings(flip: str) -> dict[str, dict]:
 def make_lots(root: Path, label: str, coefficients: dict, args) -> Path:
     lots = root / label / "lots"
     if not (lots / "ground_truth.json").exists():
-        generate_lots(lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=args.seed,
-                      coefficients=coefficients, design=args.design, progress=False)
+        generate_lots(
+            lots,
+            lots=args.lots,
+            tiles_per_lot=args.tiles,
+            size=args.tile_size,
+            seed=args.seed,
+            coefficients=coefficients,
+            design=args.design,
+            progress=False,
+        )
     return lots
 
 
 def train_regressor(root: Path, label: str, lots: Path, args) -> None:
-    train(TrainConfig(data=lots, out=root / label / "regressor", epochs=args.epochs, image_size=args.image_size,
-                      optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, device=args.device))
+    train(
+        TrainConfig(
+            data=lots,
+            out=root / label / "regressor",
+            epochs=args.epochs,
+            image_size=args.image_size,
+            optimizer=args.optimizer,
+            schedule=args.schedule,
+            seed=args.seed,
+            device=args.device,
+        )
+    )
 
 
 def editor_dir(args) -> Path:
@@ -67,9 +86,20 @@ def editor_dir(args) -> Path:
 
 def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
     out = editor_dir(args)
-    train_editor(EditorConfig(regressor=regressor, lots=lots, out=out, image_size=args.editor_size, steps=args.steps,
-                              depth=args.editor_depth, attribute_weight=args.attribute_weight,
-                              attributes=args.attributes.split(","), seed=args.seed, device=args.device))
+    train_editor(
+        EditorConfig(
+            regressor=regressor,
+            lots=lots,
+            out=out,
+            image_size=args.editor_size,
+            steps=args.steps,
+            depth=args.editor_depth,
+            attribute_weight=args.attribute_weight,
+            attributes=args.attributes.split(","),
+            seed=args.seed,
+            device=args.device,
+        )
+    )
     if not (out / "knob_control.json").exists():
         check_quality(out, epochs=args.quality_epochs, device=args.device)
 
@@ -83,11 +113,18 @@ def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: i
     x, rows = np.linspace(0, 1, levels), []
     for name in names:
         values = np.linspace(table[name].min(), table[name].max(), levels)
-        pred = oracle_sweep(model, table, name, values, tiles_per_lot=args.oracle_tiles, size=args.tile_size,
-                            seed=args.seed + 1).reshape(levels, len(table), args.oracle_tiles).mean(2)
+        pred = (
+            oracle_sweep(
+                model, table, name, values, tiles_per_lot=args.oracle_tiles, size=args.tile_size, seed=args.seed + 1
+            )
+            .reshape(levels, len(table), args.oracle_tiles)
+            .mean(2)
+        )
         rows.append({"attribute": name, "lot": "all", "slope": float(np.polyfit(x, pred.mean(1), 1)[0])})
-        rows += [{"attribute": name, "lot": str(lot), "slope": float(slope)}
-                 for lot, slope in zip(table["lot"], np.polyfit(x, pred, 1)[0])]
+        rows += [
+            {"attribute": name, "lot": str(lot), "slope": float(slope)}
+            for lot, slope in zip(table["lot"], np.polyfit(x, pred, 1)[0])
+        ]
     return pd.DataFrame(rows)
 
 
@@ -103,39 +140,87 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     oracle = oracle_lots[oracle_lots["lot"] == "all"].set_index("attribute")["slope"]
     truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
     out = evaluation_dir(args, label)
-    sweeps = run_sweeps(editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out, view=args.view,
-                        device=args.device).groupby("attribute").first()
+    sweeps = (
+        run_sweeps(
+            editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out, view=args.view, device=args.device
+        )
+        .groupby("attribute")
+        .first()
+    )
     slopes = sweeps["slope"]
     lot_pairs = pd.read_csv(out / "tables" / "knob_sweep_lots.csv", dtype={"lot": str}).merge(
-        oracle_lots, on=["attribute", "lot"], suffixes=("_sweep", "_oracle"))
-    lots_agree = lot_pairs.assign(same=np.sign(lot_pairs["slope_sweep"]) == np.sign(lot_pairs["slope_oracle"])) \
-        .groupby("attribute")["same"].mean()
-    searches = {"all": run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor,
-                                   out=out / "all-knobs", knobs="all", view=args.view, device=args.device)}
+        oracle_lots, on=["attribute", "lot"], suffixes=("_sweep", "_oracle")
+    )
+    lots_agree = (
+        lot_pairs.assign(same=np.sign(lot_pairs["slope_sweep"]) == np.sign(lot_pairs["slope_oracle"]))
+        .groupby("attribute")["same"]
+        .mean()
+    )
+    searches = {
+        "all": run_inverse(
+            editor,
+            "+10%",
+            max_tiles=args.eval_tiles,
+            regressor_run=regressor,
+            out=out / "all-knobs",
+            knobs="all",
+            view=args.view,
+            device=args.device,
+        )
+    }
     if any(control["passes"]):
-        searches["trusted"] = run_inverse(editor, "+10%", max_tiles=args.eval_tiles, regressor_run=regressor, out=out,
-                                          knobs="passing", view=args.view, device=args.device)
-        searches["lots"] = run_inverse(editor, "+10%", max_tiles=args.lot_tiles, regressor_run=regressor,
-                                       out=out / "per-lot", knobs="passing", per="lot", view=args.view,
-                                       device=args.device)
+        searches["trusted"] = run_inverse(
+            editor,
+            "+10%",
+            max_tiles=args.eval_tiles,
+            regressor_run=regressor,
+            out=out,
+            knobs="passing",
+            view=args.view,
+            device=args.device,
+        )
+        searches["lots"] = run_inverse(
+            editor,
+            "+10%",
+            max_tiles=args.lot_tiles,
+            regressor_run=regressor,
+            out=out / "per-lot",
+            knobs="passing",
+            per="lot",
+            view=args.view,
+            device=args.device,
+        )
     rows = []
     for i, name in enumerate(control["names"]):
         sign = expected_sign(name, truth[name])
-        row = {"setting": label, "attribute": name, "coefficient": truth[name], "expected_sign": sign,
-               "control_slope": control["slopes"][i][i], "measurer_r2": control["measurer_r2"][i],
-               "control_passes": bool(control["passes"][i]), "oracle_slope": oracle[name],
-               "oracle_agrees": bool(np.sign(oracle[name]) == sign), "sweep_slope": slopes[name],
-               "sweep_agrees": bool(np.sign(slopes[name]) == sign),
-               "sweep_agrees_with_oracle": bool(np.sign(slopes[name]) == np.sign(oracle[name])),
-               "sweep_lots_agreeing": sweeps.loc[name, "lots_agreeing"],
-               "lots_agreeing_with_oracle": lots_agree[name]}
+        row = {
+            "setting": label,
+            "attribute": name,
+            "coefficient": truth[name],
+            "expected_sign": sign,
+            "control_slope": control["slopes"][i][i],
+            "measurer_r2": control["measurer_r2"][i],
+            "control_passes": bool(control["passes"][i]),
+            "oracle_slope": oracle[name],
+            "oracle_agrees": bool(np.sign(oracle[name]) == sign),
+            "sweep_slope": slopes[name],
+            "sweep_agrees": bool(np.sign(slopes[name]) == sign),
+            "sweep_agrees_with_oracle": bool(np.sign(slopes[name]) == np.sign(oracle[name])),
+            "sweep_lots_agreeing": sweeps.loc[name, "lots_agreeing"],
+            "lots_agreeing_with_oracle": lots_agree[name],
+        }
         for kind, table in searches.items():
             up = table[table["direction"] == "increase"].set_index("attribute").loc[name]
             if not up["free"]:
                 continue
-            row.update({f"inverse_{kind}_mean_delta": up["mean_delta"], f"inverse_{kind}_ci_low": up["ci_low"],
-                        f"inverse_{kind}_ci_high": up["ci_high"],
-                        f"inverse_{kind}_agrees": bool(np.sign(up["mean_delta"]) == sign)})
+            row.update(
+                {
+                    f"inverse_{kind}_mean_delta": up["mean_delta"],
+                    f"inverse_{kind}_ci_low": up["ci_low"],
+                    f"inverse_{kind}_ci_high": up["ci_high"],
+                    f"inverse_{kind}_agrees": bool(np.sign(up["mean_delta"]) == sign),
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -169,8 +254,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     coefficient_sets = settings(args.flip)
-    chosen = [label for label in coefficient_sets
-              if args.only is None or (label == "default") == (args.only == "default")]
+    chosen = [
+        label for label in coefficient_sets if args.only is None or (label == "default") == (args.only == "default")
+    ]
     lots = {label: make_lots(args.out, label, coefficient_sets[label], args) for label in coefficient_sets}
     if args.part in ("regressors", "all"):
         for label in chosen:
@@ -180,17 +266,23 @@ def main() -> None:
     if args.part in ("evaluate", "all"):
         for label in chosen:
             evaluate(args, label, args.out / label / "regressor").to_csv(
-                evaluation_dir(args, label) / "ground_truth_rows.csv", index=False)
+                evaluation_dir(args, label) / "ground_truth_rows.csv", index=False
+            )
         rows = [evaluation_dir(args, label) / "ground_truth_rows.csv" for label in coefficient_sets]
         table = pd.concat([pd.read_csv(f) for f in rows if f.exists()], ignore_index=True)
-        table.to_csv(editor_dir(args) / ("knobs_ground_truth.csv" if args.view == "auto"
-                                         else f"knobs_ground_truth-{args.view}.csv"), index=False)
+        table.to_csv(
+            editor_dir(args)
+            / ("knobs_ground_truth.csv" if args.view == "auto" else f"knobs_ground_truth-{args.view}.csv"),
+            index=False,
+        )
         with pd.option_context("display.width", 250, "display.max_columns", 30):
             print(table.round(3).to_string(index=False))
         passing = table[table["control_passes"]]
         agree = {c: int(passing[c].fillna(False).astype(bool).sum()) for c in passing if c.endswith("_agrees")}
-        print(f"\nknobs passing control: {len(passing)}/{len(table)}; sign agreement among them: "
-              + ", ".join(f"{c[:-7]} {n}/{len(passing)}" for c, n in agree.items()))
+        print(
+            f"\nknobs passing control: {len(passing)}/{len(table)}; sign agreement among them: "
+            + ", ".join(f"{c[:-7]} {n}/{len(passing)}" for c, n in agree.items())
+        )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ regressor on them, probe it with the procedural texture bank (seed 0) at each of
 print the ranks (1 = highest score, of T textures) of the pitted/dotted/perforated/porous family.
 Expected: near the top for +1, near the bottom for -1.
 
-    python examples/texture_ground_truth.py OUT [--pretrain-epochs 8] [--lots 24] [--tiles 16] [--epochs 20] [--signs 1 -1]
+    python examples/texture_ground_truth.py OUT [--pretrain-epochs 8] [--lots 24] [--tiles 16] \
+        [--epochs 20] [--signs 1 -1]
 """
 
 from __future__ import annotations
@@ -35,9 +36,20 @@ def pretrain(out: Path, epochs: int, image_size: int) -> Path:
     bank = out / "pretrain-bank"
     if not bank.exists():
         generate_bank(bank, per_class=40, size=image_size, seed=100)
-    run = train(TrainConfig(data=bank, out=out / "pretrained", task="classification", epochs=epochs,
-                            image_size=image_size, device="cpu", seed=0, optimizer="adam", lr=1e-3,
-                            schedule="cosine"))  # a rerun reuses the finished classifier
+    run = train(
+        TrainConfig(
+            data=bank,
+            out=out / "pretrained",
+            task="classification",
+            epochs=epochs,
+            image_size=image_size,
+            device="cpu",
+            seed=0,
+            optimizer="adam",
+            lr=1e-3,
+            schedule="cosine",
+        )
+    )  # a rerun reuses the finished classifier
     return run.path / "checkpoint.pt"
 
 
@@ -67,21 +79,47 @@ def main() -> None:
         coefficients = {"porosity": float(sign), "size": 0.0, "polydispersity": 0.0, "facetness": 0.0, "cracks": 0.0}
         lots = args.out / f"lots-{name}"
         if not (lots / "lots.csv").exists():
-            generate_lots(lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=1,
-                          coefficients=coefficients)
-        run = train(TrainConfig(data=lots, out=args.out / f"model-{name}", epochs=args.epochs,
-                                image_size=args.image_size, device="cpu", seed=0, optimizer="adam", lr=1e-3,
-                                schedule="cosine", weights=weights, overwrite=True))
+            generate_lots(
+                lots, lots=args.lots, tiles_per_lot=args.tiles, size=args.tile_size, seed=1, coefficients=coefficients
+            )
+        run = train(
+            TrainConfig(
+                data=lots,
+                out=args.out / f"model-{name}",
+                epochs=args.epochs,
+                image_size=args.image_size,
+                device="cpu",
+                seed=0,
+                optimizer="adam",
+                lr=1e-3,
+                schedule="cosine",
+                weights=weights,
+                overwrite=True,
+            )
+        )
         for stage in args.stages:
-            result = analyse(run.path, lots, bank, args.out / f"textures-{name}-{stage}", stage=stage,
-                             n_boot=100, n_perm=499, highlight=FAMILY)
+            result = analyse(
+                run.path,
+                lots,
+                bank,
+                args.out / f"textures-{name}-{stage}",
+                stage=stage,
+                n_boot=100,
+                n_perm=499,
+                highlight=FAMILY,
+            )
             ranks = {t: result.rank_of(t) for t in FAMILY}
-            summary[f"{name} {stage}"] = {"ranks": ranks, "mean_rank": float(np.mean(list(ranks.values()))),
-                                          "textures": len(result.textures),
-                                          "top5": result.table().texture.head(5).tolist(),
-                                          "seconds": round(time.perf_counter() - start, 1)}
+            summary[f"{name} {stage}"] = {
+                "ranks": ranks,
+                "mean_rank": float(np.mean(list(ranks.values()))),
+                "textures": len(result.textures),
+                "top5": result.table().texture.head(5).tolist(),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
             print(name, stage, json.dumps(summary[f"{name} {stage}"]), flush=True)
-    (args.out / f"ground_truth_ranks{''.join(f'{s:+d}' for s in args.signs)}.json").write_text(json.dumps(summary, indent=2))
+    (args.out / f"ground_truth_ranks{''.join(f'{s:+d}' for s in args.signs)}.json").write_text(
+        json.dumps(summary, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, precision_score,
-                             recall_score)
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score
 
 from matsight.analytics import metrics
 from matsight.analytics.embeddings import SpaceEmbedding, place_new
@@ -14,7 +13,7 @@ def random_case():
     rng = np.random.default_rng(3)
     labels = (rng.random((300, 7)) < rng.uniform(0.05, 0.6, 7)).astype(np.uint8)
     scores = np.clip(0.5 * labels + rng.random((300, 7)) * 0.7, 0, 1)
-    scores[:40, 2] = np.round(scores[:40, 2], 1)      # ties in the scores
+    scores[:40, 2] = np.round(scores[:40, 2], 1)  # ties in the scores
     return labels, scores
 
 
@@ -29,7 +28,8 @@ def test_per_attribute_metrics_match_sklearn(random_case):
         assert row.f1 == pytest.approx(f1_score(labels[:, k], pred[:, k], zero_division=0))
         assert row.ap == pytest.approx(average_precision_score(labels[:, k], scores[:, k]))
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(
-        average_precision_score(labels, scores, average="macro"))
+        average_precision_score(labels, scores, average="macro")
+    )
 
 
 def test_outcomes_and_counts_add_up(random_case):
@@ -90,10 +90,18 @@ def test_compute_analytics_writes_the_app_contract(tmp_path):
     data = generate_xray(tmp_path / "data", n=16, size=32, seed=1)
     run = RunFolder(tmp_path / "run")
     run.start("train", {"data": str(data), "split": "tiles", "val_fraction": 0.25, "seed": 0})
-    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": 17, "target_names": TAGS, "class_names": [],
-            "image_size": 32, "crop_size": 32, "channels": 1}
+    meta = {
+        "arch": "resnet18",
+        "task": "multilabel",
+        "num_outputs": 17,
+        "target_names": TAGS,
+        "class_names": [],
+        "image_size": 32,
+        "crop_size": 32,
+        "channels": 1,
+    }
     save_checkpoint(run.path / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
-    result = compute_analytics(run.path, distance="euclidean", perplexity=3)   # data from the manifest
+    result = compute_analytics(run.path, distance="euclidean", perplexity=3)  # data from the manifest
     points = pd.read_parquet(result.out_dir / "points.parquet")
     summary = json.loads((result.out_dir / "analytics.json").read_text())
     assert len(points) == 16 and (points["split"] == "val").sum() == 4 and points["image"][0] == "xray_00000.png"

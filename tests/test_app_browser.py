@@ -21,8 +21,13 @@ from matsight.analytics.schema import write_fake_analytics
 from matsight.analytics.server import STATIC_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--enable-unsafe-swiftshader", "--no-sandbox", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--enable-unsafe-swiftshader",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "app"
 pytestmark = pytest.mark.timeout(120)
 N = 60  # few enough points for the flower overlay (the app draws flowers for <= 80 in view)
@@ -42,8 +47,16 @@ def _save_model(run: Path) -> None:
     from matsight.models import build_model, save_checkpoint
 
     torch.manual_seed(0)
-    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": 17, "target_names": [f"attr{j}" for j in range(17)],
-            "class_names": [], "image_size": 64, "crop_size": 56, "channels": 1}
+    meta = {
+        "arch": "resnet18",
+        "task": "multilabel",
+        "num_outputs": 17,
+        "target_names": [f"attr{j}" for j in range(17)],
+        "class_names": [],
+        "image_size": 64,
+        "crop_size": 56,
+        "channels": 1,
+    }
     save_checkpoint(run / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
 
 
@@ -75,8 +88,9 @@ def page(server):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        context = p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), headless=True, args=ARGS,
-                                                       viewport={"width": 1400, "height": 1000})
+        context = p.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=ARGS, viewport={"width": 1400, "height": 1000}
+        )
         page = context.new_page()
         page.goto(server[0])
         page.wait_for_selector("body[data-ready=true]", timeout=60000)
@@ -134,8 +148,11 @@ def test_detail_view_shows_the_image_and_saliency(page):
     assert _pixels(page, "#saliency-image").std() > 10
     page.select_option("#saliency-method", "gradcam")
     page.select_option("#saliency-attribute", "attr5")
-    page.wait_for_function(f"document.getElementById('saliency-image').src.includes('attribute=5&method=gradcam')"
-                           " && document.getElementById('saliency-image').complete", timeout=30000)
+    page.wait_for_function(
+        "document.getElementById('saliency-image').src.includes('attribute=5&method=gradcam')"
+        " && document.getElementById('saliency-image').complete",
+        timeout=30000,
+    )
     assert page.get_attribute("#saliency-image", "src") != first
     assert _pixels(page, "#saliency-image").std() > 10
     page.screenshot(path=ARTIFACTS / "selection.png")
@@ -149,8 +166,9 @@ def test_attribute_filter(page, server):
     page.click("#filter-apply")
     expected = int(((points["label__attr0"] == 1) | (points["label__attr3"] == 1)).sum())
     page.wait_for_function(f"document.body.dataset.filtered == {expected}", timeout=10000)
-    page.wait_for_function(f"document.querySelector('.view[data-space=act] canvas.glyphs').dataset.flowers == {expected}",
-                           timeout=10000)
+    page.wait_for_function(
+        f"document.querySelector('.view[data-space=act] canvas.glyphs').dataset.flowers == {expected}", timeout=10000
+    )
     page.screenshot(path=ARTIFACTS / "filtered.png")
     page.click("#filter-clear")
     page.wait_for_function(f"document.body.dataset.filtered == {N}", timeout=10000)

@@ -19,7 +19,8 @@ def test_vitest_suite_passes():
         if os.environ.get("CI") == "true":
             pytest.fail("frontend/node_modules missing: run `bash scripts/build_frontend.sh` (CI=true: must run)")
         pytest.skip("frontend/node_modules missing: run `bash scripts/build_frontend.sh`")
-    result = subprocess.run([str(vitest), "run", "--reporter=dot"], cwd=FRONTEND, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [str(vitest), "run", "--reporter=dot"], cwd=FRONTEND, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "passed" in result.stdout and "failed" not in result.stdout

@@ -29,10 +29,12 @@ def client(folder):
 
 def decode(payload: bytes) -> tuple[dict, dict]:
     size = int(np.frombuffer(payload[:4], "<u4")[0])
-    header = json.loads(payload[4:4 + size])
+    header = json.loads(payload[4 : 4 + size])
     base = 4 + size
-    arrays = {e["name"]: np.frombuffer(payload, np.dtype(e["dtype"]).newbyteorder("<"), e["length"], base + e["offset"])
-              for e in header["arrays"]}
+    arrays = {
+        e["name"]: np.frombuffer(payload, np.dtype(e["dtype"]).newbyteorder("<"), e["length"], base + e["offset"])
+        for e in header["arrays"]
+    }
     return header, arrays
 
 
@@ -53,7 +55,9 @@ def test_payload_round_trips(client, folder):
     assert arrays["fea"].max() == 65535 and arrays["fea"].min() == 0
     for j, a in enumerate(ATTRIBUTES):
         np.testing.assert_array_equal((arrays["labels"] >> j) & 1, points[f"label__{a}"])
-        np.testing.assert_allclose(arrays["probs"].reshape(-1, 5)[:, j] / 255, points[f"prob__{a}"], atol=0.5 / 255 + 1e-6)
+        np.testing.assert_allclose(
+            arrays["probs"].reshape(-1, 5)[:, j] / 255, points[f"prob__{a}"], atol=0.5 / 255 + 1e-6
+        )
     assert client.get("/api/meta").json()["attributes"] == ATTRIBUTES
 
 
@@ -77,8 +81,10 @@ def test_selection_statistics_match_sklearn(client, folder):
 
 def test_filters(client, folder):
     points = pd.read_parquet(folder / "points.parquet")
+
     def run(**spec):
         return np.frombuffer(client.post("/api/filter", json=spec).content, "<u4")
+
     a0, a1 = points["label__a0"] == 1, points["label__a1"] == 1
     np.testing.assert_array_equal(run(attributes=["a0", "a1"], mode="any"), np.flatnonzero(a0 | a1))
     np.testing.assert_array_equal(run(attributes=["a0", "a1"], mode="all"), np.flatnonzero(a0 & a1))
@@ -109,11 +115,20 @@ def model_folder(tmp_path_factory):
 
     from matsight.models import build_model, save_checkpoint
 
-    folder = write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=20, attributes=ATTRIBUTES, seed=4,
-                                  image_size=64)
+    folder = write_fake_analytics(
+        tmp_path_factory.mktemp("run") / "analytics", n=20, attributes=ATTRIBUTES, seed=4, image_size=64
+    )
     torch.manual_seed(0)
-    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": len(ATTRIBUTES), "target_names": ATTRIBUTES,
-            "class_names": [], "image_size": 64, "crop_size": 56, "channels": 1}
+    meta = {
+        "arch": "resnet18",
+        "task": "multilabel",
+        "num_outputs": len(ATTRIBUTES),
+        "target_names": ATTRIBUTES,
+        "class_names": [],
+        "image_size": 64,
+        "crop_size": 56,
+        "channels": 1,
+    }
     save_checkpoint(folder.parent / "checkpoint.pt", build_model("resnet18", "multilabel", len(ATTRIBUTES)), meta)
     return folder
 
@@ -146,10 +161,12 @@ def test_saliency_overlay_is_the_attributes_map_on_the_crop(model_folder):
         overlays.append(overlay)
     assert np.abs(overlays[0].astype(int) - overlays[1]).mean() > 1, "the attribute changes the map"
     hits = data.saliency.png.cache_info().hits
-    assert client.get("/api/saliency/3?attribute=4&method=gradcam").content == client.get(
-        "/api/saliency/3?attribute=4&method=gradcam").content
+    assert (
+        client.get("/api/saliency/3?attribute=4&method=gradcam").content
+        == client.get("/api/saliency/3?attribute=4&method=gradcam").content
+    )
     assert data.saliency.png.cache_info().hits == hits + 2
-    assert client.get("/api/saliency/3?attribute=1").status_code == 200   # default method: FastCAM x Grad-CAM
+    assert client.get("/api/saliency/3?attribute=1").status_code == 200  # default method: FastCAM x Grad-CAM
     assert client.get("/api/saliency/3?attribute=5").status_code == 400
     assert client.get("/api/saliency/3?attribute=0&method=nope").status_code == 400
     assert client.get("/api/saliency/99?attribute=0").status_code == 404

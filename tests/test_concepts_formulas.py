@@ -13,7 +13,7 @@ def test_nearest_order_and_ties():
     x = np.array([[0.0, 0.0], [10.0, 0.0]])
     y = np.array([[3.0, 0.0], [0.0, 1.0], [-2.0, 0.0], [1.0, 0.0], [10.0, 0.5]])
     idx, dist = nearest(x, y, k=4, block=2)  # blocks force the running top-k merge
-    assert idx[0].tolist() == [1, 3, 2, 0]   # distances 1, 1 (tie: lower index first), 2, 3
+    assert idx[0].tolist() == [1, 3, 2, 0]  # distances 1, 1 (tie: lower index first), 2, 3
     np.testing.assert_allclose(dist[0], [1, 1, 2, 3])
     assert idx[1, 0] == 4 and dist[1, 0] == pytest.approx(0.5)
 
@@ -27,8 +27,9 @@ def test_grouped_distances_match_brute_force_for_any_block():
     for block in (1, 3, 100):
         np.testing.assert_allclose(grouped_mean_distances(x, y, block=block), full, atol=1e-9)
         np.testing.assert_allclose(grouped_mean_distances(x, y, lots, classes, block=block), expect, atol=1e-9)
-        np.testing.assert_allclose(grouped_mean_distances(x, y, None, classes, block=block),
-                                   class_average(full, classes, axis=1), atol=1e-9)
+        np.testing.assert_allclose(
+            grouped_mean_distances(x, y, None, classes, block=block), class_average(full, classes, axis=1), atol=1e-9
+        )
     # float32 torch input gives the same within float32 precision
     got = grouped_mean_distances(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), lots)
     np.testing.assert_allclose(got, class_average(full, lots), rtol=1e-5)
@@ -103,8 +104,9 @@ def test_result_table_order_rank_and_table1():
     t = 22
     scores = np.linspace(-1, 1, t)
     zeros = np.zeros(t)
-    r = TextureResult([f"t{i}" for i in range(t)], [], "cps", zeros, scores, zeros, zeros, zeros,
-                      None, None, None, None, None)
+    r = TextureResult(
+        [f"t{i}" for i in range(t)], [], "cps", zeros, scores, zeros, zeros, zeros, None, None, None, None, None
+    )
     assert r.table().texture[0] == f"t{t - 1}" and r.rank_of("t0") == t
     top = r.top_bottom(10)
     assert len(top) == 20 and top["rank"].tolist() == list(range(1, 11)) + list(range(13, 23))

@@ -23,8 +23,11 @@ def setup(tmp_path_factory):
     generate_lots(root / "lots", lots=4, tiles_per_lot=2, size=32, seed=0)
     generate_bank(root / "bank", per_class=2, size=32, classes=["dotted", "striped", "cracked"])
     model = build_model("resnet18", "regression", 1)
-    save_checkpoint(root / "model" / "checkpoint.pt", model,
-                    {"arch": "resnet18", "task": "regression", "num_outputs": 1, "image_size": 32, "channels": 1})
+    save_checkpoint(
+        root / "model" / "checkpoint.pt",
+        model,
+        {"arch": "resnet18", "task": "regression", "num_outputs": 1, "image_size": 32, "channels": 1},
+    )
     return root, model.eval()
 
 
@@ -45,8 +48,22 @@ def test_salient_vectors_are_activations_at_the_map_argmax(setup):
 
 def test_cli_writes_scores_and_figures_and_resumes(setup):
     root, _ = setup
-    args = ["textures", str(root / "model"), str(root / "lots"), str(root / "bank"), "--out", str(root / "out"),
-            "--k", "3", "--n-boot", "10", "--n-perm", "20", "--device", "cpu"]
+    args = [
+        "textures",
+        str(root / "model"),
+        str(root / "lots"),
+        str(root / "bank"),
+        "--out",
+        str(root / "out"),
+        "--k",
+        "3",
+        "--n-boot",
+        "10",
+        "--n-perm",
+        "20",
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "positive score" in result.output
@@ -66,8 +83,19 @@ def test_cli_writes_scores_and_figures_and_resumes(setup):
 
 def test_missing_bank_exits_2(setup, monkeypatch, capsys):
     root, _ = setup
-    monkeypatch.setattr(sys, "argv", ["matsight", "textures", str(root / "model"), str(root / "lots"),
-                                      str(root / "nope"), "--out", str(root / "o2")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "matsight",
+            "textures",
+            str(root / "model"),
+            str(root / "lots"),
+            str(root / "nope"),
+            "--out",
+            str(root / "o2"),
+        ],
+    )
     with pytest.raises(SystemExit) as exc:
         main()
     assert exc.value.code == 2
@@ -78,6 +106,12 @@ def test_scores_figure_accepts_an_interval_that_excludes_the_estimate(tmp_path):
     from matsight.concepts.figures import scores_bar
 
     scores = np.array([0.5, -0.2])
-    path = scores_bar(["pitted", "lined"], scores, ci_low=np.array([0.55, -0.4]), ci_high=np.array([0.7, -0.1]),
-                      path=tmp_path / "scores.png", highlight=("pitted",))
+    path = scores_bar(
+        ["pitted", "lined"],
+        scores,
+        ci_low=np.array([0.55, -0.4]),
+        ci_high=np.array([0.7, -0.1]),
+        path=tmp_path / "scores.png",
+        highlight=("pitted",),
+    )
     assert path.stat().st_size > 0

@@ -31,7 +31,7 @@ def test_every_pristine_prototype_is_labelled_by_spglib_at_every_tolerance():
 
 
 def test_defects_change_exactly_the_intended_number_of_atoms_and_are_deterministic():
-    atoms = supercell(unit_cell("Cu"))          # 256 atoms
+    atoms = supercell(unit_cell("Cu"))  # 256 atoms
     n = len(atoms)
     assert len(vacancies(atoms, 0.25, seed=1)) == n - 64
     sub = substitute(atoms, 0.1, "Ag", seed=1)
@@ -62,16 +62,16 @@ def test_fingerprint_range_and_masked_ring(transformer):
     assert torch.all(f.amin(dim=(1, 2, 3)) == 0) and torch.allclose(f.amax(dim=(1, 2, 3)), torch.ones(2))
     kept = Diffraction2D().mask()
     assert torch.all(f[:, :, ~kept] == 0)
-    assert torch.all(f[:, :, 31, 31] == 0)            # centre (r ≤ 10 px) masked
-    assert torch.all(f[:, :, 0, 0] == 0)              # corner (r ≥ 30 px) masked
-    assert float(f[:, :, kept].max(dim=-1).values.min()) > 0   # every channel has signal
+    assert torch.all(f[:, :, 31, 31] == 0)  # centre (r ≤ 10 px) masked
+    assert torch.all(f[:, :, 0, 0] == 0)  # corner (r ≥ 30 px) masked
+    assert float(f[:, :, kept].max(dim=-1).values.min()) > 0  # every channel has signal
     with pytest.raises(ConfigError, match="at least 2 atoms"):
         transformer.transform([Atoms("Cu")])
-    single = transformer.transform([unit_cell("Po")])            # one atom in a periodic cell is a crystal
+    single = transformer.transform([unit_cell("Po")])  # one atom in a periodic cell is a crystal
     assert relative_l2(single[0], transformer.transform([supercell(unit_cell("Po"))])[0]) < 0.05
 
 
-@pytest.mark.parametrize("element", ["Fe", "Mg", "Si", "Sn"])     # bcc, hcp, diamond, bct 141
+@pytest.mark.parametrize("element", ["Fe", "Mg", "Si", "Sn"])  # bcc, hcp, diamond, bct 141
 def test_fingerprint_is_invariant_to_translating_the_atoms_within_the_cell(transformer, element):
     cell = unit_cell(element)
     moved = shifted_in_cell(cell, np.array([0.37, 0.61, 0.18]))
@@ -79,20 +79,27 @@ def test_fingerprint_is_invariant_to_translating_the_atoms_within_the_cell(trans
     f = transformer.transform([supercell(cell), supercell(moved)])
     assert relative_l2(f[0], f[1]) < 0.05
     cluster = supercell(cell)
-    cluster.pbc = False                                # a finite cluster: exact invariance
+    cluster.pbc = False  # a finite cluster: exact invariance
     far = cluster.copy()
     far.positions += np.array([3.7, -11.2, 0.9])
     g = transformer.transform([cluster, far])
     assert relative_l2(g[0], g[1]) < 1e-4
 
 
-@pytest.mark.parametrize("element, small, large", [("Fe", (4, 4, 4), (4, 4, 8)), ("Cu", (2, 4, 4), (4, 4, 4)),
-                                                    ("Mg", (4, 4, 4), (8, 4, 4)), ("In", (4, 4, 4), (4, 8, 4))])
+@pytest.mark.parametrize(
+    "element, small, large",
+    [
+        ("Fe", (4, 4, 4), (4, 4, 8)),
+        ("Cu", (2, 4, 4), (4, 4, 4)),
+        ("Mg", (4, 4, 4), (8, 4, 4)),
+        ("In", (4, 4, 4), (4, 8, 4)),
+    ],
+)
 def test_fingerprint_is_nearly_independent_of_supercell_size_and_separates_classes(transformer, element, small, large):
     cell = unit_cell(element)
     pair = [cell.repeat(small), cell.repeat(large)]
     assert [len(a) for a in pair] == [128, 256]
-    other = supercell(unit_cell("W" if element != "Fe" else "Cu"))       # bcc W, or fcc Cu against bcc Fe
+    other = supercell(unit_cell("W" if element != "Fe" else "Cu"))  # bcc W, or fcc Cu against bcc Fe
     f = transformer.transform(pair + [other])
     assert relative_l2(f[0], f[1]) < 0.10
     assert relative_l2(f[0], f[2]) > 0.3

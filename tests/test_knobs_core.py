@@ -10,8 +10,8 @@ from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discrimin
 from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
 from matsight.knobs.losses import discriminator_loss, generator_loss
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.knobs.train_editor import target_attributes
+from matsight.knobs.transfer import choose_view, transfer_edit
 
 
 class AddEditor(nn.Module):
@@ -165,8 +165,8 @@ def test_transfer_edit_adds_the_upsampled_change_and_keeps_the_original_otherwis
 
 
 def test_sweeps_and_inverse_on_full_resolution_tiles_start_from_the_real_prediction():
-    images = torch.full((4, 1, 8, 8), 0.2)           # what the editor sees
-    full = torch.full((4, 1, 16, 16), 0.4)           # the same tiles at the regressor's size
+    images = torch.full((4, 1, 8, 8), 0.2)  # what the editor sees
+    full = torch.full((4, 1, 16, 16), 0.4)  # the same tiles at the regressor's size
     attrs = torch.full((4, 2), 0.5)
     g, r = AddEditor([0.3, -0.3]), MeanRegressor()
     values = np.linspace(0, 1, 5)
@@ -184,11 +184,15 @@ def test_sweeps_and_inverse_on_full_resolution_tiles_start_from_the_real_predict
 def test_a_knob_passes_only_when_it_is_readable_strong_and_clean():
     from matsight.knobs.quality import knob_passes
 
-    slopes = np.array([[0.50, 0.10, 0.00, 0.00, 0.90],   # clean: cross-talk 0.1 ≤ 0.5·0.5 (0.9 goes to an unreadable one)
-                       [0.10, 0.40, 0.30, 0.00, 0.00],   # moves attribute 2 by 0.3 > 0.5·0.4
-                       [0.00, 0.00, 0.10, 0.00, 0.00],   # control slope below 0.2
-                       [0.00, 0.00, 0.00, 0.60, 0.00],   # strong and clean, but the measurer cannot read it
-                       [0.00, 0.00, 0.00, 0.00, 0.90]])
+    slopes = np.array(
+        [
+            [0.50, 0.10, 0.00, 0.00, 0.90],  # clean: cross-talk 0.1 ≤ 0.5·0.5 (0.9 goes to an unreadable one)
+            [0.10, 0.40, 0.30, 0.00, 0.00],  # moves attribute 2 by 0.3 > 0.5·0.4
+            [0.00, 0.00, 0.10, 0.00, 0.00],  # control slope below 0.2
+            [0.00, 0.00, 0.00, 0.60, 0.00],  # strong and clean, but the measurer cannot read it
+            [0.00, 0.00, 0.00, 0.00, 0.90],
+        ]
+    )
     r2 = np.array([0.8, 0.8, 0.8, 0.1, 0.2])
     assert knob_passes(slopes, r2).tolist() == [True, False, False, False, False]
 
@@ -202,8 +206,12 @@ def test_oracle_sweep_renders_the_same_tiles_with_one_attribute_changed():
         def forward(self, x):
             return (x < 0.2).float().mean((1, 2, 3))
 
-    lots = pd.DataFrame([{"size": 10.0, "porosity": 0.2, "polydispersity": 0.2, "facetness": 0.5, "cracks": 0.0},
-                         {"size": 14.0, "porosity": 0.8, "polydispersity": 0.4, "facetness": 0.3, "cracks": 1.0}])
+    lots = pd.DataFrame(
+        [
+            {"size": 10.0, "porosity": 0.2, "polydispersity": 0.2, "facetness": 0.5, "cracks": 0.0},
+            {"size": 14.0, "porosity": 0.8, "polydispersity": 0.4, "facetness": 0.3, "cracks": 1.0},
+        ]
+    )
     pred = oracle_sweep(DarkFraction(), lots, "porosity", np.array([0.0, 0.6, 1.2]), tiles_per_lot=2, size=48)
     assert pred.shape == (3, 4)
     assert (pred[2] > pred[0]).all()  # more pits, more dark pixels, on every tile

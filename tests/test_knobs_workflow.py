@@ -25,8 +25,17 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("knobs")
     lots = generate_lots(root / "lots", lots=4, tiles_per_lot=5, size=32, seed=1, progress=False)
     torch.manual_seed(0)
-    meta = {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"],
-            "target_mean": [25.0], "target_std": [4.0], "image_size": 40, "crop_size": 36, "channels": 1}
+    meta = {
+        "arch": "resnet18",
+        "task": "regression",
+        "num_outputs": 1,
+        "target_names": ["cps"],
+        "target_mean": [25.0],
+        "target_std": [4.0],
+        "image_size": 40,
+        "crop_size": 36,
+        "channels": 1,
+    }
     save_checkpoint(root / "reg" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
     return root, lots
 
@@ -34,8 +43,16 @@ def setup(tmp_path_factory):
 def test_train_resumes_and_cli_writes_tables(setup):
     root, lots = setup
     out = root / "editor"
-    config = EditorConfig(regressor=root / "reg", lots=lots, out=out, image_size=32, steps=3, width=8,
-                          checkpoint_every=3, attributes=["size", "porosity"])
+    config = EditorConfig(
+        regressor=root / "reg",
+        lots=lots,
+        out=out,
+        image_size=32,
+        steps=3,
+        width=8,
+        checkpoint_every=3,
+        attributes=["size", "porosity"],
+    )
     train_editor(config)
     first = torch.load(out / "editor.pt", weights_only=False)["step"]
     config.steps = 5
@@ -43,9 +60,29 @@ def test_train_resumes_and_cli_writes_tables(setup):
     editor, meta = load_editor(out)
     assert first == 3 and meta["step"] == 5 and len(meta["held_out_rows"]) == 4
     runner = CliRunner()
-    res = runner.invoke(app, ["knobs", "train", str(root / "reg"), str(lots), "--out", str(root / "cli"),
-                              "--attributes", "size,porosity,facetness", "--image-size", "32", "--steps", "4",
-                              "--width", "8", "--quality-epochs", "1", "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "knobs",
+            "train",
+            str(root / "reg"),
+            str(lots),
+            "--out",
+            str(root / "cli"),
+            "--attributes",
+            "size,porosity,facetness",
+            "--image-size",
+            "32",
+            "--steps",
+            "4",
+            "--width",
+            "8",
+            "--quality-epochs",
+            "1",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "control slope" in res.output
     res = runner.invoke(app, ["knobs", "sweep", str(root / "cli"), "--levels", "3", "--tiles", "4", "--device", "cpu"])
@@ -54,8 +91,10 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert set(sweeps["attribute"]) == {"size", "porosity", "facetness"} and len(sweeps) == 9
     per_lot = pd.read_csv(root / "cli" / "tables" / "knob_sweep_lots.csv")
     assert per_lot["tiles"].sum() == 3 * 4 and sweeps["lots_agreeing"].between(0, 1).all()
-    res = runner.invoke(app, ["knobs", "inverse", str(root / "cli"), "--target", "+10%", "--tiles", "3",
-                              "--steps", "3", "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        ["knobs", "inverse", str(root / "cli"), "--target", "+10%", "--tiles", "3", "--steps", "3", "--device", "cpu"],
+    )
     assert res.exit_code == 0, res.output
     effects = pd.read_csv(root / "cli" / "tables" / "inverse_effects.csv")
     assert list(effects.columns[:3]) == ["attribute", "direction", "target"]
@@ -72,23 +111,66 @@ def test_train_resumes_and_cli_writes_tables(setup):
 def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp_path):
     root, lots = setup
     editor = root / "chosen"
-    train_editor(EditorConfig(regressor=root / "reg", lots=lots, out=editor, image_size=32, steps=2, width=8,
-                              attributes=["size", "porosity"]))
+    train_editor(
+        EditorConfig(
+            regressor=root / "reg",
+            lots=lots,
+            out=editor,
+            image_size=32,
+            steps=2,
+            width=8,
+            attributes=["size", "porosity"],
+        )
+    )
     torch.manual_seed(1)
     meta = torch.load(root / "reg" / "checkpoint.pt", weights_only=False)["meta"]
     save_checkpoint(tmp_path / "other" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
     runner = CliRunner()
     out = tmp_path / "judged"
-    res = runner.invoke(app, ["knobs", "inverse", str(editor), "--tiles", "3", "--steps", "3", "--knobs", "porosity",
-                              "--regressor", str(tmp_path / "other"), "--out", str(out), "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "knobs",
+            "inverse",
+            str(editor),
+            "--tiles",
+            "3",
+            "--steps",
+            "3",
+            "--knobs",
+            "porosity",
+            "--regressor",
+            str(tmp_path / "other"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     effects = pd.read_csv(out / "tables" / "inverse_effects.csv")
     assert effects.set_index("attribute")["free"].to_dict() == {"size": False, "porosity": True}
     assert (effects.loc[effects["attribute"] == "size", "mean_delta"] == 0).all()
     assert json.loads((out / "manifest.json").read_text())["arguments"]["regressor"] == str(tmp_path / "other")
     assert not (editor / "tables" / "inverse_effects.csv").exists()  # the editor run is left alone
-    res = runner.invoke(app, ["knobs", "sweep", str(editor), "--levels", "2", "--tiles", "2",
-                              "--regressor", str(tmp_path / "other"), "--out", str(out), "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "knobs",
+            "sweep",
+            str(editor),
+            "--levels",
+            "2",
+            "--tiles",
+            "2",
+            "--regressor",
+            str(tmp_path / "other"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     own = run_sweeps(editor, levels=2, max_tiles=2)
     other = pd.read_csv(out / "tables" / "knob_sweeps.csv")
@@ -98,10 +180,35 @@ def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp
 def test_inverse_per_lot_answers_each_lot_once(setup):
     root, lots = setup
     editor = root / "per-lot"
-    train_editor(EditorConfig(regressor=root / "reg", lots=lots, out=editor, image_size=32, steps=2, width=8,
-                              attributes=["size", "porosity"]))
-    res = CliRunner().invoke(app, ["knobs", "inverse", str(editor), "--tiles", "4", "--steps", "3", "--per", "lot",
-                                   "--view", "edit", "--device", "cpu"])
+    train_editor(
+        EditorConfig(
+            regressor=root / "reg",
+            lots=lots,
+            out=editor,
+            image_size=32,
+            steps=2,
+            width=8,
+            attributes=["size", "porosity"],
+        )
+    )
+    res = CliRunner().invoke(
+        app,
+        [
+            "knobs",
+            "inverse",
+            str(editor),
+            "--tiles",
+            "4",
+            "--steps",
+            "3",
+            "--per",
+            "lot",
+            "--view",
+            "edit",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     effects = pd.read_csv(editor / "tables" / "inverse_effects.csv")
     assert (effects["view"] == "edit").all()  # asked for; auto would transfer (editor 32 px < regressor 40 px)
@@ -166,8 +273,14 @@ def test_demo_step_searches_over_passing_knobs_when_any_pass(setup, tmp_path, fi
         (out / "knob_control.json").write_text(json.dumps(report.to_dict()))
         return report
 
-    tiny = dict(editor=dict(image_size=32, steps=2, width=8, depth=3), quality_epochs=1, sweep_tiles=3, levels=2,
-                inverse_tiles=3, inverse_steps=2)
+    tiny = dict(
+        editor=dict(image_size=32, steps=2, width=8, depth=3),
+        quality_epochs=1,
+        sweep_tiles=3,
+        levels=2,
+        inverse_tiles=3,
+        inverse_steps=2,
+    )
     ctx = DemoContext(root=tmp_path, shared={"sem_run": root / "reg", "sem_lots": lots})
     with patch.object(demo, "CPU", tiny), patch.object(demo, "check_quality", check):
         demo.run_demo(ctx)

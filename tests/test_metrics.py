@@ -12,7 +12,9 @@ def test_multilabel_metrics_equal_scikit_learn():
     predicted = probabilities >= 0.5
     for k, name in enumerate("abcde"):
         assert np.isclose(result["per_attribute"][name]["f1"], skm.f1_score(labels[:, k], predicted[:, k]))
-        assert np.isclose(result["per_attribute"][name]["ap"], skm.average_precision_score(labels[:, k], probabilities[:, k]))
+        assert np.isclose(
+            result["per_attribute"][name]["ap"], skm.average_precision_score(labels[:, k], probabilities[:, k])
+        )
     assert np.isclose(result["map"], skm.average_precision_score(labels, probabilities, average="macro"))
 
 

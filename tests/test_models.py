@@ -19,7 +19,9 @@ def test_crystal_convnet_shapes():
 def test_stages_are_named_and_ordered(arch, first_channels):
     model = build_model(arch, "regression", 1).eval()
     seen = {}
-    handles = [m.register_forward_hook(lambda mod, i, o, z=z: seen.__setitem__(z, o.shape)) for z, m in model.stages.items()]
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, z=z: seen.__setitem__(z, o.shape)) for z, m in model.stages.items()
+    ]
     out = model(torch.rand(2, 1, 64, 64))  # grey input is repeated to RGB inside the model
     for h in handles:
         h.remove()

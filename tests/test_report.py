@@ -15,8 +15,17 @@ def test_report_is_self_contained_and_ordered(tmp_path):
     run.write_table("scores", pd.DataFrame({"texture": ["pitted"], "score": [0.9]}))
     other = RunFolder(tmp_path / "other")
     write_section(other.path, Section(key="textures", title="Texture concepts", order=30))
-    write_section(run.path, Section(key="training", title="Training", order=10, figures=["figures/curve.png"],
-                                    tables=["tables/scores.csv"], metrics={"R2": 0.91}))
+    write_section(
+        run.path,
+        Section(
+            key="training",
+            title="Training",
+            order=10,
+            figures=["figures/curve.png"],
+            tables=["tables/scores.csv"],
+            metrics={"R2": 0.91},
+        ),
+    )
     html = build_report(run.path, extra_runs=[other.path]).read_text()
     assert html.index("Training") < html.index("Texture concepts")
     assert "data:image/png;base64," in html and "pitted" in html and "0.91" in html

@@ -92,6 +92,7 @@ def test_fastcam_times_gradcam_and_hooks_removed_on_error():
 
 def _live_tensors() -> int:
     import gc
+
     gc.collect()
     return sum(1 for obj in gc.get_objects() if torch.is_tensor(obj))
 

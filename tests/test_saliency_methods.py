@@ -77,7 +77,7 @@ def blobs(n: int, seed: int) -> torch.Tensor:
     x = torch.full((n, 1, 24, 24), 0.3)
     for i in range(n):
         for r, c in torch.randint(0, 20, (6, 2), generator=gen).tolist():
-            x[i, 0, r:r + 4, c:c + 4] = 0.9
+            x[i, 0, r : r + 4, c : c + 4] = 0.9
     return x
 
 

@@ -13,13 +13,13 @@ import dataclasses
 import numpy as np
 import pytest
 from PIL import Image
+from test_training import make_lots
 
 from matsight.errors import ConfigError
 from matsight.models import build_model, save_checkpoint
 from matsight.scale import Engine, pending_chunks, run_chunks
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import ChunkStore
-from test_training import make_lots
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_chunks_of_another_job_are_discarded(tmp_path):
     store = ChunkStore(tmp_path)
 
     def scaled(factor):
-        return lambda: (lambda indices: {"value": factor * indices})
+        return lambda: lambda indices: {"value": factor * indices}
 
     run_chunks(6, 3, store, scaled(1), key="a")
     run_chunks(6, 3, store, scaled(2), key="a")  # same job: resumes, nothing recomputed
@@ -90,8 +90,10 @@ def test_job_key_follows_model_and_images_not_device(job):
     assert dataclasses.replace(factory, crop_size=28).job_key() != key
     model = build_model("resnet18", "regression", 1)
     assert dataclasses.replace(factory, model=model).job_key() == dataclasses.replace(factory, model=model).job_key()
-    assert dataclasses.replace(factory, model=model).job_key() != dataclasses.replace(
-        factory, model=build_model("resnet18", "regression", 1)).job_key()
+    assert (
+        dataclasses.replace(factory, model=model).job_key()
+        != dataclasses.replace(factory, model=build_model("resnet18", "regression", 1)).job_key()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +113,17 @@ def regressor(tmp_path_factory):
     """A lots folder (2 lots x 5 tiles of 36 px) and a run folder with an untrained regressor."""
     root = tmp_path_factory.mktemp("extractions")
     data = make_lots(root / "lots", lots=2, tiles=5, size=36)
-    meta = {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"],
-            "target_mean": [12.5], "target_std": [2.5], "image_size": 36, "crop_size": 32, "channels": 1}
+    meta = {
+        "arch": "resnet18",
+        "task": "regression",
+        "num_outputs": 1,
+        "target_names": ["cps"],
+        "target_mean": [12.5],
+        "target_std": [2.5],
+        "image_size": 36,
+        "crop_size": 32,
+        "channels": 1,
+    }
     save_checkpoint(root / "run" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
     return data, root / "run"
 
@@ -165,8 +176,11 @@ def test_saliency_maps_on_ray_equal_the_local_engine(regressor, ray_instance, tm
     data, run = regressor
     local = explain_dataset(run, data, tmp_path / "local", method="fastcam", batch_size=4)
     remote = explain_dataset(run, data, tmp_path / "ray", method="fastcam", batch_size=4, engine="ray", workers=2)
-    np.testing.assert_allclose(remote.chunks("maps").concat("map").astype(np.float32),
-                               local.chunks("maps").concat("map").astype(np.float32), atol=1e-3)
+    np.testing.assert_allclose(
+        remote.chunks("maps").concat("map").astype(np.float32),
+        local.chunks("maps").concat("map").astype(np.float32),
+        atol=1e-3,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -241,8 +255,16 @@ def test_analytics_inputs_on_ray_equal_local(ray_instance, tmp_path):
     data = generate_xray(tmp_path / "data", n=10, size=32, seed=1)
     run = RunFolder(tmp_path / "run")
     run.start("train", {"data": str(data)})
-    meta = {"arch": "resnet18", "task": "multilabel", "num_outputs": len(TAGS), "target_names": TAGS,
-            "class_names": [], "image_size": 32, "crop_size": 32, "channels": 1}
+    meta = {
+        "arch": "resnet18",
+        "task": "multilabel",
+        "num_outputs": len(TAGS),
+        "target_names": TAGS,
+        "class_names": [],
+        "image_size": 32,
+        "crop_size": 32,
+        "channels": 1,
+    }
     save_checkpoint(run.path / "checkpoint.pt", build_model("resnet18", "multilabel", len(TAGS)), meta)
     local = compute_analytics(run.path, out_dir=tmp_path / "local", perplexity=2, batch_size=4)
     remote = compute_analytics(run.path, out_dir=tmp_path / "ray", perplexity=2, batch_size=4, engine=TWO_ACTORS)

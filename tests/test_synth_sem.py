@@ -23,8 +23,11 @@ BASE = dict(size=10.0, porosity=0.3, polydispersity=0.2, facetness=0.8, cracks=0
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_deterministic_for_a_seed_and_readable(tmp_path):
@@ -48,8 +51,12 @@ def test_lot_names_like_llnl():
 def _cps_porosity_correlation(tmp_path: Path, coefficients_file: Path | None) -> float:
     out = tmp_path / (coefficients_file.stem if coefficients_file else "default")
     args = ["--coefficients", str(coefficients_file)] if coefficients_file else []
-    subprocess.run([MATSIGHT, "synth", "sem-lots", str(out), "--lots", "30", "--tiles-per-lot", "1",
-                    "--size", "16", *args], check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [MATSIGHT, "synth", "sem-lots", str(out), "--lots", "30", "--tiles-per-lot", "1", "--size", "16", *args],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     lots = pd.read_csv(out / "lots.csv")
     return float(np.corrcoef(lots["cps"], lots["porosity"])[0, 1])
 
@@ -69,8 +76,12 @@ def test_bad_coefficients_name_file_and_key(tmp_path, content, key):
     with pytest.raises(ConfigError, match=key) as info:
         read_coefficients(path)
     assert str(path) in str(info.value)
-    result = subprocess.run([MATSIGHT, "synth", "sem-lots", str(tmp_path / "o"), "--coefficients", str(path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [MATSIGHT, "synth", "sem-lots", str(tmp_path / "o"), "--coefficients", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and key in result.stderr
 
 
@@ -134,8 +145,25 @@ def test_latin_hypercube_design_covers_each_range_evenly_with_uncorrelated_attri
 
 def test_design_option_of_the_command(tmp_path):
     out = tmp_path / "lhs"
-    subprocess.run([MATSIGHT, "synth", "sem-lots", str(out), "--lots", "6", "--tiles-per-lot", "1", "--size", "16",
-                    "--design", "lhs"], check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            MATSIGHT,
+            "synth",
+            "sem-lots",
+            str(out),
+            "--lots",
+            "6",
+            "--tiles-per-lot",
+            "1",
+            "--size",
+            "16",
+            "--design",
+            "lhs",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     table = pd.read_csv(out / "lots.csv").set_index("lot")
     expected = lot_attributes(list(table.index), "lhs", np.random.default_rng(0), seed=0)
     np.testing.assert_allclose(table[list(ATTRIBUTE_RANGES)], expected, atol=1e-6)

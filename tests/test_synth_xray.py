@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 from matsight.cli.main import app
-
 from matsight.data import read_multilabel
 from matsight.synth import xray_physics as phys
 from matsight.synth.xray import BEAMSTOP_TAGS, TAGS, draw_image, generate_xray
@@ -20,7 +19,7 @@ def scenes():
 
 def test_tags_follow_from_the_scene(scenes):
     beamstops = scenes[list(BEAMSTOP_TAGS.values())]
-    assert (beamstops[scenes["Beam Off Image"] == 1].sum(axis=1) == 0).all()   # beam off → no beamstop
+    assert (beamstops[scenes["Beam Off Image"] == 1].sum(axis=1) == 0).all()  # beam off → no beamstop
     assert (beamstops.sum(axis=1) <= 1).all()
     assert (scenes.loc[scenes["Many rings"] == 1, "Higher orders"] == 1).all()
     assert (scenes.loc[scenes["Higher orders"] == 1, "Ring"] == 1).all()
@@ -37,7 +36,9 @@ def test_layout_determinism_and_cli(tmp_path):
     result = CliRunner().invoke(app, ["synth", "xray", str(tmp_path / "b"), "--n", "6", "--size", "32", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert (first / "labels.csv").read_text() == (tmp_path / "b" / "labels.csv").read_text()
-    assert (first / "images" / "xray_00005.png").read_bytes() == (tmp_path / "b" / "images" / "xray_00005.png").read_bytes()
+    assert (first / "images" / "xray_00005.png").read_bytes() == (
+        tmp_path / "b" / "images" / "xray_00005.png"
+    ).read_bytes()
     other = generate_xray(tmp_path / "c", n=6, size=32, seed=4)
     assert (other / "labels.csv").read_text() != (first / "labels.csv").read_text()
 
@@ -54,9 +55,9 @@ def test_physics_terms():
     assert q[32, 32] == 0 and q[32, 64] == pytest.approx(phys.Q_EDGE * 32 / 32.5)
     assert phys.anisotropy(chi, 0.0, 2, 0.0) == pytest.approx(1.0)
     aniso = phys.anisotropy(np.array([0.0, np.pi / 2]), 0.6, 2, 0.0)
-    assert aniso[0] > 1 > aniso[1]                                   # peaks along chi0
+    assert aniso[0] > 1 > aniso[1]  # peaks along chi0
     assert phys.sphere_form_factor(1e-6, 5.0) == pytest.approx(1.0, abs=1e-4)
-    assert phys.sphere_form_factor(4.4934 / 5.0, 5.0) < 1e-8   # first zero at qR ≈ 4.4934
+    assert phys.sphere_form_factor(4.4934 / 5.0, 5.0) < 1e-8  # first zero at qR ≈ 4.4934
     assert phys.high_q(np.array([0.0]), 2.0, 1.0)[0] == 0
     mask = phys.beamstop_mask("circular", 64, (32, 32), np.random.default_rng(0))
     assert mask[32, 32] == pytest.approx(1.0, abs=0.01) and mask.min() >= 0

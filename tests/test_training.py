@@ -49,8 +49,15 @@ def config(data, out, **kw):
 def test_regression_run_folder_is_complete_and_in_user_units(tmp_path):
     data = make_lots(tmp_path / "lots")
     run = train(config(data, tmp_path / "run", epochs=3, lr=0.003))
-    for name in ("manifest.json", "checkpoint.pt", "metrics.json", "tables/predictions.parquet", "tables/per_lot.csv",
-                 "figures/predicted_vs_measured.png", "figures/learning_curves.png"):
+    for name in (
+        "manifest.json",
+        "checkpoint.pt",
+        "metrics.json",
+        "tables/predictions.parquet",
+        "tables/per_lot.csv",
+        "figures/predicted_vs_measured.png",
+        "figures/learning_curves.png",
+    ):
         assert (run.path / name).exists(), name
     manifest = run.read_manifest()
     assert manifest["status"] == "finished" and manifest["seed"] == 0 and manifest["inputs"]["data"]["hash"]
@@ -88,8 +95,23 @@ def test_interrupted_training_resumes_from_the_last_finished_epoch(tmp_path, mon
 def test_killed_train_command_resumes_when_rerun(tmp_path):
     """SIGKILL `matsight train` right after its first finished epoch, rerun the same command."""
     data = make_lots(tmp_path / "lots", lots=4, tiles=8)
-    command = [sys.executable, "-m", "matsight.cli", "train", str(data), "--out", str(tmp_path / "run"),
-               "--epochs", "3", "--image-size", "32", "--batch-size", "4", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "matsight.cli",
+        "train",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "3",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last_state = tmp_path / "run" / training_loop.LAST_STATE
     deadline = time.monotonic() + 120
@@ -141,9 +163,26 @@ def test_bad_options_are_user_errors(tmp_path):
 
 def test_cli_reports_a_missing_target_column_with_exit_2(tmp_path):
     data = make_lots(tmp_path / "lots", lots=2, tiles=2)
-    result = subprocess.run([sys.executable, "-m", "matsight.cli", "train", str(data), "--out", str(tmp_path / "r"),
-                             "--target", "strength", "--epochs", "1", "--image-size", "32"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matsight.cli",
+            "train",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            "--target",
+            "strength",
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "lots.csv" in result.stderr and "strength" in result.stderr and "Traceback" not in result.stderr
 
@@ -158,13 +197,22 @@ def test_a_non_finite_loss_stops_with_a_clear_error(tmp_path):
 
     data = TensorDataset(torch.rand(4, 1, 16, 16), torch.tensor([[1.0], [2.0], [float("inf")], [3.0]]))
     with pytest.raises(ConfigError, match="--lr"):
-        fit(build_model("resnet18", "regression"), data, data, task="regression", run=RunFolder(tmp_path),
-            epochs=1, batch_size=4, meta={"target_mean": [0.0], "target_std": [1.0]})
+        fit(
+            build_model("resnet18", "regression"),
+            data,
+            data,
+            task="regression",
+            run=RunFolder(tmp_path),
+            epochs=1,
+            batch_size=4,
+            meta={"target_mean": [0.0], "target_std": [1.0]},
+        )
 
 
-@pytest.mark.parametrize("schedule, last_factor", [("exponential", 0.5 ** 4), ("cosine", 0.0)])
+@pytest.mark.parametrize("schedule, last_factor", [("exponential", 0.5**4), ("cosine", 0.0)])
 def test_learning_rate_schedules(schedule, last_factor):
     import torch
+
     opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
     scheduler = training_loop.make_scheduler(opt, schedule, epochs=4, lr_decay=0.5)
     rates = []

@@ -47,16 +47,19 @@ def test_valid_lots_summary(tmp_path):
     assert summary.sizes == {(8, 10): 3} and summary.bit_depths == {"uint8": 3}
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing_csv", "lots.csv is missing"),
-    ("folder_without_row", "images/C: folder has no row"),
-    ("row_without_folder", "lot 'B' has no folder"),
-    ("corrupt_image", "images/A/t0.png: cannot decode image"),
-    ("non_numeric_target", "row 2, column 'cps': 'x' is not a number"),
-    ("non_numeric_attribute", "row 3, column 'size': 'big' is not a number"),
-    ("empty_lot", "images/B: lot 'B' has no images"),
-    ("duplicate_lot", "lot 'A' appears 2 times"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing_csv", "lots.csv is missing"),
+        ("folder_without_row", "images/C: folder has no row"),
+        ("row_without_folder", "lot 'B' has no folder"),
+        ("corrupt_image", "images/A/t0.png: cannot decode image"),
+        ("non_numeric_target", "row 2, column 'cps': 'x' is not a number"),
+        ("non_numeric_attribute", "row 3, column 'size': 'big' is not a number"),
+        ("empty_lot", "images/B: lot 'B' has no images"),
+        ("duplicate_lot", "lot 'A' appears 2 times"),
+    ],
+)
 def test_each_lots_error_names_its_path(tmp_path, case, expected):
     rows, folders = ["A,1,2", "B,2,3"], {"A": 1, "B": 1}
     if case == "folder_without_row":
@@ -113,7 +116,7 @@ def test_multilabel_and_classes_errors(tmp_path):
 
 @pytest.mark.parametrize("kind", ["png8_grey", "png16_grey", "png8_rgb", "tif8_grey", "tif16_grey", "tif16_rgb"])
 def test_decoding_bit_depths_and_channels(tmp_path, kind):
-    fmt, depth, colour = kind[:3], int(kind[3:kind.index("_")]), kind.endswith("rgb")
+    fmt, depth, colour = kind[:3], int(kind[3 : kind.index("_")]), kind.endswith("rgb")
     dtype = np.uint8 if depth == 8 else np.uint16
     top = np.iinfo(dtype).max
     shape = (6, 7, 3) if colour else (6, 7)

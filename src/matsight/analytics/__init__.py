@@ -6,11 +6,15 @@ Exports load lazily so that light modules (e.g. ``matsight.analytics.schema``) d
 from importlib import import_module
 
 _EXPORTS = {
-    "compute_analytics": "matsight.analytics.compute", "features_and_logits": "matsight.analytics.compute",
+    "compute_analytics": "matsight.analytics.compute",
+    "features_and_logits": "matsight.analytics.compute",
     "Analytics": "matsight.analytics.compute",
-    "SpaceEmbedding": "matsight.analytics.embeddings", "place_new": "matsight.analytics.embeddings",
-    "per_attribute": "matsight.analytics.metrics", "average_precision": "matsight.analytics.metrics",
-    "mean_average_precision": "matsight.analytics.metrics", "outcomes": "matsight.analytics.metrics",
+    "SpaceEmbedding": "matsight.analytics.embeddings",
+    "place_new": "matsight.analytics.embeddings",
+    "per_attribute": "matsight.analytics.metrics",
+    "average_precision": "matsight.analytics.metrics",
+    "mean_average_precision": "matsight.analytics.metrics",
+    "outcomes": "matsight.analytics.metrics",
     "error_distance": "matsight.analytics.metrics",
 }
 __all__ = sorted(_EXPORTS)

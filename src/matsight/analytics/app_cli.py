@@ -16,11 +16,12 @@ def register(app: typer.Typer) -> None:
     """Adds the ``app`` command to the ``matsight`` command."""
 
     @app.command("app")
-    def serve(run: Path = typer.Argument(..., help="Multi-label run folder (or its analytics/ folder)."),
-              port: int = typer.Option(8050, help="Port to listen on."),
-              host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
-              device: str = typer.Option("cpu", help="Device for the detail view's saliency maps "
-                                                     "(cpu, cuda, cuda:1).")) -> None:
+    def serve(
+        run: Path = typer.Argument(..., help="Multi-label run folder (or its analytics/ folder)."),
+        port: int = typer.Option(8050, help="Port to listen on."),
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
+        device: str = typer.Option("cpu", help="Device for the detail view's saliency maps (cpu, cuda, cuda:1)."),
+    ) -> None:
         """Open the linked-embeddings app for RUN's analytics (computed by `matsight analytics RUN`)."""
         import uvicorn
 

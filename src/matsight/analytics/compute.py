@@ -55,8 +55,9 @@ def _splits(run: RunFolder, table: ImageTable) -> np.ndarray:
     arguments = run.read_manifest().get("arguments", {})
     split = np.full(len(table), "val", dtype=object)
     if arguments.get("data") and Path(arguments["data"]).resolve() == Path(table.root).resolve():
-        train_rows, _ = split_indices(table, arguments.get("split", "tiles"), arguments.get("val_fraction", 0.2),
-                                      arguments.get("seed", 0))
+        train_rows, _ = split_indices(
+            table, arguments.get("split", "tiles"), arguments.get("val_fraction", 0.2), arguments.get("seed", 0)
+        )
         split[train_rows] = "train"
     return split
 
@@ -72,9 +73,19 @@ class Analytics:
     embeddings: dict[str, SpaceEmbedding]
 
 
-def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
-                      *, distance: str = "cosine", threshold: float = 0.5, seed: int = 0, device: str = "cpu",
-                      perplexity: float = 30.0, engine: Engine = LOCAL, batch_size: int = 64) -> Analytics:
+def compute_analytics(
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    distance: str = "cosine",
+    threshold: float = 0.5,
+    seed: int = 0,
+    device: str = "cpu",
+    perplexity: float = 30.0,
+    engine: Engine = LOCAL,
+    batch_size: int = 64,
+) -> Analytics:
     """Labels (ACT), penultimate features (FEA) and probabilities (PRD) of every image of the
     layout-2 folder ``data_dir`` under the model of ``run_dir``; their t-SNE embeddings; metrics;
     per-image ACT–PRD error. Writes ``points.parquet``, ``analytics.json``, ``per_attribute.csv``.
@@ -86,8 +97,10 @@ def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | 
     run = RunFolder(run_dir, create=False)
     meta = read_checkpoint(run.path)["meta"]
     if meta.get("task") != "multilabel":
-        raise ConfigError(f"{run.path} holds a {meta.get('task')} model: analytics need a multilabel run "
-                          "(matsight train DATA --task multilabel)")
+        raise ConfigError(
+            f"{run.path} holds a {meta.get('task')} model: analytics need a multilabel run "
+            "(matsight train DATA --task multilabel)"
+        )
     if data_dir is None:
         data_dir = run.read_manifest().get("arguments", {}).get("data")
         if data_dir is None:
@@ -95,20 +108,31 @@ def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | 
     table = read_multilabel(data_dir)
     names = list(meta["target_names"])
     if table.target_names != names:
-        raise ConfigError(f"{Path(data_dir) / 'labels.csv'}: attributes {table.target_names} differ from the "
-                          f"model's {names}; use data labelled with the model's attributes")
+        raise ConfigError(
+            f"{Path(data_dir) / 'labels.csv'}: attributes {table.target_names} differ from the "
+            f"model's {names}; use data labelled with the model's attributes"
+        )
     out = Path(out_dir) if out_dir is not None else run.path / "analytics"
-    factory = FeaturesWorker(str(run.path), [str(p) for p in table.paths], meta["image_size"], meta["crop_size"],
-                             meta["channels"], device=device, batch_size=batch_size)
-    inputs = engine.run(len(table), batch_size, ChunkStore(out / "arrays" / "inputs"), factory, device,
-                        description="features")
+    factory = FeaturesWorker(
+        str(run.path),
+        [str(p) for p in table.paths],
+        meta["image_size"],
+        meta["crop_size"],
+        meta["channels"],
+        device=device,
+        batch_size=batch_size,
+    )
+    inputs = engine.run(
+        len(table), batch_size, ChunkStore(out / "arrays" / "inputs"), factory, device, description="features"
+    )
     features, logits = inputs.concat("features"), inputs.concat("output")
     labels, probs = table.targets.astype(np.uint8), (1 / (1 + np.exp(-logits))).astype(np.float32)
 
     vectors = {"act": labels.astype(np.float32), "fea": features, "prd": probs}
     embeddings = {space: SpaceEmbedding(space, perplexity=perplexity, seed=seed) for space in vectors}
-    points = pd.DataFrame({"image": [str(p.relative_to(Path(table.root) / "images")) for p in table.paths],
-                           "split": _splits(run, table)})
+    points = pd.DataFrame(
+        {"image": [str(p.relative_to(Path(table.root) / "images")) for p in table.paths], "split": _splits(run, table)}
+    )
     for space, X in vectors.items():
         xy = embeddings[space].fit_transform(X)
         points[f"{space}_x"], points[f"{space}_y"] = xy[:, 0], xy[:, 1]
@@ -118,12 +142,19 @@ def compute_analytics(run_dir: str | os.PathLike, data_dir: str | os.PathLike | 
         points[f"prob__{name}"] = probs[:, k]
 
     table_k = metrics.per_attribute(labels, probs, names, threshold)
-    summary = {"attributes": names, "data_root": str(Path(table.root).resolve()), "distance": distance,
-               "threshold": threshold, "run": str(run.path.resolve()), "n": len(points),
-               "map": metrics.mean_average_precision(labels, probs),
-               "per_attribute": {row.attribute: {m: float(getattr(row, m)) for m in
-                                                 ("precision", "recall", "f1", "ap", "accuracy")}
-                                 for row in table_k.itertuples()}}
+    summary = {
+        "attributes": names,
+        "data_root": str(Path(table.root).resolve()),
+        "distance": distance,
+        "threshold": threshold,
+        "run": str(run.path.resolve()),
+        "n": len(points),
+        "map": metrics.mean_average_precision(labels, probs),
+        "per_attribute": {
+            row.attribute: {m: float(getattr(row, m)) for m in ("precision", "recall", "f1", "ap", "accuracy")}
+            for row in table_k.itertuples()
+        },
+    }
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "points.parquet") as tmp:
         points.to_parquet(tmp, index=False)

@@ -30,23 +30,47 @@ def run_demo(ctx) -> None:
 
     n, size, epochs, image_size = (4000, 256, 30, 128) if ctx.full else (600, 64, 3, 48)
     data = generate_xray(ctx.root / "xray-data", n=n, size=size, seed=ctx.seed)
-    run = train(TrainConfig(data=data, out=ctx.root / "xray-tagger", task="multilabel", arch="resnet18", epochs=epochs,
-                            image_size=image_size, batch_size=32, optimizer="adam", seed=ctx.seed, device=ctx.device))
+    run = train(
+        TrainConfig(
+            data=data,
+            out=ctx.root / "xray-tagger",
+            task="multilabel",
+            arch="resnet18",
+            epochs=epochs,
+            image_size=image_size,
+            batch_size=32,
+            optimizer="adam",
+            seed=ctx.seed,
+            device=ctx.device,
+        )
+    )
     result = compute_analytics(run.path, data, seed=ctx.seed, device=ctx.device)
     figure = embedding_figure(result.points, run.figure_path("xray_embeddings.png"))
     mean_ap = result.summary["map"]
     val = result.points[result.points["split"] == "val"]
     names = result.summary["attributes"]
-    val_ap = mean_average_precision(val[[f"label__{a}" for a in names]].to_numpy(), val[[f"prob__{a}" for a in names]].to_numpy())
-    write_section(run.path, Section(
-        key="analytics-xray", title="X-ray tagger: visual analytics data",
-        text=(f"{n} synthetic scattering images ({size} px, 17 tags correct by construction); a ResNet-18 "
-              f"multi-label tagger trained for {epochs} epochs at {image_size} px. Embeddings of the labels (ACT), "
-              "penultimate features (FEA) and probabilities (PRD) by openTSNE, coloured by the cosine distance "
-              f"between labels and predictions. Open the app with <code>matsight app {run.path}</code>."),
-        figures=[str(figure.relative_to(run.path))],
-        tables=[str((result.out_dir / "per_attribute.csv").relative_to(run.path))],
-        metrics={"mAP (all images)": round(mean_ap, 3), "mAP (held-out images)": round(val_ap, 3), "images": n}, order=ORDER["analytics"]))
+    val_ap = mean_average_precision(
+        val[[f"label__{a}" for a in names]].to_numpy(), val[[f"prob__{a}" for a in names]].to_numpy()
+    )
+    write_section(
+        run.path,
+        Section(
+            key="analytics-xray",
+            title="X-ray tagger: visual analytics data",
+            text=(
+                f"{n} synthetic scattering images ({size} px, 17 tags correct by construction); a ResNet-18 "
+                f"multi-label tagger trained for {epochs} epochs at {image_size} px. Embeddings of the labels (ACT), "
+                "penultimate features (FEA) and probabilities (PRD) by openTSNE, coloured by the cosine distance "
+                f"between labels and predictions. Open the app with <code>matsight app {run.path}</code>."
+            ),
+            figures=[str(figure.relative_to(run.path))],
+            tables=[str((result.out_dir / "per_attribute.csv").relative_to(run.path))],
+            metrics={"mAP (all images)": round(mean_ap, 3), "mAP (held-out images)": round(val_ap, 3), "images": n},
+            order=ORDER["analytics"],
+        ),
+    )
     ctx.report_runs.append(run.path)
     ctx.headlines.append(("X-ray tagger mAP", f"{val_ap:.3f} held out ({mean_ap:.3f} all images)"))
-    ctx.console.print(f"x-ray tagger mAP {val_ap:.3f} on held-out images; explore it with: [bold]matsight app {run.path}[/]")
+    ctx.console.print(
+        f"x-ray tagger mAP {val_ap:.3f} on held-out images; explore it with: [bold]matsight app {run.path}[/]"
+    )

@@ -19,8 +19,15 @@ class SpaceEmbedding:
     """t-SNE of one space. ``perplexity`` is capped at (rows − 1)/3 for small inputs; ``jitter`` is
     the ACT jitter as a fraction of the embedding's spread."""
 
-    def __init__(self, space: str, perplexity: float = 30.0, seed: int = 0, jitter: float = 0.02,
-                 pca_components: int = 50, n_jobs: int = 1):
+    def __init__(
+        self,
+        space: str,
+        perplexity: float = 30.0,
+        seed: int = 0,
+        jitter: float = 0.02,
+        pca_components: int = 50,
+        n_jobs: int = 1,
+    ):
         if space not in SPACES:
             raise ValueError(f"space {space!r}: choose one of {', '.join(SPACES)}")
         self.space, self.perplexity, self.seed, self.jitter = space, perplexity, seed, jitter
@@ -39,13 +46,19 @@ class SpaceEmbedding:
         return self.pca_.transform(X).astype(np.float32)
 
     def _tsne(self, X: np.ndarray) -> np.ndarray:
-        if len(X) < 4:   # t-SNE needs a few points: put them on a circle
+        if len(X) < 4:  # t-SNE needs a few points: put them on a circle
             angles = np.arange(len(X)) * 2 * np.pi / max(len(X), 1)
             self.embedding_ = None
             return np.c_[np.cos(angles), np.sin(angles)] * 10
         perplexity = min(self.perplexity, (len(X) - 1) / 3)
-        self.embedding_ = TSNE(n_components=2, perplexity=perplexity, random_state=self.seed, n_jobs=self.n_jobs,
-                               initialization="pca" if len(X) > 2 else "random", verbose=False).fit(X)
+        self.embedding_ = TSNE(
+            n_components=2,
+            perplexity=perplexity,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            initialization="pca" if len(X) > 2 else "random",
+            verbose=False,
+        ).fit(X)
         return np.asarray(self.embedding_)
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
             continue
         order = np.argsort(-s[:, k], kind="mergesort")
         score, hit = s[order, k], y[order, k]
-        last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]   # last index of each distinct score
+        last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # last index of each distinct score
         tps = np.cumsum(hit)[last]
         precision = tps / (last + 1)
         recall = tps / positives
@@ -58,10 +58,18 @@ def per_attribute(labels: np.ndarray, scores: np.ndarray, names: list[str], thre
     y = np.asarray(labels, bool)
     c = counts(y, np.asarray(scores) >= threshold)
     precision, recall = _ratio(c["tp"], c["tp"] + c["fp"]), _ratio(c["tp"], c["tp"] + c["fn"])
-    return pd.DataFrame({
-        "attribute": names, "accuracy": _ratio(c["tp"] + c["tn"], len(y)), "precision": precision,
-        "recall": recall, "f1": _ratio(2 * precision * recall, precision + recall),
-        "ap": average_precision(y, scores), "support": y.sum(0), **c})
+    return pd.DataFrame(
+        {
+            "attribute": names,
+            "accuracy": _ratio(c["tp"] + c["tn"], len(y)),
+            "precision": precision,
+            "recall": recall,
+            "f1": _ratio(2 * precision * recall, precision + recall),
+            "ap": average_precision(y, scores),
+            "support": y.sum(0),
+            **c,
+        }
+    )
 
 
 def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -66,8 +66,14 @@ def fake_points(n: int, attributes: list[str], seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns(attributes))
 
 
-def write_fake_analytics(out_dir: Path, n: int = 200, attributes: list[str] | None = None, seed: int = 0,
-                         images: int = 4, image_size: int = 32) -> Path:
+def write_fake_analytics(
+    out_dir: Path,
+    n: int = 200,
+    attributes: list[str] | None = None,
+    seed: int = 0,
+    images: int = 4,
+    image_size: int = 32,
+) -> Path:
     """Writes a fake analytics folder: ``points.parquet``, ``analytics.json`` and ``images`` tiny
     16-bit PNGs under ``out_dir/data_root/images`` (rows beyond ``images`` reuse them cyclically).
     Returns ``out_dir``."""
@@ -88,7 +94,15 @@ def write_fake_analytics(out_dir: Path, n: int = 200, attributes: list[str] | No
     points = fake_points(n, attributes, seed)
     points["image"] = np.array([names[i % images] for i in range(n)], dtype=object)
     points.to_parquet(out_dir / "points.parquet", index=False)
-    meta = {"attributes": attributes, "data_root": str((out_dir / "data_root").resolve()), "distance": "euclidean",
-            "threshold": 0.5, "run": str(out_dir.resolve().parent), "n": n, "map": None, "per_attribute": {}}
+    meta = {
+        "attributes": attributes,
+        "data_root": str((out_dir / "data_root").resolve()),
+        "distance": "euclidean",
+        "threshold": 0.5,
+        "run": str(out_dir.resolve().parent),
+        "n": n,
+        "map": None,
+        "per_attribute": {},
+    }
     (out_dir / "analytics.json").write_text(json.dumps(meta, indent=1))
     return out_dir

@@ -60,14 +60,16 @@ class AnalyticsData:
         self.images = points["image"].astype(str).to_numpy()
         self.n = len(points)
         self.threshold = float(self.meta.get("threshold", 0.5))
-        self.coordinates = {s: np.ascontiguousarray(points[[f"{s}_x", f"{s}_y"]].to_numpy(np.float32))
-                            for s in SPACES}
+        self.coordinates = {s: np.ascontiguousarray(points[[f"{s}_x", f"{s}_y"]].to_numpy(np.float32)) for s in SPACES}
         self.error = points["error"].to_numpy(np.float32)
         self.labels = points[[label_column(a) for a in self.attributes]].to_numpy(np.uint8).astype(bool)
         self.probs = points[[prob_column(a) for a in self.attributes]].to_numpy(np.float32)
         self.predicted = self.probs >= self.threshold
         self._pad = -self.n % 64
-        self._label_bits, self._predicted_bits = _pack_columns(self.labels, self._pad), _pack_columns(self.predicted, self._pad)
+        self._label_bits, self._predicted_bits = (
+            _pack_columns(self.labels, self._pad),
+            _pack_columns(self.predicted, self._pad),
+        )
         self.image_root = Path(self.meta["data_root"]) / "images"
         run = Path(self.meta.get("run") or folder.parent)
         self.saliency = SaliencyOverlays(run, self.image_root, device) if SaliencyOverlays.available(run) else None
@@ -76,13 +78,24 @@ class AnalyticsData:
         """The binary ``/api/points`` payload (layout in the module docstring)."""
         bits = (self.labels.astype(np.uint32) << np.arange(len(self.attributes), dtype=np.uint32)).sum(1)
         coordinates = {s: quantise(self.coordinates[s]) for s in SPACES}
-        arrays = [*((s, coordinates[s][0]) for s in SPACES), ("error", self.error),
-                  ("labels", bits.astype(np.uint32)), ("probs", np.rint(self.probs * 255).astype(np.uint8).ravel())]
+        arrays = [
+            *((s, coordinates[s][0]) for s in SPACES),
+            ("error", self.error),
+            ("labels", bits.astype(np.uint32)),
+            ("probs", np.rint(self.probs * 255).astype(np.uint8).ravel()),
+        ]
         entries, blocks, offset = [], [], 0
         for name, array in arrays:
             raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-            entries.append({"name": name, "dtype": str(array.dtype), "offset": offset, "length": int(array.size),
-                            **(coordinates[name][1] if name in coordinates else {})})
+            entries.append(
+                {
+                    "name": name,
+                    "dtype": str(array.dtype),
+                    "offset": offset,
+                    "length": int(array.size),
+                    **(coordinates[name][1] if name in coordinates else {}),
+                }
+            )
             padded = raw + b"\0" * (-len(raw) % 4)
             blocks.append(padded)
             offset += len(padded)
@@ -105,15 +118,19 @@ class AnalyticsData:
         fp = np.bitwise_count(~self._label_bits & predicted & chosen).sum(1)
         tn = int(np.count_nonzero(mask)) - tp - fp - fn
         per = {a: _rates(tp[j], tn[j], fp[j], fn[j]) for j, a in enumerate(self.attributes)}
-        return {"count": int(np.count_nonzero(mask)), "overall": _rates(tp.sum(), tn.sum(), fp.sum(), fn.sum()),
-                "per_attribute": per}
+        return {
+            "count": int(np.count_nonzero(mask)),
+            "overall": _rates(tp.sum(), tn.sum(), fp.sum(), fn.sum()),
+            "per_attribute": per,
+        }
 
     def filter(self, attributes: list[str], mode: str = "any", by: str = "label") -> np.ndarray:
         """Indices ``uint32 [M]`` of points with any/all of ``attributes`` true by label or prediction."""
         unknown = [a for a in attributes if a not in self.attributes]
         if unknown or mode not in ("any", "all") or by not in ("label", "prediction"):
-            raise HTTPException(400, f"bad filter: unknown attributes {unknown}, mode {mode!r} (any/all), "
-                                     f"by {by!r} (label/prediction)")
+            raise HTTPException(
+                400, f"bad filter: unknown attributes {unknown}, mode {mode!r} (any/all), by {by!r} (label/prediction)"
+            )
         if not attributes:
             return np.arange(self.n, dtype=np.uint32)
         columns = [self.attributes.index(a) for a in attributes]
@@ -134,8 +151,11 @@ class AnalyticsData:
         if self.saliency is None:
             raise HTTPException(404, f"no saliency: {self.meta.get('run')} holds no checkpoint.pt")
         if not 0 <= attribute < len(self.attributes) or method not in SALIENCY_METHODS:
-            raise HTTPException(400, f"attribute must be 0..{len(self.attributes) - 1} (got {attribute}), "
-                                     f"method one of {', '.join(SALIENCY_METHODS)} (got {method!r})")
+            raise HTTPException(
+                400,
+                f"attribute must be 0..{len(self.attributes) - 1} (got {attribute}), "
+                f"method one of {', '.join(SALIENCY_METHODS)} (got {method!r})",
+            )
         return self.saliency.png(str(self.images[i]), attribute, method)
 
     def _check_index(self, i: int) -> None:
@@ -165,8 +185,16 @@ def _rates(tp, tn, fp, fn) -> dict:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     total = tp + tn + fp + fn
-    return {"tp": tp, "tn": tn, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1,
-            "accuracy": (tp + tn) / total if total else 0.0}
+    return {
+        "tp": tp,
+        "tn": tn,
+        "fp": fp,
+        "fn": fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": (tp + tn) / total if total else 0.0,
+    }
 
 
 def create_app(analytics_dir: str | Path, device: str = "cpu") -> FastAPI:
@@ -181,8 +209,9 @@ def create_app(analytics_dir: str | Path, device: str = "cpu") -> FastAPI:
     def meta() -> JSONResponse:
         keys = ("distance", "threshold", "run", "map", "per_attribute")
         saliency = list(SALIENCY_METHODS) if data.saliency is not None else []
-        return JSONResponse({"attributes": data.attributes, "n": data.n, "saliency": saliency,
-                             **{k: data.meta.get(k) for k in keys}})
+        return JSONResponse(
+            {"attributes": data.attributes, "n": data.n, "saliency": saliency, **{k: data.meta.get(k) for k in keys}}
+        )
 
     @app.get("/api/points")
     def points() -> Response:
@@ -207,14 +236,18 @@ def create_app(analytics_dir: str | Path, device: str = "cpu") -> FastAPI:
 
     @app.get("/api/saliency/{i}")
     def saliency(i: int, attribute: int, method: str = SALIENCY_METHODS[0]) -> Response:
-        return Response(data.saliency_png(i, attribute, method), media_type="image/png",
-                        headers={"cache-control": "max-age=3600"})
+        return Response(
+            data.saliency_png(i, attribute, method), media_type="image/png", headers={"cache-control": "max-age=3600"}
+        )
 
     if (STATIC_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     else:
+
         @app.get("/")
         def missing_frontend() -> HTMLResponse:
-            return HTMLResponse("<p>The front end is not built: run <code>bash scripts/build_frontend.sh</code>.</p>",
-                                status_code=503)
+            return HTMLResponse(
+                "<p>The front end is not built: run <code>bash scripts/build_frontend.sh</code>.</p>", status_code=503
+            )
+
     return app

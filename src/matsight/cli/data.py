@@ -27,14 +27,21 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         tiles_per_lot: int = typer.Option(40, help="Tiles per lot."),
         size: int = typer.Option(128, help="Tile side in pixels."),
         seed: int = typer.Option(0, help="Random seed (same seed, same bytes)."),
-        coefficients: Path = typer.Option(None, help="JSON {attribute: coefficient} for the CPS formula; "
-                                                     "missing keys keep their defaults."),
-        design: str = typer.Option("random", help="How lot attributes are drawn: random (uniform) or lhs (Latin "
-                                                  "hypercube, nearly uncorrelated attributes)."),
+        coefficients: Path = typer.Option(
+            None, help="JSON {attribute: coefficient} for the CPS formula; missing keys keep their defaults."
+        ),
+        design: str = typer.Option(
+            "random",
+            help="How lot attributes are drawn: random (uniform) or lhs (Latin "
+            "hypercube, nearly uncorrelated attributes).",
+        ),
     ) -> None:
         """Write synthetic SEM lots of packed crystals with a known CPS formula."""
         from matsight.synth.sem import generate_lots, read_coefficients
 
         given = read_coefficients(coefficients) if coefficients is not None else None
-        typer.echo(generate_lots(out, lots=lots, tiles_per_lot=tiles_per_lot, size=size, seed=seed,
-                                 coefficients=given, design=design))
+        typer.echo(
+            generate_lots(
+                out, lots=lots, tiles_per_lot=tiles_per_lot, size=size, seed=seed, coefficients=given, design=design
+            )
+        )

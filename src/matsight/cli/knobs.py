@@ -6,32 +6,40 @@ from pathlib import Path
 
 import typer
 
-
 REGRESSOR_HELP = "Judge the edits with this regressor run instead of the one the editor was trained for."
 OUT_HELP = "Write tables and figures here instead of into DIR."
-VIEW_HELP = ("What the regressor reads: edit (the edited tile, as in the paper), transfer (the real tile plus the "
-             "edit, for editors smaller than the regressor's input) or auto (edit when the sizes allow).")
+VIEW_HELP = (
+    "What the regressor reads: edit (the edited tile, as in the paper), transfer (the real tile plus the "
+    "edit, for editors smaller than the regressor's input) or auto (edit when the sizes allow)."
+)
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
-    knobs = typer.Typer(help="Attribute knobs: an attribute editor, forward sweeps and the inverse search.",
-                        no_args_is_help=True)
+    knobs = typer.Typer(
+        help="Attribute knobs: an attribute editor, forward sweeps and the inverse search.", no_args_is_help=True
+    )
     app.add_typer(knobs, name="knobs")
 
     @knobs.command("train")
-    def train(run: Path = typer.Argument(..., help="Run folder of the regressor to explain (matsight train)."),
-              lots: Path = typer.Argument(..., help="Lots folder (layout 1) with the attribute columns."),
-              out: Path = typer.Option(..., "--out", help="Editor run folder (rerun to resume)."),
-              attributes: str = typer.Option("size,porosity,polydispersity,facetness", help="Comma-separated lots.csv columns."),
-              target: str = typer.Option("cps", help="Property column of lots.csv."),
-              image_size: int = typer.Option(64, help="Editor tile size (px, divisible by 2**depth)."),
-              steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
-              width: int = typer.Option(16), depth: int = typer.Option(3),
-              adversarial: str = typer.Option("wgan-gp", help="wgan-gp or hinge."),
-              attribute_weight: float = typer.Option(10.0, help="Weight of the attribute loss on edited tiles."),
-              gpu_settings: bool = typer.Option(False, "--gpu-settings", help="128 px, 20k steps, wider nets."),
-              quality_epochs: int = typer.Option(60, help="Epochs of the independent attribute measurer."),
-              seed: int = typer.Option(0), device: str = typer.Option("auto")) -> None:
+    def train(
+        run: Path = typer.Argument(..., help="Run folder of the regressor to explain (matsight train)."),
+        lots: Path = typer.Argument(..., help="Lots folder (layout 1) with the attribute columns."),
+        out: Path = typer.Option(..., "--out", help="Editor run folder (rerun to resume)."),
+        attributes: str = typer.Option(
+            "size,porosity,polydispersity,facetness", help="Comma-separated lots.csv columns."
+        ),
+        target: str = typer.Option("cps", help="Property column of lots.csv."),
+        image_size: int = typer.Option(64, help="Editor tile size (px, divisible by 2**depth)."),
+        steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
+        width: int = typer.Option(16),
+        depth: int = typer.Option(3),
+        adversarial: str = typer.Option("wgan-gp", help="wgan-gp or hinge."),
+        attribute_weight: float = typer.Option(10.0, help="Weight of the attribute loss on edited tiles."),
+        gpu_settings: bool = typer.Option(False, "--gpu-settings", help="128 px, 20k steps, wider nets."),
+        quality_epochs: int = typer.Option(60, help="Epochs of the independent attribute measurer."),
+        seed: int = typer.Option(0),
+        device: str = typer.Option("auto"),
+    ) -> None:
         """Train the editor on LOTS and measure its quality (reconstruction, control slope, cross-talk)."""
         from matsight.knobs.pipeline import check_quality, write_knobs_section
         from matsight.knobs.train_editor import EditorConfig, train_editor
@@ -40,53 +48,105 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         read_checkpoint(run)  # a clear error before training when RUN is not a trained model
         dev = str(resolve_device(device))
-        kw = dict(regressor=run, lots=lots, out=out, attributes=[a.strip() for a in attributes.split(",") if a.strip()],
-                  target=target, adversarial=adversarial, attribute_weight=attribute_weight, seed=seed, device=dev)
-        config = EditorConfig.gpu(**kw) if gpu_settings else EditorConfig(
-            **kw, image_size=image_size, steps=steps, width=width, depth=depth)
+        kw = dict(
+            regressor=run,
+            lots=lots,
+            out=out,
+            attributes=[a.strip() for a in attributes.split(",") if a.strip()],
+            target=target,
+            adversarial=adversarial,
+            attribute_weight=attribute_weight,
+            seed=seed,
+            device=dev,
+        )
+        config = (
+            EditorConfig.gpu(**kw)
+            if gpu_settings
+            else EditorConfig(**kw, image_size=image_size, steps=steps, width=width, depth=depth)
+        )
         train_editor(config)
         report = check_quality(out, epochs=quality_epochs, device=dev)
         write_knobs_section(out)
         for i, name in enumerate(report.names):
-            typer.echo(f"{name}: control slope {report.slopes[i, i]:+.2f}, measurer R² {report.measurer_r2[i]:.2f}, "
-                       f"{'passes' if report.passes[i] else 'FAILS'} the control check")
+            typer.echo(
+                f"{name}: control slope {report.slopes[i, i]:+.2f}, measurer R² {report.measurer_r2[i]:.2f}, "
+                f"{'passes' if report.passes[i] else 'FAILS'} the control check"
+            )
         typer.echo(f"held-out reconstruction L1 {report.reconstruction_l1:.4f}; editor run: {out}")
 
     @knobs.command("sweep")
-    def sweep(editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
-              levels: int = typer.Option(9), tiles: int = typer.Option(48, help="Held-out tiles to average over."),
-              regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
-              view: str = typer.Option("auto", help=VIEW_HELP), device: str = typer.Option("auto")) -> None:
+    def sweep(
+        editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
+        levels: int = typer.Option(9),
+        tiles: int = typer.Option(48, help="Held-out tiles to average over."),
+        regressor: Path = typer.Option(None, help=REGRESSOR_HELP),
+        out: Path = typer.Option(None, help=OUT_HELP),
+        view: str = typer.Option("auto", help=VIEW_HELP),
+        device: str = typer.Option("auto"),
+    ) -> None:
         """Forward sensitivity of every knob; writes DIR/tables/knob_sweeps.csv, knob_sweep_lots.csv and figures."""
         from matsight.knobs.pipeline import run_sweeps, write_knobs_section
         from matsight.utils import resolve_device
 
-        table = run_sweeps(editor_run, levels=levels, max_tiles=tiles, regressor_run=regressor, out=out, view=view,
-                           device=str(resolve_device(device)))
+        table = run_sweeps(
+            editor_run,
+            levels=levels,
+            max_tiles=tiles,
+            regressor_run=regressor,
+            out=out,
+            view=view,
+            device=str(resolve_device(device)),
+        )
         if out is None:
             write_knobs_section(editor_run)
         for name, slope in table.groupby("attribute", sort=False)["slope"].first().items():
             typer.echo(f"{name}: slope {slope:+.3f} per full range")
 
     @knobs.command("inverse")
-    def inverse(editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
-                target: str = typer.Option("+10%", help="Relative change (+10%, -10%: both directions) or an absolute value."),
-                tiles: int = typer.Option(32), steps: int = typer.Option(150), lam: float = typer.Option(10.0),
-                knobs_: str = typer.Option("all", "--knobs", help="Knobs the search may turn: all, passing (those "
-                                           "that passed the control check) or names, e.g. size,porosity."),
-                per: str = typer.Option("tile", help="tile: search each tile alone (the paper's Eq. 2); lot: one "
-                                        "answer per lot, for the mean prediction of its tiles."),
-                regressor: Path = typer.Option(None, help=REGRESSOR_HELP), out: Path = typer.Option(None, help=OUT_HELP),
-                view: str = typer.Option("auto", help=VIEW_HELP), device: str = typer.Option("auto")) -> None:
+    def inverse(
+        editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
+        target: str = typer.Option("+10%", help="Relative change (+10%, -10%: both directions) or an absolute value."),
+        tiles: int = typer.Option(32),
+        steps: int = typer.Option(150),
+        lam: float = typer.Option(10.0),
+        knobs_: str = typer.Option(
+            "all",
+            "--knobs",
+            help="Knobs the search may turn: all, passing (those "
+            "that passed the control check) or names, e.g. size,porosity.",
+        ),
+        per: str = typer.Option(
+            "tile",
+            help="tile: search each tile alone (the paper's Eq. 2); lot: one "
+            "answer per lot, for the mean prediction of its tiles.",
+        ),
+        regressor: Path = typer.Option(None, help=REGRESSOR_HELP),
+        out: Path = typer.Option(None, help=OUT_HELP),
+        view: str = typer.Option("auto", help=VIEW_HELP),
+        device: str = typer.Option("auto"),
+    ) -> None:
         """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv, inverse_answers.csv (each tile's
         or lot's ΔA) and the ΔA figure."""
         from matsight.knobs.pipeline import run_inverse, write_knobs_section
         from matsight.utils import resolve_device
 
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
-        table = run_inverse(editor_run, target=target, max_tiles=tiles, steps=steps, lam=lam, knobs=chosen,
-                            per=per, regressor_run=regressor, out=out, view=view, device=str(resolve_device(device)))
+        table = run_inverse(
+            editor_run,
+            target=target,
+            max_tiles=tiles,
+            steps=steps,
+            lam=lam,
+            knobs=chosen,
+            per=per,
+            regressor_run=regressor,
+            out=out,
+            view=view,
+            device=str(resolve_device(device)),
+        )
         if out is None:
             write_knobs_section(editor_run)
         for row in table[table["free"]].itertuples():
-            typer.echo(f"{row.direction:8s} {row.attribute:15s} {row.mean_delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]")
+            typer.echo(
+                f"{row.direction:8s} {row.attribute:15s} {row.mean_delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
+            )

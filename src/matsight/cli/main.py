@@ -15,8 +15,12 @@ from rich.console import Console
 from matsight import __version__
 from matsight.errors import UserError
 
-app = typer.Typer(help="Explain what CNNs of scientific images have learned.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Explain what CNNs of scientific images have learned.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 synth = typer.Typer(help="Write synthetic datasets with known ground truth.", no_args_is_help=True)
 app.add_typer(synth, name="synth")
 err_console = Console(stderr=True)
@@ -29,14 +33,19 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """matsight: saliency, texture concepts, attribute knobs and visual analytics for scientific CNNs."""
 
 
 @app.command()
-def report(run: Path = typer.Argument(..., help="Run folder."),
-           out: Path = typer.Option(None, help="Where to write the HTML (default RUN/report.html).")) -> None:
+def report(
+    run: Path = typer.Argument(..., help="Run folder."),
+    out: Path = typer.Option(None, help="Where to write the HTML (default RUN/report.html)."),
+) -> None:
     """Write RUN/report.html: one self-contained page with every section of the run."""
     from matsight.report import build_report
     from matsight.store import RunFolder
@@ -46,10 +55,13 @@ def report(run: Path = typer.Argument(..., help="Run folder."),
 
 
 @app.command()
-def demo(part: str = typer.Argument("all", help="all, sem, xray or crystals."),
-         out: Path = typer.Option(Path("demo-runs"), help="Folder for the demo's data, runs and report."),
-         full: bool = typer.Option(False, help="GPU-sized settings instead of the 2-core CPU defaults."),
-         seed: int = typer.Option(0), device: str = typer.Option("auto", help="auto, cpu or cuda.")) -> None:
+def demo(
+    part: str = typer.Argument("all", help="all, sem, xray or crystals."),
+    out: Path = typer.Option(Path("demo-runs"), help="Folder for the demo's data, runs and report."),
+    full: bool = typer.Option(False, help="GPU-sized settings instead of the 2-core CPU defaults."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
     """Run every workflow end to end on synthetic data and write one HTML report."""
     from matsight.demo import run_demo
     from matsight.utils import resolve_device

@@ -15,19 +15,35 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         run: Path = typer.Argument(..., help="Trained run folder (or checkpoint file)."),
         data: Path = typer.Argument(..., help="Dataset folder (layout 1 lots, 2 multi-label or 3 classes)."),
         out: Path = typer.Option(..., "--out", help="Run folder to write (rerun the same command to resume)."),
-        method: str = typer.Option("fastcam", help="fastcam, fastcam-gradcam, gradcam, gradcam++, guided-backprop, "
-                                                   "deconvnet, integrated-gradients, smoothgrad, response-maps, clear."),
+        method: str = typer.Option(
+            "fastcam",
+            help="fastcam, fastcam-gradcam, gradcam, gradcam++, guided-backprop, "
+            "deconvnet, integrated-gradients, smoothgrad, response-maps, clear.",
+        ),
         target: int = typer.Option(None, help="Class or attribute index (omit for a regressor)."),
         sign: int = typer.Option(1, help="+1: what pushes the output up; -1: down."),
         batch_size: int = typer.Option(16),
         max_images: int = typer.Option(None, help="Explain only the first N images."),
         device: str = typer.Option("cpu", help="cpu or cuda."),
-        engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS,
+        engine: str = ENGINE,
+        address: str = ADDRESS,
+        workers: int = WORKERS,
     ) -> None:
         """Write saliency maps (chunked, resumable), a table and overlay figures into OUT."""
         from matsight.saliency.runner import explain_dataset
 
-        folder = explain_dataset(run, data, out, method=method, target=target, sign=sign, batch_size=batch_size,
-                                 max_images=max_images, device=device,
-                                 engine=engine, address=address, workers=workers)
+        folder = explain_dataset(
+            run,
+            data,
+            out,
+            method=method,
+            target=target,
+            sign=sign,
+            batch_size=batch_size,
+            max_images=max_images,
+            device=device,
+            engine=engine,
+            address=address,
+            workers=workers,
+        )
         typer.echo(f"run folder: {folder.path}")

@@ -23,15 +23,28 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         n_perm: int = typer.Option(999, help="Permutations of the property across lots."),
         device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
         seed: int = typer.Option(0),
-        engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS,
+        engine: str = ENGINE,
+        address: str = ADDRESS,
+        workers: int = WORKERS,
     ) -> None:
         """Rank describable textures by how well lots' resemblance to them tracks the property."""
         from matsight.concepts.analysis import analyse
         from matsight.utils import resolve_device
 
-        result = analyse(run, lots, bank, out, stage=stage, k=k, prop=prop, n_boot=n_boot, n_perm=n_perm,
-                         device=str(resolve_device(device)), seed=seed,
-                         engine=engine_from(engine, address, workers))
+        result = analyse(
+            run,
+            lots,
+            bank,
+            out,
+            stage=stage,
+            k=k,
+            prop=prop,
+            n_boot=n_boot,
+            n_perm=n_perm,
+            device=str(resolve_device(device)),
+            seed=seed,
+            engine=engine_from(engine, address, workers),
+        )
         typer.echo(result.sign_convention)
         typer.echo(result.table().head(10).to_string(index=False, float_format="%.3f"))
         typer.echo(f"table: {Path(out) / 'tables' / 'texture_scores.csv'}")

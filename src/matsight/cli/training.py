@@ -21,10 +21,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         image_size: int = typer.Option(128, help="Resize images to this many pixels (square); 384 in the paper."),
         batch_size: int = typer.Option(32),
         split: str = typer.Option("tiles", help="Hold out random tiles or whole lots."),
-        weights: Path = typer.Option(None, help="Local initial weights (torchvision state dict or matsight checkpoint)."),
+        weights: Path = typer.Option(
+            None, help="Local initial weights (torchvision state dict or matsight checkpoint)."
+        ),
         optimizer: str = typer.Option("sgd", help="sgd (paper: lr 0.01, momentum 0.9, wd 2e-4) or adam."),
         lr: float = typer.Option(None, help="Learning rate (default 0.01 for sgd, 1e-3 for adam)."),
-        schedule: str = typer.Option("exponential", help="Learning rate per epoch: exponential (x0.95) or cosine (to 0)."),
+        schedule: str = typer.Option(
+            "exponential", help="Learning rate per epoch: exponential (x0.95) or cosine (to 0)."
+        ),
         seed: int = typer.Option(0),
         device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
         overwrite: bool = typer.Option(False, help="Replace a run folder made with other arguments."),
@@ -34,20 +38,41 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         from matsight.training import TrainConfig
         from matsight.training import train as run_training
 
-        run = run_training(TrainConfig(data=data, out=out, task=task, arch=arch, target=target, epochs=epochs,
-                                       image_size=image_size, batch_size=batch_size, split=split, weights=weights,
-                                       optimizer=optimizer, lr=lr, schedule=schedule, seed=seed, device=device, overwrite=overwrite))
+        run = run_training(
+            TrainConfig(
+                data=data,
+                out=out,
+                task=task,
+                arch=arch,
+                target=target,
+                epochs=epochs,
+                image_size=image_size,
+                batch_size=batch_size,
+                split=split,
+                weights=weights,
+                optimizer=optimizer,
+                lr=lr,
+                schedule=schedule,
+                seed=seed,
+                device=device,
+                overwrite=overwrite,
+            )
+        )
         if distributed.is_main():
             _print_metrics(run.read_json("metrics.json"))
             typer.echo(f"run folder: {run.path}")
 
     @app.command()
-    def predict(run: Path = typer.Argument(..., help="Run folder of matsight train."),
-                data: Path = typer.Argument(..., help="Dataset folder in the layout the model was trained on."),
-                out: Path = typer.Option(None, help="CSV to write (default RUN/predictions_<data>.csv)."),
-                device: str = typer.Option("auto"),
-                batch_size: int = typer.Option(64, help="Images per batch and per resumable chunk."),
-                engine: str = ENGINE, address: str = ADDRESS, workers: int = WORKERS) -> None:
+    def predict(
+        run: Path = typer.Argument(..., help="Run folder of matsight train."),
+        data: Path = typer.Argument(..., help="Dataset folder in the layout the model was trained on."),
+        out: Path = typer.Option(None, help="CSV to write (default RUN/predictions_<data>.csv)."),
+        device: str = typer.Option("auto"),
+        batch_size: int = typer.Option(64, help="Images per batch and per resumable chunk."),
+        engine: str = ENGINE,
+        address: str = ADDRESS,
+        workers: int = WORKERS,
+    ) -> None:
         """Predict every image of DATA with the model in RUN; writes a CSV in the user's units.
 
         The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
@@ -55,8 +80,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         from matsight.training import predict as run_predict
         from matsight.utils import resolve_device
 
-        table = run_predict(run, data, device=str(resolve_device(device)), engine=engine_from(engine, address, workers),
-                            chunks=run / "arrays" / f"predictions_{data.resolve().name}", batch_size=batch_size)
+        table = run_predict(
+            run,
+            data,
+            device=str(resolve_device(device)),
+            engine=engine_from(engine, address, workers),
+            chunks=run / "arrays" / f"predictions_{data.resolve().name}",
+            batch_size=batch_size,
+        )
         path = out or run / f"predictions_{data.resolve().name}.csv"
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
@@ -69,8 +100,10 @@ def _print_metrics(metrics: dict) -> None:
     validation, console = metrics["validation"], Console()
     if metrics["task"] == "regression":
         t, lots = validation["tiles"], validation["lots"]
-        console.print(f"held-out tiles: R² {t['r2']:.3f}  MAE {t['mae']:.4g}  RMSE {t['rmse']:.4g}; "
-                      f"lot means: R² {lots['r2']:.3f}  MAE {lots['mae']:.4g}")
+        console.print(
+            f"held-out tiles: R² {t['r2']:.3f}  MAE {t['mae']:.4g}  RMSE {t['rmse']:.4g}; "
+            f"lot means: R² {lots['r2']:.3f}  MAE {lots['mae']:.4g}"
+        )
     elif metrics["task"] == "classification":
         console.print(f"held-out accuracy {validation['accuracy']:.3f}")
     else:

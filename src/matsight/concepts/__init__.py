@@ -9,5 +9,12 @@ from matsight.concepts.correlation import SIGN_CONVENTION, texture_scores
 from matsight.concepts.distances import grouped_mean_distances, nearest
 from matsight.concepts.probe import TextureProbe, TextureResult
 
-__all__ = ["SIGN_CONVENTION", "TextureProbe", "TextureResult", "analyse", "grouped_mean_distances", "nearest",
-           "texture_scores"]
+__all__ = [
+    "SIGN_CONVENTION",
+    "TextureProbe",
+    "TextureResult",
+    "analyse",
+    "grouped_mean_distances",
+    "nearest",
+    "texture_scores",
+]

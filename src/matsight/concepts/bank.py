@@ -23,12 +23,16 @@ def read_bank(root: str | os.PathLike, per_class: int | None = None, seed: int =
     """
     table = read_classes(root)
     if len(table.class_names) < 2:
-        raise DataLayoutError(f"{root}: a texture bank needs at least 2 classes in images/<class>/, "
-                              f"found {len(table.class_names)}")
+        raise DataLayoutError(
+            f"{root}: a texture bank needs at least 2 classes in images/<class>/, found {len(table.class_names)}"
+        )
     if per_class is None:
         return table
     rng = np.random.default_rng(seed)
     labels = table.targets[:, 0].astype(int)
-    keep = [i for c in range(len(table.class_names))
-            for i in sorted(rng.permutation(np.flatnonzero(labels == c))[:per_class])]
+    keep = [
+        i
+        for c in range(len(table.class_names))
+        for i in sorted(rng.permutation(np.flatnonzero(labels == c))[:per_class])
+    ]
     return table.subset(keep)

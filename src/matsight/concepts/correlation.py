@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-SIGN_CONVENTION = ("positive score = the more a lot looks like this texture (smaller feature distance), "
-                   "the higher its property; negative = the lower")
+SIGN_CONVENTION = (
+    "positive score = the more a lot looks like this texture (smaller feature distance), "
+    "the higher its property; negative = the lower"
+)
 
 
 def class_average(distances: np.ndarray, groups: np.ndarray, n_groups: int | None = None, axis: int = 0) -> np.ndarray:

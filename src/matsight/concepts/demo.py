@@ -23,9 +23,17 @@ def run_demo(ctx) -> None:
     if not bank.exists():
         generate_bank(bank, seed=ctx.seed, **settings)
     out = ctx.root / "textures"
-    result = analyse(ctx.shared["sem_run"], ctx.shared["sem_lots"], bank, out, device=ctx.device, seed=ctx.seed,
-                     n_boot=100 if not ctx.full else 1000, n_perm=499 if not ctx.full else 9999,
-                     highlight=POROSITY_FAMILY)
+    result = analyse(
+        ctx.shared["sem_run"],
+        ctx.shared["sem_lots"],
+        bank,
+        out,
+        device=ctx.device,
+        seed=ctx.seed,
+        n_boot=100 if not ctx.full else 1000,
+        n_perm=499 if not ctx.full else 9999,
+        highlight=POROSITY_FAMILY,
+    )
     ctx.report_runs.append(out)
     table = result.table()
     top = ", ".join(f"{t} {s:+.2f}" for t, s in zip(table.texture[:3], table.score[:3]))

@@ -8,7 +8,7 @@ held either when ``row_groups``/``col_groups`` are given.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -21,8 +21,9 @@ def _as_tensor(a: np.ndarray | torch.Tensor, device: str | torch.device) -> torc
     return t.to(device=device, dtype=torch.float32 if t.dtype != torch.float64 else t.dtype)
 
 
-def distance_blocks(x: torch.Tensor, y: torch.Tensor, block: int = DEFAULT_BLOCK
-                    ) -> Iterator[tuple[slice, slice, torch.Tensor]]:
+def distance_blocks(
+    x: torch.Tensor, y: torch.Tensor, block: int = DEFAULT_BLOCK
+) -> Iterator[tuple[slice, slice, torch.Tensor]]:
     """Yield ``(rows, cols, d)`` with ``d[i, j] = ||x[rows][i] - y[cols][j]||`` (``[<=block, <=block]``).
 
     ``x``: ``[N, D]``, ``y``: ``[M, D]`` on the same device.
@@ -49,9 +50,14 @@ def _group_matrix(groups: np.ndarray, device, dtype) -> tuple[torch.Tensor, int]
     return onehot / counts, n_groups
 
 
-def grouped_mean_distances(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
-                           row_groups: np.ndarray | None = None, col_groups: np.ndarray | None = None,
-                           block: int = DEFAULT_BLOCK, device: str | torch.device = "cpu") -> np.ndarray:
+def grouped_mean_distances(
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    row_groups: np.ndarray | None = None,
+    col_groups: np.ndarray | None = None,
+    block: int = DEFAULT_BLOCK,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """Mean L2 distance between groups of rows of ``x`` and groups of rows of ``y``.
 
     ``x``: ``[N, D]`` features (e.g. SEM tiles), ``y``: ``[M, D]`` (e.g. bank images);
@@ -82,8 +88,13 @@ def grouped_mean_distances(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.T
     return out.double().cpu().numpy()
 
 
-def nearest(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, k: int = 9,
-            block: int = DEFAULT_BLOCK, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    k: int = 9,
+    block: int = DEFAULT_BLOCK,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``y`` nearest (L2) to each row of ``x``, closest first.
 
     Returns ``(indices int64 [N, k], distances float64 [N, k])``; ties keep the lower index first.

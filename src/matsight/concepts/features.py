@@ -57,7 +57,12 @@ def salient_batch(explainer: FastCAM, x: torch.Tensor) -> tuple[dict[str, np.nda
         out[name] = act[torch.arange(n), :, iy, ix].float().cpu().numpy()
         grids[name] = (h, w)
     out["location"] = torch.stack([y, x_], 1).cpu().numpy().astype(np.float32)
-    out["map"] = F.interpolate(result.map[:, None], size=(MAP_SIZE, MAP_SIZE), mode="area")[:, 0].cpu().numpy().astype(np.float16)
+    out["map"] = (
+        F.interpolate(result.map[:, None], size=(MAP_SIZE, MAP_SIZE), mode="area")[:, 0]
+        .cpu()
+        .numpy()
+        .astype(np.float16)
+    )
     out["prediction"] = result.output.float().cpu().numpy()
     return out, grids
 
@@ -71,8 +76,17 @@ class SalientWorker(ImageBatchWorker):
         return salient_batch(FastCAM(model), images)[0]
 
 
-def extract(model: nn.Module, table: ImageTable, run: RunFolder, name: str, image_size: int, channels: int = 1,
-            batch_size: int = 32, device: str = "cpu", engine: Engine = LOCAL) -> SalientFeatures:
+def extract(
+    model: nn.Module,
+    table: ImageTable,
+    run: RunFolder,
+    name: str,
+    image_size: int,
+    channels: int = 1,
+    batch_size: int = 32,
+    device: str = "cpu",
+    engine: Engine = LOCAL,
+) -> SalientFeatures:
     """Salient features of every image of ``table`` (chunk i = images ``[i*batch_size, (i+1)*batch_size)``).
 
     Finished chunks in ``run.chunks(name)`` are skipped, so an interrupted run resumes (chunks of
@@ -80,11 +94,17 @@ def extract(model: nn.Module, table: ImageTable, run: RunFolder, name: str, imag
     ``<run>/<name>_grids.json``. ``engine``: where the chunks are computed
     (``Engine("ray", ...)`` ships ``model`` to each Ray actor).
     """
-    factory = SalientWorker(model, [str(p) for p in table.paths], image_size, image_size, channels,
-                            device=device, batch_size=batch_size)
+    factory = SalientWorker(
+        model, [str(p) for p in table.paths], image_size, image_size, channels, device=device, batch_size=batch_size
+    )
     store = engine.run(len(table), batch_size, run.chunks(name), factory, device, description="salient features")
     first = ImageDataset(table, image_size, channels=channels, crop_size=image_size)[0][0][None]
     _, grids = salient_batch(FastCAM(model.to(device).eval()), first.to(device))  # the model's, never stale
     run.write_json(f"{name}_grids.json", {k: list(v) for k, v in grids.items()})
-    return SalientFeatures(vectors={k: store.concat(k) for k in grids}, location=store.concat("location"),
-                           maps=store.concat("map"), predictions=store.concat("prediction"), grids=grids)
+    return SalientFeatures(
+        vectors={k: store.concat(k) for k in grids},
+        location=store.concat("location"),
+        maps=store.concat("map"),
+        predictions=store.concat("prediction"),
+        grids=grids,
+    )

@@ -8,8 +8,8 @@ maximum).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.patches import Rectangle
@@ -24,15 +24,24 @@ def _show(ax, image: np.ndarray, title: str, box: Box | None = None) -> None:
     if box is not None:
         h, w = image.shape[:2]
         y0, x0, y1, x1 = box
-        ax.add_patch(Rectangle((x0 * w - 0.5, y0 * h - 0.5), (x1 - x0) * w, (y1 - y0) * h,
-                               fill=False, edgecolor=OKABE_ITO[1], linewidth=1.5))
+        ax.add_patch(
+            Rectangle(
+                (x0 * w - 0.5, y0 * h - 0.5),
+                (x1 - x0) * w,
+                (y1 - y0) * h,
+                fill=False,
+                edgecolor=OKABE_ITO[1],
+                linewidth=1.5,
+            )
+        )
     ax.set_title(title, fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def contact_sheet(images: Sequence[np.ndarray], titles: Sequence[str], path: str | os.PathLike,
-                  columns: int = 7, suptitle: str = "") -> Path:
+def contact_sheet(
+    images: Sequence[np.ndarray], titles: Sequence[str], path: str | os.PathLike, columns: int = 7, suptitle: str = ""
+) -> Path:
     """Grid of grey images with a title each (the bank contact sheet)."""
     rows = int(np.ceil(len(images) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.45 * rows), squeeze=False)
@@ -46,8 +55,11 @@ def contact_sheet(images: Sequence[np.ndarray], titles: Sequence[str], path: str
     return save_figure(fig, path)
 
 
-def neighbours_figure(rows: Sequence[tuple[str, np.ndarray, Box | None, list[tuple[str, np.ndarray, Box | None]]]],
-                      path: str | os.PathLike, title: str = "") -> Path:
+def neighbours_figure(
+    rows: Sequence[tuple[str, np.ndarray, Box | None, list[tuple[str, np.ndarray, Box | None]]]],
+    path: str | os.PathLike,
+    title: str = "",
+) -> Path:
     """One row per query: the query image, then its neighbours closest first, salient regions outlined.
 
     ``rows``: ``(query_title, query_image, query_box, [(neighbour_title, image, box), ...])``
@@ -68,8 +80,15 @@ def neighbours_figure(rows: Sequence[tuple[str, np.ndarray, Box | None, list[tup
     return save_figure(fig, path)
 
 
-def scores_bar(textures: Sequence[str], scores: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray,
-               path: str | os.PathLike, prop: str = "property", highlight: Sequence[str] = ()) -> Path:
+def scores_bar(
+    textures: Sequence[str],
+    scores: np.ndarray,
+    ci_low: np.ndarray,
+    ci_high: np.ndarray,
+    path: str | os.PathLike,
+    prop: str = "property",
+    highlight: Sequence[str] = (),
+) -> Path:
     """All texture scores sorted, with bootstrap intervals (paper Fig. 5).
 
     A percentile interval need not contain the point estimate (few resamples, skewed scores); its
@@ -87,8 +106,14 @@ def scores_bar(textures: Sequence[str], scores: np.ndarray, ci_low: np.ndarray, 
     return save_figure(fig, path)
 
 
-def per_lot_figure(lots: Sequence[str], prop_values: np.ndarray, similarity: np.ndarray, textures: Sequence[str],
-                   path: str | os.PathLike, prop: str = "property") -> Path:
+def per_lot_figure(
+    lots: Sequence[str],
+    prop_values: np.ndarray,
+    similarity: np.ndarray,
+    textures: Sequence[str],
+    path: str | os.PathLike,
+    prop: str = "property",
+) -> Path:
     """Heatmap of z-normalised texture similarity for a subset of lots ordered by property (Fig. 8).
 
     ``similarity``: ``[L, T]`` (e.g. ``z(-relevance)`` over lots).
@@ -105,8 +130,9 @@ def per_lot_figure(lots: Sequence[str], prop_values: np.ndarray, similarity: np.
     return save_figure(fig, path)
 
 
-def lot_similarity_figure(lots: Sequence[str], prop_values: np.ndarray, matrix: np.ndarray,
-                          path: str | os.PathLike, prop: str = "property") -> Path:
+def lot_similarity_figure(
+    lots: Sequence[str], prop_values: np.ndarray, matrix: np.ndarray, path: str | os.PathLike, prop: str = "property"
+) -> Path:
     """Lot-by-lot similarity of texture profiles, ordered by property (paper Fig. 9)."""
     order = np.argsort(prop_values)
     fig, ax = plt.subplots(figsize=(5.2, 4.4))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,8 +58,15 @@ class TextureResult:
 
     def table(self) -> pd.DataFrame:
         """One row per texture, highest score first: ``texture, score, ci_low, ci_high, p_value``."""
-        df = pd.DataFrame({"texture": self.textures, "score": self.scores, "ci_low": self.ci_low,
-                           "ci_high": self.ci_high, "p_value": self.p_value})
+        df = pd.DataFrame(
+            {
+                "texture": self.textures,
+                "score": self.scores,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "p_value": self.p_value,
+            }
+        )
         return df.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
     def top_bottom(self, n: int = 10) -> pd.DataFrame:
@@ -85,22 +91,36 @@ class TextureProbe:
     permutation draws; ``engine``: where feature extraction runs (local or Ray).
     """
 
-    def __init__(self, model: nn.Module, stage: str = "Z5", k: int = 9, image_size: int = 64, channels: int = 1,
-                 batch_size: int = 32, device: str = "cpu", run: RunFolder | None = None, block: int = DEFAULT_BLOCK,
-                 n_boot: int = 200, n_perm: int = 999, seed: int = 0, engine: Engine = LOCAL):
+    def __init__(
+        self,
+        model: nn.Module,
+        stage: str = "Z5",
+        k: int = 9,
+        image_size: int = 64,
+        channels: int = 1,
+        batch_size: int = 32,
+        device: str = "cpu",
+        run: RunFolder | None = None,
+        block: int = DEFAULT_BLOCK,
+        n_boot: int = 200,
+        n_perm: int = 999,
+        seed: int = 0,
+        engine: Engine = LOCAL,
+    ):
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
         self.batch_size, self.device, self.block = batch_size, device, block
         self.n_boot, self.n_perm, self.seed, self.engine = n_boot, n_perm, seed, engine
         self.run = run if run is not None else RunFolder(tempfile.mkdtemp(prefix="matsight-textures-"))
 
     def _features(self, table: ImageTable, name: str) -> SalientFeatures:
-        feats = extract(self.model, table, self.run, name, self.image_size, self.channels, self.batch_size, self.device,
-                        self.engine)
+        feats = extract(
+            self.model, table, self.run, name, self.image_size, self.channels, self.batch_size, self.device, self.engine
+        )
         if self.stage not in feats.vectors:
             raise ConfigError(f"--stage {self.stage!r}: choose one of {', '.join(feats.vectors)}")
         return feats
 
-    def fit(self, bank: ImageTable | str | os.PathLike) -> "TextureProbe":
+    def fit(self, bank: ImageTable | str | os.PathLike) -> TextureProbe:
         """Extract salient features of every bank image (DTD layout folder or table)."""
         self.bank_ = bank if isinstance(bank, ImageTable) else read_bank(bank)
         self.bank_features_ = self._features(self.bank_, "bank")
@@ -122,14 +142,24 @@ class TextureProbe:
         x = self.lot_features_.vectors[self.stage]
         y = self.bank_features_.vectors[self.stage]
         bank_class = self.bank_.targets[:, 0].astype(np.int64)
-        tile_relevance = grouped_mean_distances(x, y, None, bank_class, self.block, self.device)   # [N, T]
-        relevance = class_average(tile_relevance, tile_lot, len(lot_names))                       # [L, T]
-        lot_bank = grouped_mean_distances(x, y, tile_lot, None, self.block, self.device)           # [L, M]
+        tile_relevance = grouped_mean_distances(x, y, None, bank_class, self.block, self.device)  # [N, T]
+        relevance = class_average(tile_relevance, tile_lot, len(lot_names))  # [L, T]
+        lot_bank = grouped_mean_distances(x, y, tile_lot, None, self.block, self.device)  # [L, M]
         neighbours, neighbour_distance = nearest(x, y, self.k, self.block, self.device)
         scores = texture_scores(relevance, prop)
         low, high = confidence_interval(bootstrap_scores(tile_relevance, tile_lot, prop, self.n_boot, self.seed))
-        return TextureResult(textures=list(self.bank_.class_names), lots=lot_names, prop_name=property, prop=prop,
-                             scores=scores, ci_low=low, ci_high=high,
-                             p_value=permutation_pvalues(relevance, prop, self.n_perm, self.seed),
-                             relevance=relevance, lot_bank=lot_bank, neighbours=neighbours,
-                             neighbour_distance=neighbour_distance, tile_lot=tile_lot)
+        return TextureResult(
+            textures=list(self.bank_.class_names),
+            lots=lot_names,
+            prop_name=property,
+            prop=prop,
+            scores=scores,
+            ci_low=low,
+            ci_high=high,
+            p_value=permutation_pvalues(relevance, prop, self.n_perm, self.seed),
+            relevance=relevance,
+            lot_bank=lot_bank,
+            neighbours=neighbours,
+            neighbour_distance=neighbour_distance,
+            tile_lot=tile_lot,
+        )

@@ -11,8 +11,9 @@ import numpy as np
 from matsight.concepts.correlation import texture_scores
 
 
-def bootstrap_scores(tile_relevance: np.ndarray, lots: np.ndarray, prop: np.ndarray, n_boot: int = 500,
-                     seed: int = 0) -> np.ndarray:
+def bootstrap_scores(
+    tile_relevance: np.ndarray, lots: np.ndarray, prop: np.ndarray, n_boot: int = 500, seed: int = 0
+) -> np.ndarray:
     """Scores ``[n_boot, T]`` from resampling the tiles of every lot with replacement.
 
     ``lots``: ``int [N]`` lot index per tile (``0..L-1``); ``prop``: ``[L]``.
@@ -44,4 +45,3 @@ def permutation_pvalues(relevance: np.ndarray, prop: np.ndarray, n_perm: int = 9
     for _ in range(n_perm):
         exceed += np.abs(texture_scores(relevance, rng.permutation(prop))) >= observed - 1e-12
     return (1.0 + exceed) / (1.0 + n_perm)
-

@@ -26,7 +26,7 @@ class FingerprintDataset(Dataset):
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32).view(-1, 1)
 
     @classmethod
-    def from_structures(cls, structures: list[Atoms], labels, device: str = "cpu") -> "FingerprintDataset":
+    def from_structures(cls, structures: list[Atoms], labels, device: str = "cpu") -> FingerprintDataset:
         return cls(FingerprintTransformer(device=device).transform(structures), labels)
 
     def __len__(self) -> int:
@@ -83,5 +83,6 @@ def write_structures(root: str | os.PathLike, structures: list[Atoms], labels) -
     for name, atoms in zip(names, structures):
         write(root / "structures" / name, atoms, format="extxyz")
     pd.DataFrame({"structure": names, "label": [CLASS_NAMES[int(c)] for c in labels]}).to_csv(
-        root / "labels.csv", index=False)
+        root / "labels.csv", index=False
+    )
     return root

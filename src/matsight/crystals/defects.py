@@ -38,8 +38,7 @@ def vacancies(atoms: Atoms, fraction: float, seed: int | np.random.Generator = 0
     return out
 
 
-def substitute(atoms: Atoms, fraction: float, element: str | int = "Cu",
-               seed: int | np.random.Generator = 0) -> Atoms:
+def substitute(atoms: Atoms, fraction: float, element: str | int = "Cu", seed: int | np.random.Generator = 0) -> Atoms:
     """Replace the species of ``round(fraction · N)`` random atoms by ``element``
     (it must differ from the atoms' own species so that exactly that many change)."""
     k = _count(fraction, len(atoms), "substitution")

@@ -42,7 +42,7 @@ def plot_class(cls: int, images: torch.Tensor, response, clear, path: str | os.P
 
     from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, save_figure
 
-    classes = ListedColormap(OKABE_ITO[:len(CLASS_NAMES)])
+    classes = ListedColormap(OKABE_ITO[: len(CLASS_NAMES)])
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
     fig.subplots_adjust(wspace=0.5, hspace=0.35)
     for row, name in enumerate(("pristine", f"{int(DEFECT_FRACTION * 100)} % vacancies")):
@@ -68,8 +68,9 @@ def plot_class(cls: int, images: torch.Tensor, response, clear, path: str | os.P
     return save_figure(fig, path)
 
 
-def run_explain(run_dir: str | os.PathLike, out: str | os.PathLike, seed: int = 0,
-                device: str = "cpu", top_n: int = 4) -> list[Path]:
+def run_explain(
+    run_dir: str | os.PathLike, out: str | os.PathLike, seed: int = 0, device: str = "cpu", top_n: int = 4
+) -> list[Path]:
     """Write ``out/figures/explain_<class>.png`` for each class and a report section; return the paths."""
     from matsight.models import load_model
     from matsight.report import Section, write_section
@@ -88,10 +89,16 @@ def run_explain(run_dir: str | os.PathLike, out: str | os.PathLike, seed: int = 
         part_r = type(response)(response.maps[pair].cpu(), response.units[pair].cpu(), response.dominant[pair].cpu())
         part_c = type(clear)(clear.maps[pair].cpu(), clear.dominant[pair].cpu(), clear.level[pair].cpu(), clear.targets)
         paths.append(plot_class(c, examples[c], part_r, part_c, run.figure_path(f"explain_{CLASS_NAMES[c]}.png")))
-    write_section(run.path, Section(
-        key="crystals-explain", title="Crystal ConvNet: attentive response and CLEAR maps",
-        text=f"Per class: a pristine and a {int(DEFECT_FRACTION * 100)} %-vacancy fingerprint, the response "
-             f"map of the top {top_n} units of the last conv stage, and the CLEAR map.",
-        figures=[str(p.relative_to(run.path)) for p in paths], order=62))
+    write_section(
+        run.path,
+        Section(
+            key="crystals-explain",
+            title="Crystal ConvNet: attentive response and CLEAR maps",
+            text=f"Per class: a pristine and a {int(DEFECT_FRACTION * 100)} %-vacancy fingerprint, the response "
+            f"map of the top {top_n} units of the last conv stage, and the CLEAR map.",
+            figures=[str(p.relative_to(run.path)) for p in paths],
+            order=62,
+        ),
+    )
     run.set_status("finished")
     return paths

@@ -88,15 +88,17 @@ def is_periodic(atoms: Atoms) -> bool:
 def mean_nearest_neighbour_distance(atoms: Atoms) -> float:
     """Mean over atoms of the distance (Å) to the nearest other atom, periodic images included."""
     if len(atoms) == 0 or (len(atoms) < 2 and not is_periodic(atoms)):
-        raise ConfigError(f"a fingerprint needs at least 2 atoms, or 1 in a periodic cell; got {len(atoms)} "
-                          f"atom(s) with pbc={atoms.pbc.tolist()}")
+        raise ConfigError(
+            f"a fingerprint needs at least 2 atoms, or 1 in a periodic cell; got {len(atoms)} "
+            f"atom(s) with pbc={atoms.pbc.tolist()}"
+        )
     if not is_periodic(atoms):
         pos = torch.from_numpy(np.asarray(atoms.positions, dtype=np.float64))
         d = torch.cdist(pos, pos)
         d.fill_diagonal_(math.inf)
         return float(d.min(dim=1).values.mean())
     cutoff = 1.5 * (abs(atoms.cell.volume) / len(atoms)) ** (1 / 3)
-    while True:   # grow the cutoff until every atom has a neighbour (sparse, defective cells)
+    while True:  # grow the cutoff until every atom has a neighbour (sparse, defective cells)
         i, d = neighbor_list("id", atoms, cutoff)
         nearest = np.full(len(atoms), np.inf)
         np.minimum.at(nearest, i, d)
@@ -105,12 +107,12 @@ def mean_nearest_neighbour_distance(atoms: Atoms) -> float:
         cutoff *= 1.5
 
 
-def windowed_cluster(atoms: Atoms, settings: "Diffraction2D") -> tuple[np.ndarray, np.ndarray]:
+def windowed_cluster(atoms: Atoms, settings: Diffraction2D) -> tuple[np.ndarray, np.ndarray]:
     """The scattering cluster: positions ``float64 [M, 3]`` in nearest-neighbour units relative to
     the window centre (the cell centre, or the centroid of a non-periodic structure) and atom weights
     ``float64 [M]`` in (0, 1], the Gaussian window shifted to reach 0 at the cluster radius."""
     nn = mean_nearest_neighbour_distance(atoms)
-    radius = settings.window_sigma * settings.window_cutoff            # NN units
+    radius = settings.window_sigma * settings.window_cutoff  # NN units
     if is_periodic(atoms):
         cell = np.asarray(atoms.cell[:], dtype=np.float64)
         # images needed along cell vector i: the lattice planes are 1/|b_i| apart
@@ -125,21 +127,22 @@ def windowed_cluster(atoms: Atoms, settings: "Diffraction2D") -> tuple[np.ndarra
     r2 = (pos**2).sum(axis=1)
     keep = r2 < radius**2
     two_s2 = 2 * settings.window_sigma**2
-    weight = np.exp(-r2[keep] / two_s2) - math.exp(-radius**2 / two_s2)
+    weight = np.exp(-r2[keep] / two_s2) - math.exp(-(radius**2) / two_s2)
     return pos[keep], weight
 
 
 class FingerprintTransformer:
     """``FingerprintTransformer(settings, device).transform(structures) -> float32 [N, 3, 64, 64]``."""
 
-    def __init__(self, settings: Diffraction2D = Diffraction2D(), device: str | torch.device = "cpu",
-                 batch_size: int = 8):
+    def __init__(
+        self, settings: Diffraction2D = Diffraction2D(), device: str | torch.device = "cpu", batch_size: int = 8
+    ):
         self.settings = settings
         self.device = torch.device(device)
         self.batch_size = batch_size
         self._mask = settings.mask().to(self.device)
-        q = settings.scattering_vectors()[settings.mask().flatten()]           # kept pixels only [K, 3]
-        rot = settings.rotations()                                             # [3, 2, 3, 3]
+        q = settings.scattering_vectors()[settings.mask().flatten()]  # kept pixels only [K, 3]
+        rot = settings.rotations()  # [3, 2, 3, 3]
         # q·(R r) = (Rᵀ q)·r  →  rotate the scattering vectors instead of the atoms
         self._q = torch.einsum("pi,ckij->ckpj", q, rot).to(self.device, torch.float32)  # [3, 2, P, 3]
         width = settings.form_factor_width
@@ -147,7 +150,7 @@ class FingerprintTransformer:
 
     def _intensity(self, pos: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """pos ``[B, N, 3]`` (padded), weight ``[B, N]`` (window / 0 pad) → ``[B, 3, K]`` on kept pixels."""
-        phase = 2 * math.pi * pos @ self._q.reshape(-1, 3).T                  # [B, N, 3·2·K]
+        phase = 2 * math.pi * pos @ self._q.reshape(-1, 3).T  # [B, N, 3·2·K]
         w = weight[:, None, :]
         re, im = torch.bmm(w, torch.cos(phase)), torch.bmm(w, torch.sin(phase))  # [B, 1, 3·2·K]
         intensity = (re**2 + im**2).view(len(pos), 3, 2, -1) * self._f2
@@ -166,13 +169,13 @@ class FingerprintTransformer:
         """Fingerprints ``float32 [len(structures), 3, 64, 64]`` in [0, 1] (on CPU)."""
         out = []
         for start in range(0, len(structures), self.batch_size):
-            batch = [windowed_cluster(a, self.settings) for a in structures[start:start + self.batch_size]]
+            batch = [windowed_cluster(a, self.settings) for a in structures[start : start + self.batch_size]]
             n = max(len(p) for p, _ in batch)
             pos = torch.zeros(len(batch), n, 3)
             weight = torch.zeros(len(batch), n)
             for i, (p, w) in enumerate(batch):
-                pos[i, :len(p)] = torch.from_numpy(p)
-                weight[i, :len(p)] = torch.from_numpy(w)
+                pos[i, : len(p)] = torch.from_numpy(p)
+                weight[i, : len(p)] = torch.from_numpy(w)
             out.append(self._normalise(self._intensity(pos.to(self.device), weight.to(self.device))).cpu())
         if not out:
             return torch.zeros(0, 3, self.settings.pixels, self.settings.pixels)

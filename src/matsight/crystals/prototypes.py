@@ -54,12 +54,14 @@ def unit_cell(element: str, scale: float = 1.0, c_over_a: float = 1.0) -> Atoms:
         kwargs["c"] = state["a"] * ca * c_over_a
     atoms = bulk(element, **kwargs)
     lattice, frac, numbers = spglib.standardize_cell(
-        (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), to_primitive=False, symprec=1e-3)
+        (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), to_primitive=False, symprec=1e-3
+    )
     return Atoms(numbers=numbers, cell=np.asarray(lattice) * scale, scaled_positions=frac, pbc=True)
 
 
-def supercell_repeats(cell: np.ndarray, atoms_per_cell: int, target: int = 200,
-                      bounds: tuple[int, int] = (128, 256)) -> tuple[int, int, int]:
+def supercell_repeats(
+    cell: np.ndarray, atoms_per_cell: int, target: int = 200, bounds: tuple[int, int] = (128, 256)
+) -> tuple[int, int, int]:
     """Repeats along the three cell vectors giving a roughly isotropic block of about ``target`` atoms."""
     lengths = np.linalg.norm(cell, axis=1)
     reps = np.stack(np.meshgrid(*[np.arange(1, 13)] * 3, indexing="ij"), -1).reshape(-1, 3)
@@ -94,9 +96,15 @@ def rotate(atoms: Atoms, rotation: np.ndarray) -> Atoms:
     return out
 
 
-def random_prototype(cls: int, rng: np.random.Generator, scale_range: float = 0.05,
-                     c_over_a_range: float = 0.03, max_rotation: float = 0.0,
-                     target_atoms: int = 200, element: str | None = None) -> tuple[Atoms, str]:
+def random_prototype(
+    cls: int,
+    rng: np.random.Generator,
+    scale_range: float = 0.05,
+    c_over_a_range: float = 0.03,
+    max_rotation: float = 0.0,
+    target_atoms: int = 200,
+    element: str | None = None,
+) -> tuple[Atoms, str]:
     """A random pristine supercell of class ``cls`` (of ``element``, else a random element of the
     class); returns ``(atoms, element)``."""
     element = str(rng.choice(ELEMENTS_BY_CLASS[cls])) if element is None else element

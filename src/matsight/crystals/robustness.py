@@ -19,28 +19,40 @@ from matsight.crystals.spglib_baseline import TOLERANCES, spglib_classify
 from matsight.crystals.train import predict_classes
 from matsight.store import RunFolder
 
-SIGMAS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.06)           # Å
+SIGMAS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.06)  # Å
 VACANCIES = (0.01, 0.02, 0.05, 0.10, 0.20, 0.25, 0.30, 0.40, 0.50, 0.60)
 # Held-out pristine prototypes at these maximum random rotations (degrees): in the training orientation and off it.
 HELD_OUT_ROTATIONS = (0.0, 10.0)
 # The paper's Table 2 (accuracy in %), for the side-by-side comparison.
-PAPER_FINDINGS = ("spglib never finds the parent class at σ ≥ 0.02 Å at any tolerance and is ~0 % at 1 % "
-                  "vacancies; the ConvNet is 100 % up to σ = 0.06 Å, 100 % up to 40 % vacancies, > 97 % at 60 %.")
+PAPER_FINDINGS = (
+    "spglib never finds the parent class at σ ≥ 0.02 Å at any tolerance and is ~0 % at 1 % "
+    "vacancies; the ConvNet is 100 % up to σ = 0.06 Å, 100 % up to 40 % vacancies, > 97 % at 60 %."
+)
 
 
-def accuracies(model, transformer: FingerprintTransformer, structures, labels: np.ndarray,
-               device: str = "cpu") -> dict[str, float]:
+def accuracies(
+    model, transformer: FingerprintTransformer, structures, labels: np.ndarray, device: str = "cpu"
+) -> dict[str, float]:
     """``{spglib_tight, spglib_medium, spglib_loose, convnet}``: accuracy (%) on ``structures``."""
-    row = {f"spglib_{name}": 100 * float((spglib_classify(structures, tol) == labels).mean())
-           for name, tol in TOLERANCES.items()}
+    row = {
+        f"spglib_{name}": 100 * float((spglib_classify(structures, tol) == labels).mean())
+        for name, tol in TOLERANCES.items()
+    }
     predicted = predict_classes(model, transformer.transform(structures).to(device))
     row["convnet"] = 100 * float((predicted == labels).mean())
     return row
 
 
-def robustness_table(model, n_per_level: int = 14, sigmas=SIGMAS, vacancies=VACANCIES, seed: int = 1000,
-                     max_rotation: float = 0.0, device: str = "cpu",
-                     held_out_rotations=HELD_OUT_ROTATIONS) -> pd.DataFrame:
+def robustness_table(
+    model,
+    n_per_level: int = 14,
+    sigmas=SIGMAS,
+    vacancies=VACANCIES,
+    seed: int = 1000,
+    max_rotation: float = 0.0,
+    device: str = "cpu",
+    held_out_rotations=HELD_OUT_ROTATIONS,
+) -> pd.DataFrame:
     """Columns ``defect, level, spglib_tight, spglib_medium, spglib_loose, convnet`` (accuracies in %).
 
     The first rows (``defect = pristine``) are the held-out pristine set: one structure per element
@@ -53,14 +65,24 @@ def robustness_table(model, n_per_level: int = 14, sigmas=SIGMAS, vacancies=VACA
     rows = []
     for degrees in held_out_rotations:
         held_out, held_out_labels, _ = prototype_set(seed, max_rotation=degrees)
-        rows.append({"defect": "pristine", "level": float(degrees),
-                     **accuracies(model, transformer, held_out, held_out_labels, device)})
+        rows.append(
+            {
+                "defect": "pristine",
+                "level": float(degrees),
+                **accuracies(model, transformer, held_out, held_out_labels, device),
+            }
+        )
     structures, labels = pristine_set(n_per_level, seed=seed, max_rotation=max_rotation)
     for defect, levels in (("displacement", sigmas), ("vacancies", vacancies)):
         for li, level in enumerate(levels):
             defective = [apply_defect(a, defect, level, seed=seed + 7919 * li + i) for i, a in enumerate(structures)]
-            rows.append({"defect": defect, "level": level if defect == "displacement" else round(100 * level, 3),
-                         **accuracies(model, transformer, defective, labels, device)})
+            rows.append(
+                {
+                    "defect": defect,
+                    "level": level if defect == "displacement" else round(100 * level, 3),
+                    **accuracies(model, transformer, defective, labels, device),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -71,13 +93,16 @@ def plot_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     from matsight.report.style import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-    labels = {"spglib_tight": "spglib 1e-5", "spglib_medium": "spglib 1e-3", "spglib_loose": "spglib 1e-1",
-              "convnet": "ConvNet (pristine-trained)"}
+    labels = {
+        "spglib_tight": "spglib 1e-5",
+        "spglib_medium": "spglib 1e-3",
+        "spglib_loose": "spglib 1e-1",
+        "convnet": "ConvNet (pristine-trained)",
+    }
     for ax, (defect, xlabel) in zip(axes, (("displacement", "displacement σ (Å)"), ("vacancies", "vacancies η (%)"))):
         part = table[table["defect"] == defect]
         for col, label in labels.items():
-            ax.plot(part["level"], part[col], marker="o", ms=3, label=label,
-                    lw=2.2 if col == "convnet" else 1.2)
+            ax.plot(part["level"], part[col], marker="o", ms=3, label=label, lw=2.2 if col == "convnet" else 1.2)
         ax.set_xlabel(xlabel)
         ax.set_xscale("log")
         ax.set_ylim(-3, 103)
@@ -86,8 +111,15 @@ def plot_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     return save_figure(fig, path)
 
 
-def run_robustness(run_dir: str | os.PathLike, out: str | os.PathLike, n_per_level: int = 14,
-                   sigmas=SIGMAS, vacancies=VACANCIES, seed: int = 1000, device: str = "cpu") -> pd.DataFrame:
+def run_robustness(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    n_per_level: int = 14,
+    sigmas=SIGMAS,
+    vacancies=VACANCIES,
+    seed: int = 1000,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Load the ConvNet of ``run_dir``, write ``out/tables/robustness.{csv,parquet}``, the figure
     ``out/figures/robustness.png`` and a report section; return the table."""
     from matsight.models import load_model
@@ -99,12 +131,21 @@ def run_robustness(run_dir: str | os.PathLike, out: str | os.PathLike, n_per_lev
     table = robustness_table(model, n_per_level, sigmas, vacancies, seed, device=device)
     run.write_table("robustness", table)
     plot_robustness(table, run.figure_path("robustness.png"))
-    write_section(run.path, Section(
-        key="crystals-robustness", title="Crystal structures: robustness to defects",
-        text=("Pristine rows: one held-out structure per element of every class (70), level = maximum "
-              "random rotation in degrees. "
-              f"{n_per_level} structures per defect level (classes balanced), ConvNet trained on pristine structures "
-              f"only, spglib at tolerances 1e-5/1e-3/1e-1 Å. Paper: {PAPER_FINDINGS}"),
-        figures=["figures/robustness.png"], tables=["tables/robustness.csv"], order=61))
+    write_section(
+        run.path,
+        Section(
+            key="crystals-robustness",
+            title="Crystal structures: robustness to defects",
+            text=(
+                "Pristine rows: one held-out structure per element of every class (70), level = maximum "
+                "random rotation in degrees. "
+                f"{n_per_level} structures per defect level (classes balanced), ConvNet trained on pristine structures "
+                f"only, spglib at tolerances 1e-5/1e-3/1e-1 Å. Paper: {PAPER_FINDINGS}"
+            ),
+            figures=["figures/robustness.png"],
+            tables=["tables/robustness.csv"],
+            order=61,
+        ),
+    )
     run.set_status("finished")
     return table

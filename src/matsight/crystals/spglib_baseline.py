@@ -25,5 +25,4 @@ def space_group_number(atoms: Atoms, symprec: float) -> int | None:
 
 def spglib_classify(structures: Sequence[Atoms], symprec: float) -> np.ndarray:
     """Class index per structure (``int64 [N]``); −1 when the space group is none of the 8."""
-    return np.array([SPACE_GROUP_TO_CLASS.get(space_group_number(a, symprec), -1) for a in structures],
-                    dtype=np.int64)
+    return np.array([SPACE_GROUP_TO_CLASS.get(space_group_number(a, symprec), -1) for a in structures], dtype=np.int64)

@@ -20,15 +20,27 @@ from matsight.store import ChunkStore, RunFolder
 FINGERPRINTS = "fingerprints.npy"
 
 
-def build(out: str | os.PathLike, n: int = 700, seed: int = 0, max_rotation: float = 10.0,
-          device: str = "cpu", engine: Engine = LOCAL) -> Path:
+def build(
+    out: str | os.PathLike,
+    n: int = 700,
+    seed: int = 0,
+    max_rotation: float = 10.0,
+    device: str = "cpu",
+    engine: Engine = LOCAL,
+) -> Path:
     """Write ``n`` pristine structures in layout 5 under ``out`` plus their fingerprints
     (``fingerprints.npy``, ``float32 [n, 3, 64, 64]``); return ``out``. The fingerprints are
     computed on ``engine`` in resumable chunks of 64 structures (``out/arrays/fingerprints``)."""
     structures, labels = pristine_set(n, seed=seed, max_rotation=max_rotation)
     out = write_structures(out, structures, labels)
-    store = engine.run(len(structures), 64, ChunkStore(out / "arrays" / "fingerprints"),
-                       FingerprintWorker(structures, device), device, description="fingerprints")
+    store = engine.run(
+        len(structures),
+        64,
+        ChunkStore(out / "arrays" / "fingerprints"),
+        FingerprintWorker(structures, device),
+        device,
+        description="fingerprints",
+    )
     np.save(out / FINGERPRINTS, store.concat("fingerprint"))
     return out
 
@@ -49,12 +61,20 @@ def predict_classes(model: torch.nn.Module, images: torch.Tensor, batch_size: in
     """Arg-max class per fingerprint (``int64 [N]``)."""
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)]).numpy()
+    return torch.cat(
+        [model(images[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(images), batch_size)]
+    ).numpy()
 
 
-def train_classifier(data: str | os.PathLike | FingerprintDataset, out: str | os.PathLike, epochs: int = 5,
-                     batch_size: int = 32, lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+def train_classifier(
+    data: str | os.PathLike | FingerprintDataset,
+    out: str | os.PathLike,
+    epochs: int = 5,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Adam, 90/10 split, best-validation checkpoint in ``out``; returns the metrics written to
     ``out/metrics.json`` (``val_accuracy`` = pristine held-out accuracy)."""
     from matsight.models import build_model
@@ -62,16 +82,44 @@ def train_classifier(data: str | os.PathLike | FingerprintDataset, out: str | os
 
     dataset = data if isinstance(data, FingerprintDataset) else load_fingerprints(data, device)
     run = RunFolder(out)
-    run.start("crystals train", {"data": str(data) if not isinstance(data, FingerprintDataset) else "memory",
-                                 "epochs": epochs, "batch_size": batch_size, "lr": lr}, seed=seed)
+    run.start(
+        "crystals train",
+        {
+            "data": str(data) if not isinstance(data, FingerprintDataset) else "memory",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+        },
+        seed=seed,
+    )
     order = np.random.default_rng(seed).permutation(len(dataset))
     n_val = max(1, len(dataset) // 10)
     val, train = Subset(dataset, order[:n_val].tolist()), Subset(dataset, order[n_val:].tolist())
     model = build_model("crystal_convnet", "classification", len(CLASS_NAMES))
-    meta = {"arch": "crystal_convnet", "task": "classification", "num_outputs": len(CLASS_NAMES),
-            "class_names": CLASS_NAMES, "target_names": ["class"], "image_size": 64, "channels": 3}
-    state = fit(model, train, val, task="classification", run=run, epochs=epochs, batch_size=batch_size,
-                optimizer="adam", lr=lr, weight_decay=0.0, meta=meta, device=device, seed=seed)
+    meta = {
+        "arch": "crystal_convnet",
+        "task": "classification",
+        "num_outputs": len(CLASS_NAMES),
+        "class_names": CLASS_NAMES,
+        "target_names": ["class"],
+        "image_size": 64,
+        "channels": 3,
+    }
+    state = fit(
+        model,
+        train,
+        val,
+        task="classification",
+        run=run,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="adam",
+        lr=lr,
+        weight_decay=0.0,
+        meta=meta,
+        device=device,
+        seed=seed,
+    )
     from matsight.models import load_model
 
     best, _ = load_model(run.path, device=device)

@@ -37,12 +37,16 @@ class ImageTable:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def subset(self, indices: np.ndarray | list[int]) -> "ImageTable":
+    def subset(self, indices: np.ndarray | list[int]) -> ImageTable:
         """The rows at ``indices`` (in that order)."""
         idx = np.asarray(indices, dtype=int)
         return ImageTable(
-            root=self.root, paths=[self.paths[i] for i in idx], targets=self.targets[idx],
-            groups=[self.groups[i] for i in idx], target_names=self.target_names, task=self.task,
+            root=self.root,
+            paths=[self.paths[i] for i in idx],
+            targets=self.targets[idx],
+            groups=[self.groups[i] for i in idx],
+            target_names=self.target_names,
+            task=self.task,
             class_names=self.class_names,
             attributes=None if self.attributes is None else self.attributes[idx],
             attribute_names=self.attribute_names,
@@ -59,8 +63,15 @@ class ImageDataset(Dataset):
     ``cache``: keep decoded, resized images in memory (small datasets, in-process loading).
     """
 
-    def __init__(self, table: ImageTable, image_size: int, channels: int = 1, augment: bool = False,
-                 crop_size: int | None = None, cache: bool = False):
+    def __init__(
+        self,
+        table: ImageTable,
+        image_size: int,
+        channels: int = 1,
+        augment: bool = False,
+        crop_size: int | None = None,
+        cache: bool = False,
+    ):
         self.table = table
         self._cache: dict[int, torch.Tensor] | None = {} if cache else None
         self.image_size = image_size
@@ -75,8 +86,9 @@ class ImageDataset(Dataset):
         """The resized (uncropped) image ``[C, image_size, image_size]``."""
         if self._cache is not None:
             if index not in self._cache:
-                self._cache[index] = resize_square(torch.from_numpy(read_image(self.table.paths[index], self.channels)),
-                                                   self.image_size)
+                self._cache[index] = resize_square(
+                    torch.from_numpy(read_image(self.table.paths[index], self.channels)), self.image_size
+                )
             return self._cache[index]
         return resize_square(torch.from_numpy(read_image(self.table.paths[index], self.channels)), self.image_size)
 

@@ -35,8 +35,9 @@ def decode_raw(path: str | os.PathLike) -> np.ndarray:
     try:
         array = _decode(path)
     except Exception as exc:
-        raise ImageReadError(f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); "
-                             "replace or remove the file") from None
+        raise ImageReadError(
+            f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); replace or remove the file"
+        ) from None
     if array.size == 0:
         raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
     return array

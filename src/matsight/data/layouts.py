@@ -31,7 +31,9 @@ class Problems:
         if self.items:
             shown = self.items[:50]
             more = f"\n  ... and {len(self.items) - 50} more" if len(self.items) > 50 else ""
-            error = DataLayoutError(f"{self.root}: {len(self.items)} problem(s) found:\n  - " + "\n  - ".join(shown) + more)
+            error = DataLayoutError(
+                f"{self.root}: {len(self.items)} problem(s) found:\n  - " + "\n  - ".join(shown) + more
+            )
             error.problems = list(self.items)  # for matsight.data.validate, which merges them with image checks
             raise error
 
@@ -54,7 +56,9 @@ def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
 def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems) -> np.ndarray:
     values = pd.to_numeric(df[column].str.strip(), errors="coerce")
     for row in np.flatnonzero(values.isna().to_numpy()):
-        problems.add(f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number; write a number")
+        problems.add(
+            f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number; write a number"
+        )
     return values.to_numpy(dtype=np.float32)
 
 
@@ -83,19 +87,27 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
         if count > 1:
             problems.add(f"{csv}: lot '{row}' appears {count} times; keep one row per lot")
     if attributes is None:  # columns with any number are attributes (so a typo in one is reported, not dropped)
-        attributes = [c for c in df.columns if c not in ("lot", target)
-                      and pd.to_numeric(df[c].str.strip(), errors="coerce").notna().any()]
+        attributes = [
+            c
+            for c in df.columns
+            if c not in ("lot", target) and pd.to_numeric(df[c].str.strip(), errors="coerce").notna().any()
+        ]
     for column in attributes:
         if column not in df.columns:
             problems.add(f"{csv}: attribute column '{column}' is missing")
     target_values = _numeric_column(df, target, csv, problems)
-    attribute_values = np.stack([_numeric_column(df, c, csv, problems) for c in attributes if c in df.columns], axis=1) \
-        if attributes else np.zeros((len(df), 0), np.float32)
+    attribute_values = (
+        np.stack([_numeric_column(df, c, csv, problems) for c in attributes if c in df.columns], axis=1)
+        if attributes
+        else np.zeros((len(df), 0), np.float32)
+    )
     folders = {p.name for p in images_dir.iterdir() if p.is_dir()} if images_dir.is_dir() else set()
     paths, targets, groups, attrs = [], [], [], []
     for row, lot in enumerate(df["lot"]):
         if lot not in folders:
-            problems.add(f"{csv} row {row + 2}: lot '{lot}' has no folder {images_dir / lot}; add the folder or remove the row")
+            problems.add(
+                f"{csv} row {row + 2}: lot '{lot}' has no folder {images_dir / lot}; add the folder or remove the row"
+            )
             continue
         files = _images_in(images_dir / lot)
         if not files:
@@ -107,9 +119,16 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
     for folder in sorted(folders - set(df["lot"])):
         problems.add(f"{images_dir / folder}: folder has no row in {csv}; add a row or remove the folder")
     problems.raise_if_any()
-    return ImageTable(root=root, paths=paths, targets=np.asarray(targets, np.float32).reshape(-1, 1),
-                      groups=groups, target_names=[target], task="regression",
-                      attributes=np.asarray(attrs, np.float32).reshape(len(paths), -1), attribute_names=list(attributes))
+    return ImageTable(
+        root=root,
+        paths=paths,
+        targets=np.asarray(targets, np.float32).reshape(-1, 1),
+        groups=groups,
+        target_names=[target],
+        task="regression",
+        attributes=np.asarray(attrs, np.float32).reshape(len(paths), -1),
+        attribute_names=list(attributes),
+    )
 
 
 def read_multilabel(root: str | os.PathLike) -> ImageTable:
@@ -130,7 +149,9 @@ def read_multilabel(root: str | os.PathLike) -> ImageTable:
     for j, column in enumerate(names):
         values = df[column].str.strip()
         for row in np.flatnonzero(~values.isin(["0", "1"]).to_numpy()):
-            problems.add(f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not 0 or 1; write 0 or 1")
+            problems.add(
+                f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not 0 or 1; write 0 or 1"
+            )
         labels[:, j] = (values == "1").to_numpy()
     paths = []
     for row, name in enumerate(df["image"].str.strip()):
@@ -139,8 +160,9 @@ def read_multilabel(root: str | os.PathLike) -> ImageTable:
             problems.add(f"{csv} row {row + 2}: image {path} does not exist; fix the path or remove the row")
         paths.append(path)
     problems.raise_if_any()
-    return ImageTable(root=root, paths=paths, targets=labels, groups=["all"] * len(paths),
-                      target_names=names, task="multilabel")
+    return ImageTable(
+        root=root, paths=paths, targets=labels, groups=["all"] * len(paths), target_names=names, task="multilabel"
+    )
 
 
 def read_classes(root: str | os.PathLike) -> ImageTable:
@@ -165,14 +187,22 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
         if not root.is_dir():
             problems.add(f"{root} is not a folder")
             problems.raise_if_any()
-        entries = [(p, folder.name) for folder in sorted(d for d in images_dir.iterdir() if d.is_dir())
-                   for p in _images_in(folder)]
+        entries = [
+            (p, folder.name)
+            for folder in sorted(d for d in images_dir.iterdir() if d.is_dir())
+            for p in _images_in(folder)
+        ]
         if not entries:
             problems.add(f"{images_dir}: no images found in class folders images/<class>/")
     problems.raise_if_any()
     classes = sorted({c for _, c in entries})
     index = {c: i for i, c in enumerate(classes)}
-    return ImageTable(root=root, paths=[p for p, _ in entries],
-                      targets=np.asarray([[index[c]] for _, c in entries], np.float32).reshape(-1, 1),
-                      groups=[c for _, c in entries], target_names=["label"], task="classification",
-                      class_names=classes)
+    return ImageTable(
+        root=root,
+        paths=[p for p, _ in entries],
+        targets=np.asarray([[index[c]] for _, c in entries], np.float32).reshape(-1, 1),
+        groups=[c for _, c in entries],
+        target_names=["label"],
+        task="classification",
+        class_names=classes,
+    )

@@ -12,15 +12,14 @@ def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:
     scale = size / min(h, w)
     new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
     if (new_h, new_w) != (h, w):
-        image = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear", align_corners=False,
-                              antialias=True)[0]
+        image = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)[0]
     return center_crop(image, size)
 
 
 def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     _, h, w = image.shape
     top, left = (h - size) // 2, (w - size) // 2
-    return image[:, top:top + size, left:left + size]
+    return image[:, top : top + size, left : left + size]
 
 
 def crop_size_for(image_size: int) -> int:
@@ -32,7 +31,7 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator | Non
     _, h, w = image.shape
     top = int(torch.randint(0, h - size + 1, (1,), generator=generator))
     left = int(torch.randint(0, w - size + 1, (1,), generator=generator))
-    return image[:, top:top + size, left:left + size]
+    return image[:, top : top + size, left : left + size]
 
 
 def random_dihedral(image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

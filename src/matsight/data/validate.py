@@ -31,19 +31,21 @@ class ValidationSummary:
     layout: str
     images: int
     groups: int
-    sizes: Counter = field(default_factory=Counter)       # (height, width) -> images
+    sizes: Counter = field(default_factory=Counter)  # (height, width) -> images
     bit_depths: Counter = field(default_factory=Counter)  # e.g. "uint8" -> images
-    channels: Counter = field(default_factory=Counter)    # 1 or 3 (or 4) -> images
+    channels: Counter = field(default_factory=Counter)  # 1 or 3 (or 4) -> images
 
     def lines(self) -> list[str]:
         group_word = {"lots": "lots", "multilabel": "attributes", "classes": "classes"}[self.layout]
         sizes = ", ".join(f"{h}x{w} ({n})" for (h, w), n in self.sizes.most_common(5))
         more = f", … {len(self.sizes) - 5} more sizes" if len(self.sizes) > 5 else ""
-        return [f"{self.root}: valid {self.layout} layout",
-                f"  images: {self.images}, {group_word}: {self.groups}",
-                f"  sizes (HxW): {sizes}{more}",
-                "  bit depths: " + ", ".join(f"{d} ({n})" for d, n in sorted(self.bit_depths.items())),
-                "  channels: " + ", ".join(f"{c} ({n})" for c, n in sorted(self.channels.items()))]
+        return [
+            f"{self.root}: valid {self.layout} layout",
+            f"  images: {self.images}, {group_word}: {self.groups}",
+            f"  sizes (HxW): {sizes}{more}",
+            "  bit depths: " + ", ".join(f"{d} ({n})" for d, n in sorted(self.bit_depths.items())),
+            "  channels: " + ", ".join(f"{c} ({n})" for c, n in sorted(self.channels.items())),
+        ]
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -62,8 +64,10 @@ def detect_layout(root: str | os.PathLike) -> str:
         return "classes" if set(columns) == {"image", "label"} else "multilabel"
     if (root / "images").is_dir():
         return "classes"
-    raise DataLayoutError(f"{root}: no lots.csv, labels.csv or images/ folder found; see DATA_LAYOUTS.md "
-                          "or pass --layout lots|multilabel|classes")
+    raise DataLayoutError(
+        f"{root}: no lots.csv, labels.csv or images/ folder found; see DATA_LAYOUTS.md "
+        "or pass --layout lots|multilabel|classes"
+    )
 
 
 def read_dataset(root: str | os.PathLike, layout: str | None = None, target: str = "cps") -> ImageTable:
@@ -90,11 +94,19 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str = "
         for item in getattr(exc, "problems", [str(exc)]):
             problems.add(item)
     images_dir = root / "images" if (root / "images").is_dir() else root
-    files = sorted(set(table.paths) if table is not None else
-                   {p for p in images_dir.rglob("*") if p.is_file() and is_image_file(p)})
-    summary = ValidationSummary(root=root, layout=layout, images=len(files),
-                                groups=(len(set(table.groups)) if layout != "multilabel" else len(table.target_names))
-                                if table is not None else 0)
+    files = sorted(
+        set(table.paths)
+        if table is not None
+        else {p for p in images_dir.rglob("*") if p.is_file() and is_image_file(p)}
+    )
+    summary = ValidationSummary(
+        root=root,
+        layout=layout,
+        images=len(files),
+        groups=(len(set(table.groups)) if layout != "multilabel" else len(table.target_names))
+        if table is not None
+        else 0,
+    )
     for path in files:
         try:
             array = decode_raw(path)

@@ -12,8 +12,14 @@ from __future__ import annotations
 from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps, write_knobs_section
 from matsight.knobs.train_editor import EditorConfig, train_editor
 
-CPU = dict(editor=dict(image_size=32, steps=2000, width=16, depth=3), quality_epochs=60, sweep_tiles=32, levels=7,
-           inverse_tiles=16, inverse_steps=60)
+CPU = dict(
+    editor=dict(image_size=32, steps=2000, width=16, depth=3),
+    quality_epochs=60,
+    sweep_tiles=32,
+    levels=7,
+    inverse_tiles=16,
+    inverse_steps=60,
+)
 FULL = dict(editor=dict(), quality_epochs=60, sweep_tiles=256, levels=11, inverse_tiles=256, inverse_steps=300)
 
 
@@ -26,8 +32,14 @@ def run_demo(ctx) -> None:
     control = check_quality(out, epochs=settings["quality_epochs"], device=ctx.device)
     sweeps = run_sweeps(out, levels=settings["levels"], max_tiles=settings["sweep_tiles"], device=ctx.device)
     knobs = "passing" if control.passes.any() else "all"
-    effects = run_inverse(out, "+10%", max_tiles=settings["inverse_tiles"], steps=settings["inverse_steps"],
-                          knobs=knobs, device=ctx.device)
+    effects = run_inverse(
+        out,
+        "+10%",
+        max_tiles=settings["inverse_tiles"],
+        steps=settings["inverse_steps"],
+        knobs=knobs,
+        device=ctx.device,
+    )
     write_knobs_section(out)
     ctx.report_runs.append(out)
     first = sweeps.groupby("attribute", sort=False).first()
@@ -35,9 +47,11 @@ def run_demo(ctx) -> None:
     free = effects[effects["direction"] == "increase"].set_index("attribute")["free"]
     for i, name in enumerate(control.names):
         inverse = f"inverse ΔA for +10 %: {up[name]:+.3f}" if free[name] else "not turned by the inverse search"
-        ctx.console.print(f"knob {name}: control slope {control.slopes[i, i]:+.2f} "
-                          f"({'passes' if control.passes[i] else 'fails'}), "
-                          f"sweep slope {first.loc[name, 'slope']:+.2f} MPa/range "
-                          f"(sign shared by {first.loc[name, 'lots_agreeing']:.0%} of lots), " + inverse)
+        ctx.console.print(
+            f"knob {name}: control slope {control.slopes[i, i]:+.2f} "
+            f"({'passes' if control.passes[i] else 'fails'}), "
+            f"sweep slope {first.loc[name, 'slope']:+.2f} MPa/range "
+            f"(sign shared by {first.loc[name, 'lots_agreeing']:.0%} of lots), " + inverse
+        )
     ctx.headlines.append(("knobs passing the control check", f"{int(control.passes.sum())}/{len(control.names)}"))
     ctx.headlines.append(("editor held-out reconstruction L1", f"{control.reconstruction_l1:.4f}"))

@@ -32,7 +32,7 @@ class AttributeScaler:
     high: np.ndarray
 
     @classmethod
-    def fit(cls, names: list[str], values: np.ndarray) -> "AttributeScaler":
+    def fit(cls, names: list[str], values: np.ndarray) -> AttributeScaler:
         """From attribute values ``[N, A]`` in user units."""
         values = np.asarray(values, np.float64)
         return cls(list(names), values.min(0), values.max(0))
@@ -51,7 +51,7 @@ class AttributeScaler:
         return {"names": self.names, "low": self.low.tolist(), "high": self.high.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AttributeScaler":
+    def from_dict(cls, d: dict) -> AttributeScaler:
         return cls(list(d["names"]), np.asarray(d["low"], np.float64), np.asarray(d["high"], np.float64))
 
 
@@ -86,9 +86,11 @@ class Editor(nn.Module):
         if depth < 2:
             raise ValueError("depth must be at least 2 (one shortcut below the bottleneck)")
         self.num_attributes, self.depth = num_attributes, depth
-        widths = [min(width * 2 ** k, 8 * width) for k in range(depth)]
-        self.encoder = nn.ModuleList(_down(c_in, c_out, norm="instance" if k > 0 else None)
-                                     for k, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths)))
+        widths = [min(width * 2**k, 8 * width) for k in range(depth)]
+        self.encoder = nn.ModuleList(
+            _down(c_in, c_out, norm="instance" if k > 0 else None)
+            for k, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths))
+        )
         a = num_attributes
         # decoder layer 0: bottleneck + A → widths[-2]; then + A (injection) + shortcut widths[-2]
         dec_out = [widths[k] for k in range(depth - 2, -1, -1)]
@@ -117,14 +119,22 @@ class Editor(nn.Module):
 
 
 class ConvTrunk(nn.Module):
-    """Strided convolutions (layer-normalised) to a feature vector: ``[N, C, S, S]`` → ``[N, min(8, 2^(depth-1))·width]``."""
+    """Strided convolutions (layer-normalised) to a feature vector.
+
+    ``[N, C, S, S]`` → ``[N, min(8, 2^(depth-1))·width]``.
+    """
 
     def __init__(self, width: int = 16, depth: int = 3, channels: int = 1):
         super().__init__()
-        widths = [min(width * 2 ** k, 8 * width) for k in range(depth)]
-        self.features = nn.Sequential(*[_down(i, o, norm="layer" if k > 0 else None)
-                                        for k, (i, o) in enumerate(zip([channels] + widths[:-1], widths))],
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        widths = [min(width * 2**k, 8 * width) for k in range(depth)]
+        self.features = nn.Sequential(
+            *[
+                _down(i, o, norm="layer" if k > 0 else None)
+                for k, (i, o) in enumerate(zip([channels] + widths[:-1], widths))
+            ],
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.out_features = widths[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

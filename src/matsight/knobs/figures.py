@@ -25,11 +25,12 @@ def sweep_figure(table: pd.DataFrame, path: Path, ylabel: str) -> Path:
     return save_figure(fig, path)
 
 
-def heatmap_figure(grid: np.ndarray, u: np.ndarray, v: np.ndarray, names: tuple[str, str], path: Path, label: str) -> Path:
+def heatmap_figure(
+    grid: np.ndarray, u: np.ndarray, v: np.ndarray, names: tuple[str, str], path: Path, label: str
+) -> Path:
     """Mean prediction over tiles for a pair of knobs: rows ``names[0]`` values ``u``, columns ``names[1]``."""
     fig, ax = plt.subplots(figsize=(3.4, 2.9))
-    im = ax.imshow(grid, origin="lower", aspect="auto", cmap=SEQUENTIAL_CMAP,
-                   extent=[v[0], v[-1], u[0], u[-1]])
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap=SEQUENTIAL_CMAP, extent=[v[0], v[-1], u[0], u[-1]])
     ax.set_xlabel(names[1])
     ax.set_ylabel(names[0])
     fig.colorbar(im, ax=ax, label=label)
@@ -52,16 +53,27 @@ def control_figure(slopes: np.ndarray, names: list[str], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def inverse_figure(original: np.ndarray, edited: dict[str, np.ndarray], deltas: dict[str, np.ndarray],
-                   names: list[str], path: Path, labels: list[str] | None = None) -> Path:
+def inverse_figure(
+    original: np.ndarray,
+    edited: dict[str, np.ndarray],
+    deltas: dict[str, np.ndarray],
+    names: list[str],
+    path: Path,
+    labels: list[str] | None = None,
+) -> Path:
     """Paper Fig. 3: per tile, the original, the edits for each direction and the ΔA bar plot.
 
     ``original [K, S, S]``; ``edited``/``deltas``: direction → ``[K, S, S]`` / ``[K, A]`` (fraction of each range);
     ``labels``: what each row answers for (e.g. its lot), shown over the original.
     """
     k, directions = len(original), list(edited)
-    fig, axes = plt.subplots(k, len(directions) + 2, figsize=(2.0 * (len(directions) + 1) + 3.2, 2.0 * k),
-                             squeeze=False, gridspec_kw={"width_ratios": [1] * (len(directions) + 1) + [1.8]})
+    fig, axes = plt.subplots(
+        k,
+        len(directions) + 2,
+        figsize=(2.0 * (len(directions) + 1) + 3.2, 2.0 * k),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1] * (len(directions) + 1) + [1.8]},
+    )
     x = np.arange(len(names))
     for r in range(k):
         axes[r, 0].imshow(original[r], cmap="gray", vmin=0, vmax=1)

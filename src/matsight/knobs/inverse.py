@@ -41,7 +41,7 @@ class Target:
     relative: bool
 
     @classmethod
-    def parse(cls, text: str | float) -> "Target":
+    def parse(cls, text: str | float) -> Target:
         if isinstance(text, (int, float)):
             return cls(float(text), False)
         m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?)\s*%\s*", text)
@@ -50,7 +50,9 @@ class Target:
         try:
             return cls(float(text), False)
         except ValueError:
-            raise ConfigError(f"--target {text!r}: give a relative change like +10% / -10% or an absolute value") from None
+            raise ConfigError(
+                f"--target {text!r}: give a relative change like +10% / -10% or an absolute value"
+            ) from None
 
     @property
     def direction(self) -> str:
@@ -88,21 +90,38 @@ class InverseSearch:
     units with a ``std`` attribute (or give ``scale``). ``lam``: weight λ of the target term.
     """
 
-    def __init__(self, editor: nn.Module, regressor: nn.Module, lam: float = 10.0, lr: float = 0.05,
-                 steps: int = 200, tolerance: float = 0.02, scale: float | None = None):
+    def __init__(
+        self,
+        editor: nn.Module,
+        regressor: nn.Module,
+        lam: float = 10.0,
+        lr: float = 0.05,
+        steps: int = 200,
+        tolerance: float = 0.02,
+        scale: float | None = None,
+    ):
         self.editor, self.regressor = editor, regressor
         self.lam, self.lr, self.steps, self.tolerance = lam, lr, steps, tolerance
         self.scale = float(scale if scale is not None else getattr(regressor, "std", 1.0))
 
-    def attribute(self, images: torch.Tensor, attributes: torch.Tensor, target: str | float | Target,
-                  full: torch.Tensor | None = None, free: np.ndarray | None = None,
-                  groups: list[str] | None = None) -> InverseResult:
+    def attribute(
+        self,
+        images: torch.Tensor,
+        attributes: torch.Tensor,
+        target: str | float | Target,
+        full: torch.Tensor | None = None,
+        free: np.ndarray | None = None,
+        groups: list[str] | None = None,
+    ) -> InverseResult:
         """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` (``full``: ``[N,1,H,W]``, see
         above; ``free``: bool ``[A]``, the knobs the search may turn, all by default; ``groups``: a
         name per tile, tiles with one name share one ``A'`` — they must share their attributes)."""
         target = target if isinstance(target, Target) else Target.parse(target)
-        fixed = torch.zeros(attributes.shape[1], dtype=torch.bool, device=attributes.device) if free is None else \
-            ~torch.as_tensor(np.asarray(free, bool), device=attributes.device)
+        fixed = (
+            torch.zeros(attributes.shape[1], dtype=torch.bool, device=attributes.device)
+            if free is None
+            else ~torch.as_tensor(np.asarray(free, bool), device=attributes.device)
+        )
         if bool(fixed.all()):
             raise ConfigError("the inverse search has no knob to turn: free at least one attribute")
         for p in self.editor.parameters():
@@ -122,13 +141,13 @@ class InverseSearch:
         opt = torch.optim.Adam([a], lr=self.lr)
         done = torch.zeros(len(start), dtype=torch.bool, device=start.device)
         step = 0
-        for step in range(1, self.steps + 1):
+        for step in range(1, self.steps + 1):  # noqa: B007 (the count of steps taken is reported)
             edited = self.editor(images, a[group.index])
             err = (group.mean(predict(edited)) - goal) / self.scale
             done = done | (err.detach().abs() < self.tolerance)
             if bool(done.all()):
                 break
-            loss = self.lam * err ** 2 + group.mean((images - edited).abs().flatten(1).mean(1))
+            loss = self.lam * err**2 + group.mean((images - edited).abs().flatten(1).mean(1))
             opt.zero_grad()
             (loss * (~done).float()).sum().backward()
             frozen = a.detach().clone()
@@ -140,8 +159,16 @@ class InverseSearch:
         with torch.no_grad():
             reached = group.mean(predict(self.editor(images, a[group.index])))
         done = (reached - goal).abs() / self.scale < self.tolerance
-        return InverseResult(start.cpu().numpy(), a.detach().cpu().numpy(), baseline.cpu().numpy(),
-                             goal.cpu().numpy(), reached.cpu().numpy(), done.cpu().numpy(), step, group.names)
+        return InverseResult(
+            start.cpu().numpy(),
+            a.detach().cpu().numpy(),
+            baseline.cpu().numpy(),
+            goal.cpu().numpy(),
+            reached.cpu().numpy(),
+            done.cpu().numpy(),
+            step,
+            group.names,
+        )
 
 
 class _Groups:
@@ -151,8 +178,9 @@ class _Groups:
     def __init__(self, groups: list[str] | None, n: int, device):
         if groups is not None and len(groups) != n:
             raise ConfigError(f"groups names {len(groups)} tiles but there are {n}: give one group name per tile")
-        names, index = (None, np.arange(n)) if groups is None else \
-            np.unique(np.asarray(groups, str), return_inverse=True)
+        names, index = (
+            (None, np.arange(n)) if groups is None else np.unique(np.asarray(groups, str), return_inverse=True)
+        )
         self.names = None if names is None else names.tolist()
         self.index = torch.as_tensor(index, device=device)
         self.size = torch.bincount(self.index).float()
@@ -169,13 +197,20 @@ class _Groups:
         spread = (shared[self.index] - attributes).abs().amax(1)
         if self.names is not None and bool((spread > 1e-5).any()):
             bad = self.names[int(self.index[int(spread.argmax())])]
-            raise ConfigError(f"the tiles of group {bad!r} have different attributes; a grouped search gives each "
-                              "group one attribute vector, so group tiles by lot (a lot's tiles share its attributes)")
+            raise ConfigError(
+                f"the tiles of group {bad!r} have different attributes; a grouped search gives each "
+                "group one attribute vector, so group tiles by lot (a lot's tiles share its attributes)"
+            )
         return shared
 
 
-def effects_table(results: dict[str, InverseResult], names: list[str], span: np.ndarray,
-                  free: np.ndarray | None = None, confidence: float = 0.95) -> pd.DataFrame:
+def effects_table(
+    results: dict[str, InverseResult],
+    names: list[str],
+    span: np.ndarray,
+    free: np.ndarray | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Mean ΔA per attribute and direction with a t confidence interval, in user units (ΔA01·span).
 
     ``results``: direction (``increase``/``decrease``) → result; ``free``: bool ``[A]``, which knobs
@@ -191,9 +226,18 @@ def effects_table(results: dict[str, InverseResult], names: list[str], span: np.
             mean = float(delta[:, j].mean())
             sem = float(delta[:, j].std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
             half = float(stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1)) * sem)
-            rows.append({"attribute": name, "direction": direction, "mean_delta": mean, "ci_low": mean - half,
-                         "ci_high": mean + half, "n": n, "converged": float(res.converged.mean()),
-                         "free": bool(free[j])})
+            rows.append(
+                {
+                    "attribute": name,
+                    "direction": direction,
+                    "mean_delta": mean,
+                    "ci_low": mean - half,
+                    "ci_high": mean + half,
+                    "n": n,
+                    "converged": float(res.converged.mean()),
+                    "free": bool(free[j]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -202,9 +246,16 @@ def answers_table(results: dict[str, InverseResult], names: list[str], span: np.
     reached, converged`` and ``delta_<attribute>`` in user units (ΔA01·span) — each lot's own answer."""
     frames = []
     for direction, res in results.items():
-        frame = pd.DataFrame({"group": res.groups if res.groups is not None else np.arange(len(res.found)),
-                              "direction": direction, "baseline": res.baseline, "target": res.target,
-                              "reached": res.reached, "converged": res.converged})
+        frame = pd.DataFrame(
+            {
+                "group": res.groups if res.groups is not None else np.arange(len(res.found)),
+                "direction": direction,
+                "baseline": res.baseline,
+                "target": res.target,
+                "reached": res.reached,
+                "converged": res.converged,
+            }
+        )
         delta = res.delta * np.asarray(span)[None, :]
         for j, name in enumerate(names):
             frame[f"delta_{name}"] = delta[:, j]

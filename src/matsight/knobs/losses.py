@@ -32,8 +32,14 @@ def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.T
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, real_attributes: torch.Tensor,
-                       adversarial: str = "wgan-gp", weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+def discriminator_loss(
+    discriminator: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    real_attributes: torch.Tensor,
+    adversarial: str = "wgan-gp",
+    weights: LossWeights = LossWeights(),
+) -> dict[str, torch.Tensor]:
     """Critic loss on real tiles (with their attributes ``[N, A]``) and detached edited tiles."""
     real_score, real_attr = discriminator(real)
     fake_score, _ = discriminator(fake.detach())
@@ -46,12 +52,23 @@ def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch
     return {"total": adv + weights.attribute_real * attr, "adversarial": adv.detach(), "attribute": attr.detach()}
 
 
-def generator_loss(discriminator: nn.Module, reconstructed: torch.Tensor, real: torch.Tensor, edited: torch.Tensor,
-                   target_attributes: torch.Tensor, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+def generator_loss(
+    discriminator: nn.Module,
+    reconstructed: torch.Tensor,
+    real: torch.Tensor,
+    edited: torch.Tensor,
+    target_attributes: torch.Tensor,
+    weights: LossWeights = LossWeights(),
+) -> dict[str, torch.Tensor]:
     """Editor loss: fool the critic with the edit, hit the target attributes, reconstruct with A unchanged."""
     score, attr = discriminator(edited)
     adv = -score.mean()  # the same generator term for WGAN and hinge
     attr_loss = F.mse_loss(attr, target_attributes)
     rec = F.l1_loss(reconstructed, real)
     total = adv + weights.attribute_edit * attr_loss + weights.reconstruction * rec
-    return {"total": total, "adversarial": adv.detach(), "attribute": attr_loss.detach(), "reconstruction": rec.detach()}
+    return {
+        "total": total,
+        "adversarial": adv.detach(),
+        "attribute": attr_loss.detach(),
+        "reconstruction": rec.detach(),
+    }

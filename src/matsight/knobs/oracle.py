@@ -19,8 +19,16 @@ from matsight.synth.sem_tiles import TileAttributes, render_tile
 
 
 @torch.no_grad()
-def oracle_sweep(regressor: nn.Module, lots: pd.DataFrame, knob: str, values: np.ndarray, tiles_per_lot: int = 4,
-                 size: int = 96, seed: int = 0, batch_size: int = 64) -> np.ndarray:
+def oracle_sweep(
+    regressor: nn.Module,
+    lots: pd.DataFrame,
+    knob: str,
+    values: np.ndarray,
+    tiles_per_lot: int = 4,
+    size: int = 96,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> np.ndarray:
     """Predictions ``[len(values), len(lots)·tiles_per_lot]`` on tiles re-rendered with ``knob`` set to
     each of ``values`` (user units) and every other attribute at its lot's value.
 
@@ -37,6 +45,7 @@ def oracle_sweep(regressor: nn.Module, lots: pd.DataFrame, knob: str, values: np
             attributes = TileAttributes(**{**lots.iloc[i][fields].astype(float).to_dict(), knob: float(value)})
             images.append(render_tile(attributes, size, np.random.default_rng([seed, i, j])))
         batch = torch.from_numpy(np.stack(images)[:, None].astype(np.float32) / 255)
-        out[k] = np.concatenate([regressor(batch[s:s + batch_size]).cpu().numpy()
-                                 for s in range(0, len(batch), batch_size)])
+        out[k] = np.concatenate(
+            [regressor(batch[s : s + batch_size]).cpu().numpy() for s in range(0, len(batch), batch_size)]
+        )
     return out

@@ -22,8 +22,8 @@ from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
+from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
 
@@ -56,8 +56,14 @@ def pick_tiles(groups: list[str], max_tiles: int, spread_lots: bool = False, see
     return order[:max_tiles]
 
 
-def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Path | None = None,
-           spread_lots: bool = False, view: str = "auto"):
+def _setup(
+    run_dir: Path,
+    max_tiles: int,
+    device: str = "cpu",
+    regressor_run: Path | None = None,
+    spread_lots: bool = False,
+    view: str = "auto",
+):
     """Editor, meta, regressor (the editor run's own unless given), up to ``max_tiles`` held-out tiles
     (:func:`pick_tiles`) as :class:`HeldOut` with the regressor's view of edits
     (:func:`~matsight.knobs.transfer.choose_view`), and the attribute scaler."""
@@ -67,8 +73,12 @@ def _setup(run_dir: Path, max_tiles: int, device: str = "cpu", regressor_run: Pa
     held, scaler = split_table(run_dir, "held_out")
     held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
     full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device) if view == "transfer" else None
-    tiles = HeldOut(load_tiles(held, meta["image_size"]).to(device),
-                    torch.from_numpy(scaler.transform(held.attributes)).to(device), held.groups, full)
+    tiles = HeldOut(
+        load_tiles(held, meta["image_size"]).to(device),
+        torch.from_numpy(scaler.transform(held.attributes)).to(device),
+        held.groups,
+        full,
+    )
     return editor, meta, regressor, tiles, scaler
 
 
@@ -77,8 +87,11 @@ def _output_folder(run_dir: Path, out: Path | None, regressor_run: Path | None) 
     if out is None:
         return RunFolder(run_dir, create=False)
     run = RunFolder(out)
-    run.start("knobs", {"editor": str(run_dir), "regressor": str(regressor_run) if regressor_run else None},
-              inputs={"editor": Path(run_dir) / "editor.pt"})
+    run.start(
+        "knobs",
+        {"editor": str(run_dir), "regressor": str(regressor_run) if regressor_run else None},
+        inputs={"editor": Path(run_dir) / "editor.pt"},
+    )
     return run
 
 
@@ -87,14 +100,29 @@ def check_quality(run_dir: Path, epochs: int = 60, device: str = "cpu") -> Contr
     editor, meta = load_editor(run_dir, device)
     run = RunFolder(run_dir, create=False)
     train, held = read_split(run_dir, "train"), read_split(run_dir, "held_out")
-    measurer = fit_measurer(RunFolder(run.path / "attribute-measurer"), train.images, train.attributes,
-                            held.images, held.attributes, epochs=epochs, seed=meta["seed"], device=device)
+    measurer = fit_measurer(
+        RunFolder(run.path / "attribute-measurer"),
+        train.images,
+        train.attributes,
+        held.images,
+        held.attributes,
+        epochs=epochs,
+        seed=meta["seed"],
+        device=device,
+    )
     report = attribute_control(editor, measurer, held.images, held.attributes, meta["attributes"])
     run.write_json("knob_control.json", report.to_dict())
     names = meta["attributes"]
-    run.write_table("knob_control", pd.DataFrame(
-        [{"knob": names[i], "measured": names[j], "slope": report.slopes[i, j]} for i in range(len(names))
-         for j in range(len(names))]))
+    run.write_table(
+        "knob_control",
+        pd.DataFrame(
+            [
+                {"knob": names[i], "measured": names[j], "slope": report.slopes[i, j]}
+                for i in range(len(names))
+                for j in range(len(names))
+            ]
+        ),
+    )
     figures.control_figure(report.slopes, names, run.figure_path("knob_control.png"))
     return report
 
@@ -110,24 +138,35 @@ def free_knobs(run_dir: Path, knobs: str | list[str], names: list[str]) -> np.nd
             raise ConfigError(f"--knobs passing needs {path}: run `matsight knobs train` (it measures control) first")
         passes = np.asarray(json.loads(path.read_text())["passes"], bool)
         if not passes.any():
-            raise ConfigError(f"no knob passed the control check ({path}); search anyway with --knobs all "
-                              "or name the knobs, e.g. --knobs size,porosity")
+            raise ConfigError(
+                f"no knob passed the control check ({path}); search anyway with --knobs all "
+                "or name the knobs, e.g. --knobs size,porosity"
+            )
         return passes
     unknown = sorted(set(knobs) - set(names))
     if unknown:
-        raise ConfigError(f"--knobs {','.join(knobs)}: {', '.join(unknown)} is not a knob of this editor "
-                          f"(knobs: {', '.join(names)})")
+        raise ConfigError(
+            f"--knobs {','.join(knobs)}: {', '.join(unknown)} is not a knob of this editor (knobs: {', '.join(names)})"
+        )
     return np.isin(names, knobs)
 
 
-def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[int, int] = (0, 1),
-               regressor_run: Path | None = None, out: Path | None = None, view: str = "auto",
-               device: str = "cpu") -> pd.DataFrame:
+def run_sweeps(
+    run_dir: Path,
+    levels: int = 9,
+    max_tiles: int = 48,
+    pair: tuple[int, int] = (0, 1),
+    regressor_run: Path | None = None,
+    out: Path | None = None,
+    view: str = "auto",
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Sweep every knob over its range on held-out tiles spread over the lots; ``tables/knob_sweeps.csv``
     (with ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope) and figures in ``out``
     (default: the editor run); ``view``: what the regressor sees of an edit (column ``view``)."""
-    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run, spread_lots=True,
-                                                   view=view)
+    editor, meta, regressor, held, scaler = _setup(
+        run_dir, max_tiles, device, regressor_run, spread_lots=True, view=view
+    )
     images, attrs, full = held.images, held.attributes, held.full
     run = _output_folder(run_dir, out, regressor_run)
     names, values = meta["attributes"], np.linspace(0, 1, levels)
@@ -141,11 +180,11 @@ def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[
     figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label)
     if len(names) > 1:
         coarse = np.linspace(0, 1, 5)
-        grid = sweep_pair(editor, regressor, images[:16], attrs[:16], pair, coarse,
-                          full=None if full is None else full[:16])
+        grid = sweep_pair(
+            editor, regressor, images[:16], attrs[:16], pair, coarse, full=None if full is None else full[:16]
+        )
         u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
-        figures.heatmap_figure(grid, u, v,
-                               (names[pair[0]], names[pair[1]]), run.figure_path("knob_pair.png"), label)
+        figures.heatmap_figure(grid, u, v, (names[pair[0]], names[pair[1]]), run.figure_path("knob_pair.png"), label)
     if out is not None:  # the editor run's own status belongs to its training
         run.set_status("finished")
     return table
@@ -154,9 +193,20 @@ def run_sweeps(run_dir: Path, levels: int = 9, max_tiles: int = 48, pair: tuple[
 PER = ("tile", "lot")
 
 
-def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps: int = 150, lam: float = 10.0,
-                knobs: str | list[str] = "all", per: str = "tile", show: int = 3, regressor_run: Path | None = None,
-                out: Path | None = None, view: str = "auto", device: str = "cpu") -> pd.DataFrame:
+def run_inverse(
+    run_dir: Path,
+    target: str = "+10%",
+    max_tiles: int = 32,
+    steps: int = 150,
+    lam: float = 10.0,
+    knobs: str | list[str] = "all",
+    per: str = "tile",
+    show: int = 3,
+    regressor_run: Path | None = None,
+    out: Path | None = None,
+    view: str = "auto",
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Inverse search on held-out tiles turning the knobs chosen by ``knobs`` (see :func:`free_knobs`);
     ``tables/inverse_effects.csv``, ``tables/inverse_answers.csv`` (each tile's or lot's ΔA) and the
     ΔA figure in ``out`` (default: the editor run).
@@ -167,16 +217,21 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     ``view``: what the regressor sees of an edit (:func:`~matsight.knobs.transfer.choose_view`).
     """
     if per not in PER:
-        raise ConfigError(f"--per {per!r}: choose tile (each tile alone, the paper's search) "
-                          "or lot (one answer per lot)")
+        raise ConfigError(
+            f"--per {per!r}: choose tile (each tile alone, the paper's search) or lot (one answer per lot)"
+        )
     goal = Target.parse(target)
-    editor, meta, regressor, held, scaler = _setup(run_dir, max_tiles, device, regressor_run,
-                                                   spread_lots=per == "lot", view=view)
+    editor, meta, regressor, held, scaler = _setup(
+        run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot", view=view
+    )
     free = free_knobs(run_dir, knobs, meta["attributes"])
     run = _output_folder(run_dir, out, regressor_run)
     search = InverseSearch(editor, regressor, lam=lam, steps=steps)
-    targets = {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)} \
-        if goal.relative else {None: goal}
+    targets = (
+        {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)}
+        if goal.relative
+        else {None: goal}
+    )
     groups = held.groups if per == "lot" else None
     results = {}
     for direction, t in targets.items():
@@ -190,10 +245,22 @@ def run_inverse(run_dir: Path, target: str = "+10%", max_tiles: int = 32, steps:
     run.write_table("inverse_effects", table)
     run.write_table("inverse_answers", answers_table(results, meta["attributes"], scaler.span))
     _inverse_figure(editor, held, results, meta["attributes"], show, run.figure_path("inverse_tiles.png"))
-    run.write_json("inverse_summary.json", {
-        d: {"per": per, "view": held.view, "searched": len(r.found), "converged": float(r.converged.mean()),
-            "steps": r.steps, "baseline": float(r.baseline.mean()), "target": float(r.target.mean()), "reached": float(r.reached.mean())}
-        for d, r in results.items()})
+    run.write_json(
+        "inverse_summary.json",
+        {
+            d: {
+                "per": per,
+                "view": held.view,
+                "searched": len(r.found),
+                "converged": float(r.converged.mean()),
+                "steps": r.steps,
+                "baseline": float(r.baseline.mean()),
+                "target": float(r.target.mean()),
+                "reached": float(r.reached.mean()),
+            }
+            for d, r in results.items()
+        },
+    )
     if out is not None:  # the editor run's own status belongs to its training
         run.set_status("finished")
     return table
@@ -204,8 +271,11 @@ def _inverse_figure(editor, held: HeldOut, results: dict, names: list[str], show
     """Paper Fig. 3 for the first ``show`` searched tiles (or one tile of each of the first lots): the
     tile as the regressor saw it, with each direction's edit, and the ΔA bars."""
     first = next(iter(results.values()))
-    rows = np.arange(min(show, len(first.found))) if first.groups is None else \
-        np.array([held.groups.index(g) for g in first.groups[:show]])
+    rows = (
+        np.arange(min(show, len(first.found)))
+        if first.groups is None
+        else np.array([held.groups.index(g) for g in first.groups[:show]])
+    )
     images = held.images[rows]
     if held.full is None:
         shown, reconstructed = images, None
@@ -213,21 +283,27 @@ def _inverse_figure(editor, held: HeldOut, results: dict, names: list[str], show
         shown, reconstructed = held.full[rows], editor(images, held.attributes[rows])
 
     def seen(found: np.ndarray) -> np.ndarray:
-        edited = editor(images, torch.from_numpy(found[:len(rows)]).to(images.device))
+        edited = editor(images, torch.from_numpy(found[: len(rows)]).to(images.device))
         return (edited if held.full is None else transfer_edit(shown, edited, reconstructed))[:, 0].cpu().numpy()
 
     edited = {d: seen(r.found) for d, r in results.items()}
-    labels = None if first.groups is None else [f"lot {g}" for g in first.groups[:len(rows)]]
-    figures.inverse_figure(shown[:, 0].cpu().numpy(), edited, {d: r.delta[:len(rows)] for d, r in results.items()},
-                           names, path, labels)
+    labels = None if first.groups is None else [f"lot {g}" for g in first.groups[: len(rows)]]
+    figures.inverse_figure(
+        shown[:, 0].cpu().numpy(), edited, {d: r.delta[: len(rows)] for d, r in results.items()}, names, path, labels
+    )
 
 
 def write_knobs_section(run_dir: Path) -> Path:
     """Report section with whatever the run holds: control numbers, sweeps, inverse table."""
     run = RunFolder(run_dir, create=False)
-    figs = [f"figures/{n}" for n in ("knob_sweeps.png", "knob_pair.png", "knob_control.png", "inverse_tiles.png")
-            if run.figure_path(n).exists()]
-    tables = [f"tables/{n}.csv" for n in ("inverse_effects", "knob_control") if (run.path / "tables" / f"{n}.csv").exists()]
+    figs = [
+        f"figures/{n}"
+        for n in ("knob_sweeps.png", "knob_pair.png", "knob_control.png", "inverse_tiles.png")
+        if run.figure_path(n).exists()
+    ]
+    tables = [
+        f"tables/{n}.csv" for n in ("inverse_effects", "knob_control") if (run.path / "tables" / f"{n}.csv").exists()
+    ]
     metrics: dict[str, float | str] = {}
     control_path = run.path / "knob_control.json"
     if control_path.exists():
@@ -236,14 +312,18 @@ def write_knobs_section(run_dir: Path) -> Path:
         for i, name in enumerate(control["names"]):
             metrics[f"control slope {name}"] = round(control["slopes"][i][i], 3)
             metrics[f"measurer R² {name}"] = round(control["measurer_r2"][i], 3)
-            metrics[f"max |cross-talk| {name}"] = round(max(abs(v) for j, v in enumerate(control["slopes"][i]) if j != i), 3) \
-                if len(control["names"]) > 1 else 0.0
+            metrics[f"max |cross-talk| {name}"] = (
+                round(max(abs(v) for j, v in enumerate(control["slopes"][i]) if j != i), 3)
+                if len(control["names"]) > 1
+                else 0.0
+            )
     sweeps_path = run.path / "tables" / "knob_sweeps.csv"
     if sweeps_path.exists():
         sweeps = pd.read_csv(sweeps_path).groupby("attribute", sort=False).first()
         if "view" in sweeps:
             metrics["the regressor reads"] = {"edit": "the edited tile", "transfer": "the real tile plus the edit"}[
-                sweeps["view"].iloc[0]]
+                sweeps["view"].iloc[0]
+            ]
         for name, row in sweeps.iterrows():
             metrics[f"sweep slope {name} (per range)"] = round(float(row["slope"]), 3)
             if "lots_agreeing" in row:
@@ -252,14 +332,21 @@ def write_knobs_section(run_dir: Path) -> Path:
     if effects_path.exists():
         effects = pd.read_csv(effects_path)
         metrics["knobs turned by the inverse search"] = ", ".join(effects.loc[effects["free"], "attribute"].unique())
-    text = ("An attribute-conditioned editor G(I; A) turns the lots' attributes into knobs. Control slope: how much "
-            "the independently measured attribute moves per unit requested (scaled 0..1; 1 = perfect); cross-talk: "
-            "how much the other attributes move. Sweeps show the regressor's prediction as one knob turns (band: "
-            "10–90 % of held-out tiles); the fraction of lots whose own sweep has the sign of the mean tells whether "
-            "the lots agree or a few lots decide the mean (0.5: no agreement). The inverse table gives the mean "
-            "attribute change (user units, 95 % CI) that the search (Liu, Kailkhura et al., Eq. 2) found to raise "
-            "or lower the prediction of each tile (or each lot: --per lot), turning the knobs listed below (the demo turns only those that pass the control check when any does; a knob passes "
-            "when the measurer reads its attribute, R² ≥ 0.3, its control slope is ≥ 0.2 and it moves no other "
-            "readable attribute by more than half as much).")
-    return write_section(run.path, Section(key="knobs", title="Attribute knobs", text=text, figures=figs,
-                                           tables=tables, metrics=metrics, order=40))
+    text = (
+        "An attribute-conditioned editor G(I; A) turns the lots' attributes into knobs. Control slope: how much "
+        "the independently measured attribute moves per unit requested (scaled 0..1; 1 = perfect); cross-talk: "
+        "how much the other attributes move. Sweeps show the regressor's prediction as one knob turns (band: "
+        "10–90 % of held-out tiles); the fraction of lots whose own sweep has the sign of the mean tells whether "
+        "the lots agree or a few lots decide the mean (0.5: no agreement). The inverse table gives the mean "
+        "attribute change (user units, 95 % CI) that the search (Liu, Kailkhura et al., Eq. 2) found to raise "
+        "or lower the prediction of each tile (or each lot: --per lot), turning the knobs listed below "
+        "(the demo turns only those that pass the control check when any does; a knob passes "
+        "when the measurer reads its attribute, R² ≥ 0.3, its control slope is ≥ 0.2 and it moves no other "
+        "readable attribute by more than half as much)."
+    )
+    return write_section(
+        run.path,
+        Section(
+            key="knobs", title="Attribute knobs", text=text, figures=figs, tables=tables, metrics=metrics, order=40
+        ),
+    )

@@ -55,9 +55,18 @@ class Measurer(nn.Module):
         return self.model(x) * self.std + self.mean
 
 
-def fit_measurer(run: RunFolder, images: torch.Tensor, attributes: torch.Tensor, val_images: torch.Tensor,
-                 val_attributes: torch.Tensor, epochs: int = 60, width: int = MEASURER_WIDTH, depth: int | None = None,
-                 seed: int = 0, device: str = "cpu") -> Measurer:
+def fit_measurer(
+    run: RunFolder,
+    images: torch.Tensor,
+    attributes: torch.Tensor,
+    val_images: torch.Tensor,
+    val_attributes: torch.Tensor,
+    epochs: int = 60,
+    width: int = MEASURER_WIDTH,
+    depth: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> Measurer:
     """Train the independent attribute regressor on real tiles ``[N,1,S,S]`` into ``run`` (resumable via
     ``fit``); ``depth=None`` → :func:`measurer_depth` of ``S``."""
     from matsight.training import fit
@@ -66,10 +75,27 @@ def fit_measurer(run: RunFolder, images: torch.Tensor, attributes: torch.Tensor,
     depth = measurer_depth(images.shape[-1]) if depth is None else depth
     model = AttributeRegressor(attributes.shape[1], width, depth)
     mean, std = attributes.mean(0), attributes.std(0).clamp_min(1e-3)
-    meta = {"arch": "attribute_regressor", "task": "regression", "num_outputs": attributes.shape[1],
-            "target_mean": mean.tolist(), "target_std": std.tolist()}
-    fit(model, TensorDataset(images, attributes), TensorDataset(val_images, val_attributes), task="regression",
-        run=run, epochs=epochs, batch_size=32, optimizer="adam", lr=2e-3, meta=meta, device=device, seed=seed)
+    meta = {
+        "arch": "attribute_regressor",
+        "task": "regression",
+        "num_outputs": attributes.shape[1],
+        "target_mean": mean.tolist(),
+        "target_std": std.tolist(),
+    }
+    fit(
+        model,
+        TensorDataset(images, attributes),
+        TensorDataset(val_images, val_attributes),
+        task="regression",
+        run=run,
+        epochs=epochs,
+        batch_size=32,
+        optimizer="adam",
+        lr=2e-3,
+        meta=meta,
+        device=device,
+        seed=seed,
+    )
     payload = torch.load(run.path / "checkpoint.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(payload["model"])
     return Measurer(model, mean, std)
@@ -94,8 +120,13 @@ class ControlReport:
     reconstruction_l1: float
 
     def to_dict(self) -> dict:
-        return {"names": self.names, "slopes": self.slopes.tolist(), "measurer_r2": self.measurer_r2.tolist(),
-                "passes": self.passes.tolist(), "reconstruction_l1": self.reconstruction_l1}
+        return {
+            "names": self.names,
+            "slopes": self.slopes.tolist(),
+            "measurer_r2": self.measurer_r2.tolist(),
+            "passes": self.passes.tolist(),
+            "reconstruction_l1": self.reconstruction_l1,
+        }
 
 
 def knob_passes(slopes: np.ndarray, measurer_r2: np.ndarray) -> np.ndarray:
@@ -109,8 +140,14 @@ def knob_passes(slopes: np.ndarray, measurer_r2: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def attribute_control(editor: nn.Module, measurer: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-                      names: list[str], levels: np.ndarray = np.linspace(0, 1, 5)) -> ControlReport:
+def attribute_control(
+    editor: nn.Module,
+    measurer: nn.Module,
+    images: torch.Tensor,
+    attributes: torch.Tensor,
+    names: list[str],
+    levels: np.ndarray = np.linspace(0, 1, 5),
+) -> ControlReport:
     """Control slopes and cross-talk of every knob on tiles ``[N,1,S,S]`` with attributes ``[N, A]``."""
     n_attr = attributes.shape[1]
     slopes = np.zeros((n_attr, n_attr))
@@ -122,5 +159,6 @@ def attribute_control(editor: nn.Module, measurer: nn.Module, images: torch.Tens
             measured.append(measurer(editor(images, a)).mean(0).numpy())
         slopes[i] = np.polyfit(levels, np.stack(measured), 1)[0]
     r2 = r2_scores(measurer(images).numpy(), attributes.numpy())
-    return ControlReport(list(names), slopes, r2, knob_passes(slopes, r2),
-                         reconstruction_error(editor, images, attributes))
+    return ControlReport(
+        list(names), slopes, r2, knob_passes(slopes, r2), reconstruction_error(editor, images, attributes)
+    )

@@ -34,7 +34,7 @@ class PropertyRegressor(nn.Module):
         self.name = (meta.get("target_names") or ["prediction"])[output]
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> "PropertyRegressor":
+    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> PropertyRegressor:
         model, meta = load_model(run_dir, device=device)
         return cls(model, meta)
 
@@ -43,7 +43,7 @@ class PropertyRegressor(nn.Module):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         if self.crop_size and self.crop_size < x.shape[-1]:
             top = (x.shape[-1] - self.crop_size) // 2
-            x = x[..., top:top + self.crop_size, top:top + self.crop_size]
+            x = x[..., top : top + self.crop_size, top : top + self.crop_size]
         if self.channels != x.shape[1]:
             x = x.expand(-1, self.channels, -1, -1)
         return self.model(x)[:, self.output] * self.std + self.mean

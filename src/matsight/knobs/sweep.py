@@ -11,9 +11,15 @@ from matsight.knobs.transfer import transfer_edit
 
 
 @torch.no_grad()
-def predict_edits(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, requested: torch.Tensor,
-                  full: torch.Tensor | None = None, reconstructed: torch.Tensor | None = None,
-                  batch_size: int = 64) -> np.ndarray:
+def predict_edits(
+    editor: nn.Module,
+    regressor: nn.Module,
+    images: torch.Tensor,
+    requested: torch.Tensor,
+    full: torch.Tensor | None = None,
+    reconstructed: torch.Tensor | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
     """Predictions ``[N]`` for tiles ``[N,1,S,S]`` edited to attributes ``requested [N, A]``.
 
     ``full``: the same tiles at the regressor's resolution, with ``reconstructed = G(I; own
@@ -31,8 +37,14 @@ def predict_edits(editor: nn.Module, regressor: nn.Module, images: torch.Tensor,
 
 
 @torch.no_grad()
-def _edit_grid(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-               settings: list[dict[int, float]], full: torch.Tensor | None) -> np.ndarray:
+def _edit_grid(
+    editor: nn.Module,
+    regressor: nn.Module,
+    images: torch.Tensor,
+    attributes: torch.Tensor,
+    settings: list[dict[int, float]],
+    full: torch.Tensor | None,
+) -> np.ndarray:
     """Predictions ``[len(settings), N]``; each setting maps knob index → scaled value, the other
     attributes stay at each tile's own values."""
     reconstructed = editor(images, attributes) if full is not None else None
@@ -45,16 +57,30 @@ def _edit_grid(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, at
     return out
 
 
-def sweep_knob(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-               knob: int, values: np.ndarray, full: torch.Tensor | None = None) -> np.ndarray:
+def sweep_knob(
+    editor: nn.Module,
+    regressor: nn.Module,
+    images: torch.Tensor,
+    attributes: torch.Tensor,
+    knob: int,
+    values: np.ndarray,
+    full: torch.Tensor | None = None,
+) -> np.ndarray:
     """Predictions ``[len(values), N]`` for tiles ``[N,1,S,S]`` with attribute ``knob`` set to each
     of ``values`` (scaled, in [0,1]) and the other attributes ``[N, A]`` left at their own values
     (``full``: the tiles at the regressor's resolution, see :func:`predict_edits`)."""
     return _edit_grid(editor, regressor, images, attributes, [{knob: v} for v in values], full)
 
 
-def sweep_pair(editor: nn.Module, regressor: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
-               knobs: tuple[int, int], values: np.ndarray, full: torch.Tensor | None = None) -> np.ndarray:
+def sweep_pair(
+    editor: nn.Module,
+    regressor: nn.Module,
+    images: torch.Tensor,
+    attributes: torch.Tensor,
+    knobs: tuple[int, int],
+    values: np.ndarray,
+    full: torch.Tensor | None = None,
+) -> np.ndarray:
     """Mean prediction ``[len(values), len(values)]`` over tiles; rows: knob 0, columns: knob 1
     (``full``: as in :func:`sweep_knob`)."""
     settings = [{knobs[0]: u, knobs[1]: v} for u in values for v in values]
@@ -69,13 +95,23 @@ def lot_slopes(curves: dict[str, np.ndarray], values01: np.ndarray, groups: list
     for name, pred in curves.items():
         for lot in np.unique(lots):
             mine = lots == lot
-            rows.append({"attribute": name, "lot": lot, "tiles": int(mine.sum()),
-                         "slope": float(np.polyfit(values01, pred[:, mine].mean(1), 1)[0])})
+            rows.append(
+                {
+                    "attribute": name,
+                    "lot": lot,
+                    "tiles": int(mine.sum()),
+                    "slope": float(np.polyfit(values01, pred[:, mine].mean(1), 1)[0]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def summarise_sweeps(curves: dict[str, np.ndarray], values01: np.ndarray, values_user: dict[str, np.ndarray],
-                     per_lot: pd.DataFrame | None = None) -> pd.DataFrame:
+def summarise_sweeps(
+    curves: dict[str, np.ndarray],
+    values01: np.ndarray,
+    values_user: dict[str, np.ndarray],
+    per_lot: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Long table: ``attribute, knob (0..1), value (user units), mean, low, high`` (10–90 % band over
     tiles) and per attribute the least-squares ``slope`` of mean prediction per unit of the knob (0..1);
     given :func:`lot_slopes`, ``lots_agreeing``: the fraction of lots whose own slope has the sign of
@@ -85,9 +121,26 @@ def summarise_sweeps(curves: dict[str, np.ndarray], values01: np.ndarray, values
         mean = pred.mean(1)
         slope = float(np.polyfit(values01, mean, 1)[0])
         low, high = np.percentile(pred, [10, 90], axis=1)
-        extra = {} if per_lot is None else {"lots_agreeing": float(
-            (np.sign(per_lot.loc[per_lot["attribute"] == name, "slope"]) == np.sign(slope)).mean())}
+        extra = (
+            {}
+            if per_lot is None
+            else {
+                "lots_agreeing": float(
+                    (np.sign(per_lot.loc[per_lot["attribute"] == name, "slope"]) == np.sign(slope)).mean()
+                )
+            }
+        )
         for k, v in enumerate(values01):
-            rows.append({"attribute": name, "knob": float(v), "value": float(values_user[name][k]),
-                         "mean": float(mean[k]), "low": float(low[k]), "high": float(high[k]), "slope": slope, **extra})
+            rows.append(
+                {
+                    "attribute": name,
+                    "knob": float(v),
+                    "value": float(values_user[name][k]),
+                    "mean": float(mean[k]),
+                    "low": float(low[k]),
+                    "high": float(high[k]),
+                    "slope": slope,
+                    **extra,
+                }
+            )
     return pd.DataFrame(rows)

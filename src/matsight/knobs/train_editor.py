@@ -34,7 +34,9 @@ class EditorConfig:
     ``regressor``: run folder of the property regressor the knobs will explain; ``lots``: layout-1
     folder; ``image_size``: tiles are resized to this (px, divisible by ``2**depth``); ``steps``:
     editor updates; ``width``/``depth``: channels of the first conv and number of strided convs;
-    ``attribute_weight``: weight of the attribute loss on edited tiles (AttGAN's λ2). Defaults train at 64 px in about a minute on 2 CPU cores; :meth:`gpu` gives larger settings.
+    ``attribute_weight``: weight of the attribute loss on edited tiles (AttGAN's λ2).
+    Defaults train at 64 px in about a minute on 2 CPU cores;
+    :meth:`gpu` gives larger settings.
     """
 
     regressor: Path
@@ -60,15 +62,15 @@ class EditorConfig:
         self.regressor, self.lots, self.out = Path(self.regressor), Path(self.lots), Path(self.out)
         if self.adversarial not in ADVERSARIAL:
             raise ConfigError(f"--adversarial {self.adversarial!r}: choose {' or '.join(ADVERSARIAL)}")
-        if self.image_size % 2 ** self.depth:
-            raise ConfigError(f"--image-size {self.image_size} must be divisible by 2**depth = {2 ** self.depth}")
+        if self.image_size % 2**self.depth:
+            raise ConfigError(f"--image-size {self.image_size} must be divisible by 2**depth = {2**self.depth}")
         if not self.attributes:
             raise ConfigError("--attributes is empty: name at least one lots.csv column, e.g. size,porosity")
         if self.attribute_weight < 0:
             raise ConfigError(f"--attribute-weight must be 0 or more (AttGAN uses 10), got {self.attribute_weight}")
 
     @classmethod
-    def gpu(cls, **kw) -> "EditorConfig":
+    def gpu(cls, **kw) -> EditorConfig:
         """Larger settings for a GPU: 128 px, 20k steps, wider and deeper networks."""
         return cls(**{"image_size": 128, "steps": 20000, "batch_size": 64, "width": 32, "depth": 4, **kw})
 
@@ -88,7 +90,9 @@ def target_attributes(a: torch.Tensor, jitter: float, generator: torch.Generator
 def load_tiles(table: ImageTable, image_size: int) -> torch.Tensor:
     """All tiles of ``table`` resized to ``[N, 1, image_size, image_size]`` in [0,1]."""
     data = ImageDataset(table, image_size, channels=1, crop_size=image_size)
-    return torch.stack([data[i][0] for i in range(len(data))]) if len(data) else torch.zeros(0, 1, image_size, image_size)
+    return (
+        torch.stack([data[i][0] for i in range(len(data))]) if len(data) else torch.zeros(0, 1, image_size, image_size)
+    )
 
 
 def split_tiles(n: int, held_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,14 +121,19 @@ def split_table(run_dir: Path, split: str = "held_out") -> tuple[ImageTable, Att
 def read_split(run_dir: Path, split: str = "held_out") -> KnobData:
     """The tiles of an editor run's ``train`` or ``held_out`` split, as the editor saw them."""
     sub, scaler = split_table(run_dir, split)
-    return KnobData(load_tiles(sub, read_meta(run_dir)["image_size"]),
-                    torch.from_numpy(scaler.transform(sub.attributes)), sub.groups)
+    return KnobData(
+        load_tiles(sub, read_meta(run_dir)["image_size"]),
+        torch.from_numpy(scaler.transform(sub.attributes)),
+        sub.groups,
+    )
 
 
 def read_meta(run_dir: Path) -> dict:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
-        raise RunFolderError(f"{path} is missing: train the editor first with `matsight knobs train RUN LOTS --out {run_dir}`")
+        raise RunFolderError(
+            f"{path} is missing: train the editor first with `matsight knobs train RUN LOTS --out {run_dir}`"
+        )
     return torch.load(path, map_location="cpu", weights_only=False)["meta"]
 
 
@@ -146,9 +155,14 @@ def train_editor(config: EditorConfig) -> RunFolder:
     train_rows, held_rows = split_tiles(len(table), config.held_out, config.seed)
     run = RunFolder(config.out)
     run.start("knobs train", config.arguments(), seed=config.seed, inputs={"lots": config.lots / "lots.csv"})
-    meta = {**config.arguments(), "scaler": scaler.to_dict(), "train_rows": train_rows.tolist(),
-            "held_out_rows": held_rows.tolist(), "lots": str(config.lots.resolve()),
-            "regressor": str(config.regressor.resolve())}
+    meta = {
+        **config.arguments(),
+        "scaler": scaler.to_dict(),
+        "train_rows": train_rows.tolist(),
+        "held_out_rows": held_rows.tolist(),
+        "lots": str(config.lots.resolve()),
+        "regressor": str(config.regressor.resolve()),
+    }
     device = torch.device(config.device)
     images = load_tiles(table.subset(train_rows), config.image_size).to(device)
     attrs = torch.from_numpy(scaler.transform(table.attributes[train_rows])).to(device)
@@ -162,8 +176,9 @@ def train_editor(config: EditorConfig) -> RunFolder:
     path = run.path / CHECKPOINT
     if path.exists():
         saved = torch.load(path, map_location=device, weights_only=False)
-        if {k: saved["meta"].get(k) for k in ("attributes", "image_size", "width", "depth")} != \
-                {k: meta[k] for k in ("attributes", "image_size", "width", "depth")}:
+        if {k: saved["meta"].get(k) for k in ("attributes", "image_size", "width", "depth")} != {
+            k: meta[k] for k in ("attributes", "image_size", "width", "depth")
+        }:
             raise RunFolderError(f"{path} was trained with other attributes/sizes: choose a new --out folder")
         editor.load_state_dict(saved["editor"])
         critic.load_state_dict(saved["critic"])
@@ -174,9 +189,19 @@ def train_editor(config: EditorConfig) -> RunFolder:
 
     def save() -> None:
         with atomic_path(path) as tmp:
-            torch.save({"editor": editor.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
-                        "opt_d": opt_d.state_dict(), "generator": gen.get_state(), "step": step,
-                        "history": history, "meta": {**meta, "history": history, "step": step}}, tmp)
+            torch.save(
+                {
+                    "editor": editor.state_dict(),
+                    "critic": critic.state_dict(),
+                    "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(),
+                    "generator": gen.get_state(),
+                    "step": step,
+                    "history": history,
+                    "meta": {**meta, "history": history, "step": step},
+                },
+                tmp,
+            )
 
     weights = LossWeights(attribute_edit=config.attribute_weight)
     editor.train()
@@ -197,11 +222,17 @@ def train_editor(config: EditorConfig) -> RunFolder:
         opt_g.step()
         step += 1
         if step % 10 == 0 or step == config.steps:
-            history.append({"step": step, "d_loss": float(d["total"].detach()), "g_adv": float(g["adversarial"]),
-                            "g_attribute": float(g["attribute"]), "reconstruction_l1": float(g["reconstruction"])})
+            history.append(
+                {
+                    "step": step,
+                    "d_loss": float(d["total"].detach()),
+                    "g_adv": float(g["adversarial"]),
+                    "g_attribute": float(g["attribute"]),
+                    "reconstruction_l1": float(g["reconstruction"]),
+                }
+            )
         if step % config.checkpoint_every == 0 or step == config.steps:
             save()
     run.write_json("editor_history.json", history)
     run.set_status("finished")
     return run
-

@@ -33,8 +33,10 @@ def choose_view(view: str, editor_size: int, regressor_size: int) -> str:
     """``"edit"`` or ``"transfer"`` for a requested view (``"auto"``: edit when ``editor_size`` px ≥
     the regressor's input ``regressor_size`` px; 0 = the regressor takes any size)."""
     if view not in VIEWS:
-        raise ConfigError(f"--view {view!r}: choose auto, edit (the regressor reads the edited tile) or transfer "
-                          "(the real tile plus the edit)")
+        raise ConfigError(
+            f"--view {view!r}: choose auto, edit (the regressor reads the edited tile) or transfer "
+            "(the real tile plus the edit)"
+        )
     if view != "auto":
         return view
     return "edit" if editor_size >= regressor_size else "transfer"

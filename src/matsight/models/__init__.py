@@ -5,6 +5,15 @@ from matsight.models.checkpoint import build_model, load_model, load_weights, re
 from matsight.models.crystal import CrystalConvNet, keras_parameter_count
 
 __all__ = [
-    "ARCHITECTURES", "TASKS", "CrystalConvNet", "ImageNet", "build_model", "keras_parameter_count",
-    "load_model", "load_weights", "read_checkpoint", "save_checkpoint", "stage_names",
+    "ARCHITECTURES",
+    "TASKS",
+    "CrystalConvNet",
+    "ImageNet",
+    "build_model",
+    "keras_parameter_count",
+    "load_model",
+    "load_weights",
+    "read_checkpoint",
+    "save_checkpoint",
+    "stage_names",
 ]

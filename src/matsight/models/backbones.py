@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -33,8 +33,13 @@ def stage_names(arch: str) -> dict[str, str]:
     DenseNet: ``features.pool0`` and the four dense blocks.
     """
     if arch.startswith("densenet"):
-        return {"Z1": "features.pool0", "Z2": "features.denseblock1", "Z3": "features.denseblock2",
-                "Z4": "features.denseblock3", "Z5": "features.denseblock4"}
+        return {
+            "Z1": "features.pool0",
+            "Z2": "features.denseblock1",
+            "Z3": "features.denseblock2",
+            "Z4": "features.denseblock3",
+            "Z5": "features.denseblock4",
+        }
     return {"Z1": "maxpool", "Z2": "layer1", "Z3": "layer2", "Z4": "layer3", "Z5": "layer4"}
 
 

@@ -42,22 +42,29 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
-        raise ConfigError(f"weights file {path} cannot be read as a PyTorch state dict ({exc.__class__.__name__})") from None
+        raise ConfigError(
+            f"weights file {path} cannot be read as a PyTorch state dict ({exc.__class__.__name__})"
+        ) from None
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         state = state["model"]
     if not isinstance(state, dict):
         raise ConfigError(f"weights file {path} does not hold a state dict")
-    target = model.backbone if isinstance(model, ImageNet) and not any(k.startswith("backbone.") for k in state) else model
+    target = (
+        model.backbone if isinstance(model, ImageNet) and not any(k.startswith("backbone.") for k in state) else model
+    )
     own = target.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
-        raise ConfigError(f"weights file {path} matches none of the {type(model).__name__} parameters: "
-                          "check that it was saved from the same architecture")
+        raise ConfigError(
+            f"weights file {path} matches none of the {type(model).__name__} parameters: "
+            "check that it was saved from the same architecture"
+        )
     target.load_state_dict(usable, strict=False)
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module | dict[str, Any], meta: dict[str, Any],
-                    **extra: Any) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, model: nn.Module | dict[str, Any], meta: dict[str, Any], **extra: Any
+) -> None:
     """Save weights (a module or its ``state_dict``) plus ``meta`` (arch, task, num_outputs, output
     names, target scaling...).
 
@@ -79,7 +86,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise RunFolderError(f"{path} is not a readable checkpoint ({exc.__class__.__name__}); retrain or restore it") from None
+        raise RunFolderError(
+            f"{path} is not a readable checkpoint ({exc.__class__.__name__}); retrain or restore it"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise RunFolderError(f"{path} is not a matsight checkpoint; use --weights for plain state dicts")
     return payload

@@ -30,7 +30,11 @@ class CrystalConvNet(nn.Module):
         self.block3 = nn.Sequential(_conv(16, 8), _conv(8, 8))
         flat = 8 * (image_size // 4) ** 2
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.25), nn.Linear(flat, 128), nn.BatchNorm1d(128), nn.ReLU(),
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(flat, 128),
+            nn.BatchNorm1d(128),
+            nn.ReLU(),
             nn.Linear(128, num_outputs),
         )
         self.stages: dict[str, nn.Module] = {"Z1": self.block1, "Z2": self.block2, "Z3": self.block3}

@@ -4,5 +4,15 @@ from matsight.report.html import build_report
 from matsight.report.sections import ORDER, Section, read_sections, write_section
 from matsight.report.style import DIVERGING_CMAP, OKABE_ITO, SALIENCY_CMAP, SEQUENTIAL_CMAP, save_figure
 
-__all__ = ["DIVERGING_CMAP", "OKABE_ITO", "ORDER", "SALIENCY_CMAP", "SEQUENTIAL_CMAP", "Section",
-           "build_report", "read_sections", "save_figure", "write_section"]
+__all__ = [
+    "DIVERGING_CMAP",
+    "OKABE_ITO",
+    "ORDER",
+    "SALIENCY_CMAP",
+    "SEQUENTIAL_CMAP",
+    "Section",
+    "build_report",
+    "read_sections",
+    "save_figure",
+    "write_section",
+]

@@ -16,8 +16,16 @@ from matsight.store.atomic import atomic_write_json
 SECTIONS_DIR = "report_sections"
 
 # Conventional order of the workflows in a combined report.
-ORDER = {"training": 10, "saliency": 20, "faithfulness": 25, "textures": 30, "knobs": 40,
-         "analytics": 50, "crystals": 60, "scale": 70}
+ORDER = {
+    "training": 10,
+    "saliency": 20,
+    "faithfulness": 25,
+    "textures": 30,
+    "knobs": 40,
+    "analytics": 50,
+    "crystals": 60,
+    "scale": 70,
+}
 
 
 @dataclass

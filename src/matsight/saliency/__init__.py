@@ -13,7 +13,23 @@ from matsight.saliency.smoe import smoe
 from matsight.saliency.stages import find_stages
 
 __all__ = [
-    "CLEAR", "PAPER_WEIGHTS", "Deconvolution", "Explainer", "FastCAM", "FastCAMResult", "GradCAM",
-    "GradCAMPlusPlus", "GuidedBackprop", "IntegratedGradients", "ResponseMaps", "SmoothGrad",
-    "find_stages", "gamma_cdf", "gamma_fit", "gaussian_cdf", "minmax", "select_output", "smoe",
+    "CLEAR",
+    "PAPER_WEIGHTS",
+    "Deconvolution",
+    "Explainer",
+    "FastCAM",
+    "FastCAMResult",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GuidedBackprop",
+    "IntegratedGradients",
+    "ResponseMaps",
+    "SmoothGrad",
+    "find_stages",
+    "gamma_cdf",
+    "gamma_fit",
+    "gaussian_cdf",
+    "minmax",
+    "select_output",
+    "smoe",
 ]

@@ -9,7 +9,7 @@ insertion starts from the substrate and restores them (higher AUC = more faithfu
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 import torch
@@ -37,8 +37,16 @@ def _scores(model: nn.Module, images: torch.Tensor, target, sign, batch_size: in
 
 
 @torch.no_grad()
-def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int | None = None,
-                       sign: int = 1, steps: int = 10, kind: str = "blur", batch_size: int = 64) -> dict:
+def deletion_insertion(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: int | None = None,
+    sign: int = 1,
+    steps: int = 10,
+    kind: str = "blur",
+    batch_size: int = 64,
+) -> dict:
     """Deletion and insertion curves for maps ``[N,H,W]`` on images ``[N,C,H,W]``.
 
     Returns ``{"fraction": [steps+1], "deletion": [N,steps+1], "insertion": [N,steps+1],
@@ -49,7 +57,7 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, ta
     base = substrate(x, kind)
     fractions = torch.linspace(0, 1, steps + 1, device=x.device)
     rank = maps.flatten(1).argsort(dim=1, descending=True).argsort(dim=1)  # 0 = most salient
-    keep = rank.unsqueeze(0) < (fractions * h * w).round().view(-1, 1, 1)   # [S,N,HW] top pixels
+    keep = rank.unsqueeze(0) < (fractions * h * w).round().view(-1, 1, 1)  # [S,N,HW] top pixels
     keep = keep.view(steps + 1, n, 1, h, w).to(x.dtype)
     deleted = x * (1 - keep) + base * keep
     inserted = base * (1 - keep) + x * keep
@@ -80,8 +88,9 @@ def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
     return clone
 
 
-def randomisation_check(make: Callable[[nn.Module], object], model: nn.Module, x: torch.Tensor,
-                        target: int | None = None, sign: int = 1) -> torch.Tensor:
+def randomisation_check(
+    make: Callable[[nn.Module], object], model: nn.Module, x: torch.Tensor, target: int | None = None, sign: int = 1
+) -> torch.Tensor:
     """Parameter-randomisation sanity check (Adebayo et al. 2018): rank correlation ``[N]`` between
     the maps of ``make(model)`` and of ``make(randomised model)``; faithful methods give low values."""
     trained = make(model).attribute(x, target=target, sign=sign)
@@ -89,9 +98,16 @@ def randomisation_check(make: Callable[[nn.Module], object], model: nn.Module, x
     return rank_correlation(trained, rand)
 
 
-def faithfulness_table(model: nn.Module, x: torch.Tensor, explainers: dict[str, object],
-                       target: int | None = None, sign: int = 1, steps: int = 10,
-                       kind: str = "blur", seed: int = 0) -> pd.DataFrame:
+def faithfulness_table(
+    model: nn.Module,
+    x: torch.Tensor,
+    explainers: dict[str, object],
+    target: int | None = None,
+    sign: int = 1,
+    steps: int = 10,
+    kind: str = "blur",
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per method (plus ``random`` maps): mean deletion / insertion AUC over the images."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     maps = {name: e.attribute(x, target=target, sign=sign) for name, e in explainers.items()}
@@ -99,7 +115,12 @@ def faithfulness_table(model: nn.Module, x: torch.Tensor, explainers: dict[str, 
     rows = []
     for name, m in maps.items():
         res = deletion_insertion(model, x, m, target, sign, steps, kind)
-        rows.append({"method": name, "deletion_auc": res["deletion_auc"].mean().item(),
-                     "insertion_auc": res["insertion_auc"].mean().item(),
-                     "insertion_minus_deletion": (res["insertion_auc"] - res["deletion_auc"]).mean().item()})
+        rows.append(
+            {
+                "method": name,
+                "deletion_auc": res["deletion_auc"].mean().item(),
+                "insertion_auc": res["insertion_auc"].mean().item(),
+                "insertion_minus_deletion": (res["insertion_auc"] - res["deletion_auc"]).mean().item(),
+            }
+        )
     return pd.DataFrame(rows)

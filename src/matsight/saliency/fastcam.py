@@ -8,8 +8,8 @@ salient location from the same pass).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -69,9 +69,14 @@ class FastCAM(Explainer):
     ``attribute(x, target=None, sign=1) -> Tensor[N,H,W]`` in [0,1]; ``explain`` returns everything.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[str] | None = None,
-                 weights: str | Sequence[float] | None = None, norm: str = "gamma",
-                 combine_with: str | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: Sequence[str] | None = None,
+        weights: str | Sequence[float] | None = None,
+        norm: str = "gamma",
+        combine_with: str | None = None,
+    ):
         super().__init__(model)
         self.stages = find_stages(model, layers)
         n = len(self.stages)
@@ -83,8 +88,10 @@ class FastCAM(Explainer):
             weights = PAPER_WEIGHTS
         weights = [float(w) for w in weights]
         if len(weights) != n or sum(weights) <= 0 or min(weights) < 0:
-            raise ConfigError(f"weights must be {n} non-negative numbers (one per stage: "
-                              f"{', '.join(self.stages)}) with a positive sum, got {weights}")
+            raise ConfigError(
+                f"weights must be {n} non-negative numbers (one per stage: "
+                f"{', '.join(self.stages)}) with a positive sum, got {weights}"
+            )
         if norm not in ("gamma", "gaussian"):
             raise ConfigError(f"norm must be 'gamma' or 'gaussian', got {norm!r}")
         if combine_with not in COMBINE:

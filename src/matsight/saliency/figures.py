@@ -47,8 +47,13 @@ def legend_handles(names: list[str]) -> list[Patch]:
     return [Patch(color=colours[i], label=name) for i, name in enumerate(names)]
 
 
-def overlay_figure(images: torch.Tensor, maps: torch.Tensor, titles: list[str] | None = None,
-                   cmap: str = SALIENCY_CMAP, alpha: float = 0.5) -> plt.Figure:
+def overlay_figure(
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    titles: list[str] | None = None,
+    cmap: str = SALIENCY_CMAP,
+    alpha: float = 0.5,
+) -> plt.Figure:
     """A row per image: the grey image, and the image with the map on top (shared colour bar)."""
     n = images.shape[0]
     fig, axes = plt.subplots(n, 2, figsize=(5, 2.4 * n), squeeze=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ def capture(modules: dict[str, nn.Module], keep_grad: bool = False) -> Iterator[
     def make(name: str):
         def hook(_module, _inputs, output):
             store[name] = output if keep_grad else output.detach()
+
         return hook
 
     try:

@@ -8,11 +8,10 @@ response maps / CLEAR), ``tables/maps.parquet`` (image, group, map mean and peak
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -67,11 +66,21 @@ class SaliencyWorker(ImageBatchWorker):
         return {k: v.detach().to(torch.float16 if k == "map" else torch.int16) for k, v in arrays.items()}
 
 
-def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out: str | os.PathLike,
-                    method: str = "fastcam", target: int | None = None, sign: int = 1,
-                    batch_size: int = 16, max_images: int | None = None, per_group: int = 3,
-                    device: str = "cpu", engine: str = "local", address: str | None = None,
-                    workers: int = 1) -> RunFolder:
+def explain_dataset(
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    method: str = "fastcam",
+    target: int | None = None,
+    sign: int = 1,
+    batch_size: int = 16,
+    max_images: int | None = None,
+    per_group: int = 3,
+    device: str = "cpu",
+    engine: str = "local",
+    address: str | None = None,
+    workers: int = 1,
+) -> RunFolder:
     """Compute ``method`` maps for the images of ``data_dir`` with the model of ``run_dir``.
 
     ``engine="ray"`` computes the chunks on a Ray cluster (``address``; ``workers`` actors)
@@ -87,28 +96,68 @@ def explain_dataset(run_dir: str | os.PathLike, data_dir: str | os.PathLike, out
         table = table.subset(np.arange(min(max_images, len(table))))
     dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
     run = RunFolder(out)
-    run.start("saliency", {"run": str(run_dir), "data": str(data_dir), "method": method, "target": target,
-                           "sign": sign, "batch_size": batch_size, "max_images": max_images})
+    run.start(
+        "saliency",
+        {
+            "run": str(run_dir),
+            "data": str(data_dir),
+            "method": method,
+            "target": target,
+            "sign": sign,
+            "batch_size": batch_size,
+            "max_images": max_images,
+        },
+    )
     chunks = run.chunks("maps")
-    factory = SaliencyWorker(str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
-                             [str(p) for p in table.paths], meta["image_size"], meta["crop_size"], meta["channels"],
-                             device=device, batch_size=batch_size, method=method, target=target, sign=sign)
-    Engine(engine, address, workers).run(len(dataset), batch_size, chunks, factory, device, description=f"{method} maps")
+    factory = SaliencyWorker(
+        str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
+        [str(p) for p in table.paths],
+        meta["image_size"],
+        meta["crop_size"],
+        meta["channels"],
+        device=device,
+        batch_size=batch_size,
+        method=method,
+        target=target,
+        sign=sign,
+    )
+    Engine(engine, address, workers).run(
+        len(dataset), batch_size, chunks, factory, device, description=f"{method} maps"
+    )
     maps = chunks.concat("map").astype(np.float32)
     peak = maps.reshape(len(maps), -1).argmax(axis=1)
-    run.write_table("maps", pd.DataFrame({
-        "image": [str(p) for p in table.paths], "group": table.groups, "map_mean": maps.mean(axis=(1, 2)),
-        "peak_y": peak // maps.shape[2], "peak_x": peak % maps.shape[2]}))
+    run.write_table(
+        "maps",
+        pd.DataFrame(
+            {
+                "image": [str(p) for p in table.paths],
+                "group": table.groups,
+                "map_mean": maps.mean(axis=(1, 2)),
+                "peak_y": peak // maps.shape[2],
+                "peak_x": peak % maps.shape[2],
+            }
+        ),
+    )
     figures = []
     for group in list(dict.fromkeys(table.groups))[:6]:
         rows = [i for i, g in enumerate(table.groups) if g == group][:per_group]
-        fig = overlay_figure(torch.stack([dataset[i][0] for i in rows]), torch.from_numpy(maps[rows]),
-                             [f"{group}: {table.paths[i].name}" for i in rows])
+        fig = overlay_figure(
+            torch.stack([dataset[i][0] for i in rows]),
+            torch.from_numpy(maps[rows]),
+            [f"{group}: {table.paths[i].name}" for i in rows],
+        )
         path = run.figure_path(f"overlay-{group}.png")
         save_figure(fig, path)
         figures.append(str(path.relative_to(run.path)))
-    write_section(run.path, Section(key="saliency", title=f"Saliency: {method}", figures=figures,
-                                    text=f"{method} maps (target {target}, sign {sign:+d}) for {len(table)} images "
-                                         f"of {data_dir}; overlays show a few images per group."))
+    write_section(
+        run.path,
+        Section(
+            key="saliency",
+            title=f"Saliency: {method}",
+            figures=figures,
+            text=f"{method} maps (target {target}, sign {sign:+d}) for {len(table)} images "
+            f"of {data_dir}; overlays show a few images per group.",
+        ),
+    )
     run.set_status("finished")
     return run

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
 from matsight.errors import ConfigError
 
 _RESNET = {"Z1": "maxpool", "Z2": "layer1", "Z3": "layer2", "Z4": "layer3", "Z5": "layer4"}
-_DENSENET = {"Z1": "features.pool0", "Z2": "features.denseblock1", "Z3": "features.denseblock2",
-             "Z4": "features.denseblock3", "Z5": "features.denseblock4"}
+_DENSENET = {
+    "Z1": "features.pool0",
+    "Z2": "features.denseblock1",
+    "Z3": "features.denseblock2",
+    "Z4": "features.denseblock3",
+    "Z5": "features.denseblock4",
+}
 
 
 def find_stages(model: nn.Module, layers: Sequence[str] | None = None) -> dict[str, nn.Module]:
@@ -30,7 +35,8 @@ def find_stages(model: nn.Module, layers: Sequence[str] | None = None) -> dict[s
                 return {z: named[name] for z, name in table.items()}
         raise ConfigError(
             f"cannot find the stages of {type(model).__name__}: pass layers=[module names], "
-            f"e.g. layers=['layer3', 'layer4'] (names from model.named_modules())")
+            f"e.g. layers=['layer3', 'layer4'] (names from model.named_modules())"
+        )
     found = {}
     for name in layers:
         if isinstance(stages, dict) and name in stages:
@@ -38,6 +44,8 @@ def find_stages(model: nn.Module, layers: Sequence[str] | None = None) -> dict[s
         elif name in named:
             found[name] = named[name]
         else:
-            raise ConfigError(f"layer {name!r} is neither a stage ({', '.join(stages or [])}) nor a module "
-                              f"name of {type(model).__name__}; see model.named_modules()")
+            raise ConfigError(
+                f"layer {name!r} is neither a stage ({', '.join(stages or [])}) nor a module "
+                f"name of {type(model).__name__}; see model.named_modules()"
+            )
     return found

@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 from rich.progress import Progress
@@ -58,17 +59,33 @@ class Engine:
         if self.workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
 
-    def run(self, n_items: int, chunk_size: int, store: ChunkStore, factory: Callable[[], Worker],
-            device: str = "cpu", description: str = "extracting") -> ChunkStore:
+    def run(
+        self,
+        n_items: int,
+        chunk_size: int,
+        store: ChunkStore,
+        factory: Callable[[], Worker],
+        device: str = "cpu",
+        description: str = "extracting",
+    ) -> ChunkStore:
         """:func:`run_chunks` on this engine; one GPU per Ray actor when ``device`` is CUDA.
 
         A factory with a ``job_key()`` method (the image workers) ties ``store`` to that job:
         chunks left by a different job (other images, model or settings) are discarded.
         """
         key = factory.job_key() if hasattr(factory, "job_key") else None
-        return run_chunks(n_items, chunk_size, store, factory, engine=self.name, address=self.address,
-                          workers=self.workers, gpus_per_worker=1.0 if str(device).startswith("cuda") else 0.0,
-                          description=description, key=key)
+        return run_chunks(
+            n_items,
+            chunk_size,
+            store,
+            factory,
+            engine=self.name,
+            address=self.address,
+            workers=self.workers,
+            gpus_per_worker=1.0 if str(device).startswith("cuda") else 0.0,
+            description=description,
+            key=key,
+        )
 
 
 LOCAL = Engine()
@@ -117,10 +134,19 @@ def _compute_chunk(worker: Worker, store: ChunkStore, n_items: int, chunk_size: 
     store.write(chunk, index=indices, **worker(indices))
 
 
-def run_chunks(n_items: int, chunk_size: int, store: ChunkStore, factory: Callable[[], Worker], *,
-               engine: str = "local", address: str | None = None, workers: int = 1,
-               gpus_per_worker: float = 0.0, description: str = "extracting",
-               key: str | None = None) -> ChunkStore:
+def run_chunks(
+    n_items: int,
+    chunk_size: int,
+    store: ChunkStore,
+    factory: Callable[[], Worker],
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int = 1,
+    gpus_per_worker: float = 0.0,
+    description: str = "extracting",
+    key: str | None = None,
+) -> ChunkStore:
     """Compute every missing chunk of ``range(n_items)`` into ``store``; return the store.
 
     ``engine``: ``local`` (in-process) or ``ray``. ``address``: the Ray cluster to join
@@ -165,9 +191,16 @@ class _ChunkActor:
         return {"chunk": np.asarray(batch["chunk"])}
 
 
-def _run_on_ray(pending: list[int], n_items: int, chunk_size: int, store: ChunkStore,
-                factory: Callable[[], Worker], address: str | None, workers: int,
-                gpus_per_worker: float) -> Iterable[Any]:
+def _run_on_ray(
+    pending: list[int],
+    n_items: int,
+    chunk_size: int,
+    store: ChunkStore,
+    factory: Callable[[], Worker],
+    address: str | None,
+    workers: int,
+    gpus_per_worker: float,
+) -> Iterable[Any]:
     try:
         import ray
     except ImportError:
@@ -179,11 +212,17 @@ def _run_on_ray(pending: list[int], n_items: int, chunk_size: int, store: ChunkS
         except (ConnectionError, ValueError) as exc:
             if not address:
                 raise
-            raise ConfigError(f"--address {address}: cannot join that Ray cluster ({exc}); "
-                              "start one with `ray start --head` or omit --address") from None
+            raise ConfigError(
+                f"--address {address}: cannot join that Ray cluster ({exc}); "
+                "start one with `ray start --head` or omit --address"
+            ) from None
     dataset = ray.data.from_items([{"chunk": c} for c in pending], override_num_blocks=len(pending))
     results = dataset.map_batches(
-        _ChunkActor, fn_constructor_args=(factory, str(store.path), n_items, chunk_size),
-        batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
-        num_gpus=gpus_per_worker or None)
+        _ChunkActor,
+        fn_constructor_args=(factory, str(store.path), n_items, chunk_size),
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+        num_gpus=gpus_per_worker or None,
+    )
     yield from results.iter_rows()

@@ -56,7 +56,9 @@ class ImageBatchWorker:
 
     def job_key(self) -> str:
         """Changes with the model, the images or any setting that changes the results (not ``device``)."""
-        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "device")}
+        settings = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "device")
+        }
         return hashlib.sha1(f"{type(self).__qualname__}|{model_digest(self.model)}|{settings!r}".encode()).hexdigest()
 
     def _load(self) -> nn.Module:
@@ -68,15 +70,20 @@ class ImageBatchWorker:
 
     def __call__(self):
         model = self._load()
-        table = ImageTable(root=Path("."), paths=[Path(p) for p in self.paths],
-                           targets=np.zeros((len(self.paths), 1), np.float32), groups=[""] * len(self.paths),
-                           target_names=["none"], task="none")
+        table = ImageTable(
+            root=Path("."),
+            paths=[Path(p) for p in self.paths],
+            targets=np.zeros((len(self.paths), 1), np.float32),
+            groups=[""] * len(self.paths),
+            target_names=["none"],
+            task="none",
+        )
         dataset = ImageDataset(table, self.image_size, channels=self.channels, crop_size=self.crop_size)
 
         def worker(indices: np.ndarray) -> dict[str, np.ndarray]:
             parts: dict[str, list[np.ndarray]] = {}
             for start in range(0, len(indices), self.batch_size):
-                batch = torch.stack([dataset[int(i)][0] for i in indices[start:start + self.batch_size]])
+                batch = torch.stack([dataset[int(i)][0] for i in indices[start : start + self.batch_size]])
                 for key, value in self.compute(model, batch.to(self.device)).items():
                     value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
                     parts.setdefault(key, []).append(value)
@@ -106,4 +113,6 @@ class FingerprintWorker:
         from matsight.crystals.fingerprint import FingerprintTransformer
 
         transformer = FingerprintTransformer(device=self.device, batch_size=self.batch_size)
-        return lambda indices: {"fingerprint": transformer.transform([self.structures[int(i)] for i in indices]).numpy()}
+        return lambda indices: {
+            "fingerprint": transformer.transform([self.structures[int(i)] for i in indices]).numpy()
+        }

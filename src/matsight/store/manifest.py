@@ -7,13 +7,25 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 _TRACKED_PACKAGES = (
-    "matsight", "torch", "torchvision", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn",
-    "captum", "openTSNE", "ase", "spglib", "ray",
+    "matsight",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "captum",
+    "openTSNE",
+    "ase",
+    "spglib",
+    "ray",
 )
 
 

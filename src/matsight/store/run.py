@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,8 +51,13 @@ class RunFolder:
             raise RunFolderError(f"{self.path} has no manifest.json: it is not a matsight run folder")
         return json.loads(self.manifest_path.read_text())
 
-    def start(self, command: str, arguments: dict[str, Any], seed: int | None = None,
-              inputs: dict[str, str | os.PathLike] | None = None) -> dict[str, Any]:
+    def start(
+        self,
+        command: str,
+        arguments: dict[str, Any],
+        seed: int | None = None,
+        inputs: dict[str, str | os.PathLike] | None = None,
+    ) -> dict[str, Any]:
         """Write a fresh manifest with status ``running``; keep the first start time on resume."""
         manifest = build_manifest(command, arguments, seed=seed, inputs=inputs)
         if self.manifest_path.exists():
@@ -103,7 +109,7 @@ class RunFolder:
         """Path for ``figures/<name>`` (add the extension yourself)."""
         return self.path / "figures" / name
 
-    def chunks(self, name: str) -> "ChunkStore":
+    def chunks(self, name: str) -> ChunkStore:
         """The chunked array store ``arrays/<name>``."""
         return ChunkStore(self.path / "arrays" / name)
 

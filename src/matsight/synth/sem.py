@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from itertools import count, product
 from pathlib import Path
 from string import ascii_uppercase
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -35,18 +35,25 @@ from matsight.synth.sem_tiles import TileAttributes, render_tile
 
 DESIGNS = ("random", "lhs")
 ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
-    "size": (6.0, 20.0),            # mean grain diameter, px
-    "porosity": (0.0, 1.2),         # pits per 100 px² of grain surface
+    "size": (6.0, 20.0),  # mean grain diameter, px
+    "porosity": (0.0, 1.2),  # pits per 100 px² of grain surface
     "polydispersity": (0.05, 0.6),  # σ of log grain diameter
-    "facetness": (0.0, 1.0),        # 0 rounded … 1 faceted
-    "cracks": (0.0, 3.0),           # cracks per 100 × 100 px
+    "facetness": (0.0, 1.0),  # 0 rounded … 1 faceted
+    "cracks": (0.0, 3.0),  # cracks per 100 × 100 px
 }
-DEFAULT_COEFFICIENTS: dict[str, float] = {"size": 1.0, "porosity": 1.0, "polydispersity": 0.6,
-                                          "facetness": 0.2, "cracks": -0.8}
+DEFAULT_COEFFICIENTS: dict[str, float] = {
+    "size": 1.0,
+    "porosity": 1.0,
+    "polydispersity": 0.6,
+    "facetness": 0.2,
+    "cracks": -0.8,
+}
 CPS_BASE, CPS_SCALE, CPS_NOISE = 20.0, 10.0, 0.3
-FORMULA = ("cps = 20 + 10 * (c_size * u(size^-1/2) + c_porosity * u(porosity) + c_polydispersity * u(polydispersity)"
-           " + c_facetness * u(facetness) + c_cracks * u(cracks)) + N(0, 0.3^2); u() rescales to [0, 1] over the"
-           " attribute's range; cps in MPa")
+FORMULA = (
+    "cps = 20 + 10 * (c_size * u(size^-1/2) + c_porosity * u(porosity) + c_polydispersity * u(polydispersity)"
+    " + c_facetness * u(facetness) + c_cracks * u(cracks)) + N(0, 0.3^2); u() rescales to [0, 1] over the"
+    " attribute's range; cps in MPa"
+)
 
 
 def lot_names() -> Iterator[str]:
@@ -64,7 +71,7 @@ def read_coefficients(path: str | os.PathLike) -> dict[str, float]:
     except FileNotFoundError:
         raise ConfigError(f"coefficients file {path} does not exist") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON (line {exc.lineno}): write e.g. {{\"porosity\": 1.0}}") from None
+        raise ConfigError(f'{path} is not valid JSON (line {exc.lineno}): write e.g. {{"porosity": 1.0}}') from None
     if not isinstance(given, dict):
         raise ConfigError(f"{path} must hold a JSON object mapping attribute names to numbers")
     return merge_coefficients(given, source=str(path))
@@ -87,12 +94,14 @@ def unit_features(attributes: pd.DataFrame) -> pd.DataFrame:
     for name, (low, high) in ATTRIBUTE_RANGES.items():
         values = attributes[name].to_numpy(float)
         if name == "size":
-            values, low, high = values ** -0.5, high ** -0.5, low ** -0.5
+            values, low, high = values**-0.5, high**-0.5, low**-0.5
         features[name] = (values - low) / (high - low)
     return pd.DataFrame(features, index=attributes.index)
 
 
-def critical_peak_stress(attributes: pd.DataFrame, coefficients: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+def critical_peak_stress(
+    attributes: pd.DataFrame, coefficients: dict[str, float], rng: np.random.Generator
+) -> np.ndarray:
     """CPS (MPa) of each lot by :data:`FORMULA`."""
     u = unit_features(attributes)
     signal = sum(coefficients[name] * u[name].to_numpy() for name in ATTRIBUTE_RANGES)
@@ -102,8 +111,9 @@ def critical_peak_stress(attributes: pd.DataFrame, coefficients: dict[str, float
 def lot_attributes(names: list[str], design: str, rng: np.random.Generator, seed: int) -> pd.DataFrame:
     """Attributes of each lot (rows ``names``, columns :data:`ATTRIBUTE_RANGES`, user units)."""
     if design == "random":
-        return pd.DataFrame({name: rng.uniform(low, high, len(names)) for name, (low, high) in ATTRIBUTE_RANGES.items()},
-                            index=names)
+        return pd.DataFrame(
+            {name: rng.uniform(low, high, len(names)) for name, (low, high) in ATTRIBUTE_RANGES.items()}, index=names
+        )
     if design == "lhs":
         unit = qmc.LatinHypercube(d=len(ATTRIBUTE_RANGES), seed=seed, optimization="random-cd").random(len(names))
         low, high = np.array(list(ATTRIBUTE_RANGES.values())).T
@@ -111,8 +121,16 @@ def lot_attributes(names: list[str], design: str, rng: np.random.Generator, seed
     raise ConfigError(f"--design {design!r}: choose {' or '.join(DESIGNS)}")
 
 
-def generate_lots(out: str | os.PathLike, lots: int = 30, tiles_per_lot: int = 40, size: int = 128, seed: int = 0,
-                  coefficients: dict[str, float] | None = None, design: str = "random", progress: bool = True) -> Path:
+def generate_lots(
+    out: str | os.PathLike,
+    lots: int = 30,
+    tiles_per_lot: int = 40,
+    size: int = 128,
+    seed: int = 0,
+    coefficients: dict[str, float] | None = None,
+    design: str = "random",
+    progress: bool = True,
+) -> Path:
     """Write ``lots.csv``, ``images/<lot>/tile_NNN.png`` and ``ground_truth.json`` under ``out``
     (``design``: how lot attributes are drawn, ``random`` or ``lhs``, see the module docstring)."""
     if lots < 2 or tiles_per_lot < 1 or size < 16:
@@ -140,12 +158,25 @@ def generate_lots(out: str | os.PathLike, lots: int = 30, tiles_per_lot: int = 4
     table.insert(1, "cps", cps)
     with atomic_path(out / "lots.csv") as tmp:
         table.round(6).to_csv(tmp, index=False)
-    atomic_write_json(out / "ground_truth.json", {
-        "formula": FORMULA, "coefficients": coefficients, "attribute_ranges": ATTRIBUTE_RANGES,
-        "attribute_units": {"size": "px (mean grain diameter)", "porosity": "pits per 100 px^2",
-                            "polydispersity": "sigma of log diameter", "facetness": "0 rounded - 1 faceted",
-                            "cracks": "cracks per 100x100 px", "cps": "MPa"},
-        "seed": seed, "design": design, "tile_size": size, "tiles_per_lot": tiles_per_lot,
-        "lots": table.round(6).to_dict(orient="records"),
-    })
+    atomic_write_json(
+        out / "ground_truth.json",
+        {
+            "formula": FORMULA,
+            "coefficients": coefficients,
+            "attribute_ranges": ATTRIBUTE_RANGES,
+            "attribute_units": {
+                "size": "px (mean grain diameter)",
+                "porosity": "pits per 100 px^2",
+                "polydispersity": "sigma of log diameter",
+                "facetness": "0 rounded - 1 faceted",
+                "cracks": "cracks per 100x100 px",
+                "cps": "MPa",
+            },
+            "seed": seed,
+            "design": design,
+            "tile_size": size,
+            "tiles_per_lot": tiles_per_lot,
+            "lots": table.round(6).to_dict(orient="records"),
+        },
+    )
     return out

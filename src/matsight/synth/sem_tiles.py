@@ -41,7 +41,7 @@ def _laguerre_labels(shape: tuple[int, int], centres: np.ndarray, radii: np.ndar
     from scipy.spatial import cKDTree
 
     h, w = shape
-    lift = np.sqrt(radii.max() ** 2 - radii ** 2)
+    lift = np.sqrt(radii.max() ** 2 - radii**2)
     tree = cKDTree(np.column_stack([centres, lift]))
     yy, xx = np.mgrid[0:h, 0:w]
     _, labels = tree.query(np.column_stack([yy.ravel(), xx.ravel(), np.zeros(h * w)]))
@@ -52,9 +52,9 @@ def _grain_seeds(rng: np.random.Generator, side: int, a: TileAttributes) -> tupl
     """Seed centres and radii covering a margin around the tile (so no grain is cut artificially)."""
     margin = 2 * a.size
     span = side + 2 * margin
-    mean_area = np.pi * (a.size / 2) ** 2 * np.exp(a.polydispersity ** 2)
+    mean_area = np.pi * (a.size / 2) ** 2 * np.exp(a.polydispersity**2)
     n = max(4, int(span * span / mean_area))
-    diameters = a.size * np.exp(a.polydispersity * rng.standard_normal(n) - a.polydispersity ** 2 / 2)
+    diameters = a.size * np.exp(a.polydispersity * rng.standard_normal(n) - a.polydispersity**2 / 2)
     centres = rng.uniform(-margin, side + margin, size=(n, 2)).astype(np.float32)
     return centres, (diameters / 2).astype(np.float32)
 
@@ -95,13 +95,19 @@ def render_tile(a: TileAttributes, side: int, rng: np.random.Generator) -> np.nd
     # facets: each grain a flat plane with its own tilt; domes: height grows smoothly towards the centre
     tilt = rng.normal(0, 0.5, size=(len(radii), 2)).astype(np.float32)
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    facet = 0.62 + 0.35 * np.tanh((tilt[labels, 0] * (yy - centres[labels, 0]) +
-                                    tilt[labels, 1] * (xx - centres[labels, 1])) / (radii[labels] + 1))
+    facet = 0.62 + 0.35 * np.tanh(
+        (tilt[labels, 0] * (yy - centres[labels, 0]) + tilt[labels, 1] * (xx - centres[labels, 1]))
+        / (radii[labels] + 1)
+    )
     relative = np.clip(depth / grain_radius, 0, 1)
-    dome = 0.15 + 0.55 * np.sqrt(1 - (1 - relative) ** 2) + 0.25 * np.clip(np.gradient(relative, axis=1) * grain_radius, -1, 1)
+    dome = (
+        0.15
+        + 0.55 * np.sqrt(1 - (1 - relative) ** 2)
+        + 0.25 * np.clip(np.gradient(relative, axis=1) * grain_radius, -1, 1)
+    )
     f = a.facetness
     surface = f * facet + (1 - f) * dome
-    gap = 0.7 + 1.8 * (1 - f)                           # rounded grains pack with wider dark gaps
+    gap = 0.7 + 1.8 * (1 - f)  # rounded grains pack with wider dark gaps
     grains = np.clip((depth - gap * 0.5) / (0.5 + 1.5 * (1 - f)), 0, 1)
     image = 0.08 + surface * grains
     # SEM edge effect: bright rims where the surface drops into a gap, sharper for facets

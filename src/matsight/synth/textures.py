@@ -9,8 +9,8 @@ it in tests and the demo, and the readers accept the real one unchanged.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -49,7 +49,9 @@ def _voronoi(rng: np.random.Generator, size: int, count: int) -> tuple[np.ndarra
     return ((d[:, 1] - d[:, 0]) / 2).reshape(size, size), i[:, 0].reshape(size, size)
 
 
-def _disks(rng: np.random.Generator, size: int, count: int, radius: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _disks(
+    rng: np.random.Generator, size: int, count: int, radius: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Signed distance-to-rim ratio of random disks: ``(r_norm, inside)`` with r_norm = dist/radius."""
     pts = _points(rng, size, count)
     radii = rng.uniform(*radius, len(pts)) * size / 64.0
@@ -113,7 +115,7 @@ def _pitted(rng, s):
 
 def _bubbly(rng, s):
     r, inside = _disks(rng, s, int(rng.uniform(8, 20) * (s / 64) ** 2), (4, 10))
-    return 0.3 + 0.7 * np.exp(-((r - 0.9) / 0.12) ** 2) + 0.2 * inside * (1 - r)
+    return 0.3 + 0.7 * np.exp(-(((r - 0.9) / 0.12) ** 2)) + 0.2 * inside * (1 - r)
 
 
 def _flecked(rng, s):
@@ -121,7 +123,7 @@ def _flecked(rng, s):
     for _ in range(int(rng.uniform(40, 90) * (s / 64) ** 2)):
         y, x = rng.integers(0, s, 2)
         h, w = rng.integers(1, 3), rng.integers(2, 6)
-        img[y:y + h, x:x + w] = rng.uniform(0, 1)
+        img[y : y + h, x : x + w] = rng.uniform(0, 1)
     return img
 
 
@@ -183,7 +185,7 @@ def _woven(rng, s):
     u, v, _ = _frame(rng, s, (6, 10))
     over = (np.floor(u) + np.floor(v)) % 2
     thread = np.where(over > 0, np.cos(np.pi * (v - np.round(v))), np.cos(np.pi * (u - np.round(u))))
-    return 0.2 + 0.7 * thread ** 2
+    return 0.2 + 0.7 * thread**2
 
 
 def _meshed(rng, s):
@@ -206,7 +208,7 @@ def _cracked(rng, s):
 
 def _veined(rng, s):
     n = _noise(rng, s, rng.uniform(5, 10) * s / 64)
-    return 0.8 - 0.6 * np.exp(-(n / 0.12) ** 2) + 0.05 * _noise(rng, s, 2)
+    return 0.8 - 0.6 * np.exp(-((n / 0.12) ** 2)) + 0.05 * _noise(rng, s, 2)
 
 
 def _wrinkled(rng, s):
@@ -253,13 +255,34 @@ def _spiralled(rng, s):
 
 
 CLASSES: dict[str, Generator] = {
-    "dotted": _dotted, "polka-dotted": _polka, "perforated": _perforated, "porous": _porous,
-    "pitted": _pitted, "bubbly": _bubbly, "flecked": _flecked, "freckled": _freckled,
-    "sprinkled": _sprinkled, "striped": _striped, "banded": _banded, "lined": _lined,
-    "zigzagged": _zigzag, "grid": _grid, "chequered": _chequered, "crosshatched": _crosshatched,
-    "woven": _woven, "meshed": _meshed, "honeycombed": _honeycombed, "cracked": _cracked,
-    "veined": _veined, "wrinkled": _wrinkled, "bumpy": _bumpy, "stratified": _stratified,
-    "crystalline": _crystalline, "marbled": _marbled, "swirly": _swirly, "spiralled": _spiralled,
+    "dotted": _dotted,
+    "polka-dotted": _polka,
+    "perforated": _perforated,
+    "porous": _porous,
+    "pitted": _pitted,
+    "bubbly": _bubbly,
+    "flecked": _flecked,
+    "freckled": _freckled,
+    "sprinkled": _sprinkled,
+    "striped": _striped,
+    "banded": _banded,
+    "lined": _lined,
+    "zigzagged": _zigzag,
+    "grid": _grid,
+    "chequered": _chequered,
+    "crosshatched": _crosshatched,
+    "woven": _woven,
+    "meshed": _meshed,
+    "honeycombed": _honeycombed,
+    "cracked": _cracked,
+    "veined": _veined,
+    "wrinkled": _wrinkled,
+    "bumpy": _bumpy,
+    "stratified": _stratified,
+    "crystalline": _crystalline,
+    "marbled": _marbled,
+    "swirly": _swirly,
+    "spiralled": _spiralled,
 }
 """DTD class name → generator ``(rng, size) -> float [size, size]``."""
 
@@ -277,8 +300,9 @@ def render_texture(name: str, rng: np.random.Generator, size: int) -> np.ndarray
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def generate_bank(out: str | os.PathLike, per_class: int = 40, size: int = 128, seed: int = 0,
-                  classes: list[str] | None = None) -> Path:
+def generate_bank(
+    out: str | os.PathLike, per_class: int = 40, size: int = 128, seed: int = 0, classes: list[str] | None = None
+) -> Path:
     """Write ``out/images/<class>/<class>_NNNN.png`` for every class (default: all of :data:`CLASSES`)."""
     out = Path(out)
     names = list(CLASSES) if classes is None else classes

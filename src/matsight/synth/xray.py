@@ -17,20 +17,38 @@ from PIL import Image
 from matsight.store.atomic import atomic_path
 from matsight.synth import xray_physics as phys
 
-TAGS = ["BCC", "Beam Off Image", "Circular Beamstop", "Diffuse high-q", "Diffuse low-q", "FCC", "Halo",
-        "High background", "Higher orders", "Linear beamstop", "Many rings", "Polycrystalline", "Ring",
-        "Strong scattering", "Structure factor", "Weak scattering", "Wedge beamstop"]
+TAGS = [
+    "BCC",
+    "Beam Off Image",
+    "Circular Beamstop",
+    "Diffuse high-q",
+    "Diffuse low-q",
+    "FCC",
+    "Halo",
+    "High background",
+    "Higher orders",
+    "Linear beamstop",
+    "Many rings",
+    "Polycrystalline",
+    "Ring",
+    "Strong scattering",
+    "Structure factor",
+    "Weak scattering",
+    "Wedge beamstop",
+]
 BEAMSTOP_TAGS = {"linear": "Linear beamstop", "circular": "Circular Beamstop", "wedge": "Wedge beamstop"}
-COUNT_MAX = 2.0 ** 16          # counts mapped to full scale by the log scaling
-STRONG_COUNTS, WEAK_COUNTS, HIGH_BACKGROUND = 400.0, 20.0, 8.0   # p99 signal / background thresholds
-VISIBLE = 0.05                 # a peak counts as drawn when its amplitude is ≥ 5 % of the first one
+COUNT_MAX = 2.0**16  # counts mapped to full scale by the log scaling
+STRONG_COUNTS, WEAK_COUNTS, HIGH_BACKGROUND = 400.0, 20.0, 8.0  # p99 signal / background thresholds
+VISIBLE = 0.05  # a peak counts as drawn when its amplitude is ≥ 5 % of the first one
 
 
 def _centre(size: int, beam_off: bool, rng: np.random.Generator) -> tuple[float, float]:
     if not beam_off:
         return tuple(size * np.clip(0.5 + rng.normal(0, 0.1, 2), 0.2, 0.8))
     outside, along = -rng.uniform(0.05, 0.4) * size, rng.uniform(0, size)
-    x, y = [(outside, along), (size - 1 - outside, along), (along, outside), (along, size - 1 - outside)][rng.integers(4)]
+    x, y = [(outside, along), (size - 1 - outside, along), (along, outside), (along, size - 1 - outside)][
+        rng.integers(4)
+    ]
     return float(x), float(y)
 
 
@@ -40,7 +58,7 @@ def _peaks(q: np.ndarray, q0: float, ratios: np.ndarray, width: float, damping: 
     drawn = (ratios * q0 < q.max()) & (damping >= VISIBLE * damping[0])
     total = np.zeros_like(q)
     for ratio, amplitude in zip(ratios[drawn], damping[drawn]):
-        total += phys.ring(q, ratio * q0, width * ratio ** 0.5, amplitude)
+        total += phys.ring(q, ratio * q0, width * ratio**0.5, amplitude)
     return total, int(drawn.sum())
 
 
@@ -64,11 +82,11 @@ def draw_image(size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[st
         q0, width = rng.uniform(0.12, 0.4), rng.uniform(0.01, 0.025)
         if lattice == "ring":
             orders = np.arange(1, 1 + (1 if rng.random() < 0.5 else rng.integers(2, 9)), dtype=np.float64)
-            damping = np.exp(-(rng.uniform(0.3, 2.0) * orders * q0) ** 2 / 2)   # Debye–Waller
+            damping = np.exp(-((rng.uniform(0.3, 2.0) * orders * q0) ** 2) / 2)  # Debye–Waller
             rings, drawn = _peaks(q, q0, orders, width, damping)
         else:
             ratios = phys.BCC_RATIOS if lattice == "bcc" else phys.FCC_RATIOS
-            radius = rng.uniform(0.8, 1.6) / q0       # sphere radius (nm) whose first minimum lies beyond q0
+            radius = rng.uniform(0.8, 1.6) / q0  # sphere radius (nm) whose first minimum lies beyond q0
             form = phys.sphere_form_factor(ratios * q0, radius)
             rings, drawn = _peaks(q, q0, ratios, width, form / form[0])
             rings += 0.3 * phys.sphere_form_factor(q, radius)
@@ -86,7 +104,7 @@ def draw_image(size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[st
         q_halo = rng.uniform(0.5, 0.9)
         signal += phys.ring(q, q_halo, q_halo * rng.uniform(0.12, 0.25), rng.uniform(0.3, 0.8))
         tags["Halo"] = 1
-    signal *= 10 ** rng.uniform(0.5, 3.5)                         # exposure: peak counts
+    signal *= 10 ** rng.uniform(0.5, 3.5)  # exposure: peak counts
     background = 10 ** rng.uniform(-1.0, 1.5)
     level = np.percentile(signal, 99)
     tags["Strong scattering"] = int(level > STRONG_COUNTS)
@@ -134,7 +152,9 @@ def contact_sheet(root: str | os.PathLike, path: str | os.PathLike) -> Path:
     for ax, tag in zip(axes.flat, TAGS):
         rows = labels.index[labels[tag] == 1]
         if len(rows):
-            ax.imshow(read_image(Path(root) / "images" / labels.at[rows[0], "image"])[0], cmap="inferno", vmin=0, vmax=1)
+            ax.imshow(
+                read_image(Path(root) / "images" / labels.at[rows[0], "image"])[0], cmap="inferno", vmin=0, vmax=1
+            )
         ax.set_title(tag, fontsize=9)
     with plt.rc_context({"savefig.dpi": 64}):
         return save_figure(fig, path)

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 Q_EDGE = 1.0  # nm^-1 at half the detector width from the centre
-BCC_RATIOS = np.sqrt([1, 2, 3, 4, 5, 6, 7, 8])            # q/q0 of the bcc sequence
+BCC_RATIOS = np.sqrt([1, 2, 3, 4, 5, 6, 7, 8])  # q/q0 of the bcc sequence
 FCC_RATIOS = np.array([1, 1.1547, 1.633, 1.915, 2.0, 2.309, 2.517, 2.582])
 
 
@@ -23,22 +23,25 @@ def q_map(size: int, centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarra
 
 
 def low_q(q: np.ndarray, kind: str, amplitude: float, length: float, exponent: float = 3.0) -> np.ndarray:
-    """Diffuse low-q scattering: ``power`` law A·(q·ℓ)^-p, ``oz`` Ornstein–Zernike A/(1+ℓ²q²), or ``guinier`` A·exp(-q²ℓ²/3)."""
+    """Diffuse low-q scattering.
+
+    ``power`` law A·(q·ℓ)^-p, ``oz`` Ornstein–Zernike A/(1+ℓ²q²), or ``guinier`` A·exp(-q²ℓ²/3).
+    """
     if kind == "power":
         return amplitude * np.minimum((np.maximum(q, 1e-3) * length) ** -exponent, 1e3)
     if kind == "oz":
         return amplitude / (1 + (length * q) ** 2)
-    return amplitude * np.exp(-(q * length) ** 2 / 3)
+    return amplitude * np.exp(-((q * length) ** 2) / 3)
 
 
 def high_q(q: np.ndarray, amplitude: float, sigma: float) -> np.ndarray:
     """Diffuse high-q scattering ``c·(1 − exp(−σ²q²))``."""
-    return amplitude * (1 - np.exp(-(sigma * q) ** 2))
+    return amplitude * (1 - np.exp(-((sigma * q) ** 2)))
 
 
 def anisotropy(chi: np.ndarray, eta: float, symmetry: int, angle: float) -> np.ndarray:
     """Angular factor ``(1−η²)/((1+η)² − 4η cos²(sym·(χ−χ0)/2))`` (1 everywhere when η = 0)."""
-    return (1 - eta ** 2) / ((1 + eta) ** 2 - 4 * eta * np.cos(symmetry * (chi - angle) / 2) ** 2)
+    return (1 - eta**2) / ((1 + eta) ** 2 - 4 * eta * np.cos(symmetry * (chi - angle) / 2) ** 2)
 
 
 def ring(q: np.ndarray, q0: float, width: float, amplitude: float) -> np.ndarray:
@@ -48,8 +51,8 @@ def ring(q: np.ndarray, q0: float, width: float, amplitude: float) -> np.ndarray
 
 def sphere_form_factor(q: np.ndarray | float, radius: float) -> np.ndarray:
     """Normalised sphere form factor ``[3(sin x − x cos x)/x³]²`` with ``x = qR``."""
-    x = np.maximum(np.asarray(q, np.float64) * radius, 1e-2)   # below 1e-2, P = 1 − x²/5 to 1e-9
-    return (3 * (np.sin(x) - x * np.cos(x)) / x ** 3) ** 2
+    x = np.maximum(np.asarray(q, np.float64) * radius, 1e-2)  # below 1e-2, P = 1 − x²/5 to 1e-9
+    return (3 * (np.sin(x) - x * np.cos(x)) / x**3) ** 2
 
 
 def speckle(size: int, grain: int, rng: np.random.Generator) -> np.ndarray:
@@ -65,7 +68,7 @@ def beamstop_mask(kind: str, size: int, centre: tuple[float, float], rng: np.ran
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
     dx, dy = x - centre[0], y - centre[1]
     angle = rng.uniform(0, 2 * np.pi)
-    along = dx * np.cos(angle) + dy * np.sin(angle)       # distance along the arm direction
+    along = dx * np.cos(angle) + dy * np.sin(angle)  # distance along the arm direction
     across = np.abs(-dx * np.sin(angle) + dy * np.cos(angle))
     if kind == "linear":
         mask = (along > -0.03 * size) & (across < rng.uniform(0.02, 0.05) * size)

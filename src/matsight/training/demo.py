@@ -14,10 +14,12 @@ from matsight.training.train import train
 
 # lots, tiles per lot, rendered tile size px, training image size px, epochs, optimiser, lr schedule (Adam
 # with cosine annealing converges from scratch on CPU; the paper's SGD recipe is for the GPU-sized run)
-CPU_SETTINGS = dict(lots=30, tiles_per_lot=24, tile_size=96, image_size=96, epochs=18, optimizer="adam",
-                    schedule="cosine")
-FULL_SETTINGS = dict(lots=30, tiles_per_lot=40, tile_size=384, image_size=384, epochs=30, optimizer="sgd",
-                     schedule="exponential")
+CPU_SETTINGS = dict(
+    lots=30, tiles_per_lot=24, tile_size=96, image_size=96, epochs=18, optimizer="adam", schedule="cosine"
+)
+FULL_SETTINGS = dict(
+    lots=30, tiles_per_lot=40, tile_size=384, image_size=384, epochs=30, optimizer="sgd", schedule="exponential"
+)
 
 
 def run_demo(ctx) -> None:
@@ -27,17 +29,34 @@ def run_demo(ctx) -> None:
     settings = FULL_SETTINGS if ctx.full else CPU_SETTINGS
     lots = ctx.root / "sem-lots"
     if not (lots / "ground_truth.json").exists():
-        generate_lots(lots, lots=settings["lots"], tiles_per_lot=settings["tiles_per_lot"],
-                      size=settings["tile_size"], seed=ctx.seed)
-    config = TrainConfig(data=lots, out=ctx.root / "sem-regressor", task="regression", arch="resnet18",
-                         target="cps", epochs=settings["epochs"], image_size=settings["image_size"],
-                         split="tiles", optimizer=settings["optimizer"], schedule=settings["schedule"],
-                         seed=ctx.seed, device=ctx.device)
+        generate_lots(
+            lots,
+            lots=settings["lots"],
+            tiles_per_lot=settings["tiles_per_lot"],
+            size=settings["tile_size"],
+            seed=ctx.seed,
+        )
+    config = TrainConfig(
+        data=lots,
+        out=ctx.root / "sem-regressor",
+        task="regression",
+        arch="resnet18",
+        target="cps",
+        epochs=settings["epochs"],
+        image_size=settings["image_size"],
+        split="tiles",
+        optimizer=settings["optimizer"],
+        schedule=settings["schedule"],
+        seed=ctx.seed,
+        device=ctx.device,
+    )
     run = train(config)
     validation = run.read_json("metrics.json")["validation"]
     tiles, per_lot = validation["tiles"], validation["lots"]
-    ctx.console.print(f"SEM regressor, held-out tiles: R² {tiles['r2']:.3f}, MAE {tiles['mae']:.2f} MPa; "
-                      f"lot means: R² {per_lot['r2']:.3f}, MAE {per_lot['mae']:.2f} MPa")
+    ctx.console.print(
+        f"SEM regressor, held-out tiles: R² {tiles['r2']:.3f}, MAE {tiles['mae']:.2f} MPa; "
+        f"lot means: R² {per_lot['r2']:.3f}, MAE {per_lot['mae']:.2f} MPa"
+    )
     ctx.shared["sem_lots"], ctx.shared["sem_run"] = lots, run.path
     ctx.report_runs.append(run.path)
     ctx.headlines.append(("SEM regressor held-out R² (tiles)", f"{tiles['r2']:.3f}"))

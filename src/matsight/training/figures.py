@@ -12,8 +12,16 @@ def predicted_vs_measured(predictions: pd.DataFrame, per_lot: pd.DataFrame, targ
     """Tiles as faint points, lots as means with ±1 s.d. error bars, the identity line."""
     fig, ax = plt.subplots(figsize=(4.2, 4))
     ax.scatter(predictions["measured"], predictions["predicted"], s=6, alpha=0.25, color=OKABE_ITO[5], label="tiles")
-    ax.errorbar(per_lot["measured"], per_lot["predicted_mean"], yerr=per_lot["predicted_std"], fmt="o",
-                color=OKABE_ITO[0], ms=4, capsize=2, label="lot mean ± s.d.")
+    ax.errorbar(
+        per_lot["measured"],
+        per_lot["predicted_mean"],
+        yerr=per_lot["predicted_std"],
+        fmt="o",
+        color=OKABE_ITO[0],
+        ms=4,
+        capsize=2,
+        label="lot mean ± s.d.",
+    )
     low = float(min(predictions["measured"].min(), predictions["predicted"].min()))
     high = float(max(predictions["measured"].max(), predictions["predicted"].max()))
     ax.plot([low, high], [low, high], color="0.4", lw=0.8, ls="--", label="identity")
@@ -44,7 +52,14 @@ def confusion_matrix(matrix: list[list[int]], names: list[str], path) -> None:
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                color="white" if value < matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value < matrix.max() / 2 else "black",
+        )
     fig.colorbar(image, ax=ax, label="images")
     save_figure(fig, path)

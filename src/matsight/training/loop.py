@@ -3,7 +3,8 @@
 ``fit(model, train_data, val_data, task=..., run=RunFolder(...), epochs=..., ...)`` trains with
 SGD (lr 0.01, momentum 0.9, weight decay 2e-4, exponential decay 0.95 per epoch: the SEM paper's
 recipe) or Adam, with the gradient norm clipped to ``max_grad_norm`` (default 1.0: from-scratch
-ResNets on small images otherwise diverge at lr 0.01 within the first epoch), keeps the best-validation-loss weights in ``checkpoint.pt`` and the state after
+ResNets on small images otherwise diverge at lr 0.01 within the first epoch), keeps the best-validation-loss
+weights in ``checkpoint.pt`` and the state after
 every finished epoch in ``last.pt`` (model, optimiser, scheduler, RNG, history), so a rerun after a
 crash or Ctrl-C resumes from the last finished epoch. Both are written from a snapshot on a
 background thread while the next epoch trains. Under ``torchrun`` it trains with
@@ -29,16 +30,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from matsight.errors import ConfigError
-from matsight.scale import distributed
 from matsight.models import save_checkpoint
+from matsight.scale import distributed
 from matsight.store import BackgroundWriter, RunFolder, atomic_path
 
 LAST_STATE = "last.pt"
 
 
 def loss_function(task: str) -> nn.Module:
-    return {"regression": nn.MSELoss(), "classification": nn.CrossEntropyLoss(),
-            "multilabel": nn.BCEWithLogitsLoss()}[task]
+    return {"regression": nn.MSELoss(), "classification": nn.CrossEntropyLoss(), "multilabel": nn.BCEWithLogitsLoss()}[
+        task
+    ]
 
 
 def prepare_target(target: torch.Tensor, task: str, meta: dict[str, Any]) -> torch.Tensor:
@@ -70,8 +72,14 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int, lr_de
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
 
 
 @torch.no_grad()
@@ -94,11 +102,27 @@ def _write_epoch_state(folder, snapshot: dict[str, Any], meta: dict[str, Any], i
         torch.save(snapshot, tmp)
 
 
-def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, run: RunFolder,
-        epochs: int = 10, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
-        momentum: float = 0.9, weight_decay: float = 2e-4, lr_decay: float = 0.95, schedule: str = "exponential",
-        meta: dict[str, Any] | None = None, device: str | torch.device = "cpu", seed: int = 0,
-        num_workers: int = 0, max_grad_norm: float | None = 1.0) -> dict[str, Any]:
+def fit(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset,
+    *,
+    task: str,
+    run: RunFolder,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: str = "sgd",
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    weight_decay: float = 2e-4,
+    lr_decay: float = 0.95,
+    schedule: str = "exponential",
+    meta: dict[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    num_workers: int = 0,
+    max_grad_norm: float | None = 1.0,
+) -> dict[str, Any]:
     """Train ``model``; return ``{"best_epoch", "best_val_loss", "history": [...]}``.
 
     ``meta`` is stored in the checkpoint (``arch, task, num_outputs``, target scaling, names,
@@ -112,8 +136,15 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
     trained = distributed.wrap(model, device)
     generator = torch.Generator().manual_seed(seed)
     sampler = distributed.sampler(train_data, shuffle=True, seed=seed)
-    train_loader = DataLoader(train_data, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
-                              drop_last=len(train_data) > batch_size, generator=generator, num_workers=num_workers)
+    train_loader = DataLoader(
+        train_data,
+        batch_size=batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=len(train_data) > batch_size,
+        generator=generator,
+        num_workers=num_workers,
+    )
     val_loader = DataLoader(val_data, batch_size=batch_size * 2, num_workers=num_workers)
     opt = make_optimizer(trained, optimizer, lr, momentum, weight_decay)
     scheduler = make_scheduler(opt, schedule, epochs, lr_decay)
@@ -131,8 +162,9 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
         np.random.set_state(saved["numpy_rng"])
         state = saved["state"]
     with _progress() as progress, BackgroundWriter() as writer:
-        bar = progress.add_task("training", total=epochs * len(train_loader), info="",
-                                completed=state["epoch"] * len(train_loader))
+        bar = progress.add_task(
+            "training", total=epochs * len(train_loader), info="", completed=state["epoch"] * len(train_loader)
+        )
         for epoch in range(state["epoch"] + 1, epochs + 1):
             if sampler is not None:
                 sampler.set_epoch(epoch)
@@ -142,8 +174,10 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
                 out = trained(images.to(device, non_blocking=True))
                 loss = criterion(out, prepare_target(targets.to(device), task, meta))
                 if not torch.isfinite(loss):
-                    raise ConfigError(f"training diverged in epoch {epoch} (loss is {float(loss)}): "
-                                      "lower --lr or check the targets for extreme values")
+                    raise ConfigError(
+                        f"training diverged in epoch {epoch} (loss is {float(loss)}): "
+                        "lower --lr or check the targets for extreme values"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if max_grad_norm is not None:
@@ -154,17 +188,31 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset, *, task: str, 
                 progress.update(bar, advance=1, info=f"epoch {epoch}/{epochs} loss {running / seen:.4f}")
             scheduler.step()
             val_loss = evaluate_loss(model, val_loader, task, meta, device)
-            state["history"].append({"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
-                                     "lr": opt.param_groups[0]["lr"]})
+            state["history"].append(
+                {
+                    "epoch": epoch,
+                    "train_loss": running / max(seen, 1),
+                    "val_loss": val_loss,
+                    "lr": opt.param_groups[0]["lr"],
+                }
+            )
             state["epoch"] = epoch
             improved = val_loss < state["best_val_loss"]
             if improved:
                 state.update(best_val_loss=val_loss, best_epoch=epoch)
             if distributed.is_main():  # snapshot now, write while the next epoch computes
-                snapshot = copy.deepcopy({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                          "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                                          "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
-                                          "numpy_rng": np.random.get_state(), "state": state})
+                snapshot = copy.deepcopy(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "generator": generator.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "python_rng": random.getstate(),
+                        "numpy_rng": np.random.get_state(),
+                        "state": state,
+                    }
+                )
                 writer.submit(_write_epoch_state, run.path, snapshot, meta, improved)
             distributed.barrier()
     return state

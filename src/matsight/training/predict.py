@@ -26,8 +26,9 @@ def read_table(data: str | os.PathLike, task: str, target: str = "cps") -> Image
 
 
 @torch.no_grad()
-def model_outputs(model: torch.nn.Module, dataset: ImageDataset, device: str | torch.device = "cpu",
-                  batch_size: int = 64) -> np.ndarray:
+def model_outputs(
+    model: torch.nn.Module, dataset: ImageDataset, device: str | torch.device = "cpu", batch_size: int = 64
+) -> np.ndarray:
     """Raw outputs ``float32 [N, num_outputs]`` of ``model`` over ``dataset`` (evaluation crops)."""
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size)
@@ -60,8 +61,14 @@ def outputs_to_table(outputs: np.ndarray, table: ImageTable, meta: dict) -> pd.D
     return frame
 
 
-def predict(run_dir: str | os.PathLike, data: str | os.PathLike | ImageTable, device: str = "cpu",
-            engine: Engine = LOCAL, chunks: str | os.PathLike | None = None, batch_size: int = 64) -> pd.DataFrame:
+def predict(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | ImageTable,
+    device: str = "cpu",
+    engine: Engine = LOCAL,
+    chunks: str | os.PathLike | None = None,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """Predictions of the model in ``run_dir`` for every image of ``data`` (a folder or a table).
 
     The outputs are computed in chunks of ``batch_size`` images on ``engine`` (local or Ray) into
@@ -69,8 +76,15 @@ def predict(run_dir: str | os.PathLike, data: str | os.PathLike | ImageTable, de
     """
     meta = read_checkpoint(Path(run_dir))["meta"]
     table = data if isinstance(data, ImageTable) else read_table(data, meta["task"], meta["target_names"][0])
-    factory = ImageBatchWorker(str(run_dir), [str(p) for p in table.paths], meta["image_size"], meta["crop_size"],
-                               meta["channels"], device=device, batch_size=batch_size)
+    factory = ImageBatchWorker(
+        str(run_dir),
+        [str(p) for p in table.paths],
+        meta["image_size"],
+        meta["crop_size"],
+        meta["channels"],
+        device=device,
+        batch_size=batch_size,
+    )
     with chunk_store(chunks) as store:
         outputs = engine.run(len(table), batch_size, store, factory, device, description="predicting").concat("output")
     return outputs_to_table(outputs, table, meta)

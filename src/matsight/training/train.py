@@ -15,8 +15,7 @@ from matsight.store import RunFolder
 from matsight.training import figures
 from matsight.training.config import TrainConfig
 from matsight.training.loop import fit
-from matsight.training.metrics import (classification_metrics, multilabel_metrics, per_group_means,
-                                       regression_metrics)
+from matsight.training.metrics import classification_metrics, multilabel_metrics, per_group_means, regression_metrics
 from matsight.training.predict import model_outputs, outputs_to_table, read_table
 from matsight.utils import resolve_device, seed_everything
 
@@ -30,7 +29,7 @@ def split_indices(table: ImageTable, split: str, val_fraction: float, seed: int)
         is_val = np.array([g in held for g in table.groups])
     else:
         is_val = np.zeros(len(table), bool)
-        is_val[rng.permutation(len(table))[:max(1, round(len(table) * val_fraction))]] = True
+        is_val[rng.permutation(len(table))[: max(1, round(len(table) * val_fraction))]] = True
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
@@ -41,18 +40,28 @@ def _check_resumable(run: RunFolder, config: TrainConfig) -> None:
         return
     previous = run.read_manifest()
     if previous.get("command") != "train" or previous.get("arguments") != config.arguments():
-        raise RunFolderError(f"{run.path} holds a run made with other arguments: choose another --out, "
-                             "or pass --overwrite to replace it")
+        raise RunFolderError(
+            f"{run.path} holds a run made with other arguments: choose another --out, or pass --overwrite to replace it"
+        )
 
 
 def _meta(config: TrainConfig, table: ImageTable, train_rows: np.ndarray) -> dict:
-    meta = {"arch": config.arch, "task": config.task, "target_names": table.target_names,
-            "class_names": table.class_names, "image_size": config.image_size,
-            "crop_size": crop_size_for(config.image_size), "channels": 1}
+    meta = {
+        "arch": config.arch,
+        "task": config.task,
+        "target_names": table.target_names,
+        "class_names": table.class_names,
+        "image_size": config.image_size,
+        "crop_size": crop_size_for(config.image_size),
+        "channels": 1,
+    }
     if config.task == "regression":
         values = table.targets[train_rows]
-        meta.update(num_outputs=table.targets.shape[1], target_mean=values.mean(0).tolist(),
-                    target_std=np.maximum(values.std(0), 1e-8).tolist())
+        meta.update(
+            num_outputs=table.targets.shape[1],
+            target_mean=values.mean(0).tolist(),
+            target_std=np.maximum(values.std(0), 1e-8).tolist(),
+        )
     else:
         meta["num_outputs"] = len(table.class_names) if config.task == "classification" else table.targets.shape[1]
     if config.arch == "crystal_convnet":
@@ -71,13 +80,18 @@ def evaluate(run: RunFolder, table: ImageTable, meta: dict, device) -> dict:
     if task == "regression":
         per_lot = per_group_means(table.groups, predictions["measured"], predictions["predicted"])
         run.write_table("per_lot", per_lot)
-        result = {"tiles": regression_metrics(predictions["measured"], predictions["predicted"]),
-                  "lots": regression_metrics(per_lot["measured"], per_lot["predicted_mean"])}
-        figures.predicted_vs_measured(predictions, per_lot, meta["target_names"][0],
-                                      run.figure_path("predicted_vs_measured.png"))
+        result = {
+            "tiles": regression_metrics(predictions["measured"], predictions["predicted"]),
+            "lots": regression_metrics(per_lot["measured"], per_lot["predicted_mean"]),
+        }
+        figures.predicted_vs_measured(
+            predictions, per_lot, meta["target_names"][0], run.figure_path("predicted_vs_measured.png")
+        )
     elif task == "classification":
         result = classification_metrics(table.targets[:, 0], outputs, meta["class_names"])
-        figures.confusion_matrix(result["confusion_matrix"], meta["class_names"], run.figure_path("confusion_matrix.png"))
+        figures.confusion_matrix(
+            result["confusion_matrix"], meta["class_names"], run.figure_path("confusion_matrix.png")
+        )
     else:
         result = multilabel_metrics(table.targets, 1 / (1 + np.exp(-outputs)), meta["target_names"])
         run.write_table("per_attribute", pd.DataFrame(result["per_attribute"]).T.rename_axis("attribute").reset_index())
@@ -87,8 +101,12 @@ def evaluate(run: RunFolder, table: ImageTable, meta: dict, device) -> dict:
 def _write_section(run: RunFolder, config: TrainConfig, metrics: dict) -> None:
     task = config.task
     if task == "regression":
-        headline = {"held-out R² (tiles)": metrics["tiles"]["r2"], "held-out MAE (tiles)": metrics["tiles"]["mae"],
-                    "held-out R² (lot means)": metrics["lots"]["r2"], "held-out MAE (lot means)": metrics["lots"]["mae"]}
+        headline = {
+            "held-out R² (tiles)": metrics["tiles"]["r2"],
+            "held-out MAE (tiles)": metrics["tiles"]["mae"],
+            "held-out R² (lot means)": metrics["lots"]["r2"],
+            "held-out MAE (lot means)": metrics["lots"]["mae"],
+        }
         figs, tables = ["figures/predicted_vs_measured.png", "figures/learning_curves.png"], ["tables/per_lot.csv"]
     elif task == "classification":
         headline = {"held-out accuracy": metrics["accuracy"]}
@@ -96,10 +114,22 @@ def _write_section(run: RunFolder, config: TrainConfig, metrics: dict) -> None:
     else:
         headline = {"held-out mAP": metrics["map"]}
         figs, tables = ["figures/learning_curves.png"], ["tables/per_attribute.csv"]
-    text = (f"A {config.arch} {task} model trained on <code>{config.data}</code> for {config.epochs} epochs "
-            f"({config.split} split, {config.val_fraction:.0%} held out, images {config.image_size} px).")
-    write_section(run.path, Section(key=f"training-{run.path.name}", title=f"Training: {run.path.name}",
-                                    text=text, figures=figs, tables=tables, metrics=headline, order=ORDER["training"]))
+    text = (
+        f"A {config.arch} {task} model trained on <code>{config.data}</code> for {config.epochs} epochs "
+        f"({config.split} split, {config.val_fraction:.0%} held out, images {config.image_size} px)."
+    )
+    write_section(
+        run.path,
+        Section(
+            key=f"training-{run.path.name}",
+            title=f"Training: {run.path.name}",
+            text=text,
+            figures=figs,
+            tables=tables,
+            metrics=headline,
+            order=ORDER["training"],
+        ),
+    )
 
 
 def train(config: TrainConfig) -> RunFolder:
@@ -115,18 +145,39 @@ def train(config: TrainConfig) -> RunFolder:
     meta = _meta(config, table, train_rows)
     model = build_model(config.arch, config.task, meta["num_outputs"], weights=config.weights)
     channels, crop = meta["channels"], meta["crop_size"]
-    train_set = ImageDataset(table.subset(train_rows), config.image_size, channels, augment=True, crop_size=crop, cache=True)
+    train_set = ImageDataset(
+        table.subset(train_rows), config.image_size, channels, augment=True, crop_size=crop, cache=True
+    )
     val_set = ImageDataset(table.subset(val_rows), config.image_size, channels, crop_size=crop, cache=True)
-    state = fit(model, train_set, val_set, task=config.task, run=run, epochs=config.epochs,
-                batch_size=config.batch_size, optimizer=config.optimizer, lr=config.learning_rate, schedule=config.schedule,
-                meta=meta, device=device, seed=config.seed)
+    state = fit(
+        model,
+        train_set,
+        val_set,
+        task=config.task,
+        run=run,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        optimizer=config.optimizer,
+        lr=config.learning_rate,
+        schedule=config.schedule,
+        meta=meta,
+        device=device,
+        seed=config.seed,
+    )
     if distributed.is_main():
         run.write_table("history", pd.DataFrame(state["history"]))
         figures.learning_curves(pd.DataFrame(state["history"]), run.figure_path("learning_curves.png"))
         metrics = evaluate(run, table.subset(val_rows), meta, device)
-        run.write_json("metrics.json", {"task": config.task, "best_epoch": state["best_epoch"],
-                                        "validation": metrics, "train_images": len(train_rows),
-                                        "validation_images": len(val_rows)})
+        run.write_json(
+            "metrics.json",
+            {
+                "task": config.task,
+                "best_epoch": state["best_epoch"],
+                "validation": metrics,
+                "train_images": len(train_rows),
+                "validation_images": len(val_rows),
+            },
+        )
         _write_section(run, config, metrics)
         run.set_status("finished")
     distributed.barrier()
