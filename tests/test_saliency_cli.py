@@ -78,3 +78,94 @@ def test_demo_step(sem):
     faith = pd.read_parquet(ctx.root / "sem-saliency" / "tables" / "faithfulness.parquet")
     assert list(faith["method"]) == ["fastcam", "gradcam", "integrated-gradients", "random"]
     assert ctx.headlines and ctx.report_runs == [ctx.root / "sem-saliency"]
+
+
+def test_peak_maps_back_to_the_original_pixels():
+    """A blob at a known place in a 150 x 200 image, through the real resize + centre crop and back."""
+    from matsight.data.transforms import center_crop, resize_square
+    from matsight.saliency.geometry import CropGeometry
+
+    h, w, known = 150, 200, (40.0, 120.0)
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    image = torch.exp(-((yy - known[0]) ** 2 + (xx - known[1]) ** 2) / 8.0)[None]
+    for image_size, crop in ((64, 59), (150, 150), (300, 280)):
+        model_input = center_crop(resize_square(image, image_size), crop)[0]
+        flat = int(model_input.argmax())
+        y, x = CropGeometry.of((h, w), image_size, crop).to_original(flat // crop, flat % crop)
+        tolerance = 0.5 * max(h, w) / image_size + 0.5  # half a model pixel, in original pixels
+        assert abs(y - known[0]) <= tolerance and abs(x - known[1]) <= tolerance, (image_size, y, x)
+    geometry = CropGeometry.of((h, w), 64, 59)
+    left, right, bottom, top = geometry.extent()
+    y0, x0 = geometry.to_original(0, 0)
+    assert left < x0 < right and top < y0 < bottom  # the crop's first pixel lies inside the drawn extent
+    assert CropGeometry.of((32, 32), 32, 32).to_original(5, 7) == (5, 7)  # no resize, no crop: identity
+
+
+def test_lots_images_and_evaluate(sem):
+    from typer.testing import CliRunner
+
+    root, lots, run = sem
+    import pandas as pd
+
+    out = root / "one-lot"
+    args = ["saliency", str(run), str(lots), "--out", str(out), "--method", "gradcam", "--lots", "B", "--evaluate"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (out / "figures").glob("overlay-*.png")] == ["overlay-B.png"]
+    table = pd.read_parquet(out / "tables" / "maps.parquet")
+    assert set(table["group"]) == {"B"} and {"empty_map", "peak_y", "peak_x"} <= set(table.columns)
+    faith = pd.read_parquet(out / "tables" / "faithfulness.parquet")
+    assert list(faith.columns[:6]) == ["method", "metric", "mean", "sd", "n", "random_baseline"]
+    assert set(faith["metric"]) == {
+        "insertion-minus-deletion",
+        "faithfulness-correlation",
+        "region-perturbation",
+        "road",
+        "mprt",
+    }
+    assert (faith["n"] <= 2).all() and (out / "report_sections" / "faithfulness.json").exists()
+    image = next((lots / "images" / "A").iterdir()).name
+    out2 = root / "one-image"
+    result = CliRunner().invoke(app, ["saliency", str(run), str(lots), "--out", str(out2), "--images", image])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out2 / "tables" / "maps.parquet")) == 1
+    bad = CliRunner().invoke(app, ["saliency", str(run), str(lots), "--out", str(root / "bad"), "--lots", "ZZ"])
+    assert bad.exit_code != 0 and "--lots" in str(bad.exception)
+
+
+def test_an_all_zero_map_is_flagged_and_drawn_with_a_note(sem, tmp_path):
+    """A regressor whose head is zero has no gradient: every Grad-CAM map is all zero."""
+    import pandas as pd
+
+    from matsight.models import load_model
+    from matsight.saliency.figures import EMPTY_NOTE, OverlayPanel, overlay_figure
+    from matsight.saliency.runner import explain_dataset
+
+    root, lots, run = sem
+    model, meta = load_model(run)
+    torch.nn.init.zeros_(model.head.weight)
+    save_checkpoint(tmp_path / "flat" / "checkpoint.pt", model, meta)
+    folder = explain_dataset(tmp_path / "flat", lots, tmp_path / "maps", method="gradcam")
+    table = pd.read_parquet(folder.path / "tables" / "maps.parquet")
+    assert table["empty_map"].all() and table["peak_y"].isna().all()
+    assert "4 of 4 maps are all zero" in (folder.path / "report_sections" / "saliency.json").read_text()
+    fig = overlay_figure(
+        [
+            OverlayPanel(torch.rand(1, 8, 8), torch.zeros(8, 8), "A: a.png"),
+            OverlayPanel(torch.rand(1, 8, 8), torch.rand(8, 8), "A: b.png", peak=(2.0, 3.0)),
+        ],
+        "Grad-CAM",
+        "cps",
+        -1,
+    )
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(EMPTY_NOTE.format(what="cps down").split(":")[0] in t for t in texts)
+    assert (
+        "Grad-CAM" in fig._suptitle.get_text()
+        and "cps" in fig._suptitle.get_text()
+        and "-1" in fig._suptitle.get_text()
+    )
+    empty_row, drawn_row = fig.axes[:2], fig.axes[2:4]
+    assert len(empty_row[1].images) == 1 and len(drawn_row[1].images) == 2  # no overlay on the all-zero map
+    assert drawn_row[1].images[1].get_cmap().name == "inferno" and "peak at x=3, y=2" in drawn_row[1].get_title()
+    assert "cps" in fig.axes[-1].get_ylabel()  # the colour bar says what it shows

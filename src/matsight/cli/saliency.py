@@ -9,6 +9,11 @@ import typer
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS
 
 
+def _names(values: list[str] | None) -> list[str]:
+    """``["A,B", "C"]`` -> ``["A", "B", "C"]`` (options given comma-separated or repeated)."""
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
     def saliency(
@@ -25,6 +30,24 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         batch_size: int = typer.Option(16),
         max_images: int = typer.Option(None, help="Explain only the first N images."),
         device: str = typer.Option("cpu", help="cpu or cuda."),
+        lots: list[str] = typer.Option(
+            None,
+            "--lots",
+            help="Explain and draw only these lots (comma-separated or repeated; default: all, "
+            "overlays spread over up to 6 lots).",
+        ),
+        images: list[str] = typer.Option(
+            None,
+            "--images",
+            help="Explain and draw only these images (file names or paths inside DATA; comma-separated or repeated).",
+        ),
+        evaluate: bool = typer.Option(
+            False,
+            "--evaluate",
+            help="Also measure faithfulness (Quantus FaithfulnessCorrelation, "
+            "RegionPerturbation, ROAD, MPRT and insertion - deletion, each against random maps) on up to 16 "
+            "images: tables/faithfulness.csv and a report section.",
+        ),
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
@@ -45,5 +68,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             engine=engine,
             address=address,
             workers=workers,
+            lots=_names(lots),
+            images=_names(images),
+            evaluate=evaluate,
         )
         typer.echo(f"run folder: {folder.path}")

@@ -2,14 +2,18 @@
 
 ``explain_dataset(run_dir, data_dir, out, method=...)`` writes into the run folder ``out``:
 ``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``index [n]``, and ``dominant`` for
-response maps / CLEAR), ``tables/maps.parquet`` (image, group, map mean and peak position) and
-``figures/overlay-<group>.png`` (a few images per lot / class).
+response maps / CLEAR), ``tables/maps.parquet`` (``image, group, map_mean, empty_map, peak_y,
+peak_x``: the peak in the original image's pixels, empty for an all-zero map) and
+``figures/overlay-<group>.png`` (a few images per lot / class, spread over the lots unless
+``lots`` / ``images`` name them). ``evaluate=True`` adds ``tables/faithfulness.parquet``
+(:func:`matsight.saliency.evaluation.evaluate_maps` on up to :data:`EVALUATE_IMAGES` images spread
+over the lots) and a report section.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +25,13 @@ from matsight.data import ImageDataset
 from matsight.data.validate import read_dataset
 from matsight.errors import ConfigError
 from matsight.models import load_model
-from matsight.report import Section, write_section
+from matsight.report import ORDER, Section, write_section
 from matsight.report.style import save_figure
 from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
+from matsight.saliency.evaluation import HIGHER_IS_BETTER, evaluate_maps
 from matsight.saliency.fastcam import FastCAM
-from matsight.saliency.figures import overlay_figure
+from matsight.saliency.figures import OverlayPanel, overlay_figure
+from matsight.saliency.geometry import CropGeometry, image_size_of
 from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
 from matsight.saliency.normalise import minmax
 from matsight.saliency.response_maps import CLEAR, ResponseMaps
@@ -52,6 +58,16 @@ METHODS: dict[str, Callable] = {
 }
 
 
+EVALUATE_IMAGES = 16
+MAX_DRAWN_GROUPS = 6
+
+
+def compute_maps(method: str, model, images: torch.Tensor, target: int | None, sign: int) -> dict[str, torch.Tensor]:
+    """``method``'s arrays for ``images`` ``[n,C,H,W]``: ``map [n,H,W]`` (and ``dominant``); the one call
+    into :data:`METHODS` (chunks, evaluation and MPRT's randomised model all go through it)."""
+    return METHODS[method](model, images, target, sign)
+
+
 @dataclass
 class SaliencyWorker(ImageBatchWorker):
     """Per-chunk saliency maps (picklable, so Ray actors can build it): ``map`` float16 [n,H,W]
@@ -62,8 +78,58 @@ class SaliencyWorker(ImageBatchWorker):
     sign: int = 1
 
     def compute(self, model, images):
-        arrays = METHODS[self.method](model, images, self.target, self.sign)
+        arrays = compute_maps(self.method, model, images, self.target, self.sign)
         return {k: v.detach().to(torch.float16 if k == "map" else torch.int16) for k, v in arrays.items()}
+
+
+def target_label(meta: dict, target: int | None) -> str:
+    """The name of what is explained: the property (regressor), the class or the attribute, else ``output K``."""
+    names = meta.get("class_names") if meta.get("task") == "classification" else meta.get("target_names")
+    index = 0 if target is None else int(target)
+    if names and 0 <= index < len(names):
+        return str(names[index])
+    return "the prediction" if target is None else f"output {index}"
+
+
+def select_images(table, lots: Sequence[str] | None, images: Sequence[str] | None) -> np.ndarray:
+    """Rows of ``table`` to explain: all, those of ``lots`` (group names) or ``images`` (file names or
+    paths relative to the dataset). Raises ConfigError naming the option and some valid values."""
+    if lots:
+        known = list(dict.fromkeys(table.groups))
+        missing = [lot for lot in lots if lot not in known]
+        if missing:
+            raise ConfigError(
+                f"--lots: {', '.join(missing)} not in {table.root}; lots there: {', '.join(known[:12])}"
+                + (" ..." if len(known) > 12 else "")
+            )
+        return np.array([i for i, g in enumerate(table.groups) if g in set(lots)])
+    if images:
+        keys = {}
+        for i, path in enumerate(table.paths):
+            keys.setdefault(path.name, i)
+            keys.setdefault(str(path.relative_to(table.root)) if path.is_relative_to(table.root) else path.name, i)
+        missing = [name for name in images if name not in keys]
+        if missing:
+            raise ConfigError(
+                f"--images: {', '.join(missing)} not found in {table.root}; give file names such as "
+                f"{', '.join(p.name for p in table.paths[:3])}"
+            )
+        return np.array([keys[name] for name in images])
+    return np.arange(len(table))
+
+
+def spread(groups: list[str], per_group: int, max_groups: int | None = MAX_DRAWN_GROUPS) -> dict[str, list[int]]:
+    """Up to ``per_group`` row indices of each of up to ``max_groups`` groups, evenly spaced over the
+    groups (in order of first appearance) and over each group's rows (not always the first ones)."""
+    names = list(dict.fromkeys(groups))
+    if max_groups is not None and len(names) > max_groups:
+        names = [names[i] for i in np.linspace(0, len(names) - 1, max_groups).round().astype(int)]
+    chosen = {}
+    for name in names:
+        rows = [i for i, g in enumerate(groups) if g == name]
+        take = np.linspace(0, len(rows) - 1, min(per_group, len(rows))).round().astype(int)
+        chosen[name] = [rows[i] for i in dict.fromkeys(take.tolist())]
+    return chosen
 
 
 def explain_dataset(
@@ -80,18 +146,29 @@ def explain_dataset(
     engine: str = "local",
     address: str | None = None,
     workers: int = 1,
+    lots: Sequence[str] | None = None,
+    images: Sequence[str] | None = None,
+    evaluate: bool = False,
 ) -> RunFolder:
     """Compute ``method`` maps for the images of ``data_dir`` with the model of ``run_dir``.
 
+    ``lots`` / ``images`` restrict the images explained and drawn (every named lot / image is drawn);
+    by default the overlays spread over up to six lots. ``evaluate`` also measures the maps'
+    faithfulness (:mod:`matsight.saliency.evaluation`) against random maps.
     ``engine="ray"`` computes the chunks on a Ray cluster (``address``; ``workers`` actors)
     instead of in this process; the chunk files are the same.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
+    if lots and images:
+        raise ConfigError("give --lots or --images, not both")
     model, meta = load_model(run_dir, device)
     if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
         raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
+    if evaluate and meta["task"] != "regression" and target is None:
+        raise ConfigError(f"--evaluate on a {meta['task']} model needs --target <class or attribute index>")
     table = read_dataset(data_dir, target=(meta.get("target_names") or ["cps"])[0])
+    table = table.subset(select_images(table, lots, images))
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))
     dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
@@ -106,6 +183,9 @@ def explain_dataset(
             "sign": sign,
             "batch_size": batch_size,
             "max_images": max_images,
+            "lots": list(lots or []),
+            "images": list(images or []),
+            "evaluate": evaluate,
         },
     )
     chunks = run.chunks("maps")
@@ -125,7 +205,11 @@ def explain_dataset(
         len(dataset), batch_size, chunks, factory, device, description=f"{method} maps"
     )
     maps = chunks.concat("map").astype(np.float32)
-    peak = maps.reshape(len(maps), -1).argmax(axis=1)
+    crop = maps.shape[-1]
+    geometry = [CropGeometry.of(image_size_of(p), meta["image_size"], crop) for p in table.paths]
+    empty = maps.reshape(len(maps), -1).max(axis=1) <= 0
+    flat_peak = maps.reshape(len(maps), -1).argmax(axis=1)
+    peaks = [g.to_original(i // crop, i % crop) for g, i in zip(geometry, flat_peak)]
     run.write_table(
         "maps",
         pd.DataFrame(
@@ -133,31 +217,91 @@ def explain_dataset(
                 "image": [str(p) for p in table.paths],
                 "group": table.groups,
                 "map_mean": maps.mean(axis=(1, 2)),
-                "peak_y": peak // maps.shape[2],
-                "peak_x": peak % maps.shape[2],
+                "empty_map": empty,
+                "peak_y": pd.array([None if e else round(float(y)) for e, (y, _) in zip(empty, peaks)], "Int64"),
+                "peak_x": pd.array([None if e else round(float(x)) for e, (_, x) in zip(empty, peaks)], "Int64"),
             }
         ),
     )
+    label = target_label(meta, target)
+    if lots or images:  # every named lot (per_group images each) or every named image
+        drawn = spread(table.groups, len(table) if images else per_group, max_groups=None)
+    else:
+        drawn = spread(table.groups, per_group)
     figures = []
-    for group in list(dict.fromkeys(table.groups))[:6]:
-        rows = [i for i, g in enumerate(table.groups) if g == group][:per_group]
-        fig = overlay_figure(
-            torch.stack([dataset[i][0] for i in rows]),
-            torch.from_numpy(maps[rows]),
-            [f"{group}: {table.paths[i].name}" for i in rows],
-        )
+    for group, rows in drawn.items():
+        panels = [
+            OverlayPanel(
+                image=dataset[i][0],
+                map=torch.from_numpy(maps[i]),
+                label=f"{group}: {table.paths[i].name}",
+                extent=geometry[i].extent(),
+                peak=None if empty[i] else (float(peaks[i][0]), float(peaks[i][1])),
+            )
+            for i in rows
+        ]
         path = run.figure_path(f"overlay-{group}.png")
-        save_figure(fig, path)
+        save_figure(overlay_figure(panels, method, label, sign), path)
         figures.append(str(path.relative_to(run.path)))
+    n_empty = int(empty.sum())
     write_section(
         run.path,
         Section(
             key="saliency",
-            title=f"Saliency: {method}",
+            title=f"Saliency: {method}, what pushes {label} {'up' if sign > 0 else 'down'}",
             figures=figures,
-            text=f"{method} maps (target {target}, sign {sign:+d}) for {len(table)} images "
-            f"of {data_dir}; overlays show a few images per group.",
+            tables=["tables/maps.csv"] if len(table) <= 200 else [],
+            text=f"{method} maps (target {label}, sign {sign:+d}) for {len(table)} images of {data_dir}; "
+            f"overlays show a few images per group, axes and peaks in the original image's pixels. "
+            + (
+                f"{n_empty} of {len(table)} maps are all zero (nothing in those images pushes {label} "
+                f"{'up' if sign > 0 else 'down'}); they are flagged in empty_map and drawn without overlay."
+                if n_empty
+                else ""
+            ),
+            metrics={"images": len(table), "all-zero maps": n_empty},
         ),
     )
+    if evaluate:
+        write_evaluation(run, model, meta, dataset, table.groups, maps, method, target, sign, label, device)
     run.set_status("finished")
     return run
+
+
+def write_evaluation(run, model, meta, dataset, groups, maps, method, target, sign, label, device) -> pd.DataFrame:
+    """Faithfulness of the stored maps on up to :data:`EVALUATE_IMAGES` images spread over the lots:
+    ``tables/faithfulness.parquet`` and the ``faithfulness`` report section."""
+    rows = sorted(
+        i for chosen in spread(groups, -(-EVALUATE_IMAGES // len(set(groups))), None).values() for i in chosen
+    )
+    rows = [rows[i] for i in np.linspace(0, len(rows) - 1, min(EVALUATE_IMAGES, len(rows))).round().astype(int)]
+    x = torch.stack([dataset[i][0] for i in rows]).to(device)
+    table = evaluate_maps(
+        model,
+        x,
+        {method: torch.from_numpy(maps[rows]).to(device)},
+        {method: lambda m, images: compute_maps(method, m, images, target, sign)["map"].float()},
+        target=target,
+        sign=sign,
+        task=meta["task"],
+    )
+    run.write_table("faithfulness", table)
+    wins = int(table["beats_random"].sum())
+    write_section(
+        run.path,
+        Section(
+            key="faithfulness",
+            title=f"Faithfulness of {method} ({label}, sign {sign:+d})",
+            text=(
+                f"Measured on {len(rows)} images spread over the lots; the explained quantity is "
+                f"sign x {label} ({sign:+d}). Each metric is compared with random maps (random_baseline). "
+                + "; ".join(f"{m}: {'higher' if h else 'lower'} is better" for m, h in HIGHER_IS_BETTER.items())
+                + ". Metrics from Quantus 0.6.0 (FaithfulnessCorrelation, RegionPerturbation, ROAD, MPRT) and "
+                "matsight's insertion - deletion; see docs/saliency.md."
+            ),
+            tables=["tables/faithfulness.csv"],
+            metrics={"metrics where the method beats random maps": f"{wins} of {len(table)}"},
+            order=ORDER["faithfulness"],
+        ),
+    )
+    return table
