@@ -67,8 +67,11 @@ def test_cli_writes_scores_and_figures_and_resumes(setup):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "positive score" in result.output
+    assert "WARNING" in result.output and "--weights PRE/checkpoint.pt" in result.output  # no manifest: not pretrained
     df = pd.read_csv(root / "out" / "tables" / "texture_scores.csv")
-    assert list(df.columns) == ["texture", "score", "ci_low", "ci_high", "p_value"]
+    assert list(df.columns) == ["texture", "score", "ci_low", "ci_high", "p_value", "q_value", "model_pretrained"]
+    assert (df.q_value >= df.p_value).all() and not df.model_pretrained.any()
+    assert "Warning" in (root / "out" / "report_sections" / "textures.json").read_text()
     assert sorted(df.texture) == ["cracked", "dotted", "striped"]
     assert df.score.between(-1, 1).all() and df.p_value.between(0, 1).all() and (df.p_value > 0).all()
     assert df.score.is_monotonic_decreasing
@@ -115,3 +118,16 @@ def test_scores_figure_accepts_an_interval_that_excludes_the_estimate(tmp_path):
         highlight=("pitted",),
     )
     assert path.stat().st_size > 0
+
+
+def test_the_pretraining_rule_reads_the_training_manifest(tmp_path):
+    from matsight.concepts.pretraining import pretraining_of
+    from matsight.store import RunFolder
+
+    assert not pretraining_of(tmp_path / "nothing").known
+    scratch, pretrained = RunFolder(tmp_path / "scratch"), RunFolder(tmp_path / "pre")
+    scratch.start("train", {"data": "lots", "weights": None})
+    pretrained.start("train", {"data": "lots", "weights": "PRE/checkpoint.pt"})
+    record = pretraining_of(scratch.path / "checkpoint.pt")  # the checkpoint inside a run folder reads the same
+    assert record.known and not record.pretrained and "from scratch" in record.warning()
+    assert pretraining_of(pretrained.path).pretrained and pretraining_of(pretrained.path).warning() is None

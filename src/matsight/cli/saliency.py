@@ -72,4 +72,10 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             images=_names(images),
             evaluate=evaluate,
         )
+        maps = folder.read_table("maps")
+        if maps["empty_map"].any():
+            typer.echo(f"{int(maps['empty_map'].sum())} of {len(maps)} maps are all zero (flagged in empty_map)")
+        if evaluate:
+            table = folder.read_table("faithfulness")[["method", "metric", "mean", "sd", "n", "random_baseline"]]
+            typer.echo(table.to_string(index=False, float_format="%.3f"))
         typer.echo(f"run folder: {folder.path}")

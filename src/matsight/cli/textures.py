@@ -9,8 +9,23 @@ import typer
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
 
 
+def _help() -> str:
+    from matsight.concepts.pretraining import RECIPE
+
+    return "\n\n".join(
+        [
+            "Rank describable textures by how well lots' resemblance to them tracks the property.",
+            "Scores compare textures within each lot (the lot's mean distance over textures is removed); "
+            "p-values permute the property across lots; q-values are Benjamini-Hochberg over the textures.",
+            "The model must know textures: the scores of a regressor trained from scratch follow the lots, "
+            "not textures, and this command warns. Pretrain on a texture bank first (docs/textures.md):",
+            *RECIPE.splitlines(),
+        ]
+    )
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=_help())
     def textures(
         run: Path = typer.Argument(..., help="Trained run folder (checkpoint.pt) whose features are probed."),
         lots: Path = typer.Argument(..., help="SEM lots folder (layout 1: lots.csv + images/<lot>/)."),
@@ -27,8 +42,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         address: str = ADDRESS,
         workers: int = WORKERS,
     ) -> None:
-        """Rank describable textures by how well lots' resemblance to them tracks the property."""
         from matsight.concepts.analysis import analyse
+        from matsight.concepts.pretraining import pretraining_of
         from matsight.utils import resolve_device
 
         result = analyse(
@@ -45,8 +60,13 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             seed=seed,
             engine=engine_from(engine, address, workers),
         )
+        warning = pretraining_of(run).warning()
+        if warning:
+            typer.echo(f"WARNING: {warning}", err=True)
         typer.echo(result.sign_convention)
-        typer.echo(result.table().head(10).to_string(index=False, float_format="%.3f"))
+        table = result.table()
+        typer.echo(table.head(10).drop(columns="model_pretrained").to_string(index=False, float_format="%.3f"))
+        typer.echo(f"{int((table.q_value <= 0.05).sum())} of {len(table)} textures with q <= 0.05 (Benjamini-Hochberg)")
         typer.echo(f"table: {Path(out) / 'tables' / 'texture_scores.csv'}")
 
     @synth.command("textures")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import os
 
 import numpy as np
 
 from matsight.concepts.correlation import SIGN_CONVENTION, lot_similarity, zscore
 from matsight.concepts.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
+from matsight.concepts.pretraining import pretraining_of
 from matsight.concepts.probe import TextureProbe, TextureResult
 from matsight.data.dataset import ImageDataset
 from matsight.models import load_model
@@ -36,7 +39,9 @@ def analyse(
 ) -> TextureResult:
     """Run the probe and write ``<out>/tables/texture_scores.csv``, ``texture_table1.csv``,
     the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``
-    and are computed on ``engine`` (local or Ray)."""
+    and are computed on ``engine`` (local or Ray). The result's ``model_pretrained`` and the report
+    say whether the model was pretrained (:mod:`matsight.concepts.pretraining`); the caller shows
+    :meth:`Pretraining.warning` when it was not."""
     from matsight.concepts.bank import read_bank
 
     run = RunFolder(out)
@@ -70,22 +75,30 @@ def analyse(
         engine=engine,
     )
     probe.fit(read_bank(bank, per_class=bank_per_class, seed=seed))
-    result = probe.correlate(lots, property=prop)
+    pretraining = pretraining_of(model_run)
+    result = dataclasses.replace(probe.correlate(lots, property=prop), model_pretrained=pretraining.pretrained)
     run.write_table("texture_scores", result.table())
     run.write_table("texture_table1", result.top_bottom(10))
     write_figures(run, probe, result, highlight)
     table = result.table()
+    warning = pretraining.warning()
+    significant = int((table.q_value <= 0.05).sum())
     write_section(
         run.path,
         Section(
             key="textures",
             title="Texture concepts: what the model sees, ranked by its link to " + prop,
             text=(
-                f"Activations at the most salient location (FastCAM) of stage {stage} for every tile and "
+                (f"<p><strong>Warning:</strong> {html.escape(warning)}</p>".replace("\n", "<br>") if warning else "")
+                + f"Activations at the most salient location (FastCAM) of stage {stage} for every tile and "
                 f"bank image; lots compared to {len(result.textures)} texture classes by mean L2 distance; "
-                f"score = cosine of z-normalised similarity and z-normalised {prop} over {len(result.lots)} lots. "
+                f"each tile's mean distance over textures removed (the lot-level offset), so scores compare "
+                f"textures, not lots; score = cosine of z-normalised similarity and z-normalised "
+                f"{html.escape(prop)} over {len(result.lots)} lots. "
                 f"Sign convention: {SIGN_CONVENTION}. Intervals: 95% bootstrap over tiles within lots; "
-                f"p: permutation of {prop} across lots ({n_perm} draws)."
+                f"p: permutation of {html.escape(prop)} across lots ({n_perm} draws); q: Benjamini-Hochberg "
+                f"over the {len(result.textures)} textures ({significant} with q <= 0.05). "
+                + ("Model pretrained from " + html.escape(pretraining.weights) + "." if pretraining.pretrained else "")
             ),
             figures=[f"figures/{name}" for name in FIGURES],
             tables=["tables/texture_table1.csv"],
@@ -94,6 +107,8 @@ def analyse(
                 "top score": round(float(table.score[0]), 3),
                 "bottom texture": table.texture.iloc[-1],
                 "bottom score": round(float(table.score.iloc[-1]), 3),
+                "textures with q <= 0.05": f"{significant} of {len(table)}",
+                "model pretrained on textures": "yes" if pretraining.pretrained else "NO (see warning)",
             },
             order=ORDER.get("textures", 30),
         ),

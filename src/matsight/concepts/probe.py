@@ -20,10 +20,10 @@ import pandas as pd
 from torch import nn
 
 from matsight.concepts.bank import read_bank
-from matsight.concepts.correlation import SIGN_CONVENTION, class_average, texture_scores
+from matsight.concepts.correlation import SIGN_CONVENTION, class_average, remove_lot_offset, texture_scores
 from matsight.concepts.distances import DEFAULT_BLOCK, grouped_mean_distances, nearest
 from matsight.concepts.features import SalientFeatures, extract
-from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues
+from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
 from matsight.data import read_lots
 from matsight.data.dataset import ImageTable
 from matsight.errors import ConfigError
@@ -36,7 +36,8 @@ class TextureResult:
     """Everything :meth:`TextureProbe.correlate` computes.
 
     ``textures [T]``, ``lots [L]``, ``prop [L]`` (property per lot); ``scores, ci_low, ci_high,
-    p_value [T]``; ``relevance [L, T]`` mean L2 distance lot ↔ texture (eq. 4.3);
+    p_value, q_value [T]`` (q: Benjamini-Hochberg over the T textures); ``relevance [L, T]`` mean L2
+    distance lot ↔ texture (eq. 4.3) minus the lot's mean over textures (:func:`remove_lot_offset`);
     ``lot_bank [L, M]`` mean distance lot ↔ bank image (eq. 4.2); ``neighbours, neighbour_distance
     [N, k]`` nearest bank images per tile; ``tile_lot [N]`` lot index per tile.
     """
@@ -49,15 +50,18 @@ class TextureResult:
     ci_low: np.ndarray
     ci_high: np.ndarray
     p_value: np.ndarray
+    q_value: np.ndarray
     relevance: np.ndarray
     lot_bank: np.ndarray
     neighbours: np.ndarray
     neighbour_distance: np.ndarray
     tile_lot: np.ndarray
+    model_pretrained: bool | None = None
     sign_convention: str = SIGN_CONVENTION
 
     def table(self) -> pd.DataFrame:
-        """One row per texture, highest score first: ``texture, score, ci_low, ci_high, p_value``."""
+        """One row per texture, highest score first: ``texture, score, ci_low, ci_high, p_value, q_value``
+        and ``model_pretrained`` (see :mod:`matsight.concepts.pretraining`; empty when unknown)."""
         df = pd.DataFrame(
             {
                 "texture": self.textures,
@@ -65,6 +69,8 @@ class TextureResult:
                 "ci_low": self.ci_low,
                 "ci_high": self.ci_high,
                 "p_value": self.p_value,
+                "q_value": self.q_value,
+                "model_pretrained": self.model_pretrained,
             }
         )
         return df.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
@@ -143,11 +149,13 @@ class TextureProbe:
         y = self.bank_features_.vectors[self.stage]
         bank_class = self.bank_.targets[:, 0].astype(np.int64)
         tile_relevance = grouped_mean_distances(x, y, None, bank_class, self.block, self.device)  # [N, T]
+        tile_relevance = remove_lot_offset(tile_relevance)
         relevance = class_average(tile_relevance, tile_lot, len(lot_names))  # [L, T]
         lot_bank = grouped_mean_distances(x, y, tile_lot, None, self.block, self.device)  # [L, M]
         neighbours, neighbour_distance = nearest(x, y, self.k, self.block, self.device)
         scores = texture_scores(relevance, prop)
         low, high = confidence_interval(bootstrap_scores(tile_relevance, tile_lot, prop, self.n_boot, self.seed))
+        p_value = permutation_pvalues(relevance, prop, self.n_perm, self.seed)
         return TextureResult(
             textures=list(self.bank_.class_names),
             lots=lot_names,
@@ -156,7 +164,8 @@ class TextureProbe:
             scores=scores,
             ci_low=low,
             ci_high=high,
-            p_value=permutation_pvalues(relevance, prop, self.n_perm, self.seed),
+            p_value=p_value,
+            q_value=q_values(p_value),
             relevance=relevance,
             lot_bank=lot_bank,
             neighbours=neighbours,
