@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--lots", type=Path, required=True)
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--ig-steps", type=int, default=16)
+    parser.add_argument("--runs-fc", type=int, default=30, help="FaithfulnessCorrelation's random subsets")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -89,6 +90,7 @@ def main() -> None:
                     substrate=substrate,
                     perturb_baseline=baseline,
                     metrics=("insertion-minus-deletion", "faithfulness-correlation"),
+                    runs=args.runs_fc,
                     seed=0,
                 )
                 result = evaluate_maps(model, x, maps, sign=sign, config=config)
@@ -115,8 +117,8 @@ def main() -> None:
             )
             rows.append(centre)
         print(f"{run}: {time.perf_counter() - start:.0f} s", flush=True)
+        pd.concat(rows, ignore_index=True).to_csv(args.out, index=False)  # kept after every run
     results = pd.concat(rows, ignore_index=True)
-    results.to_csv(args.out, index=False)
     summary = (
         results.groupby(["metric", "baseline", "sign", "method"], sort=False)
         .agg(

@@ -131,3 +131,40 @@ def test_the_pretraining_rule_reads_the_training_manifest(tmp_path):
     record = pretraining_of(scratch.path / "checkpoint.pt")  # the checkpoint inside a run folder reads the same
     assert record.known and not record.pretrained and "from scratch" in record.warning()
     assert pretraining_of(pretrained.path).pretrained and pretraining_of(pretrained.path).warning() is None
+
+
+def test_planted_story_line_has_known_answers():
+    from matsight.concepts.demo import planted_story
+    from matsight.concepts.probe import TextureResult
+
+    textures = ["pitted", "dotted", "striped", "lined", "porous", "woven"]
+    zeros = np.zeros(6)
+
+    def result(scores):
+        return TextureResult(textures, [], "cps", zeros, np.array(scores), zeros, zeros, zeros, zeros, *[None] * 5)
+
+    family = ("pitted", "dotted", "porous")
+    agrees, line = planted_story(result([0.9, 0.8, -0.1, -0.2, 0.7, -0.3]), family)  # family = ranks 1, 2, 3
+    assert agrees and "mean rank 2.0 of 6" in line and "3 in the top 5" in line and "p = 0.050" in line
+    agrees, line = planted_story(result([-0.9, -0.8, 0.1, 0.2, -0.7, 0.3]), family)
+    assert not agrees and "mean rank 5.0" in line and "best porous (rank 4)" in line
+
+
+def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
+    import matsight.concepts.demo as step
+    from matsight.concepts.pretraining import pretraining_of
+    from matsight.demo import DemoContext
+
+    root, _ = setup
+    tiny = dict(
+        per_class=2, size=32, pretrain_per_class=2, pretrain_epochs=1, finetune_epochs=1, image_size=32, n_boot=5
+    )
+    monkeypatch.setattr(step, "CPU_SETTINGS", tiny)
+    ctx = DemoContext(root=root / "demo", shared={"sem_lots": root / "lots"})
+    ctx.root.mkdir()
+    step.run_demo(ctx)
+    assert pretraining_of(ctx.root / "sem-regressor-textures").pretrained
+    table = pd.read_csv(ctx.root / "textures" / "tables" / "texture_scores.csv")
+    assert table.model_pretrained.all() and len(table) == 28
+    assert (ctx.root / "textures" / "report_sections" / "textures-planted-story.json").exists()
+    assert any(name == "textures: planted pit-like family" for name, _ in ctx.headlines)

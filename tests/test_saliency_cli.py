@@ -169,3 +169,23 @@ def test_an_all_zero_map_is_flagged_and_drawn_with_a_note(sem, tmp_path):
     assert len(empty_row[1].images) == 1 and len(drawn_row[1].images) == 2  # no overlay on the all-zero map
     assert drawn_row[1].images[1].get_cmap().name == "inferno" and "peak at x=3, y=2" in drawn_row[1].get_title()
     assert "cps" in fig.axes[-1].get_ylabel()  # the colour bar says what it shows
+
+
+def test_choosing_images_and_spreading_the_drawn_ones(tmp_path):
+    import numpy as np
+
+    from matsight.data.dataset import ImageTable
+    from matsight.errors import ConfigError
+    from matsight.saliency.runner import select_images, spread
+
+    paths = [tmp_path / "images" / lot / name for lot, name in (("A", "x.png"), ("B", "x.png"), ("B", "y.png"))]
+    table = ImageTable(tmp_path, paths, np.zeros((3, 1), np.float32), ["A", "B", "B"], ["cps"], "regression")
+    assert select_images(table, None, ["y.png"]).tolist() == [2]
+    assert select_images(table, None, ["images/B/x.png"]).tolist() == [1]
+    assert select_images(table, ["B"], None).tolist() == [1, 2]
+    with pytest.raises(ConfigError, match="images/A/x.png"):  # two files are called x.png: ask for the path
+        select_images(table, None, ["x.png"])
+    groups = [lot for lot in "ABCDEFGHIJ" for _ in range(5)]
+    chosen = spread(groups, per_group=2, max_groups=3)
+    assert list(chosen) == ["A", "E", "J"]  # first, middle, last lot: not always the first ones
+    assert chosen["E"] == [20, 24]  # first and last tile of the lot

@@ -104,17 +104,25 @@ def select_images(table, lots: Sequence[str] | None, images: Sequence[str] | Non
             )
         return np.array([i for i, g in enumerate(table.groups) if g in set(lots)])
     if images:
-        keys = {}
+        keys: dict[str, list[int]] = {}
         for i, path in enumerate(table.paths):
-            keys.setdefault(path.name, i)
-            keys.setdefault(str(path.relative_to(table.root)) if path.is_relative_to(table.root) else path.name, i)
+            keys.setdefault(path.name, []).append(i)
+            if path.is_relative_to(table.root):
+                keys.setdefault(path.relative_to(table.root).as_posix(), []).append(i)
         missing = [name for name in images if name not in keys]
         if missing:
             raise ConfigError(
                 f"--images: {', '.join(missing)} not found in {table.root}; give file names such as "
                 f"{', '.join(p.name for p in table.paths[:3])}"
             )
-        return np.array([keys[name] for name in images])
+        ambiguous = [name for name in images if len(keys[name]) > 1]
+        if ambiguous:
+            example = table.paths[keys[ambiguous[0]][0]]
+            raise ConfigError(
+                f"--images: {', '.join(ambiguous)} names several files in {table.root}; give the path inside it, "
+                f"e.g. {example.relative_to(table.root).as_posix() if example.is_relative_to(table.root) else example}"
+            )
+        return np.array([keys[name][0] for name in images])
     return np.arange(len(table))
 
 
