@@ -53,7 +53,8 @@ def legend_handles(names: list[str]) -> list[Patch]:
     return [Patch(color=colours[i], label=name) for i, name in enumerate(names)]
 
 
-EMPTY_NOTE = "all-zero map: nothing here pushes {what}"
+EMPTY_NOTE = "all-zero map: nothing here pushes {target} {direction}"
+CLASS_AGNOSTIC = "where the activations are informative (the same map for every target and sign)"
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,13 @@ class OverlayPanel:
     peak: tuple[float, float] | None = None
 
 
-def explained(target: str, sign: int) -> str:
-    """What a map shows, in words: ``"what pushes cps up"`` / ``"... down"``."""
-    return f"what pushes {target} {'up' if sign > 0 else 'down'}"
+def explained(target: str, sign: int, class_agnostic: bool = False) -> str:
+    """What a map shows, in words: ``"what pushes cps up"`` / ``"... down"``, or :data:`CLASS_AGNOSTIC`."""
+    return CLASS_AGNOSTIC if class_agnostic else f"what pushes {target} {direction(sign)}"
+
+
+def direction(sign: int) -> str:
+    return "up" if sign > 0 else "down"
 
 
 def overlay_figure(
@@ -80,15 +85,17 @@ def overlay_figure(
     method: str,
     target: str,
     sign: int,
+    class_agnostic: bool = False,
     cmap: str = SALIENCY_CMAP,
     alpha: float = 0.5,
 ) -> plt.Figure:
     """A row per image: the grey image, and the image with the map on top; axes in the original
     image's pixels, the peak marked, one labelled colour bar. Titled with ``method``, ``target`` and
-    ``sign``; an all-zero map is drawn as the plain image with a note, never as an empty overlay."""
+    ``sign`` (``class_agnostic``: the method ignores them, e.g. FastCAM, and the title says so); an
+    all-zero map is drawn as the plain image with a note, never as an empty overlay."""
     n = len(panels)
     fig, axes = plt.subplots(n, 2, figsize=(6, 2.6 * n + 0.6), squeeze=False)
-    what = explained(target, sign)
+    what = explained(target, sign, class_agnostic)
     fig.suptitle(f"{method}: {what} (target {target}, sign {sign:+d})", fontsize=10)
     shown = None
     for row, panel in zip(axes, panels):
@@ -104,7 +111,7 @@ def overlay_figure(
             row[1].text(
                 0.5,
                 0.5,
-                EMPTY_NOTE.format(what=what.removeprefix("what pushes ")).replace(": ", ":\n"),
+                EMPTY_NOTE.format(target=target, direction=direction(sign)).replace(": ", ":\n"),
                 transform=row[1].transAxes,
                 ha="center",
                 va="center",

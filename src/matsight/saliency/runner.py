@@ -58,6 +58,8 @@ METHODS: dict[str, Callable] = {
 }
 
 
+# Methods whose map ignores target and sign (class-agnostic); their figures say so.
+CLASS_AGNOSTIC_METHODS = ("fastcam", "response-maps", "clear")
 EVALUATE_IMAGES = 16
 MAX_DRAWN_GROUPS = 6
 
@@ -249,7 +251,7 @@ def explain_dataset(
             for i in rows
         ]
         path = run.figure_path(f"overlay-{group}.png")
-        save_figure(overlay_figure(panels, method, label, sign), path)
+        save_figure(overlay_figure(panels, method, label, sign, method in CLASS_AGNOSTIC_METHODS), path)
         figures.append(str(path.relative_to(run.path)))
     n_empty = int(empty.sum())
     write_section(
