@@ -35,7 +35,7 @@ from matsight.saliency.captum_methods import IntegratedGradients
 from matsight.saliency.evaluation import EvaluationConfig, evaluate_maps
 from matsight.saliency.fastcam import FastCAM
 from matsight.saliency.gradcam import GradCAM
-from matsight.saliency.runner import spread
+from matsight.saliency.selection import evaluation_rows
 
 
 def centre_closeness(size: int) -> torch.Tensor:
@@ -75,10 +75,7 @@ def main() -> None:
         start = time.perf_counter()
         model, meta = load_model(run)
         table = read_dataset(args.lots, target=meta["target_names"][0])
-        chosen = sorted(
-            i for c in spread(table.groups, -(-args.images // len(set(table.groups))), None).values() for i in c
-        )
-        chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, args.images).round().astype(int)]
+        chosen = evaluation_rows(table.groups, args.images)
         ds = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
         x = torch.stack([ds[i][0] for i in chosen])
         closeness = centre_closeness(x.shape[-1]).flatten()

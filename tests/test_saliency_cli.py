@@ -124,7 +124,7 @@ def test_lots_images_and_evaluate(sem):
         "mprt",
     }
     assert (faith["n"] <= 2).all() and (out / "report_sections" / "faithfulness.json").exists()
-    image = next((lots / "images" / "A").iterdir()).name
+    image = "images/A/" + next((lots / "images" / "A").iterdir()).name  # tile names repeat across lots: a path
     out2 = root / "one-image"
     result = CliRunner().invoke(app, ["saliency", str(run), str(lots), "--out", str(out2), "--images", image])
     assert result.exit_code == 0, result.output
@@ -180,7 +180,7 @@ def test_choosing_images_and_spreading_the_drawn_ones(tmp_path):
 
     from matsight.data.dataset import ImageTable
     from matsight.errors import ConfigError
-    from matsight.saliency.runner import select_images, spread
+    from matsight.saliency.selection import select_images, spread
 
     paths = [tmp_path / "images" / lot / name for lot, name in (("A", "x.png"), ("B", "x.png"), ("B", "y.png"))]
     table = ImageTable(tmp_path, paths, np.zeros((3, 1), np.float32), ["A", "B", "B"], ["cps"], "regression")

@@ -6,7 +6,7 @@ response maps / CLEAR), ``tables/maps.parquet`` (``image, group, map_mean, empty
 peak_x``: the peak in the original image's pixels, empty for an all-zero map) and
 ``figures/overlay-<group>.png`` (a few images per lot / class, spread over the lots unless
 ``lots`` / ``images`` name them). ``evaluate=True`` adds ``tables/faithfulness.parquet``
-(:func:`matsight.saliency.evaluation.evaluate_maps` on up to :data:`EVALUATE_IMAGES` images spread
+(:func:`matsight.saliency.evaluation.evaluate_maps` on up to 16 images spread
 over the lots) and a report section.
 """
 
@@ -35,6 +35,7 @@ from matsight.saliency.geometry import CropGeometry, image_size_of
 from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
 from matsight.saliency.normalise import minmax
 from matsight.saliency.response_maps import CLEAR, ResponseMaps
+from matsight.saliency.selection import evaluation_rows, select_images, spread
 from matsight.scale import Engine
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
@@ -60,8 +61,6 @@ METHODS: dict[str, Callable] = {
 
 # Methods whose map ignores target and sign (class-agnostic); their figures say so.
 CLASS_AGNOSTIC_METHODS = ("fastcam", "response-maps", "clear")
-EVALUATE_IMAGES = 16
-MAX_DRAWN_GROUPS = 6
 
 
 def compute_maps(method: str, model, images: torch.Tensor, target: int | None, sign: int) -> dict[str, torch.Tensor]:
@@ -91,55 +90,6 @@ def target_label(meta: dict, target: int | None) -> str:
     if names and 0 <= index < len(names):
         return str(names[index])
     return "the prediction" if target is None else f"output {index}"
-
-
-def select_images(table, lots: Sequence[str] | None, images: Sequence[str] | None) -> np.ndarray:
-    """Rows of ``table`` to explain: all, those of ``lots`` (group names) or ``images`` (file names or
-    paths relative to the dataset). Raises ConfigError naming the option and some valid values."""
-    if lots:
-        known = list(dict.fromkeys(table.groups))
-        missing = [lot for lot in lots if lot not in known]
-        if missing:
-            raise ConfigError(
-                f"--lots: {', '.join(missing)} not in {table.root}; lots there: {', '.join(known[:12])}"
-                + (" ..." if len(known) > 12 else "")
-            )
-        return np.array([i for i, g in enumerate(table.groups) if g in set(lots)])
-    if images:
-        keys: dict[str, list[int]] = {}
-        for i, path in enumerate(table.paths):
-            keys.setdefault(path.name, []).append(i)
-            if path.is_relative_to(table.root):
-                keys.setdefault(path.relative_to(table.root).as_posix(), []).append(i)
-        missing = [name for name in images if name not in keys]
-        if missing:
-            raise ConfigError(
-                f"--images: {', '.join(missing)} not found in {table.root}; give file names such as "
-                f"{', '.join(p.name for p in table.paths[:3])}"
-            )
-        ambiguous = [name for name in images if len(keys[name]) > 1]
-        if ambiguous:
-            example = table.paths[keys[ambiguous[0]][0]]
-            raise ConfigError(
-                f"--images: {', '.join(ambiguous)} names several files in {table.root}; give the path inside it, "
-                f"e.g. {example.relative_to(table.root).as_posix() if example.is_relative_to(table.root) else example}"
-            )
-        return np.array([keys[name][0] for name in images])
-    return np.arange(len(table))
-
-
-def spread(groups: list[str], per_group: int, max_groups: int | None = MAX_DRAWN_GROUPS) -> dict[str, list[int]]:
-    """Up to ``per_group`` row indices of each of up to ``max_groups`` groups, evenly spaced over the
-    groups (in order of first appearance) and over each group's rows (not always the first ones)."""
-    names = list(dict.fromkeys(groups))
-    if max_groups is not None and len(names) > max_groups:
-        names = [names[i] for i in np.linspace(0, len(names) - 1, max_groups).round().astype(int)]
-    chosen = {}
-    for name in names:
-        rows = [i for i, g in enumerate(groups) if g == name]
-        take = np.linspace(0, len(rows) - 1, min(per_group, len(rows))).round().astype(int)
-        chosen[name] = [rows[i] for i in dict.fromkeys(take.tolist())]
-    return chosen
 
 
 def explain_dataset(
@@ -279,12 +229,9 @@ def explain_dataset(
 
 
 def write_evaluation(run, model, meta, dataset, groups, maps, method, target, sign, label, device) -> pd.DataFrame:
-    """Faithfulness of the stored maps on up to :data:`EVALUATE_IMAGES` images spread over the lots:
+    """Faithfulness of the stored maps on up to 16 images spread over the lots:
     ``tables/faithfulness.parquet`` and the ``faithfulness`` report section."""
-    rows = sorted(
-        i for chosen in spread(groups, -(-EVALUATE_IMAGES // len(set(groups))), None).values() for i in chosen
-    )
-    rows = [rows[i] for i in np.linspace(0, len(rows) - 1, min(EVALUATE_IMAGES, len(rows))).round().astype(int)]
+    rows = evaluation_rows(groups)
     x = torch.stack([dataset[i][0] for i in rows]).to(device)
     table = evaluate_maps(
         model,
