@@ -157,7 +157,14 @@ def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
 
     root, _ = setup
     tiny = dict(
-        per_class=2, size=32, pretrain_per_class=2, pretrain_epochs=1, finetune_epochs=1, image_size=32, n_boot=5
+        per_class=2,
+        size=32,
+        pretrain_per_class=2,
+        pretrain_epochs=1,
+        pretrain_size=32,
+        finetune_epochs=1,
+        image_size=32,
+        n_boot=5,
     )
     monkeypatch.setattr(step, "CPU_SETTINGS", tiny)
     ctx = DemoContext(root=root / "demo", shared={"sem_lots": root / "lots"})

@@ -23,12 +23,27 @@ from matsight.store import RunFolder
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
 from matsight.training import TrainConfig, train
 
-# per_class/size: the probe bank; pretrain_*: the texture classifier; finetune_epochs/image_size: the regressor
+# per_class/size: the probe bank; pretrain_*: the texture classifier (its bank drawn at pretrain_size px, trained
+# at that size); finetune_epochs/image_size: the regressor (at the SEM regressor's size, so pits stay visible)
 CPU_SETTINGS = dict(
-    per_class=8, size=64, pretrain_per_class=16, pretrain_epochs=5, finetune_epochs=6, image_size=64, n_boot=100
+    per_class=8,
+    size=64,
+    pretrain_per_class=24,
+    pretrain_epochs=4,
+    pretrain_size=64,
+    finetune_epochs=4,
+    image_size=96,
+    n_boot=100,
 )
 FULL_SETTINGS = dict(
-    per_class=40, size=256, pretrain_per_class=40, pretrain_epochs=8, finetune_epochs=20, image_size=128, n_boot=1000
+    per_class=40,
+    size=256,
+    pretrain_per_class=40,
+    pretrain_epochs=8,
+    pretrain_size=128,
+    finetune_epochs=20,
+    image_size=384,
+    n_boot=1000,
 )
 PRETRAIN_SEED = 100
 
@@ -59,6 +74,7 @@ def texture_regressor(ctx, settings: dict) -> Path:
             task="regression",
             target="cps",
             epochs=settings["finetune_epochs"],
+            image_size=settings["image_size"],
             weights=classifier.path / "checkpoint.pt",
             **common,
         )
