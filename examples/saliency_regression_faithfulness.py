@@ -46,7 +46,7 @@ def centre_closeness(size: int) -> torch.Tensor:
     return 1 - d / d.max()
 
 
-def explainers(model, ig_steps: int) -> dict:
+def explainers(model, ig_steps: int, stages: list[str] | None) -> dict:
     out = {
         "fastcam": lambda x, s: FastCAM(model).attribute(x, None, s),
         "fastcam-paper-weights": lambda x, s: FastCAM(model, weights="paper").attribute(x, None, s),
@@ -54,7 +54,7 @@ def explainers(model, ig_steps: int) -> dict:
         "gradcam": lambda x, s: GradCAM(model).attribute(x, None, s),
         "integrated-gradients": lambda x, s: IntegratedGradients(model, n_steps=ig_steps).attribute(x, None, s),
     }
-    for stage in FastCAM(model).stages:
+    for stage in FastCAM(model).stages if stages is None else stages:
         out[f"fastcam-{stage}-only"] = lambda x, s, st=stage: FastCAM(model, layers=[st]).attribute(x, None, s)
     return out
 
@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--ig-steps", type=int, default=16)
     parser.add_argument("--runs-fc", type=int, default=30, help="FaithfulnessCorrelation's random subsets")
+    parser.add_argument("--signs", type=int, nargs="+", default=[1, -1], choices=[1, -1])
+    parser.add_argument("--stages", nargs="*", default=None, help="single-stage FastCAM maps (default: every stage)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -79,8 +81,8 @@ def main() -> None:
         ds = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
         x = torch.stack([ds[i][0] for i in chosen])
         closeness = centre_closeness(x.shape[-1]).flatten()
-        for sign in (1, -1):
-            maps = {name: f(x, sign) for name, f in explainers(model, args.ig_steps).items()}
+        for sign in args.signs:
+            maps = {name: f(x, sign) for name, f in explainers(model, args.ig_steps, args.stages).items()}
             maps["centre-bump"] = centre_closeness(x.shape[-1]).expand(len(x), -1, -1)
             for substrate, baseline in (("blur", "black"), ("mean", "mean")):
                 config = EvaluationConfig(

@@ -54,16 +54,16 @@ def texture_regressor(ctx, settings: dict) -> Path:
     Reruns reuse the banks and the finished runs."""
     pre_bank = ctx.root / "texture-pretrain-bank"
     if not pre_bank.exists():
-        generate_bank(pre_bank, per_class=settings["pretrain_per_class"], size=settings["size"], seed=PRETRAIN_SEED)
-    common = dict(
-        image_size=settings["image_size"], optimizer="adam", schedule="cosine", seed=ctx.seed, device=ctx.device
-    )
+        size = settings["pretrain_size"]
+        generate_bank(pre_bank, per_class=settings["pretrain_per_class"], size=size, seed=PRETRAIN_SEED)
+    common = dict(optimizer="adam", schedule="cosine", seed=ctx.seed, device=ctx.device)
     classifier = train(
         TrainConfig(
             data=pre_bank,
             out=ctx.root / "texture-pretrained",
             task="classification",
             epochs=settings["pretrain_epochs"],
+            image_size=settings["pretrain_size"],
             **common,
         )
     )
