@@ -233,13 +233,15 @@ def evaluate_maps(
     sign: int = 1,
     task: str = "regression",
     config: EvaluationConfig | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Faithfulness table of ``maps`` (``name -> [N,H,W]`` for images ``x [N,C,H,W]``).
 
     ``explain[name](model, x) -> [N,H,W]`` recomputes a method's maps on another model (needed for
     MPRT; without it the MPRT row is NaN). Returns one row per method and metric:
     ``method, metric, mean, sd, n, random_baseline, higher_is_better, beats_random`` (mean and sd over
-    the images where the metric is defined; ``n`` = their number; sd with ddof 1).
+    the images where the metric is defined; ``n`` = their number; sd with ddof 1). ``on_step(text)``
+    is called before each metric of each map (progress).
     """
     config = config or EvaluationConfig()
     evaluator = _Evaluator(model, x, target, sign, task == "classification", config)
@@ -248,8 +250,12 @@ def evaluate_maps(
     explain[RANDOM] = lambda _model, images: random_maps(images, config.seed)
     rows = []
     for metric in config.metrics:
+        if on_step is not None:
+            on_step(f"{metric}: random maps")
         baseline = _summary(evaluator.score(metric, rand, explain[RANDOM]))
         for name, m in maps.items():
+            if on_step is not None:
+                on_step(f"{metric}: {name}")
             s = _summary(evaluator.score(metric, m, explain.get(name)))
             higher = HIGHER_IS_BETTER[metric]
             beats = s["mean"] > baseline["mean"] if higher else s["mean"] < baseline["mean"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from matsight.data import ImageDataset
 from matsight.data.validate import read_dataset
@@ -28,7 +29,7 @@ from matsight.models import load_model
 from matsight.report import ORDER, Section, write_section
 from matsight.report.style import save_figure
 from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
-from matsight.saliency.evaluation import HIGHER_IS_BETTER, evaluate_maps
+from matsight.saliency.evaluation import HIGHER_IS_BETTER, METRICS, evaluate_maps
 from matsight.saliency.fastcam import FastCAM
 from matsight.saliency.figures import OverlayPanel, overlay_figure
 from matsight.saliency.geometry import CropGeometry, image_size_of
@@ -233,15 +234,26 @@ def write_evaluation(run, model, meta, dataset, groups, maps, method, target, si
     ``tables/faithfulness.parquet`` and the ``faithfulness`` report section."""
     rows = evaluation_rows(groups)
     x = torch.stack([dataset[i][0] for i in rows]).to(device)
-    table = evaluate_maps(
-        model,
-        x,
-        {method: torch.from_numpy(maps[rows]).to(device)},
-        {method: lambda m, images: compute_maps(method, m, images, target, sign)["map"].float()},
-        target=target,
-        sign=sign,
-        task=meta["task"],
-    )
+    with Progress(
+        TextColumn("faithfulness"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}")
+    ) as bar:
+        task = bar.add_task("", total=2 * len(METRICS))  # each metric: random maps, then the method's
+        done = iter(range(2 * len(METRICS)))
+
+        def step(text: str) -> None:
+            bar.update(task, completed=next(done), description=text)
+
+        table = evaluate_maps(
+            model,
+            x,
+            {method: torch.from_numpy(maps[rows]).to(device)},
+            {method: lambda m, images: compute_maps(method, m, images, target, sign)["map"].float()},
+            target=target,
+            sign=sign,
+            task=meta["task"],
+            on_step=step,
+        )
+        bar.update(task, completed=2 * len(METRICS), description="done")
     run.write_table("faithfulness", table)
     wins = int(table["beats_random"].sum())
     write_section(
