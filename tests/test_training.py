@@ -16,9 +16,10 @@ from matsight.training import loop as training_loop
 
 
 def make_lots(root, lots=6, tiles=6, size=40, seed=0):
-    """Lots whose tiles' brightness grows with the lot's cps: a learnable, known relation."""
+    """Lots whose tiles' brightness grows with the lot's cps (the only numeric column, so ``train`` needs
+    no ``--target``): a learnable, known relation."""
     rng = np.random.default_rng(seed)
-    rows = ["lot,cps,porosity"]
+    rows = ["lot,cps,grade"]
     for i in range(lots):
         name, cps = chr(ord("A") + i), 10.0 + 5 * i
         (root / "images" / name).mkdir(parents=True)
@@ -26,7 +27,7 @@ def make_lots(root, lots=6, tiles=6, size=40, seed=0):
             level = 40 + 30 * i
             pixels = np.clip(rng.normal(level, 10, (size, size)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(root / "images" / name / f"{t}.png")
-        rows.append(f"{name},{cps},{i / 10}")
+        rows.append(f"{name},{cps},grade-{i}")
     (root / "lots.csv").write_text("\n".join(rows) + "\n")
     return root
 
@@ -62,7 +63,7 @@ def test_regression_run_folder_is_complete_and_in_user_units(tmp_path):
     manifest = run.read_manifest()
     assert manifest["status"] == "finished" and manifest["seed"] == 0 and manifest["inputs"]["data"]["hash"]
     table = predict(run.path, data)
-    assert len(table) == 36 and set(table.columns) >= {"image", "group", "measured", "predicted"}
+    assert len(table) == 36 and set(table.columns) >= {"image", "lot", "measured", "predicted", "split"}
     # predictions are reported in cps units, not standardised ones
     assert 0 < table["predicted"].mean() < 60 and table["measured"].min() == 10.0
     from matsight.report import build_report
@@ -191,22 +192,14 @@ def test_a_non_finite_loss_stops_with_a_clear_error(tmp_path):
     import torch
     from torch.utils.data import TensorDataset
 
-    from matsight.models import build_model
+    from matsight.models import ModelSpec, build_model
     from matsight.store import RunFolder
-    from matsight.training import fit
+    from matsight.training import FitConfig, fit
 
     data = TensorDataset(torch.rand(4, 1, 16, 16), torch.tensor([[1.0], [2.0], [float("inf")], [3.0]]))
+    spec = ModelSpec(arch="resnet18", task="regression", num_outputs=1, target_mean=[0.0], target_std=[1.0])
     with pytest.raises(ConfigError, match="--lr"):
-        fit(
-            build_model("resnet18", "regression"),
-            data,
-            data,
-            task="regression",
-            run=RunFolder(tmp_path),
-            epochs=1,
-            batch_size=4,
-            meta={"target_mean": [0.0], "target_std": [1.0]},
-        )
+        fit(build_model("resnet18", "regression"), data, data, spec, RunFolder(tmp_path), FitConfig(1, batch_size=4))
 
 
 @pytest.mark.parametrize("schedule, last_factor", [("exponential", 0.5**4), ("cosine", 0.0)])

@@ -145,7 +145,8 @@ def validate_single(tmp_path: Path, image: Path):
 
 
 def test_cli_exit_2_without_traceback(tmp_path):
-    root = _lots(tmp_path / "d", ["A,x,2"], {"A": 1, "B": 1})
+    # 'cps' holds a number in another row, so validate (which asks for no target) knows it is numeric
+    root = _lots(tmp_path / "d", ["A,x,2", "C,1.5,3"], {"A": 1, "B": 1, "C": 1})
     result = subprocess.run([MATSIGHT, "validate", str(root)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "'x' is not a number" in result.stderr

@@ -19,24 +19,12 @@ from matsight.analytics import metrics
 from matsight.analytics.embeddings import SpaceEmbedding
 from matsight.data import ImageTable, read_multilabel
 from matsight.errors import ConfigError
-from matsight.models import read_checkpoint
+from matsight.models import read_spec
+from matsight.models.features import features_and_logits
 from matsight.scale import LOCAL, Engine
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import ChunkStore, RunFolder
 from matsight.store.atomic import atomic_path, atomic_write_json
-
-
-@torch.no_grad()
-def features_and_logits(model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """For one batch ``images [n, C, H, W]``: penultimate ``features float32 [n, F]`` (the input of
-    ``model.head``, by a forward hook) and ``output float32 [n, K]`` (logits)."""
-    captured: list[torch.Tensor] = []
-    hook = model.head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].flatten(1)))
-    try:
-        output = model(images).float()
-    finally:
-        hook.remove()
-    return {"features": captured[0].float(), "output": output}
 
 
 @dataclass
@@ -95,10 +83,10 @@ def compute_analytics(
     if distance not in ("cosine", "euclidean"):
         raise ConfigError(f"--distance {distance!r}: choose cosine or euclidean")
     run = RunFolder(run_dir, create=False)
-    meta = read_checkpoint(run.path)["meta"]
-    if meta.get("task") != "multilabel":
+    spec = read_spec(run.path)
+    if spec.task != "multilabel":
         raise ConfigError(
-            f"{run.path} holds a {meta.get('task')} model: analytics need a multilabel run "
+            f"{run.path} holds a {spec.task} model: analytics need a multilabel run "
             "(matsight train DATA --task multilabel)"
         )
     if data_dir is None:
@@ -106,22 +94,14 @@ def compute_analytics(
         if data_dir is None:
             raise ConfigError(f"{run.path}: the manifest names no training data; give the DATA folder")
     table = read_multilabel(data_dir)
-    names = list(meta["target_names"])
+    names = list(spec.target_names)
     if table.target_names != names:
         raise ConfigError(
             f"{Path(data_dir) / 'labels.csv'}: attributes {table.target_names} differ from the "
             f"model's {names}; use data labelled with the model's attributes"
         )
     out = Path(out_dir) if out_dir is not None else run.path / "analytics"
-    factory = FeaturesWorker(
-        str(run.path),
-        [str(p) for p in table.paths],
-        meta["image_size"],
-        meta["crop_size"],
-        meta["channels"],
-        device=device,
-        batch_size=batch_size,
-    )
+    factory = spec.batch_worker(FeaturesWorker, str(run.path), table.paths, device=device, batch_size=batch_size)
     inputs = engine.run(
         len(table), batch_size, ChunkStore(out / "arrays" / "inputs"), factory, device, description="features"
     )

@@ -28,7 +28,6 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         attributes: str = typer.Option(
             "size,porosity,polydispersity,facetness", help="Comma-separated lots.csv columns."
         ),
-        target: str = typer.Option("cps", help="Property column of lots.csv."),
         image_size: int = typer.Option(64, help="Editor tile size (px, divisible by 2**depth)."),
         steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
         width: int = typer.Option(16),
@@ -53,7 +52,6 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             lots=lots,
             out=out,
             attributes=[a.strip() for a in attributes.split(",") if a.strip()],
-            target=target,
             adversarial=adversarial,
             attribute_weight=attribute_weight,
             seed=seed,
@@ -105,7 +103,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     @knobs.command("inverse")
     def inverse(
         editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
-        target: str = typer.Option("+10%", help="Relative change (+10%, -10%: both directions) or an absolute value."),
+        goal: str = typer.Option(
+            "+10%", help="Goal for the prediction: a relative change (+10%, -10%: both directions) or a value."
+        ),
         tiles: int = typer.Option(32),
         steps: int = typer.Option(150),
         lam: float = typer.Option(10.0),
@@ -133,7 +133,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
         table = run_inverse(
             editor_run,
-            target=target,
+            target=goal,
             max_tiles=tiles,
             steps=steps,
             lam=lam,

@@ -51,7 +51,7 @@ class Target:
             return cls(float(text), False)
         except ValueError:
             raise ConfigError(
-                f"--target {text!r}: give a relative change like +10% / -10% or an absolute value"
+                f"--goal {text!r}: give a relative change like +10% / -10% or an absolute value"
             ) from None
 
     @property
