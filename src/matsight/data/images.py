@@ -20,8 +20,10 @@ def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
     """Decode an image to ``float32 [channels, H, W]`` in ``[0, 1]``.
 
     Integer images are scaled by their dtype's maximum (8-bit by 255, 16-bit by 65535); float
-    TIFFs are min-max scaled. ``channels=1`` converts colour to grey (luminance),
-    ``channels=3`` repeats grey to RGB. Raises :class:`ImageReadError` naming the file.
+    TIFFs are min-max scaled: for a quick look. Models read images with
+    :class:`matsight.data.intensity.Decoder` (each folder's effective bit depth, a fixed float range).
+    ``channels=1`` converts colour to grey (luminance), ``channels=3`` repeats grey to RGB.
+    Raises :class:`ImageReadError` naming the file.
     """
     path = Path(path)
     return to_channels(_to_unit_float(decode_raw(path), path), channels, path)
