@@ -217,3 +217,44 @@ def test_learning_rate_schedules(schedule, last_factor):
     assert all(a > b for a, b in zip(rates, rates[1:]))
     with pytest.raises(ConfigError):
         TrainConfig(data=".", out=".", schedule="linear")
+
+
+class _CreatesAFile:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("damage", ["crafted", "truncated"])
+def test_a_damaged_resume_state_is_refused_before_training(tmp_path, damage):
+    import torch
+
+    data = make_lots(tmp_path / "lots", lots=3, tiles=4)
+    run = train(config(data, tmp_path / "run", epochs=1))
+    last = run.path / training_loop.LAST_STATE
+    planted = tmp_path / "planted"
+    if damage == "crafted":
+        torch.save({"format": "matsight-resume-1", "states": _CreatesAFile(planted)}, last)
+    else:
+        last.write_bytes(last.read_bytes()[:4000])
+    with pytest.raises(RunFolderError, match="never code" if damage == "crafted" else "truncated or corrupt") as info:
+        train(config(data, tmp_path / "run", epochs=1))  # the same command: it resumes from last.pt
+    assert str(last) in str(info.value) and "\n" not in str(info.value)
+    assert not planted.exists()
+
+
+def test_unmeasured_lots_are_left_out_and_predicted(tmp_path):
+    data = make_lots(tmp_path / "lots", lots=4, tiles=3)
+    rows = (data / "lots.csv").read_text().splitlines()
+    rows[4] = "D,,grade-3"  # lot D not measured yet
+    (data / "lots.csv").write_text("\n".join(rows) + "\n")
+    run = train(config(data, tmp_path / "run", epochs=1, val_fraction=0.34))
+    metrics = run.read_json("metrics.json")
+    assert metrics["unmeasured_lots_left_out"] == 1 and metrics["unmeasured_images_left_out"] == 3
+    assert metrics["train_images"] + metrics["validation_images"] == 9
+    table = predict(run.path, data)
+    lot_d = table["lot"] == "D"
+    assert table.loc[lot_d, "measured"].isna().all() and (table.loc[lot_d, "split"] == "new").all()
+    assert table.loc[~lot_d, "measured"].notna().all() and set(table.loc[~lot_d, "split"]) == {"train", "held-out"}
