@@ -30,7 +30,8 @@ def safe_load(path: str | os.PathLike, what: str, map_location: str | torch.devi
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt, truncated or unsafe files
         reason = (
-            "holds objects other than tensors and plain values, so it was not loaded (files are data, never code)"
+            "holds objects other than tensors and plain values (an older matsight's file, or a crafted one), "
+            "so it was not loaded: files are data, never code"
             if isinstance(exc, pickle.UnpicklingError)
             else f"is truncated or corrupt ({exc.__class__.__name__})"
         )

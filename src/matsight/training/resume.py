@@ -47,8 +47,8 @@ def rng_state(generator: torch.Generator) -> dict[str, Any]:
 
 def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
     """Put back the states of :func:`rng_state`."""
-    generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"].cpu())  # RNG states are CPU tensors even when loaded onto a GPU
+    torch.set_rng_state(state["torch"].cpu())
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
