@@ -69,21 +69,19 @@ class SaliencyOverlays:
 
         if self._model is None:
             self._model = load_model(self.run, device=self.device)
+            self._decoder = self._model[1].intensity.decoder()  # the model's decoding, one survey per folder
         return self._model
 
     def _png(self, image: str, attribute: int, method: str) -> bytes:
         """PNG ``[crop, crop, 3]`` of ``method``'s map for output ``attribute`` over the model's view of ``image``."""
         import torch
 
-        from matsight.data.images import read_image
-        from matsight.data.transforms import center_crop, crop_size_for, resize_square
         from matsight.saliency.runner import METHODS as EXPLAINERS
 
         with self._lock:
-            model, meta = self._load()
-            pixels = torch.from_numpy(read_image(self.image_root / image, meta["channels"]))
-            crop_size = meta.get("crop_size") or crop_size_for(meta["image_size"])
-            crop = center_crop(resize_square(pixels, meta["image_size"]), crop_size)
+            model, spec = self._load()
+            pixels = torch.from_numpy(self._decoder.read(self.image_root / image, spec.channels))
+            crop = spec.prepare(pixels[None])[0]
             x = crop[None].contiguous().to(self.device)
             saliency = EXPLAINERS[method](model, x, attribute, 1)["map"][0].detach().float().cpu().numpy()
         return png_bytes(blend(log_grey(crop.mean(0).numpy()), saliency))

@@ -10,14 +10,14 @@ import typer
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
     def validate(
-        root: Path = typer.Argument(..., help="Dataset folder (DATA_LAYOUTS.md layout 1, 2 or 3)."),
+        root: Path = typer.Argument(..., help="Dataset folder (docs/data-layouts.md: layout 1, 2 or 3)."),
         layout: str = typer.Option(None, help="lots, multilabel or classes (default: detected from the files)."),
-        target: str = typer.Option("cps", help="Property column of lots.csv (lots layout)."),
     ) -> None:
-        """Check a dataset folder (every CSV row and every image) without running anything."""
+        """Check a dataset folder (every CSV row and numeric column, every image and its value range)
+        without running anything."""
         from matsight.data.validate import validate as check
 
-        for line in check(root, layout=layout, target=target).lines():
+        for line in check(root, layout=layout).lines():
             typer.echo(line)
 
     @synth.command("sem-lots")

@@ -28,7 +28,6 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         attributes: str = typer.Option(
             "size,porosity,polydispersity,facetness", help="Comma-separated lots.csv columns."
         ),
-        target: str = typer.Option("cps", help="Property column of lots.csv."),
         image_size: int = typer.Option(64, help="Editor tile size (px, divisible by 2**depth)."),
         steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
         width: int = typer.Option(16),
@@ -53,7 +52,6 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             lots=lots,
             out=out,
             attributes=[a.strip() for a in attributes.split(",") if a.strip()],
-            target=target,
             adversarial=adversarial,
             attribute_weight=attribute_weight,
             seed=seed,

@@ -13,12 +13,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
     def textures(
         run: Path = typer.Argument(..., help="Trained run folder (checkpoint.pt) whose features are probed."),
-        lots: Path = typer.Argument(..., help="SEM lots folder (layout 1: lots.csv + images/<lot>/)."),
+        lots: Path = typer.Argument(..., help="Lots folder (docs/data-layouts.md layout 1: lots.csv + images/<lot>/)."),
         bank: Path = typer.Argument(..., help="Texture bank in the DTD layout (images/<class>/...)."),
         out: Path = typer.Option(..., "--out", help="Output run folder (rerun to resume feature extraction)."),
         stage: str = typer.Option("Z5", help="Stage whose salient-location features are compared (Z1..Z5)."),
         k: int = typer.Option(9, help="Nearest bank images shown per tile / lot."),
-        prop: str = typer.Option("cps", "--property", help="Column of lots.csv to correlate with."),
+        target: str = typer.Option(
+            None, help="Column of lots.csv to correlate with (default: the property the run was trained on)."
+        ),
         n_boot: int = typer.Option(200, help="Bootstrap draws (tiles resampled within lots)."),
         n_perm: int = typer.Option(999, help="Permutations of the property across lots."),
         device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
@@ -38,7 +40,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             out,
             stage=stage,
             k=k,
-            prop=prop,
+            target=target,
             n_boot=n_boot,
             n_perm=n_perm,
             device=str(resolve_device(device)),

@@ -12,11 +12,18 @@ from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
     def train(
-        data: Path = typer.Argument(..., help="Dataset folder (layout 1 lots, 2 multi-label or 3 classes)."),
+        data: Path = typer.Argument(
+            ..., help="Dataset folder (docs/data-layouts.md: layout 1 lots, 2 multi-label or 3 classes)."
+        ),
         out: Path = typer.Option(..., "--out", help="Run folder to write (rerun the same command to resume)."),
         task: str = typer.Option("regression", help="regression, classification or multilabel."),
         arch: str = typer.Option("resnet18", help="resnet18/34/50, wide_resnet50_2, densenet121, crystal_convnet."),
-        target: str = typer.Option("cps", help="Property column of lots.csv (regression)."),
+        target: str = typer.Option(
+            None,
+            help="Property column of lots.csv to predict (regression); needed only when lots.csv has several "
+            "numeric columns. Lots with an empty cell are left out.",
+        ),
+        units: str = typer.Option(None, help="Unit of the property, e.g. MPa (shown on figures)."),
         epochs: int = typer.Option(30),
         image_size: int = typer.Option(128, help="Resize images to this many pixels (square); 384 in the paper."),
         batch_size: int = typer.Option(32),
@@ -45,6 +52,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
                 task=task,
                 arch=arch,
                 target=target,
+                units=units,
                 epochs=epochs,
                 image_size=image_size,
                 batch_size=batch_size,
@@ -59,13 +67,26 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             )
         )
         if distributed.is_main():
-            _print_metrics(run.read_json("metrics.json"))
+            metrics = run.read_json("metrics.json")
+            _print_metrics(metrics)
+            if metrics.get("unmeasured_lots_left_out"):
+                typer.echo(
+                    f"left out {metrics['unmeasured_lots_left_out']} lot(s) without a measured {metrics['target']} "
+                    f"({metrics['unmeasured_images_left_out']} images): predict them with `matsight predict "
+                    f"{run.path} {data}`"
+                )
             typer.echo(f"run folder: {run.path}")
 
     @app.command()
     def predict(
-        run: Path = typer.Argument(..., help="Run folder of matsight train."),
-        data: Path = typer.Argument(..., help="Dataset folder in the layout the model was trained on."),
+        run: Path = typer.Argument(
+            ..., help="Run folder of matsight train (it knows the target and the image settings)."
+        ),
+        data: Path = typer.Argument(
+            ...,
+            help="Images to predict: the training layout (empty or missing property cells are fine) or any folder "
+            "of images (any nesting; the sub-folder is the lot).",
+        ),
         out: Path = typer.Option(None, help="CSV to write (default RUN/predictions_<data>.csv)."),
         device: str = typer.Option("auto"),
         batch_size: int = typer.Option(64, help="Images per batch and per resumable chunk."),
@@ -75,6 +96,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     ) -> None:
         """Predict every image of DATA with the model in RUN; writes a CSV in the user's units.
 
+        Columns: image, lot, predicted, measured (empty when not measured), split (train, held-out or new).
         The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
         from matsight.store import atomic_path
         from matsight.training import predict as run_predict
@@ -91,7 +113,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         path = out or run / f"predictions_{data.resolve().name}.csv"
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
-        typer.echo(f"{len(table)} predictions written to {path}")
+        counts = table["split"].value_counts()
+        seen = ", ".join(f"{counts[k]} {k}" for k in ("train", "held-out", "new") if k in counts)
+        typer.echo(f"{len(table)} predictions ({seen}) written to {path}")
 
 
 def _print_metrics(metrics: dict) -> None:

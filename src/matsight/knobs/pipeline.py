@@ -22,7 +22,7 @@ from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_t
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
+from matsight.knobs.train_editor import editor_intensity, load_editor, load_tiles, read_split, split_table
 from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
@@ -72,9 +72,10 @@ def _setup(
     view = choose_view(view, meta["image_size"], regressor.image_size)
     held, scaler = split_table(run_dir, "held_out")
     held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
-    full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device) if view == "transfer" else None
+    size = regressor.image_size or meta["image_size"]
+    full = load_tiles(held, size, regressor.spec.intensity).to(device) if view == "transfer" else None
     tiles = HeldOut(
-        load_tiles(held, meta["image_size"]).to(device),
+        load_tiles(held, meta["image_size"], editor_intensity(meta)).to(device),
         torch.from_numpy(scaler.transform(held.attributes)).to(device),
         held.groups,
         full,

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from matsight.data import ImageDataset
-from matsight.data.validate import read_dataset
+from matsight.data.inputs import read_for_model
 from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import Section, write_section
@@ -88,13 +87,13 @@ def explain_dataset(
     """
     if method not in METHODS:
         raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
-    model, meta = load_model(run_dir, device)
-    if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
-        raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
-    table = read_dataset(data_dir, target=(meta.get("target_names") or ["cps"])[0])
+    model, spec = load_model(run_dir, device)
+    if spec.task != "regression" and target is None and method not in ("response-maps", "clear"):
+        raise ConfigError(f"{run_dir} is a {spec.task} model: pass --target <class or attribute index>")
+    table = read_for_model(data_dir, spec)
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))
-    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
+    dataset = spec.dataset(table)
     run = RunFolder(out)
     run.start(
         "saliency",
@@ -109,12 +108,10 @@ def explain_dataset(
         },
     )
     chunks = run.chunks("maps")
-    factory = SaliencyWorker(
+    factory = spec.batch_worker(
+        SaliencyWorker,
         str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
-        [str(p) for p in table.paths],
-        meta["image_size"],
-        meta["crop_size"],
-        meta["channels"],
+        table.paths,
         device=device,
         batch_size=batch_size,
         method=method,

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
+from matsight.data.intensity import Intensity
 
 
 def model_digest(model: str | nn.Module) -> str:
@@ -37,7 +38,8 @@ class ImageBatchWorker:
     ``model``: a run folder with ``checkpoint.pt`` (loaded in each worker process) or the model
     itself (shipped to each worker); ``paths``: the image files (item ``i`` is ``paths[i]``),
     preprocessed as at evaluation time (resize to ``image_size``, centre crop to ``crop_size``,
-    ``channels`` channels). Subclasses say what to compute per batch of ``batch_size`` images in
+    ``channels`` channels, decoded with ``intensity``; :meth:`matsight.models.ModelSpec.batch_worker`
+    fills these from a model's spec). Subclasses say what to compute per batch of ``batch_size`` images in
     :meth:`compute` (tensors or arrays with the batch on axis 0); this class returns the raw model
     outputs ``{"output": float32 [n, K]}``.
     """
@@ -49,6 +51,7 @@ class ImageBatchWorker:
     channels: int = 1
     device: str = "cpu"
     batch_size: int = 16
+    intensity: Intensity = dataclasses.field(default_factory=Intensity)
 
     def compute(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor | np.ndarray]:
         with torch.no_grad():
@@ -78,7 +81,9 @@ class ImageBatchWorker:
             target_names=["none"],
             task="none",
         )
-        dataset = ImageDataset(table, self.image_size, channels=self.channels, crop_size=self.crop_size)
+        dataset = ImageDataset(
+            table, self.image_size, channels=self.channels, crop_size=self.crop_size, intensity=self.intensity
+        )
 
         def worker(indices: np.ndarray) -> dict[str, np.ndarray]:
             parts: dict[str, list[np.ndarray]] = {}

@@ -1,4 +1,4 @@
-"""Synthetic SEM lots with known ground truth (DATA_LAYOUTS layout 1).
+"""Synthetic SEM lots with known ground truth (docs/data-layouts.md layout 1).
 
 Each lot gets attributes drawn uniformly over :data:`ATTRIBUTE_RANGES` (``design="random"``) or from
 a Latin hypercube optimised for low discrepancy (``design="lhs"``: every attribute covers its range

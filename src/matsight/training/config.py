@@ -6,20 +6,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from matsight.data.split import SPLITS
 from matsight.errors import ConfigError
 from matsight.models import ARCHITECTURES, TASKS
-
-SPLITS = ("tiles", "lots")
-SCHEDULES = ("exponential", "cosine")
+from matsight.training.loop import SCHEDULES
 
 
 @dataclass
 class TrainConfig:
     """Arguments of ``matsight train`` (defaults follow the SEM paper, scaled to small images).
 
-    ``image_size``: images are resized to this (pixels, square) and randomly cropped to 352/384 of
-    it during training (centrally at evaluation). ``split``: hold out random ``tiles`` or whole
-    ``lots`` (regression over lots only) for validation. ``lr``: None → 0.01 for SGD, 1e-3 for Adam.
+    ``target``: the property column of lots.csv (regression; None: the only numeric column — several
+    need it named); ``units``: its unit, shown on figures (optional). ``image_size``: images are
+    resized to this (pixels, square) and randomly cropped to 352/384 of it during training
+    (centrally at evaluation). ``split``: hold out random ``tiles`` or whole ``lots`` (regression over
+    lots only) for validation. ``lr``: None → 0.01 for SGD, 1e-3 for Adam.
     ``schedule``: ``exponential`` (×0.95 per epoch, the paper's) or ``cosine`` (annealed to 0 at the last epoch).
     """
 
@@ -27,7 +28,8 @@ class TrainConfig:
     out: Path
     task: str = "regression"
     arch: str = "resnet18"
-    target: str = "cps"
+    target: str | None = None
+    units: str | None = None
     epochs: int = 30
     image_size: int = 128
     batch_size: int = 32
