@@ -61,7 +61,7 @@ def run_demo(ctx) -> None:
                 f"{n} synthetic scattering images ({size} px, 17 tags correct by construction); a ResNet-18 "
                 f"multi-label tagger trained for {epochs} epochs at {image_size} px. Embeddings of the labels (ACT), "
                 "penultimate features (FEA) and probabilities (PRD) by openTSNE, coloured by the cosine distance "
-                f"between labels and predictions. Open the app with <code>matsight app {run.path}</code>."
+                f"between labels and predictions. Open the app with `matsight app {run.path}`."
             ),
             figures=[str(figure.relative_to(run.path))],
             tables=[str((result.out_dir / "per_attribute.csv").relative_to(run.path))],

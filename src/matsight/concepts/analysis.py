@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from matsight import options
 from matsight.concepts.correlation import SIGN_CONVENTION, lot_similarity, zscore
 from matsight.concepts.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
 from matsight.concepts.probe import TextureProbe, TextureResult
@@ -15,6 +16,7 @@ from matsight.report import ORDER, Section, write_section
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 
+STAGES = ("Z1", "Z2", "Z3", "Z4", "Z5")
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
 
 
@@ -38,7 +40,12 @@ def analyse(
     the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``
     and are computed on ``engine`` (local or Ray)."""
     from matsight.concepts.bank import read_bank
+    from matsight.data import read_lots
 
+    options.one_of("--stage", stage, STAGES)
+    for option, value in (("--k", k), ("--n-boot", n_boot), ("--n-perm", n_perm)):
+        options.at_least(option, value, 1)
+    read_lots(lots, target=prop)  # a missing --property column fails now, not after the extraction
     run = RunFolder(out)
     run.start(
         "textures",

@@ -28,6 +28,12 @@ class Problems:
         self.items.append(message)
 
     def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            error = DataLayoutError(
+                self.items[0] if str(self.root) in self.items[0] else f"{self.root}: {self.items[0]}"
+            )
+            error.problems = list(self.items)
+            raise error
         if self.items:
             shown = self.items[:50]
             more = f"\n  ... and {len(self.items) - 50} more" if len(self.items) > 50 else ""
@@ -36,6 +42,13 @@ class Problems:
             )
             error.problems = list(self.items)  # for matsight.data.validate, which merges them with image checks
             raise error
+
+
+def require_folder(root: Path) -> None:
+    """DataLayoutError unless ``root`` is an existing folder (one clear line before any other check)."""
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DataLayoutError(f"{root} {what}: give the dataset folder (see DATA_LAYOUTS.md)")
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -47,10 +60,14 @@ def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
         problems.add(f"{path} is missing: create it (see DATA_LAYOUTS.md)")
         return None
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         problems.add(f"{path} cannot be parsed as CSV ({exc.__class__.__name__}: {exc})")
         return None
+    if df.empty:
+        problems.add(f"{path} has a header but no rows: add one row per image or lot")
+        return None
+    return df
 
 
 def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems) -> np.ndarray:
@@ -69,6 +86,7 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
     number (a non-numeric cell in such a column is reported); wholly text columns are ignored.
     """
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "lots.csv"
     df = _read_csv(csv, problems)
@@ -134,6 +152,7 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
 def read_multilabel(root: str | os.PathLike) -> ImageTable:
     """Layout 2: ``labels.csv`` (``image``, then one 0/1 column per attribute) + ``images/``."""
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "labels.csv"
     df = _read_csv(csv, problems)
@@ -171,6 +190,7 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
     The DTD archive's ``dtd/`` or ``dtd/images/`` both work as ``root``.
     """
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "labels.csv"
     images_dir = root / "images" if (root / "images").is_dir() else root

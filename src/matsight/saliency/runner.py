@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight import options
 from matsight.data import ImageDataset
 from matsight.data.validate import read_dataset
 from matsight.errors import ConfigError
@@ -87,10 +88,18 @@ def explain_dataset(
     instead of in this process; the chunk files are the same.
     """
     if method not in METHODS:
-        raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"--method {method!r}: unknown saliency method; choose one of {', '.join(METHODS)}")
+    options.one_of("--sign", sign, (1, -1))
+    options.at_least("--batch-size", batch_size, 1)
+    if max_images is not None:
+        options.at_least("--max-images", max_images, 1)
     model, meta = load_model(run_dir, device)
     if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
         raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
+    if target is not None and not 0 <= target < meta["num_outputs"]:
+        raise ConfigError(
+            f"--target {target}: the model has {meta['num_outputs']} outputs, 0 to {meta['num_outputs'] - 1}"
+        )
     table = read_dataset(data_dir, target=(meta.get("target_names") or ["cps"])[0])
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))

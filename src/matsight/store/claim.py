@@ -101,12 +101,14 @@ def claim_folder(
     resume: bool = True,
     kind: str = "run",
     option: str = "--out",
+    check_only: bool = False,
 ) -> Path:
     """Claim ``folder`` for ``command`` (rules in the module docstring); create it and return it.
 
     ``reads``: the files and folders the command reads. ``overwrite``: replace another command's
     (or this command's) earlier output. ``resume``: reuse this command's earlier output as it is.
-    Temporary files of interrupted writes under the folder are removed.
+    Temporary files of interrupted writes under the folder are removed. ``check_only``: raise what
+    claiming would raise, but write and delete nothing (call it before slow checks of the inputs).
     """
     folder = Path(folder)
     check_outside_inputs(folder, reads, option)
@@ -122,7 +124,8 @@ def claim_folder(
                 "choose a new or empty folder"
             )
     elif overwrite:
-        clear(folder, owner)
+        if not check_only:
+            clear(folder, owner)
     elif owner.command != command:
         raise RunFolderError(
             f"{option} {folder} holds the output of `matsight {owner.command}`: choose another {option}, "
@@ -135,6 +138,8 @@ def claim_folder(
         )
     else:
         written = owner.written
+    if check_only:
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
     _write_marker(folder, Owner(command=command, kind=kind, written=written, open=True))

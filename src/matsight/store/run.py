@@ -39,15 +39,19 @@ class RunFolder:
         self.path = Path(path)
         self._claimed_for: str | None = None
         if not create and not self.path.is_dir():
-            raise RunFolderError(f"run folder {self.path} does not exist: give the --out folder of an earlier run")
+            what = "is a file, not a run folder" if self.path.exists() else "does not exist"
+            raise RunFolderError(f"run folder {self.path} {what}: give the --out folder of an earlier run")
 
-    def claim(self, command: str, reads=(), overwrite: bool = False) -> RunFolder:
+    def claim(self, command: str, reads=(), overwrite: bool = False, check_only: bool = False) -> RunFolder:
         """Claim the folder for ``command`` (see :func:`matsight.store.claim.claim_folder`): never one
         of ``reads`` or inside a read dataset, never another command's folder or a user's files
         unless ``overwrite`` (which deletes only what matsight recorded there); resumes a folder of
-        the same command."""
-        claim_folder(self.path, command, reads=reads, overwrite=overwrite, resume=True, kind="run")
-        self._claimed_for = command
+        the same command. ``check_only``: raise what claiming would raise, write nothing."""
+        claim_folder(
+            self.path, command, reads=reads, overwrite=overwrite, resume=True, kind="run", check_only=check_only
+        )
+        if not check_only:
+            self._claimed_for = command
         return self
 
     # -- manifest -------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from matsight.errors import ConfigError
+from matsight.errors import ConfigError, RunFolderError
 from matsight.models import save_checkpoint
 from matsight.scale import distributed
 from matsight.store import BackgroundWriter, RunFolder, atomic_path
@@ -152,7 +152,13 @@ def fit(
     state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "history": []}
     last_path = run.path / LAST_STATE
     if last_path.exists():
-        saved = torch.load(last_path, map_location=device, weights_only=False)
+        try:
+            saved = torch.load(last_path, map_location=device, weights_only=False)
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise RunFolderError(
+                f"{last_path} cannot be read to resume ({exc.__class__.__name__}): delete it to restart "
+                "training, or pass --overwrite"
+            ) from None
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])

@@ -7,6 +7,7 @@ import pandas as pd
 
 from matsight.data import ImageDataset, ImageTable
 from matsight.data.transforms import crop_size_for
+from matsight.data.validate import check_trainable
 from matsight.errors import RunFolderError
 from matsight.models import build_model, load_model
 from matsight.report import ORDER, Section, write_section
@@ -115,7 +116,7 @@ def _write_section(run: RunFolder, config: TrainConfig, metrics: dict) -> None:
         headline = {"held-out mAP": metrics["map"]}
         figs, tables = ["figures/learning_curves.png"], ["tables/per_attribute.csv"]
     text = (
-        f"A {config.arch} {task} model trained on <code>{config.data}</code> for {config.epochs} epochs "
+        f"A {config.arch} {task} model trained on `{config.data}` for {config.epochs} epochs "
         f"({config.split} split, {config.val_fraction:.0%} held out, images {config.image_size} px)."
     )
     write_section(
@@ -136,10 +137,15 @@ def train(config: TrainConfig) -> RunFolder:
     """Train as ``matsight train`` does and return the finished run folder."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    table = read_table(config.data, config.task, config.target)
-    train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
     run = RunFolder(config.out)
+    reads = [config.data, config.weights]
     if distributed.is_main():
+        run.claim("train", reads=reads, overwrite=config.overwrite, check_only=True)
+    table = read_table(config.data, config.task, config.target)
+    check_trainable(table)
+    train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
+    if distributed.is_main():
+        run.claim("train", reads=reads, overwrite=config.overwrite)
         _check_resumable(run, config)
         run.start("train", config.arguments(), seed=config.seed, inputs={"data": config.data})
     meta = _meta(config, table, train_rows)
