@@ -210,8 +210,9 @@ def test_bodies_are_capped_and_bad_json_is_422(client):
     assert client.post("/api/select", content=streamed()).status_code == 413  # no Content-Length
     assert client.post("/api/select", content=b"\0" * 8).status_code == 200
     headers = {"content-type": "application/json"}
-    for body in (b"{", b"[1, 2]", b'{"attributes": 5}', b'{"mode": "some"}', b'{"by": 1}', b'{"x": 1}', b"\xff"):
+    for body in (b"{", b"[1, 2]", b'{"attributes": 5}', b'{"mode": "some"}', b'{"by": 1}', b'{"x": 1}'):
         assert client.post("/api/filter", content=body, headers=headers).status_code == 422, body
+    assert client.post("/api/filter", content=b"\xff", headers=headers).status_code == 400  # not UTF-8
     assert client.post("/api/filter", content=b'{"attributes": ["a0"]}', headers=headers).status_code == 200
 
 
@@ -266,7 +267,8 @@ def test_hundred_concurrent_mixed_requests_have_no_errors(folder):
 
             def send(request):
                 method, path, body = request
-                return http.request(method, path, content=body).status_code
+                headers = {"content-type": "application/json" if path == "/api/filter" else "application/octet-stream"}
+                return http.request(method, path, content=body, headers=headers).status_code
 
             with ThreadPoolExecutor(16) as pool:
                 statuses = list(pool.map(send, requests))
@@ -274,3 +276,18 @@ def test_hundred_concurrent_mixed_requests_have_no_errors(folder):
         server.should_exit = True
         thread.join(5)
     assert len(statuses) == 100 and set(statuses) == {200}, statuses
+
+
+def test_built_front_end_needs_no_inline_script():
+    """The Content-Security-Policy allows the app's own script files only: the built page has no inline code."""
+    import re
+
+    from matsight.analytics.server import STATIC_DIR
+
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        pytest.skip("front end not built: run `bash scripts/build_frontend.sh`")
+    html = index.read_text()
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S)
+    assert scripts and all("src=" in attributes and not body.strip() for attributes, body in scripts)
+    assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler in index.html"

@@ -16,6 +16,8 @@ const value = (id: string) => ($(id) as HTMLSelectElement).value;
 
 interface Meta {
   attributes: string[]; n: number; threshold: number; distance: string; map: number | null;
+  /** the run folder's name (data: shown as text) */
+  run: string;
   /** saliency methods the server can compute ([] without a model checkpoint) */
   saliency: string[];
 }
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   mark("fetched");
   const data = decodePoints(buffer);
   setError(data.error);
-  $("summary").textContent = `${data.n.toLocaleString()} images · ${meta.attributes.length} attributes` +
+  $("summary").textContent = `${meta.run} · ${data.n.toLocaleString()} images · ${meta.attributes.length} attributes` +
     (meta.map != null ? ` · mAP ${meta.map.toFixed(3)}` : "");
   ($("distance") as HTMLSelectElement).value = meta.distance === "cosine" ? "cosine" : "euclidean";
   buildControls(meta);

@@ -16,6 +16,13 @@ VIEW_HELP = (
 )
 
 
+def _lots_of(editor_run: Path) -> Path | None:
+    """The lots folder an editor run was trained on (an input of its sweeps and searches), if known."""
+    from matsight.knobs.train_editor import CHECKPOINT, read_meta
+
+    return Path(read_meta(editor_run)["lots"]) if (editor_run / CHECKPOINT).is_file() else None
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     knobs = typer.Typer(
         help="Attribute knobs: an attribute editor, forward sweeps and the inverse search.", no_args_is_help=True
@@ -97,7 +104,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         device = str(resolve_device(device))
         if out is not None:
-            claim_run(out, "knobs", [editor_run, regressor], overwrite)
+            claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
 
         table = run_sweeps(
             editor_run,
@@ -144,7 +151,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         device = str(resolve_device(device))
         if out is not None:
-            claim_run(out, "knobs", [editor_run, regressor], overwrite)
+            claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
 
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
         table = run_inverse(

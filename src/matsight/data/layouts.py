@@ -112,7 +112,8 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
         ]
     for column in attributes:
         if column not in df.columns:
-            problems.add(f"{csv}: attribute column '{column}' is missing")
+            problems.add(f"{csv}: attribute column '{column}' is missing; columns are {', '.join(df.columns)}")
+    problems.raise_if_any()
     target_values = _numeric_column(df, target, csv, problems)
     attribute_values = (
         np.stack([_numeric_column(df, c, csv, problems) for c in attributes if c in df.columns], axis=1)
