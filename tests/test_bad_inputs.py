@@ -73,6 +73,20 @@ def copy_run(source: Path, target: Path) -> Path:
     return target
 
 
+def interrupted(run: Path, target: Path, damaged: str) -> Path:
+    """A copy of the training ``run`` as if killed mid-epoch (status running, no best checkpoint yet), with
+    ``damaged`` ("manifest" or "last.pt") truncated: the --out of a rerun that resumes, not an input."""
+    copy = copy_run(run, target)
+    (copy / "checkpoint.pt").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["status"], manifest["arguments"]["out"] = "running", str(copy)
+    (copy / "manifest.json").write_text('{"command": "tra' if damaged == "manifest" else json.dumps(manifest))
+    if damaged == "last.pt":
+        (copy / "last.pt").unlink()
+        (copy / "last.pt").write_bytes(b"PK\x03\x04 truncated")
+    return copy
+
+
 @dataclass
 class Fixtures:
     root: Path
@@ -88,7 +102,6 @@ class Fixtures:
     text: Path  # a plain text file
     broken_manifest: Path  # reg with a truncated manifest.json
     broken_checkpoint: Path  # reg with a truncated checkpoint.pt
-    broken_last: Path  # an unfinished training run of lots with a truncated last.pt
     broken_section: Path  # reg with a damaged report section
     header_only: Path  # lots.csv with a header only
     inf_target: Path  # a lot whose cps is inf
@@ -144,14 +157,6 @@ def fx(tmp_path_factory) -> Fixtures:
     (broken_checkpoint / "checkpoint.pt").write_bytes((reg / "checkpoint.pt").read_bytes()[:5000])
     broken_section = copy_run(reg, root / "broken-section")
     (next((broken_section / "report_sections").glob("*.json"))).write_text("[1, 2")
-    broken_last = copy_run(reg, root / "broken-last")
-    (broken_last / "last.pt").unlink()
-    (broken_last / "last.pt").write_bytes(b"PK\x03\x04 truncated")
-    manifest = json.loads((broken_last / "manifest.json").read_text())
-    manifest["status"] = "running"
-    manifest["arguments"]["out"] = str(broken_last)
-    (broken_last / "manifest.json").write_text(json.dumps(manifest))
-    (broken_last / "checkpoint.pt").unlink()
 
     def header_only(folder):
         (folder / "lots.csv").write_text("lot,cps\n")
@@ -203,7 +208,6 @@ def fx(tmp_path_factory) -> Fixtures:
         text=text,
         broken_manifest=broken_manifest,
         broken_checkpoint=broken_checkpoint,
-        broken_last=broken_last,
         broken_section=broken_section,
         header_only=_lots_variant(root, "header-only", header_only),
         inf_target=_lots_variant(root, "inf-target", inf_target),
@@ -388,8 +392,7 @@ cases(
             lambda f, t: ["crystals", "train", f.crys, "--out", f.crys / "structures" / "r", *FAST],
         ),
         "crystals-robustness": ("--out", lambda f, t: ["crystals", "robustness", f.crysrun, "--out", f.crysrun]),
-        "crystals-explain": ("--out", lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.crysrun / "x"]),
-        "crystals-explain-data": ("--out", lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.crys / "x"]),
+        "crystals-explain": ("--out", lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.crysrun]),
         "report-lots-csv": ("--out", lambda f, t: ["report", f.reg, "--out", f.lots / "lots.csv"]),
         "report-manifest": ("--out", lambda f, t: ["report", f.reg, "--out", f.reg / "manifest.json", "--overwrite"]),
         "synth-sem-lots": ("--", lambda f, t: ["synth", "sem-lots", f.lots, "--lots", 2, "--tiles-per-lot", 1]),
@@ -1031,7 +1034,10 @@ cases(
             lambda f, t: ["train", f.labels_header_only, "--out", t / "r", "--task", "multilabel", *TRAIN],
         ),
         "validate-labels-header-only": ("labels.csv", lambda f, t: ["validate", f.labels_header_only]),
-        "train-resume-manifest": ("manifest.json", lambda f, t: ["train", f.lots, "--out", f.broken_manifest, *TRAIN]),
+        "train-resume-manifest": (
+            "manifest.json",
+            lambda f, t: ["train", f.lots, "--out", interrupted(f.reg, t / "resume", "manifest"), *TRAIN],
+        ),
         "report-manifest": ("manifest.json", lambda f, t: ["report", f.broken_manifest, "--out", t / "r.html"]),
         "report-section": ("report_sections", lambda f, t: ["report", f.broken_section, "--out", t / "r.html"]),
         "predict-checkpoint": (
@@ -1046,7 +1052,10 @@ cases(
             "checkpoint.pt",
             lambda f, t: ["knobs", "train", f.broken_checkpoint, f.lots, "--out", t / "e", *FAST],
         ),
-        "train-resume-last": ("last.pt", lambda f, t: ["train", f.lots, "--out", f.broken_last, *TRAIN]),
+        "train-resume-last": (
+            "last.pt",
+            lambda f, t: ["train", f.lots, "--out", interrupted(f.reg, t / "resume", "last.pt"), *TRAIN],
+        ),
         "app-no-analytics": ("analytics", lambda f, t: ["app", f.reg]),
         "coefficients-in-lots-csv": (
             "lots.csv",

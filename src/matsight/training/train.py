@@ -145,8 +145,8 @@ def train(config: TrainConfig) -> RunFolder:
     check_trainable(table)
     train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
     if distributed.is_main():
-        run.claim("train", reads=reads, overwrite=config.overwrite)
         _check_resumable(run, config)
+        run.claim("train", reads=reads, overwrite=config.overwrite)
         run.start("train", config.arguments(), seed=config.seed, inputs={"data": config.data})
     meta = _meta(config, table, train_rows)
     model = build_model(config.arch, config.task, meta["num_outputs"], weights=config.weights)
