@@ -22,7 +22,7 @@ from matsight.errors import ConfigError
 from matsight.models import read_checkpoint
 from matsight.scale import LOCAL, Engine
 from matsight.scale.workers import ImageBatchWorker
-from matsight.store import ChunkStore, RunFolder
+from matsight.store import ChunkStore, RunFolder, claim_folder
 from matsight.store.atomic import atomic_path, atomic_write_json
 
 
@@ -113,6 +113,7 @@ def compute_analytics(
             f"model's {names}; use data labelled with the model's attributes"
         )
     out = Path(out_dir) if out_dir is not None else run.path / "analytics"
+    claim_folder(out, "analytics", reads=[run.path, data_dir])  # never an input, never someone else's folder
     factory = FeaturesWorker(
         str(run.path),
         [str(p) for p in table.paths],

@@ -53,7 +53,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         device, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
         folder = out if out is not None else RunFolder(run, create=False).path / "analytics"
-        claim_run(folder, "analytics", [run, data], overwrite, check_only=False)
+        claim_run(folder, "analytics", [run, data], overwrite)
         try:
             result = compute_analytics(run, data, folder, distance=distance, seed=seed, device=device, engine=chosen)
         finally:

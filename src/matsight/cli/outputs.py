@@ -15,14 +15,12 @@ OVERWRITE = typer.Option(
 )
 
 
-def claim_run(out: Path, command: str, reads: list, overwrite: bool, check_only: bool | None = None) -> Path:
-    """Check that ``command`` may write the run folder ``out`` (the workflow's ``RunFolder.start`` then
-    claims it; a rerun of the same command resumes there). With ``overwrite`` the earlier output is
-    deleted now. ``check_only=False`` claims it here, for workflows that write no manifest."""
+def claim_run(out: Path, command: str, reads: list, overwrite: bool) -> Path:
+    """Check that ``command`` may write the run folder ``out`` (the workflow claims it when it starts;
+    a rerun of the same command resumes there). With ``overwrite`` the earlier output is deleted now."""
     from matsight.store import RunFolder
 
-    check_only = not overwrite if check_only is None else check_only
-    return RunFolder(out).claim(command, reads=reads, overwrite=overwrite, check_only=check_only).path
+    return RunFolder(out).claim(command, reads=reads, overwrite=overwrite, check_only=not overwrite).path
 
 
 def claim_dataset(out: Path, command: str, reads: list, overwrite: bool, resume: bool = False) -> Path:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 _BLOCK = 1 << 20
+PROGRESS_FROM = 2000  # files: below this the check takes well under a second
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -25,11 +26,17 @@ def file_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def files_digest(paths: Iterable[str | os.PathLike]) -> str:
+def files_digest(paths: Sequence[str | os.PathLike]) -> str:
     """One digest of an ordered list of files: each file's path, size, modification time (ns) and
-    content digest. Changes when any file is renamed, reordered, touched or rewritten."""
+    content digest. Changes when any file is renamed, reordered, touched or rewritten. Shows a
+    progress bar for long lists."""
+    from rich.progress import Progress
+
     digest = hashlib.blake2b(digest_size=16)
-    for path in paths:
-        stat = os.stat(path)
-        digest.update(f"{os.fspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{file_digest(path)}\n".encode())
+    with Progress(transient=True, disable=len(paths) < PROGRESS_FROM) as progress:
+        task = progress.add_task("checking the inputs' bytes", total=len(paths))
+        for path in paths:
+            stat = os.stat(path)
+            digest.update(f"{os.fspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{file_digest(path)}\n".encode())
+            progress.advance(task)
     return digest.hexdigest()
