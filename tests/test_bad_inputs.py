@@ -395,11 +395,17 @@ cases(
         "crystals-explain": ("--out", lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.crysrun]),
         "report-lots-csv": ("--out", lambda f, t: ["report", f.reg, "--out", f.lots / "lots.csv"]),
         "report-manifest": ("--out", lambda f, t: ["report", f.reg, "--out", f.reg / "manifest.json", "--overwrite"]),
-        "synth-sem-lots": ("--", lambda f, t: ["synth", "sem-lots", f.lots, "--lots", 2, "--tiles-per-lot", 1]),
-        "synth-xray": ("", lambda f, t: ["synth", "xray", f.lots, "--n", 2, "--size", 16]),
-        "synth-textures": ("", lambda f, t: ["synth", "textures", f.bank, "--per-class", 1, "--size", 16]),
-        "crystals-build": ("", lambda f, t: ["crystals", "build", f.lots, "--n", 7, *FAST]),
-        "synth-over-run": ("", lambda f, t: ["synth", "sem-lots", f.reg, "--lots", 2, "--tiles-per-lot", 1]),
+        "synth-sem-lots": (
+            "did not write",
+            lambda f, t: ["synth", "sem-lots", f.lots, "--lots", 2, "--tiles-per-lot", 1],
+        ),
+        "synth-xray": ("did not write", lambda f, t: ["synth", "xray", f.lots, "--n", 2, "--size", 16]),
+        "synth-textures": ("did not write", lambda f, t: ["synth", "textures", f.bank, "--per-class", 1, "--size", 16]),
+        "crystals-build": ("did not write", lambda f, t: ["crystals", "build", f.lots, "--n", 7, *FAST]),
+        "synth-over-run": (
+            "matsight train",
+            lambda f, t: ["synth", "sem-lots", f.reg, "--lots", 2, "--tiles-per-lot", 1],
+        ),
     },
 )
 

@@ -28,7 +28,7 @@ def claim_dataset(out: Path, command: str, reads: list, overwrite: bool, resume:
     earlier output with ``overwrite`` (cleared first, so stale files never mix with new ones)."""
     from matsight.store import claim_folder
 
-    return claim_folder(out, command, reads=reads, overwrite=overwrite, resume=resume, kind="dataset")
+    return claim_folder(out, command, reads=reads, overwrite=overwrite, resume=resume, kind="dataset", option="OUT")
 
 
 def record_output(out: Path) -> None:

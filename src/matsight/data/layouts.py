@@ -113,11 +113,11 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
     for column in attributes:
         if column not in df.columns:
             problems.add(f"{csv}: attribute column '{column}' is missing; columns are {', '.join(df.columns)}")
-    problems.raise_if_any()
     target_values = _numeric_column(df, target, csv, problems)
+    present = [c for c in attributes if c in df.columns]  # a missing one is a problem, raised below
     attribute_values = (
-        np.stack([_numeric_column(df, c, csv, problems) for c in attributes if c in df.columns], axis=1)
-        if attributes
+        np.stack([_numeric_column(df, c, csv, problems) for c in present], axis=1)
+        if present
         else np.zeros((len(df), 0), np.float32)
     )
     folders = {p.name for p in images_dir.iterdir() if p.is_dir()} if images_dir.is_dir() else set()

@@ -114,6 +114,7 @@ def claim_folder(
     check_outside_inputs(folder, reads, option)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{option} {folder} is a file: give a folder")
+    _check_parents(folder, option)
     owner = read_owner(folder) if folder.is_dir() else None
     written: list[str] | None = []
     if owner is None:
@@ -160,9 +161,7 @@ def claim_file(
     check_outside_inputs(path, reads, option)
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder: give a file name inside it")
-    blocker = next((p for p in path.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise ConfigError(f"{option} {path}: {blocker} is a file, not a folder; choose another {option}")
+    _check_parents(path, option)
     if path.exists() and not default:
         if not overwrite:
             raise RunFolderError(f"{option} {path} exists: pass --overwrite to replace it, or choose another file")
@@ -210,6 +209,13 @@ def clear(folder: str | os.PathLike, owner: Owner) -> list[Path]:
         if not any(sub.iterdir()):
             sub.rmdir()
     return deleted
+
+
+def _check_parents(path: Path, option: str) -> None:
+    """ConfigError when the nearest existing parent of ``path`` is a file (``--out notes.txt/run``)."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"{option} {path}: {blocker} is a file, not a folder; choose another {option}")
 
 
 def _entries(folder: Path) -> list[str]:
