@@ -277,6 +277,18 @@ def cases(prefix: str, expected_and_args: dict[str, tuple[str, Args]]) -> None:
 TRAIN = ["--epochs", 1, "--image-size", 16, "--batch-size", 4, *FAST]
 # small settings put before the bad option, so a case that is wrongly accepted still ends quickly
 SMALL_LOTS = ["--lots", 2, "--tiles-per-lot", 1, "--size", 16]
+
+
+def sweep(f: Fixtures, t: Path, *bad) -> list:
+    """``knobs sweep`` with small settings, then ``bad`` (the last value of an option wins)."""
+    return ["knobs", "sweep", f.editor, "--levels", 2, "--tiles", 2, "--out", t / "o", *bad, *FAST]
+
+
+def inverse(f: Fixtures, t: Path, *bad) -> list:
+    """``knobs inverse`` with small settings, then ``bad``."""
+    return ["knobs", "inverse", f.editor, "--tiles", 2, "--steps", 1, "--out", t / "o", *bad, *FAST]
+
+
 SMALL_EDITOR = ["--image-size", 16, "--steps", 1, "--width", 4, "--depth", 2, "--quality-epochs", 1, *FAST]
 
 # -- missing inputs, files where folders belong, empty folders ------------------------------------------
@@ -458,562 +470,186 @@ UNDER_FILE = {
 }
 cases("out-under-file", {name: ("notes.txt", args) for name, args in UNDER_FILE.items()})
 
+
 # -- option values: out of range, non-finite, unknown --------------------------------------------------
+# Each builder puts small settings before the bad option (the last value of an option wins), so a case
+# that were wrongly accepted would still end quickly.
+def train_(f, t, *bad):
+    return ["train", f.lots, "--out", t / "r", *TRAIN, *bad]
+
+
+def saliency_(f, t, *bad, run=None, data=None):
+    return ["saliency", run or f.reg, data or f.lots, "--out", t / "s", "--max-images", 2, *bad]
+
+
+def textures_(f, t, *bad):
+    return ["textures", f.reg, f.lots, f.bank, "--out", t / "x", "--n-boot", 2, "--n-perm", 2, *FAST, *bad]
+
+
+def knobs_(f, t, *bad):
+    return ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, *bad]
+
+
+def crystals_train_(f, t, *bad):
+    return ["crystals", "train", f.crys, "--out", t / "c", "--epochs", 1, *FAST, *bad]
+
+
+def sem_lots_(f, t, *bad):
+    return ["synth", "sem-lots", t / "s", *SMALL_LOTS, *bad]
+
+
+OPTION_CASES = {
+    "train": {
+        "epochs-0": "--epochs 0",
+        "epochs-text": "--epochs many",
+        "image-size-1": "--image-size 1",
+        "image-size-0": "--image-size 0",
+        "batch-size-0": "--batch-size 0",
+        "lr-negative": "--lr -1",
+        "lr-nan": "--lr nan",
+        "lr-inf": "--lr inf",
+        "lr-0": "--lr 0",
+        "task": "--task nope",
+        "arch": "--arch nope",
+        "split": "--split nope",
+        "optimizer": "--optimizer nope",
+        "schedule": "--schedule nope",
+        "device": "--device tpu",
+    },
+    "saliency": {
+        "method": "--method x",
+        "sign-0": "--sign 0",
+        "sign-2": "--sign 2",
+        "batch-size-0": "--batch-size 0",
+        "max-images-0": "--max-images 0",
+        "max-images-negative": "--max-images -3",
+        "device": "--device tpu",
+        "workers-0": "--workers 0",
+        "engine": "--engine spark",
+    },
+    "textures": {
+        "stage": "--stage Z9",
+        "k-negative": "--k -1",
+        "k-0": "--k 0",
+        "n-boot-0": "--n-boot 0",
+        "n-perm-0": "--n-perm 0",
+        "device": "--device tpu",
+    },
+    "knobs": {
+        "image-size-0": "--image-size 0",
+        "image-size-odd": "--image-size 15",
+        "attributes-empty": "--attributes ,",
+        "steps-0": "--steps 0",
+        "width-0": "--width 0",
+        "depth-0": "--depth 0",
+        "adversarial": "--adversarial x",
+        "attribute-weight-nan": "--attribute-weight nan",
+        "quality-epochs-0": "--quality-epochs 0",
+    },
+    "sweep": {"levels-0": "--levels 0", "levels-1": "--levels 1", "tiles-0": "--tiles 0", "view": "--view x"},
+    "inverse": {
+        "goal-text": "--goal lots",
+        "goal-nan": "--goal nan",
+        "tiles-0": "--tiles 0",
+        "steps-0": "--steps 0",
+        "lam-negative": "--lam -1",
+        "lam-nan": "--lam nan",
+        "knobs": "--knobs shine",
+        "per": "--per image",
+    },
+    "crystals-train": {
+        "epochs-0": "--epochs 0",
+        "batch-size-0": "--batch-size 0",
+        "lr-nan": "--lr nan",
+        "lr-negative": "--lr -1",
+    },
+    "synth-sem-lots": {
+        "lots-0": "--lots 0",
+        "tiles-0": "--tiles-per-lot 0",
+        "size-8": "--size 8",
+        "design": "--design grid",
+    },
+}
+BUILDERS = {
+    "train": train_,
+    "saliency": saliency_,
+    "textures": textures_,
+    "knobs": knobs_,
+    "sweep": sweep,
+    "inverse": inverse,
+    "crystals-train": crystals_train_,
+    "synth-sem-lots": sem_lots_,
+}
+for command, bad_values in OPTION_CASES.items():
+    for name, bad in bad_values.items():
+        option, value = bad.split(" ", 1)
+        CASES.append(
+            (f"option-{command}-{name}", lambda f, t, b=BUILDERS[command], o=option, v=value: b(f, t, o, v), option)
+        )
 cases(
     "option",
     {
-        "train-epochs-0": ("--epochs", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--epochs", 0]),
-        "train-image-size-1": (
-            "--image-size",
-            lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--image-size", 1],
-        ),
-        "train-image-size-0": (
-            "--image-size",
-            lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--image-size", 0],
-        ),
-        "train-batch-size-0": (
-            "--batch-size",
-            lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--batch-size", 0],
-        ),
-        "train-lr-negative": ("--lr", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--lr", -1]),
-        "train-lr-nan": ("--lr", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--lr", "nan"]),
-        "train-lr-inf": ("--lr", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--lr", "inf"]),
-        "train-lr-0": ("--lr", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--lr", 0]),
-        "train-task": ("--task", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--task", "nope"]),
-        "train-arch": ("--arch", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--arch", "nope"]),
-        "train-split": ("--split", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--split", "nope"]),
-        "train-optimizer": (
-            "--optimizer",
-            lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--optimizer", "nope"],
-        ),
-        "train-schedule": (
-            "--schedule",
-            lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--schedule", "nope"],
-        ),
-        "train-device": ("--device", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--device", "tpu"]),
-        "train-target": ("nope", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--target", "nope", *TRAIN]),
-        "train-epochs-text": ("--epochs", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--epochs", "many"]),
+        "train-target": ("nope", lambda f, t: train_(f, t, "--target", "nope")),
         "predict-batch-size-0": ("--batch-size", lambda f, t: ["predict", f.reg, f.lots, "--batch-size", 0, *FAST]),
         "predict-device": ("--device", lambda f, t: ["predict", f.reg, f.lots, "--device", "tpu"]),
         "predict-engine": ("--engine", lambda f, t: ["predict", f.reg, f.lots, "--engine", "spark", *FAST]),
         "predict-workers-0": ("--workers", lambda f, t: ["predict", f.reg, f.lots, "--workers", 0, *FAST]),
-        "saliency-method": (
-            "--method",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--method", "x"],
-        ),
-        "saliency-sign-0": (
-            "--sign",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--sign", 0],
-        ),
-        "saliency-sign-2": (
-            "--sign",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--sign", 2],
-        ),
-        "saliency-target-99": (
-            "--target",
-            lambda f, t: ["saliency", f.ml, f.xray, "--out", t / "s", "--max-images", 2, "--target", 99],
-        ),
-        "saliency-target-negative": (
-            "--target",
-            lambda f, t: ["saliency", f.ml, f.xray, "--out", t / "s", "--max-images", 2, "--target", -1],
-        ),
-        "saliency-batch-size-0": (
-            "--batch-size",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--batch-size", 0],
-        ),
-        "saliency-max-images-0": (
-            "--max-images",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--max-images", 0],
-        ),
-        "saliency-max-images-negative": (
-            "--max-images",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--max-images", -3],
-        ),
-        "saliency-device": (
-            "--device",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--device", "tpu"],
-        ),
-        "saliency-workers": (
-            "--workers",
-            lambda f, t: ["saliency", f.reg, f.lots, "--out", t / "s", "--max-images", 2, "--workers", 0],
-        ),
-        "textures-stage": (
-            "--stage",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--stage",
-                "Z9",
-                *FAST,
-            ],
-        ),
-        "textures-k-negative": (
-            "--k",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--k",
-                -1,
-                *FAST,
-            ],
-        ),
-        "textures-k-0": (
-            "--k",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--k",
-                0,
-                *FAST,
-            ],
-        ),
-        "textures-n-boot-0": (
-            "--n-boot",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--n-boot",
-                0,
-                *FAST,
-            ],
-        ),
-        "textures-n-perm-0": (
-            "--n-perm",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--n-perm",
-                0,
-                *FAST,
-            ],
-        ),
-        "textures-property": (
-            "nope",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--property",
-                "nope",
-                *FAST,
-            ],
-        ),
-        "textures-device": (
-            "--device",
-            lambda f, t: [
-                "textures",
-                f.reg,
-                f.lots,
-                f.bank,
-                "--out",
-                t / "x",
-                "--n-boot",
-                2,
-                "--n-perm",
-                2,
-                "--device",
-                "tpu",
-            ],
-        ),
-        "knobs-image-size-0": (
-            "--image-size",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--image-size", 0, *FAST],
-        ),
-        "knobs-image-size-odd": (
-            "--image-size",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--image-size", 15, *FAST],
-        ),
-        "knobs-attributes-unknown": (
-            "nope",
-            lambda f, t: [
-                "knobs",
-                "train",
-                f.reg,
-                f.lots,
-                "--out",
-                t / "e",
-                *SMALL_EDITOR,
-                "--attributes",
-                "nope",
-                *FAST,
-            ],
-        ),
-        "knobs-attributes-empty": (
-            "--attributes",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--attributes", ",", *FAST],
-        ),
-        "knobs-steps-0": (
-            "--steps",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--steps", 0],
-        ),
-        "knobs-width-0": (
-            "--width",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--width", 0],
-        ),
-        "knobs-depth-0": (
-            "--depth",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--depth", 0],
-        ),
-        "knobs-adversarial": (
-            "--adversarial",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--adversarial", "x"],
-        ),
-        "knobs-attribute-weight-nan": (
-            "--attribute-weight",
-            lambda f, t: [
-                "knobs",
-                "train",
-                f.reg,
-                f.lots,
-                "--out",
-                t / "e",
-                *SMALL_EDITOR,
-                "--attribute-weight",
-                "nan",
-            ],
-        ),
-        "knobs-quality-epochs-0": (
-            "--quality-epochs",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--quality-epochs", 0],
-        ),
-        "knobs-target": (
-            "nope",
-            lambda f, t: ["knobs", "train", f.reg, f.lots, "--out", t / "e", *SMALL_EDITOR, "--target", "nope", *FAST],
-        ),
-        "sweep-levels-0": (
-            "--levels",
-            lambda f, t: [
-                "knobs",
-                "sweep",
-                f.editor,
-                "--levels",
-                2,
-                "--tiles",
-                2,
-                "--out",
-                t / "o",
-                "--levels",
-                0,
-                *FAST,
-            ],
-        ),
-        "sweep-levels-1": (
-            "--levels",
-            lambda f, t: [
-                "knobs",
-                "sweep",
-                f.editor,
-                "--levels",
-                2,
-                "--tiles",
-                2,
-                "--out",
-                t / "o",
-                "--levels",
-                1,
-                *FAST,
-            ],
-        ),
-        "sweep-tiles-0": (
-            "--tiles",
-            lambda f, t: [
-                "knobs",
-                "sweep",
-                f.editor,
-                "--levels",
-                2,
-                "--tiles",
-                2,
-                "--out",
-                t / "o",
-                "--tiles",
-                0,
-                *FAST,
-            ],
-        ),
-        "sweep-view": (
-            "--view",
-            lambda f, t: [
-                "knobs",
-                "sweep",
-                f.editor,
-                "--levels",
-                2,
-                "--tiles",
-                2,
-                "--out",
-                t / "o",
-                "--view",
-                "x",
-                *FAST,
-            ],
-        ),
-        "inverse-target-text": (
-            "--target",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--target",
-                "lots",
-                *FAST,
-            ],
-        ),
-        "inverse-target-nan": (
-            "--target",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--target",
-                "nan",
-                *FAST,
-            ],
-        ),
-        "inverse-tiles-0": (
-            "--tiles",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--tiles",
-                0,
-                *FAST,
-            ],
-        ),
-        "inverse-steps-0": (
-            "--steps",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--steps",
-                0,
-                *FAST,
-            ],
-        ),
-        "inverse-lam-negative": (
-            "--lam",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--lam",
-                -1,
-                *FAST,
-            ],
-        ),
-        "inverse-lam-nan": (
-            "--lam",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--lam",
-                "nan",
-                *FAST,
-            ],
-        ),
-        "inverse-knobs": (
-            "--knobs",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--knobs",
-                "shine",
-                *FAST,
-            ],
-        ),
-        "inverse-per": (
-            "--per",
-            lambda f, t: [
-                "knobs",
-                "inverse",
-                f.editor,
-                "--tiles",
-                2,
-                "--steps",
-                1,
-                "--out",
-                t / "o",
-                "--per",
-                "image",
-                *FAST,
-            ],
-        ),
+        "saliency-target-99": ("--target", lambda f, t: saliency_(f, t, "--target", 99, run=f.ml, data=f.xray)),
+        "saliency-target-negative": ("--target", lambda f, t: saliency_(f, t, "--target", -1, run=f.ml, data=f.xray)),
+        "textures-property": ("nope", lambda f, t: textures_(f, t, "--property", "nope")),
+        "knobs-attributes-unknown": ("nope", lambda f, t: knobs_(f, t, "--attributes", "nope")),
+        "knobs-target": ("nope", lambda f, t: knobs_(f, t, "--target", "nope")),
         "analytics-distance": (
             "--distance",
-            lambda f, t: ["analytics", f.ml, f.xray, "--out", t / "a", "--distance", "x", *FAST],
+            lambda f, t: ["analytics", f.ml, f.xray, "--out", t / "a", "--distance", "x"],
         ),
         "analytics-workers-0": (
             "--workers",
-            lambda f, t: ["analytics", f.ml, f.xray, "--out", t / "a", "--workers", 0, *FAST],
+            lambda f, t: ["analytics", f.ml, f.xray, "--out", t / "a", "--workers", 0],
         ),
         "app-port-70000": ("--port", lambda f, t: ["app", f.ml, "--port", 70000]),
         "app-port-negative": ("--port", lambda f, t: ["app", f.ml, "--port", -1]),
         "app-host": ("--host", lambda f, t: ["app", f.ml, "--host", "invalid host!"]),
         "app-device": ("--device", lambda f, t: ["app", f.ml, "--device", "tpu"]),
-        "crystals-build-n-0": ("--n", lambda f, t: ["crystals", "build", t / "c", "--n", 7, "--n", 0, *FAST]),
-        "crystals-build-n-negative": ("--n", lambda f, t: ["crystals", "build", t / "c", "--n", 7, "--n", -7, *FAST]),
+        "crystals-build-n-0": ("--n", lambda f, t: ["crystals", "build", t / "c", "--n", 0, *FAST]),
+        "crystals-build-n-negative": ("--n", lambda f, t: ["crystals", "build", t / "c", "--n", -7, *FAST]),
         "crystals-build-rotation-nan": (
             "--max-rotation",
             lambda f, t: ["crystals", "build", t / "c", "--n", 7, "--max-rotation", "nan", *FAST],
         ),
-        "crystals-train-epochs-0": (
-            "--epochs",
-            lambda f, t: ["crystals", "train", f.crys, "--out", t / "c", "--epochs", 1, "--epochs", 0, *FAST],
-        ),
-        "crystals-train-batch-size-0": (
-            "--batch-size",
-            lambda f, t: ["crystals", "train", f.crys, "--out", t / "c", "--epochs", 1, "--batch-size", 0, *FAST],
-        ),
-        "crystals-train-lr-nan": (
-            "--lr",
-            lambda f, t: ["crystals", "train", f.crys, "--out", t / "c", "--epochs", 1, "--lr", "nan", *FAST],
-        ),
-        "crystals-train-lr-negative": (
-            "--lr",
-            lambda f, t: ["crystals", "train", f.crys, "--out", t / "c", "--epochs", 1, "--lr", -1, *FAST],
-        ),
         "robustness-n-per-level-0": (
             "--n-per-level",
-            lambda f, t: ["crystals", "robustness", f.reg, "--out", t / "c", "--n-per-level", 1, "--n-per-level", 0],
-        ),
-        "synth-sem-lots-lots-0": ("--lots", lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--lots", 0]),
-        "synth-sem-lots-tiles-0": (
-            "--tiles-per-lot",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--tiles-per-lot", 0],
-        ),
-        "synth-sem-lots-size-8": ("--size", lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--size", 8]),
-        "synth-sem-lots-design": (
-            "--design",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--design", "grid"],
+            lambda f, t: ["crystals", "robustness", f.crysrun, "--out", t / "c", "--n-per-level", 0],
         ),
         "synth-sem-lots-coefficients-bad": (
             "coefficients-bad.json",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--coefficients", f.coefficients_bad],
+            lambda f, t: sem_lots_(f, t, "--coefficients", f.coefficients_bad),
         ),
         "synth-sem-lots-coefficients-list": (
             "coefficients-list.json",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--coefficients", f.coefficients_list],
+            lambda f, t: sem_lots_(f, t, "--coefficients", f.coefficients_list),
         ),
         "synth-sem-lots-coefficients-nan": (
             "coefficients-nan.json",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--coefficients", f.coefficients_nan],
+            lambda f, t: sem_lots_(f, t, "--coefficients", f.coefficients_nan),
         ),
         "synth-sem-lots-coefficients-unknown": (
             "shine",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--coefficients", f.coefficients_unknown],
+            lambda f, t: sem_lots_(f, t, "--coefficients", f.coefficients_unknown),
         ),
         "synth-sem-lots-coefficients-binary": (
             "checkpoint.pt",
-            lambda f, t: ["synth", "sem-lots", t / "s", *SMALL_LOTS, "--coefficients", f.reg / "checkpoint.pt"],
+            lambda f, t: sem_lots_(f, t, "--coefficients", f.reg / "checkpoint.pt"),
         ),
-        "synth-xray-n-0": ("--n", lambda f, t: ["synth", "xray", t / "s", "--n", 2, "--size", 16, "--n", 0]),
-        "synth-xray-size-8": ("--size", lambda f, t: ["synth", "xray", t / "s", "--n", 2, "--size", 16, "--size", 8]),
-        "synth-textures-per-class-0": (
-            "--per-class",
-            lambda f, t: ["synth", "textures", t / "s", "--per-class", 1, "--size", 16, "--per-class", 0],
-        ),
-        "synth-textures-size-8": (
-            "--size",
-            lambda f, t: ["synth", "textures", t / "s", "--per-class", 1, "--size", 16, "--size", 8],
-        ),
+        "synth-xray-n-0": ("--n", lambda f, t: ["synth", "xray", t / "s", "--size", 16, "--n", 0]),
+        "synth-xray-size-8": ("--size", lambda f, t: ["synth", "xray", t / "s", "--n", 2, "--size", 8]),
+        "synth-textures-per-class-0": ("--per-class", lambda f, t: ["synth", "textures", t / "s", "--per-class", 0]),
+        "synth-textures-size-8": ("--size", lambda f, t: ["synth", "textures", t / "s", "--per-class", 1, "--size", 8]),
         "validate-layout": ("layout", lambda f, t: ["validate", f.lots, "--layout", "grid"]),
         "validate-target": ("nope", lambda f, t: ["validate", f.lots, "--target", "nope"]),
         "demo-part": ("part", lambda f, t: ["demo", "everything", "--out", t / "d"]),
         "report-no-run": ("RUN", lambda f, t: ["report"]),
-        "unknown-option": ("--colour", lambda f, t: ["train", f.lots, "--out", t / "r", *TRAIN, "--colour", "red"]),
+        "unknown-option": ("--colour", lambda f, t: train_(f, t, "--colour", "red")),
     },
 )
 

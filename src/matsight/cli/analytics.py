@@ -47,18 +47,19 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         overwrite: bool = OVERWRITE,
     ) -> None:
         """Embeddings (ACT/FEA/PRD), per-attribute metrics and errors for the visual-analytics app."""
-        from matsight.analytics import compute_analytics
+        from matsight.analytics.compute import Analytics, AnalyticsConfig
+        from matsight.analytics.compute import run as run_analytics
         from matsight.store import RunFolder
         from matsight.utils import resolve_device
 
         device, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
         folder = out if out is not None else RunFolder(run, create=False).path / "analytics"
         claim_run(folder, "analytics", [run, data], overwrite)
-        try:
-            result = compute_analytics(run, data, folder, distance=distance, seed=seed, device=device, engine=chosen)
-        finally:
-            record_output(folder)
-        typer.echo(f"mAP {result.summary['map']:.3f} over {result.summary['n']} images; written to {result.out_dir}")
+        done = run_analytics(
+            AnalyticsConfig(out=folder, run=run, data=data, distance=distance, seed=seed, device=device, engine=chosen)
+        )
+        summary = Analytics.read(done.path).summary
+        typer.echo(f"mAP {summary['map']:.3f} over {summary['n']} images; written to {done.path}")
 
     try:
         hook = importlib.import_module("matsight.analytics.app_cli")
