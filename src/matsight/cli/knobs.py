@@ -23,6 +23,14 @@ def _lots_of(editor_run: Path) -> Path | None:
     return Path(read_meta(editor_run)["lots"]) if (editor_run / CHECKPOINT).is_file() else None
 
 
+def _check_regressor(regressor: Path | None) -> None:
+    """A ``--regressor`` run must hold a regression model (a tagger's outputs are not a property)."""
+    from matsight import options
+
+    if regressor is not None:
+        options.require_model(regressor, "--regressor", tasks=("regression",))
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     knobs = typer.Typer(
         help="Attribute knobs: an attribute editor, forward sweeps and the inverse search.", no_args_is_help=True
@@ -103,6 +111,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         from matsight.utils import resolve_device
 
         device = str(resolve_device(device))
+        _check_regressor(regressor)
         if out is not None:
             claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
 
@@ -153,6 +162,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         from matsight.utils import resolve_device
 
         device = str(resolve_device(device))
+        _check_regressor(regressor)
         if out is not None:
             claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
 
