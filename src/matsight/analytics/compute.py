@@ -228,7 +228,7 @@ def _write_section(config: AnalyticsConfig, trained: RunFolder, summary: dict, f
                 f"{trained.path.name}. Embeddings of the labels (ACT), penultimate features (FEA) and "
                 f"probabilities (PRD) by openTSNE (perplexity {config.perplexity:g}), coloured by the "
                 f"{config.distance} distance between labels and predictions. Open the app with "
-                f"<code>matsight app {trained.path}</code>."
+                f"`matsight app {trained.path}`."
             ),
             figures=[str(figure.relative_to(out.path))],
             tables=["per_attribute.csv"],

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS
+from matsight.cli.outputs import OVERWRITE, claim_run
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
@@ -28,10 +29,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Write saliency maps (chunked, resumable), a table and overlay figures into OUT."""
         from matsight.saliency.runner import explain_dataset
+        from matsight.utils import resolve_device
 
+        device = str(resolve_device(device))
+        claim_run(out, "saliency", [run, data], overwrite)
         folder = explain_dataset(
             run,
             data,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
+from matsight.cli.outputs import OVERWRITE, claim_dataset, claim_run, record_output
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
@@ -28,11 +29,15 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Rank describable textures by how well lots' resemblance to them tracks the property."""
         from matsight.concepts.analysis import analyse
         from matsight.utils import resolve_device
 
+        device = str(resolve_device(device))
+        chosen = engine_from(engine, address, workers)
+        claim_run(out, "textures", [run, lots, bank], overwrite)
         result = analyse(
             run,
             lots,
@@ -43,9 +48,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             target=target,
             n_boot=n_boot,
             n_perm=n_perm,
-            device=str(resolve_device(device)),
+            device=device,
             seed=seed,
-            engine=engine_from(engine, address, workers),
+            engine=chosen,
         )
         typer.echo(result.sign_convention)
         typer.echo(result.table().head(10).to_string(index=False, float_format="%.3f"))
@@ -57,14 +62,19 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         per_class: int = typer.Option(40, help="Images per class."),
         size: int = typer.Option(128, help="Image size in pixels (square)."),
         seed: int = typer.Option(0),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Write a procedural describable-texture bank (28 DTD class names) and OUT/contact_sheet.png."""
+        from matsight import options
         from matsight.concepts.figures import bank_contact_sheet
-        from matsight.errors import ConfigError
         from matsight.synth.textures import CLASSES, generate_bank
 
-        if per_class < 1 or size < 16:
-            raise ConfigError(f"--per-class must be >= 1 and --size >= 16, got {per_class} and {size}")
-        generate_bank(out, per_class=per_class, size=size, seed=seed)
-        bank_contact_sheet(out, Path(out) / "contact_sheet.png")
+        options.at_least("--per-class", per_class, 1)
+        options.at_least("--size", size, 16, " pixels")
+        claim_dataset(out, "synth textures", [], overwrite)
+        try:
+            generate_bank(out, per_class=per_class, size=size, seed=seed)
+            bank_contact_sheet(out, Path(out) / "contact_sheet.png")
+        finally:
+            record_output(out)
         typer.echo(f"{len(CLASSES)} classes x {per_class} images of {size} px in {out}")

@@ -93,24 +93,30 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
+        overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
     ) -> None:
         """Predict every image of DATA with the model in RUN; writes a CSV in the user's units.
 
         Columns: image, lot, predicted, measured (empty when not measured), split (train, held-out or new).
         The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
-        from matsight.store import atomic_path
+        from matsight import options
+        from matsight.store import RunFolder, atomic_path, claim_file
         from matsight.training import predict as run_predict
         from matsight.utils import resolve_device
 
+        options.at_least("--batch-size", batch_size, 1)
+        dev, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
+        RunFolder(run, create=False)
+        default = run / f"predictions_{data.resolve().name}.csv"
+        path = claim_file(out or default, reads=[run, data], overwrite=overwrite, default=out is None)
         table = run_predict(
             run,
             data,
-            device=str(resolve_device(device)),
-            engine=engine_from(engine, address, workers),
+            device=dev,
+            engine=chosen,
             chunks=run / "arrays" / f"predictions_{data.resolve().name}",
             batch_size=batch_size,
         )
-        path = out or run / f"predictions_{data.resolve().name}.csv"
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
         counts = table["split"].value_counts()

@@ -6,17 +6,18 @@ import os
 
 import numpy as np
 
+from matsight import options
 from matsight.concepts.correlation import SIGN_CONVENTION, lot_similarity, zscore
 from matsight.concepts.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
 from matsight.concepts.probe import TextureProbe, TextureResult
 from matsight.data.dataset import ImageDataset
-from matsight.data.layouts import read_lots
 from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import ORDER, Section, write_section
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 
+STAGES = ("Z1", "Z2", "Z3", "Z4", "Z5")
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
 
 
@@ -40,11 +41,16 @@ def analyse(
     the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``
     and are computed on ``engine`` (local or Ray)."""
     from matsight.concepts.bank import read_bank
+    from matsight.data import read_lots
 
+    options.one_of("--stage", stage, STAGES)
+    for option, value in (("--k", k), ("--n-boot", n_boot), ("--n-perm", n_perm)):
+        options.at_least(option, value, 1)
     model, spec = load_model(model_run, device=device)
     prop = target or spec.target
     if prop is None:
         raise ConfigError(f"{model_run} names no property column: pass --target COLUMN (a column of lots.csv)")
+    read_lots(lots, target=prop)  # a missing --target column fails now, not after the extraction
     run = RunFolder(out)
     run.start(
         "textures",

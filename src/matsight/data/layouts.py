@@ -28,6 +28,12 @@ class Problems:
         self.items.append(message)
 
     def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            error = DataLayoutError(
+                self.items[0] if str(self.root) in self.items[0] else f"{self.root}: {self.items[0]}"
+            )
+            error.problems = list(self.items)
+            raise error
         if self.items:
             shown = self.items[:50]
             more = f"\n  ... and {len(self.items) - 50} more" if len(self.items) > 50 else ""
@@ -36,6 +42,13 @@ class Problems:
             )
             error.problems = list(self.items)  # for matsight.data.validate, which merges them with image checks
             raise error
+
+
+def require_folder(root: Path) -> None:
+    """DataLayoutError unless ``root`` is an existing folder (one clear line before any other check)."""
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DataLayoutError(f"{root} {what}: give the dataset folder (see DATA_LAYOUTS.md)")
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -47,10 +60,14 @@ def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
         problems.add(f"{path} is missing: create it (see docs/data-layouts.md)")
         return None
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         problems.add(f"{path} cannot be parsed as CSV ({exc.__class__.__name__}: {exc})")
         return None
+    if df.empty:
+        problems.add(f"{path} has a header but no rows: add one row per image or lot")
+        return None
+    return df
 
 
 def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems) -> np.ndarray:
@@ -112,6 +129,7 @@ def read_lots(root: str | os.PathLike, target: str | None = None, attributes: li
     cell in such a column is reported; blank cells are NaN); wholly text columns are ignored.
     """
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "lots.csv"
     df = _read_csv(csv, problems)
@@ -136,15 +154,16 @@ def read_lots(root: str | os.PathLike, target: str | None = None, attributes: li
         attributes = [c for c in numeric_columns(df) if c != target]
     for column in attributes:
         if column not in df.columns:
-            problems.add(f"{csv}: attribute column '{column}' is missing")
+            problems.add(f"{csv}: attribute column '{column}' is missing; columns are {', '.join(df.columns)}")
     target_values = (
         _numeric_column(df, target, csv, problems)[:, None]
         if target is not None
         else np.zeros((len(df), 0), np.float32)
     )
+    present = [c for c in attributes if c in df.columns]  # a missing one is a problem, raised below
     attribute_values = (
-        np.stack([_numeric_column(df, c, csv, problems) for c in attributes if c in df.columns], axis=1)
-        if attributes
+        np.stack([_numeric_column(df, c, csv, problems) for c in present], axis=1)
+        if present
         else np.zeros((len(df), 0), np.float32)
     )
     folders = {p.name for p in images_dir.iterdir() if p.is_dir()} if images_dir.is_dir() else set()
@@ -180,6 +199,7 @@ def read_lots(root: str | os.PathLike, target: str | None = None, attributes: li
 def read_multilabel(root: str | os.PathLike) -> ImageTable:
     """Layout 2: ``labels.csv`` (``image``, then one 0/1 column per attribute) + ``images/``."""
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "labels.csv"
     df = _read_csv(csv, problems)
@@ -217,6 +237,7 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
     The DTD archive's ``dtd/`` or ``dtd/images/`` both work as ``root``.
     """
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "labels.csv"
     images_dir = root / "images" if (root / "images").is_dir() else root

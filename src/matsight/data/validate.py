@@ -162,6 +162,9 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
         if table is not None
         else 0,
     )
+    if table is not None:
+        for problem in nonfinite_target_problems(table):
+            problems.add(problem)
     decoded, arrays = [], []
     for path in files:
         try:
@@ -182,3 +185,46 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
         for j, column in enumerate(summary.numeric_columns):
             summary.blank[column] = len({g for g, v in zip(table.groups, values[:, j]) if np.isnan(v)})
     return summary
+
+
+def nonfinite_target_problems(table: ImageTable) -> list[str]:
+    """One problem per target column and infinite value (``inf``, ``-inf``), naming the CSV, the column,
+    the value and the lots or images that carry it. A blank cell (NaN) is not a problem: it marks a lot
+    that has not been measured yet."""
+    csv = table.root / ("lots.csv" if table.task == "regression" else "labels.csv")
+    problems = []
+    for k, name in enumerate(table.target_names):
+        column = table.targets[:, k]
+        for value in sorted({str(v) for v in column[np.isinf(column)]}):
+            rows = [
+                g if table.task == "regression" else p.name
+                for g, p, v in zip(table.groups, table.paths, column)
+                if str(v) == value
+            ]
+            where = ", ".join(dict.fromkeys(rows).keys())
+            problems.append(
+                f"{csv}, column '{name}': {value} for {where} is not a finite number; write a number or remove the row"
+            )
+    return problems
+
+
+def undecodable_image_problems(paths: list[Path]) -> list[str]:
+    """One problem per image file that cannot be decoded (not an image, truncated, empty, or a
+    symbolic link to something that is not an image)."""
+    problems = []
+    for path in paths:
+        try:
+            decode_raw(path)
+        except ImageReadError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def check_trainable(table: ImageTable) -> None:
+    """Before the first epoch: raise one DataLayoutError listing every non-finite target and every
+    image that cannot be decoded (the checks ``matsight validate`` makes), so a bad file fails the
+    run at once instead of in a later epoch."""
+    problems = Problems(table.root)
+    for problem in nonfinite_target_problems(table) + undecodable_image_problems(table.paths):
+        problems.add(problem)
+    problems.raise_if_any()

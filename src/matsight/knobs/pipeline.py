@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight import options
 from matsight.errors import ConfigError
 from matsight.knobs import figures
 from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
@@ -165,6 +166,8 @@ def run_sweeps(
     """Sweep every knob over its range on held-out tiles spread over the lots; ``tables/knob_sweeps.csv``
     (with ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope) and figures in ``out``
     (default: the editor run); ``view``: what the regressor sees of an edit (column ``view``)."""
+    options.at_least("--levels", levels, 2, " (a sweep needs two ends)")
+    options.at_least("--tiles", max_tiles, 1)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=True, view=view
     )
@@ -222,6 +225,9 @@ def run_inverse(
             f"--per {per!r}: choose tile (each tile alone, the paper's search) or lot (one answer per lot)"
         )
     wanted = Goal.parse(goal)
+    options.at_least("--tiles", max_tiles, 1)
+    options.at_least("--steps", steps, 1)
+    options.non_negative("--lam", lam)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot", view=view
     )

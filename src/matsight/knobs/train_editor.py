@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from matsight import options
 from matsight.data import read_lots
 from matsight.data.dataset import ImageDataset, ImageTable
 from matsight.data.intensity import Intensity
@@ -73,6 +74,12 @@ class EditorConfig:
             raise ConfigError("--attributes is empty: name at least one lots.csv column, e.g. size,porosity")
         if self.attribute_weight < 0:
             raise ConfigError(f"--attribute-weight must be 0 or more (AttGAN uses 10), got {self.attribute_weight}")
+        for option, value in (("--steps", self.steps), ("--width", self.width), ("--depth", self.depth)):
+            options.at_least(option, value, 1)
+        options.at_least("--image-size", self.image_size, 8, " pixels")
+        options.at_least("--batch-size", self.batch_size, 1)
+        options.non_negative("--attribute-weight", self.attribute_weight)
+        options.positive("--lr", self.lr)
 
     @classmethod
     def gpu(cls, **kw) -> EditorConfig:

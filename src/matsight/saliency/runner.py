@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight import options
 from matsight.data.inputs import read_for_model
 from matsight.errors import ConfigError
 from matsight.models import load_model
@@ -86,10 +87,16 @@ def explain_dataset(
     instead of in this process; the chunk files are the same.
     """
     if method not in METHODS:
-        raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"--method {method!r}: unknown saliency method; choose one of {', '.join(METHODS)}")
+    options.one_of("--sign", sign, (1, -1))
+    options.at_least("--batch-size", batch_size, 1)
+    if max_images is not None:
+        options.at_least("--max-images", max_images, 1)
     model, spec = load_model(run_dir, device)
     if spec.task != "regression" and target is None and method not in ("response-maps", "clear"):
         raise ConfigError(f"{run_dir} is a {spec.task} model: pass --target <class or attribute index>")
+    if target is not None and not 0 <= target < spec.num_outputs:
+        raise ConfigError(f"--target {target}: the model has {spec.num_outputs} outputs, 0 to {spec.num_outputs - 1}")
     table = read_for_model(data_dir, spec)
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))

@@ -13,10 +13,11 @@ from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
 from matsight.data.intensity import Intensity
+from matsight.store.digest import file_digest, files_digest
 
 
 def model_digest(model: str | nn.Module) -> str:
-    """What identifies a model for resuming: a run folder's checkpoint (path, size, mtime) or an
+    """What identifies a model for resuming: the bytes of a run folder's checkpoint or an
     in-memory model's class and weights."""
     digest = hashlib.sha1()
     if isinstance(model, nn.Module):
@@ -26,8 +27,7 @@ def model_digest(model: str | nn.Module) -> str:
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     else:
         checkpoint = Path(model) / "checkpoint.pt" if Path(model).is_dir() else Path(model)
-        stat = checkpoint.stat()
-        digest.update(f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(file_digest(checkpoint).encode())
     return digest.hexdigest()
 
 
@@ -58,11 +58,15 @@ class ImageBatchWorker:
             return {"output": model(images).float()}
 
     def job_key(self) -> str:
-        """Changes with the model, the images or any setting that changes the results (not ``device``)."""
+        """Changes with the model's bytes, the images' names and bytes, or any setting that changes
+        the results (not ``device``)."""
         settings = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "device")
         }
-        return hashlib.sha1(f"{type(self).__qualname__}|{model_digest(self.model)}|{settings!r}".encode()).hexdigest()
+        images = files_digest(self.paths)
+        return hashlib.sha1(
+            f"{type(self).__qualname__}|{model_digest(self.model)}|{images}|{settings!r}".encode()
+        ).hexdigest()
 
     def _load(self) -> nn.Module:
         if isinstance(self.model, nn.Module):

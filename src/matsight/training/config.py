@@ -6,10 +6,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from matsight import options
 from matsight.data.split import SPLITS
 from matsight.errors import ConfigError
 from matsight.models import ARCHITECTURES, TASKS
-from matsight.training.loop import SCHEDULES
+from matsight.training.loop import OPTIMIZERS, SCHEDULES
+from matsight.utils import resolve_device
+
+MIN_IMAGE_SIZE = 16
 
 
 @dataclass
@@ -60,6 +64,13 @@ class TrainConfig:
         for name in ("epochs", "image_size", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        options.at_least("--image-size", self.image_size, MIN_IMAGE_SIZE, " pixels (the networks downsample 32x)")
+        options.one_of("--optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is not None:
+            options.positive("--lr", self.lr)
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise ConfigError(f"--weights {self.weights}: no such file; give a local .pt/.pth file")
+        resolve_device(self.device)
 
     @property
     def learning_rate(self) -> float:

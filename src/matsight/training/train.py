@@ -12,6 +12,7 @@ from matsight.data.intensity import Intensity, survey
 from matsight.data.layouts import choose_target
 from matsight.data.split import split_indices
 from matsight.data.transforms import crop_size_for
+from matsight.data.validate import check_trainable
 from matsight.errors import DataLayoutError, RunFolderError
 from matsight.models import ModelSpec, build_model, load_model
 from matsight.report import ORDER, Section, write_section
@@ -143,7 +144,7 @@ def _write_section(run: RunFolder, config: TrainConfig, spec: ModelSpec, metrics
         else ""
     )
     text = (
-        f"A {config.arch} {task} model{predicts} trained on {config.data} for {config.epochs} epochs "
+        f"A {config.arch} {task} model{predicts} trained on `{config.data}` for {config.epochs} epochs "
         f"({config.split} split, {config.val_fraction:.0%} held out, images {config.image_size} px).{left_out}"
     )
     write_section(
@@ -168,12 +169,17 @@ def train(config: TrainConfig) -> RunFolder:
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    run = RunFolder(config.out)
+    reads = [config.data, config.weights]
+    if distributed.is_main():
+        run.claim("train", reads=reads, overwrite=config.overwrite, check_only=True)
     data = read_training_data(config)
     table = data.table
+    check_trainable(table)
     train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
-    run = RunFolder(config.out)
     if distributed.is_main():
         _check_resumable(run, config)
+        run.claim("train", reads=reads, overwrite=config.overwrite)
         run.start("train", config.arguments(), seed=config.seed, inputs={"data": config.data})
         run.write_table(SPLIT_TABLE, split_frame(table, train_rows, val_rows))
     surveys = survey(table.paths)
