@@ -1,16 +1,14 @@
 """The training run's reference for judging new images, and its per-image verdicts.
 
-``fit_reference`` keeps two k-nearest-neighbour distances (:mod:`matsight.ood.distances`): of a
-model's features (unit-normalised rows) and of the images' intensity statistics (standardised
-columns), both from the training images. Each threshold is the conformal quantile of calibration
-distances, the ⌈(n+1)·q⌉-th smallest of n (Vovk et al. 2005; Angelopoulos & Bates 2021): a new
-image from the training distribution exceeds it with probability ≤ 1 − q, so is flagged with
-probability ≤ 2(1 − q). The feature calibration distances are those of *held-out* images (the
-model has fitted its training images, whose features therefore lie closer to each other than a new
-image's); the intensity statistics do not depend on the model, so their calibration distances
-are those of the held-out images plus those of every training image to the *other* training
-images (leave one out), which steadies the threshold. With fewer than q/(1 − q) calibration
-distances a threshold is their largest.
+``fit_reference`` keeps two k-nearest-neighbour distances (:mod:`matsight.ood.distances`) from
+the training images: of a model's features (unit-normalised rows, Sun et al. 2022) and of the
+images' intensity statistics (whitened with a Ledoit–Wolf covariance). Each threshold is the
+conformal quantile of the distances of *held-out* images (never trained on, so their features are
+as far from the training images' as a new image's), the ⌈(n+1)·q⌉-th smallest of n (Vovk et al.
+2005; Angelopoulos & Bates 2021): a new image from the training distribution exceeds it with
+probability ≤ 1 − q, and is flagged with probability ≤ 2(1 − q). With fewer than q/(1 − q)
+held-out images a threshold is their largest distance, and the rate achieved by one run varies
+more (it follows a Beta(1, n) law).
 
 ``OODReference.score`` divides each distance by its threshold: ``feature_score``,
 ``intensity_score``; ``ood_score`` is the larger, and an image is *out of distribution* when it
@@ -33,7 +31,6 @@ from matsight.ood.persistence import FIX, read_bundle, write_bundle
 FORMAT = "matsight-ood-1"
 FEATURES_UNLIKE = "features unlike training"
 INTENSITIES_UNLIKE = "intensities unlike training"
-INTENSITY_ROWS = 20_000  # training rows kept for the intensity distance (21 numbers each)
 
 
 def conformal_threshold(distances: np.ndarray, quantile: float) -> float:
@@ -207,7 +204,7 @@ def fit_reference(
     intensities_heldout: np.ndarray,
     targets_train: np.ndarray | None = None,
     quantile: float = 0.99,
-    neighbours: int = 5,
+    neighbours: int = 1,
 ) -> OODReference:
     """Fit the reference of a trained model.
 
@@ -229,9 +226,8 @@ def fit_reference(
     intensities_train = as_matrix(intensities_train, "intensities_train")
     if len(features_train) != len(intensities_train):
         raise ValueError(f"{len(features_train)} training feature rows but {len(intensities_train)} intensity rows")
-    features = KNNDistance.fit(features_train, neighbours, scaling="rows")
-    intensities = KNNDistance.fit(intensities_train, neighbours, scaling="columns", max_rows=INTENSITY_ROWS)
-    intensity_calibration = np.concatenate([intensities.leave_one_out(), intensities(intensities_heldout)])
+    features = KNNDistance.fit(features_train, neighbours, scaling="unit")
+    intensities = KNNDistance.fit(intensities_train, neighbours, scaling="whitened")
     if targets_train is None:
         low = high = np.zeros(0)
     else:
@@ -243,7 +239,7 @@ def fit_reference(
         features=features,
         intensities=intensities,
         feature_threshold=conformal_threshold(features(features_heldout), quantile),
-        intensity_threshold=conformal_threshold(intensity_calibration, quantile),
+        intensity_threshold=conformal_threshold(intensities(intensities_heldout), quantile),
         quantile=quantile,
         target_low=low,
         target_high=high,
