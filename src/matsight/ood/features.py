@@ -76,8 +76,7 @@ def intensity_statistics(images: torch.Tensor) -> np.ndarray:
         raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
     grey = images.detach().float().mean(dim=1, keepdim=True)
     flat = grey.flatten(1)
-    levels = torch.tensor(INTENSITY_QUANTILES, device=flat.device)
-    columns = [flat.mean(1, keepdim=True), flat.std(1, keepdim=True), torch.quantile(flat, levels, dim=1).T]
+    columns = [flat.mean(1, keepdim=True), flat.std(1, keepdim=True), _quantiles(flat, INTENSITY_QUANTILES)]
     blurred = [gaussian_blur(grey, sigma) for sigma in BAND_SIGMAS]
     for fine, coarse in zip(blurred[:-1], blurred[1:]):
         band = (fine - coarse).flatten(1)
@@ -85,6 +84,17 @@ def intensity_statistics(images: torch.Tensor) -> np.ndarray:
         spread = centred.pow(2).mean(1, keepdim=True).sqrt()
         columns += [spread, (centred / spread.clamp_min(1e-8)).pow(3).mean(1, keepdim=True)]
     return torch.cat(columns, dim=1).cpu().numpy().astype(np.float32)
+
+
+def _quantiles(rows: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+    """Quantiles ``[N, len(levels)]`` of each row of ``rows`` ``[N, P]``, linearly interpolated as
+    ``numpy.quantile``; by sorting, so with no size limit (``torch.quantile`` stops at 2**24 values)."""
+    ordered = rows.sort(dim=1).values
+    position = torch.tensor(levels, dtype=rows.dtype, device=rows.device) * (rows.shape[1] - 1)
+    below = position.floor().long()
+    above = torch.clamp(below + 1, max=rows.shape[1] - 1)
+    fraction = position - below
+    return ordered[:, below] * (1 - fraction) + ordered[:, above] * fraction
 
 
 def _pooled(output: torch.Tensor) -> torch.Tensor:

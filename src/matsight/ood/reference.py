@@ -36,7 +36,9 @@ INTENSITIES_UNLIKE = "intensities unlike training"
 def conformal_threshold(distances: np.ndarray, quantile: float) -> float:
     """The ⌈(n+1)·quantile⌉-th smallest of ``distances`` ``[n]`` (the largest when that rank exceeds n)."""
     ordered = np.sort(np.asarray(distances, dtype=np.float64))
-    rank = min(math.ceil((len(ordered) + 1) * quantile), len(ordered))
+    rank = min(
+        math.ceil((len(ordered) + 1) * quantile - 1e-9), len(ordered)
+    )  # 1e-9: a product meant as 91 may be 91.000…01
     return max(float(ordered[rank - 1]), 1e-12)
 
 
