@@ -11,7 +11,7 @@ import torch
 from scipy import ndimage
 from scipy.spatial.distance import cdist
 
-from matsight.errors import RunFolderError
+from matsight.errors import ConfigError, RunFolderError
 from matsight.ood import (
     FOREIGN_KINDS,
     INTENSITY_STATISTICS,
@@ -139,6 +139,18 @@ def test_predictions_outside_the_training_range_are_flagged_with_the_range():
     assert scores.reasons[0] == ["prediction outside training range 213–386"] and scores.reasons[1] == []
     assert not scores.out_of_distribution.any()  # the inputs themselves are the training images
     assert scores.columns()["ood_reasons"][2] == "prediction outside training range 213–386"
+
+
+def test_bad_arguments_are_named():
+    f, i = np.ones((4, 3)), np.ones((4, 2))
+    with pytest.raises(ValueError, match="intensities_heldout"):
+        fit_reference(f, f, i, i[:3])
+    with pytest.raises(ValueError, match="NaN"):
+        fit_reference(f, f * np.nan, i, i)
+    with pytest.raises(ConfigError, match="quantile"):
+        fit_reference(f, f, i, i, quantile=1.0)
+    with pytest.raises(ValueError, match="2 training images"):
+        fit_reference(f[:1], f, i[:1], i)
 
 
 def test_summary_line_counts():

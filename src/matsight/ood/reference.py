@@ -221,13 +221,25 @@ def fit_reference(
         raise ConfigError(f"the out-of-distribution quantile must lie between 0 and 1, got {quantile}")
     if neighbours < 1:
         raise ConfigError(f"the number of neighbours must be at least 1, got {neighbours}")
-    features_train, features_heldout = (
-        as_matrix(features_train, "features_train"),
-        as_matrix(features_heldout, "features_heldout"),
-    )
-    intensities_train = as_matrix(intensities_train, "intensities_train")
-    if len(features_train) != len(intensities_train):
-        raise ValueError(f"{len(features_train)} training feature rows but {len(intensities_train)} intensity rows")
+    rows = {
+        name: as_matrix(array, name)
+        for name, array in (
+            ("features_train", features_train),
+            ("features_heldout", features_heldout),
+            ("intensities_train", intensities_train),
+            ("intensities_heldout", intensities_heldout),
+        )
+    }
+    for part in ("train", "heldout"):
+        if len(rows[f"features_{part}"]) != len(rows[f"intensities_{part}"]):
+            raise ValueError(
+                f"features_{part} has {len(rows[f'features_{part}'])} rows but intensities_{part} "
+                f"{len(rows[f'intensities_{part}'])}: give both for the same images"
+            )
+    if len(rows["features_train"]) < 2:
+        raise ValueError("the reference needs at least 2 training images")
+    features_train, features_heldout = rows["features_train"], rows["features_heldout"]
+    intensities_train, intensities_heldout = rows["intensities_train"], rows["intensities_heldout"]
     features = KNNDistance.fit(features_train, neighbours, scaling="unit")
     intensities = KNNDistance.fit(intensities_train, neighbours, scaling="whitened")
     if targets_train is None:
