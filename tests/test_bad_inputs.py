@@ -132,7 +132,7 @@ def fx(tmp_path_factory) -> Fixtures:
     lots = make_lots(root / "lots")
     tiny = ["--epochs", 1, "--image-size", 16, "--batch-size", 4, *FAST]
     for args in (
-        ["train", lots, "--out", root / "reg", *tiny],
+        ["train", lots, "--out", root / "reg", "--target", "cps", *tiny],
         ["synth", "xray", root / "xray", "--n", 8, "--size", 16],
         ["train", root / "xray", "--out", root / "ml", "--task", "multilabel", *tiny],
         ["crystals", "build", root / "crys", "--n", 7, *FAST],
@@ -274,7 +274,7 @@ def cases(prefix: str, expected_and_args: dict[str, tuple[str, Args]]) -> None:
         CASES.append((f"{prefix}-{name}", args, expected))
 
 
-TRAIN = ["--epochs", 1, "--image-size", 16, "--batch-size", 4, *FAST]
+TRAIN = ["--target", "cps", "--epochs", 1, "--image-size", 16, "--batch-size", 4, *FAST]
 # small settings put before the bad option, so a case that is wrongly accepted still ends quickly
 SMALL_LOTS = ["--lots", 2, "--tiles-per-lot", 1, "--size", 16]
 

@@ -144,6 +144,19 @@ def test_own_folder_validate_train_predict_saliency(study, capsys):
     fresh = pd.read_csv(study / "new.csv", keep_default_na=False)
     assert sorted(set(fresh["lot"])) == list(FORMATS) and (fresh["measured"] == "").all()
     assert (fresh["split"] == "new").all() and len(fresh) == 12
+    assert {"out_of_distribution", "ood_score", "outside_target_range", "ood_reasons"} <= set(fresh.columns)
+    assert "look like the training data" in out or "look unlike the training data" in out
+
+    # images unlike anything in training (uniform noise) are flagged, and the console says so
+    foreign = study / "foreign"
+    foreign.mkdir()
+    for k in range(4):
+        noise = np.random.default_rng(k).integers(0, 256, (32, 32), dtype=np.uint8)
+        Image.fromarray(noise).save(foreign / f"noise_{k}.png")
+    code, out, err = run_cli(["predict", str(run), str(foreign), "--out", str(study / "foreign.csv")], capsys)
+    assert code == 0, err
+    flagged = pd.read_csv(study / "foreign.csv")["out_of_distribution"]
+    assert flagged.sum() >= 3 and f"{flagged.sum()} of 4 images look unlike the training data" in out
 
     # the same tiles as 8-bit PNG, 12-bit-in-16-bit TIFF and 16-bit TIFF: the same prediction (±2 % of range)
     fresh["sample"] = fresh["image"].str.extract(r"(sample_\d)")[0]

@@ -97,7 +97,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     ) -> None:
         """Predict every image of DATA with the model in RUN; writes a CSV in the user's units.
 
-        Columns: image, lot, predicted, measured (empty when not measured), split (train, held-out or new).
+        Columns: image, lot, predicted, measured (empty when not measured), split (train, held-out or new),
+        out_of_distribution, ood_score, outside_target_range and ood_reasons (images unlike the training data).
         The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
         from matsight import options
         from matsight.store import RunFolder, atomic_path, claim_file
@@ -122,6 +123,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         counts = table["split"].value_counts()
         seen = ", ".join(f"{counts[k]} {k}" for k in ("train", "held-out", "new") if k in counts)
         typer.echo(f"{len(table)} predictions ({seen}) written to {path}")
+        if "ood_summary" in table.attrs:
+            typer.echo(table.attrs["ood_summary"])
 
 
 def _print_metrics(metrics: dict) -> None:

@@ -9,11 +9,10 @@ from matsight.data.split import split_indices
 from matsight.training.config import TrainConfig
 from matsight.training.loop import FitConfig, fit
 from matsight.training.metrics import classification_metrics, multilabel_metrics, per_group_means, regression_metrics
-from matsight.training.predict import ExtraColumns, model_outputs, outputs_to_table, predict, read_for_model, read_table
+from matsight.training.predict import model_outputs, outputs_to_table, predict, read_for_model, read_table
 from matsight.training.train import evaluate, train
 
 __all__ = [
-    "ExtraColumns",
     "FitConfig",
     "TrainConfig",
     "classification_metrics",

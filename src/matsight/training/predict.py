@@ -4,16 +4,14 @@
 (:func:`~matsight.data.inputs.read_for_model`): a lots folder (blank or missing property cells are
 fine), a multi-label or classes folder, or any folder of images. Each row says whether the image was
 in the run's training split, its held-out split, or is new (:func:`matsight.training.seen.split_of`),
-and callers may add per-image columns (:class:`ExtraColumns`, e.g. an out-of-distribution score).
+and whether it looks unlike the training images (:mod:`matsight.ood`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,7 +21,8 @@ from torch.utils.data import DataLoader
 from matsight.data import ImageDataset, ImageTable, read_classes, read_lots, read_multilabel
 from matsight.data.inputs import read_for_model
 from matsight.models import ModelSpec, read_spec
-from matsight.models.features import features_and_logits
+from matsight.ood import forward_with_statistics, summary_line
+from matsight.ood.run import score_arrays
 from matsight.scale import LOCAL, Engine, chunk_store
 from matsight.scale.workers import ImageBatchWorker
 from matsight.training.seen import split_of
@@ -81,21 +80,14 @@ def outputs_to_table(outputs: np.ndarray, table: ImageTable, spec: ModelSpec) ->
     return frame
 
 
-class ExtraColumns(Protocol):
-    """Per-image columns added to :func:`predict`'s table (e.g. ``out_of_distribution``, ``ood_score``):
-    called with the images read and the model's arrays for them (``output [N, K]`` raw outputs,
-    ``features [N, F]`` penultimate features); returns ``{column: values [N]}``."""
-
-    def __call__(self, table: ImageTable, arrays: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]: ...
-
-
 @dataclass
 class PredictionWorker(ImageBatchWorker):
-    """Per chunk, raw ``output [n, K]`` and penultimate ``features [n, F]`` (picklable, so Ray actors
-    can build it)."""
+    """Per chunk, raw ``output [n, K]``, the ``features [n, D]`` and ``intensities [n, S]`` the
+    out-of-distribution check reads (:func:`~matsight.ood.features.forward_with_statistics`; picklable,
+    so Ray actors can build it)."""
 
-    def compute(self, model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return features_and_logits(model, images)
+    def compute(self, model: torch.nn.Module, images: torch.Tensor) -> dict[str, np.ndarray]:
+        return forward_with_statistics(model, images)
 
 
 def predict(
@@ -105,13 +97,14 @@ def predict(
     engine: Engine = LOCAL,
     chunks: str | os.PathLike | None = None,
     batch_size: int = 64,
-    extra_columns: Sequence[ExtraColumns] = (),
 ) -> pd.DataFrame:
     """Predictions of the model in ``run_dir`` for every image of ``data`` (a folder or a table).
 
     Columns: those of :func:`outputs_to_table`, then ``split`` (``train``, ``held-out`` or ``new``:
-    whether the run trained on, held out, or never saw the image's content), then each of
-    ``extra_columns``' columns. The outputs are computed in chunks of ``batch_size`` images on
+    whether the run trained on, held out, or never saw the image's content) and, when the run keeps an
+    out-of-distribution reference, ``out_of_distribution``, ``ood_score``, ``outside_target_range``,
+    ``ood_reasons``; ``frame.attrs["ood_summary"]`` then holds the one-line verdict. The outputs are
+    computed in chunks of ``batch_size`` images on
     ``engine`` (local or Ray) into the folder ``chunks`` (a rerun resumes there; ``None``: a temporary
     folder).
     """
@@ -120,10 +113,12 @@ def predict(
     factory = spec.batch_worker(PredictionWorker, str(run_dir), table.paths, device=device, batch_size=batch_size)
     with chunk_store(chunks) as store:
         result = engine.run(len(table), batch_size, store, factory, device, description="predicting")
-        arrays = {key: result.concat(key) for key in ("output", "features")}
+        arrays = {key: result.concat(key) for key in ("output", "features", "intensities")}
     frame = outputs_to_table(arrays["output"], table, spec)
     frame["split"] = split_of(run_dir, table.paths)
-    for extra in extra_columns:
-        for column, values in extra(table, arrays).items():
-            frame[column] = np.asarray(values)
+    scores = score_arrays(run_dir, spec, arrays)
+    if scores is not None:
+        for column, values in scores.columns().items():
+            frame[column] = values
+        frame.attrs["ood_summary"] = summary_line(scores, list(frame["image"]))
     return frame

@@ -15,6 +15,8 @@ from matsight.data.transforms import crop_size_for
 from matsight.data.validate import check_trainable
 from matsight.errors import DataLayoutError, RunFolderError
 from matsight.models import ModelSpec, build_model, load_model
+from matsight.ood.run import fit_run_reference
+from matsight.progress import note
 from matsight.report import ORDER, Section, write_section
 from matsight.scale import distributed
 from matsight.store import RunFolder
@@ -202,6 +204,11 @@ def train(config: TrainConfig) -> RunFolder:
         run.write_table("history", pd.DataFrame(state["history"]))
         figures.learning_curves(pd.DataFrame(state["history"]), run.figure_path("learning_curves.png"))
         metrics = evaluate(run, table.subset(val_rows), spec, device)
+        note("fitting the out-of-distribution reference on the training and held-out images")
+        best, _ = load_model(run.path, device=device)
+        fit_run_reference(
+            run.path, best, spec, table.subset(train_rows), table.subset(val_rows), device, decoder=decoder
+        )
         run.write_json(
             "metrics.json",
             {
