@@ -49,12 +49,14 @@ def test_gaussian_cdf_hand_computed():
 
 
 def test_stages_found_for_torchvision_and_names():
-    assert list(find_stages(resnet18())) == ["Z1", "Z2", "Z3", "Z4", "Z5"]
-    dn = densenet121()
-    assert find_stages(dn)["Z5"] is dn.features.denseblock4
+    """Discovery (saliency/stages.py): the tensor carried to the next grid, named by its outermost module."""
     rn = resnet18()
+    assert find_stages(rn) == {"Z1": rn.relu, "Z2": rn.layer1, "Z3": rn.layer2, "Z4": rn.layer3, "Z5": rn.layer4}
+    dn = densenet121()
+    f = dn.features
+    assert find_stages(dn) == {"Z1": f.relu0, "Z2": f.denseblock1, "Z3": f.denseblock2, "Z4": f.denseblock3, "Z5": f}
     assert list(find_stages(rn, ["layer3", "layer4"]).values()) == [rn.layer3, rn.layer4]
-    with pytest.raises(ConfigError, match="layer9"):
+    with pytest.raises(ConfigError, match="layer9.*closest: layer4"):
         find_stages(rn, ["layer9"])
     with pytest.raises(ConfigError, match="layers="):
         find_stages(nn.Sequential(nn.Conv2d(1, 2, 3)))

@@ -2,8 +2,8 @@
 
 The run's model (``<run>/checkpoint.pt``) is loaded on the first request (torch is imported only
 then), the image is prepared as at evaluation time (resize to ``image_size``, centre crop to
-``crop_size``) and the map of ``matsight.saliency`` (Grad-CAM, FastCAM × Grad-CAM, ...; see
-``matsight.saliency.runner.METHODS``) is blended over the log-scaled crop.
+``crop_size``) and the map of a ``matsight.saliency`` method (the registry's ``interactive`` ones:
+FastCAM × Grad-CAM, Grad-CAM, ...) is blended over the log-scaled crop.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from matsight.saliency.registry import METHODS as REGISTRY
+
 DEFAULT_METHOD = "fastcam-gradcam"
-METHODS = ("fastcam-gradcam", "gradcam", "gradcam++", "fastcam")  # attribute-specific or cheap
+METHODS = (DEFAULT_METHOD, *(k for k, spec in REGISTRY.items() if spec.interactive and k != DEFAULT_METHOD))
 ALPHA = 0.55  # weight of the colour-mapped saliency over the grey image
 
 
@@ -77,7 +79,7 @@ class SaliencyOverlays:
 
         from matsight.data.images import read_image
         from matsight.data.transforms import center_crop, crop_size_for, resize_square
-        from matsight.saliency.runner import METHODS as EXPLAINERS
+        from matsight.saliency.registry import build_explainer
 
         with self._lock:
             model, meta = self._load()
@@ -85,5 +87,5 @@ class SaliencyOverlays:
             crop_size = meta.get("crop_size") or crop_size_for(meta["image_size"])
             crop = center_crop(resize_square(pixels, meta["image_size"]), crop_size)
             x = crop[None].contiguous().to(self.device)
-            saliency = EXPLAINERS[method](model, x, attribute, 1)["map"][0].detach().float().cpu().numpy()
+            saliency = build_explainer(method, model).attribute(x, attribute, 1)[0].detach().float().cpu().numpy()
         return png_bytes(blend(log_grey(crop.mean(0).numpy()), saliency))

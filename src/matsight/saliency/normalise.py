@@ -1,10 +1,11 @@
-"""Per-image normalisation of maps ``[N,h,w]`` to ``[0,1]``: Gamma CDF, Gaussian CDF, min-max."""
+"""Per-image normalisation of maps ``[N,h,w]`` to ``[0,1]``: Gamma CDF, Gaussian CDF, min-max, positive part."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 EPS = 1e-7
 
@@ -43,18 +44,52 @@ def gaussian_cdf(maps: torch.Tensor) -> torch.Tensor:
     return 0.5 * (1 + torch.erf((maps - mean) / (std * math.sqrt(2))))
 
 
+def flat(maps: torch.Tensor) -> torch.Tensor:
+    """``[N]`` True where a map ``[N,h,w]`` holds nothing: constant up to float rounding (span at most
+    ``2**-20`` of its largest magnitude), all zero, or not finite."""
+    flat_maps = maps.flatten(1)
+    span = flat_maps.amax(dim=1) - flat_maps.amin(dim=1)
+    return ~(span > flat_maps.abs().amax(dim=1) * 2**-20) | ~torch.isfinite(span)
+
+
 def minmax(maps: torch.Tensor) -> torch.Tensor:
-    """``(x - min) / (max - min + 1e-7)`` per image (pytorch-grad-cam's ``scale_cam_image``)."""
-    flat = maps.flatten(1)
-    lo = flat.min(dim=1).values.view(-1, 1, 1)
-    shifted = maps - lo
-    return shifted / (shifted.flatten(1).max(dim=1).values.view(-1, 1, 1) + EPS)
+    """``(x - min) / (max - min)`` per image ``[N,h,w]``, exact (no epsilon: a map of 1e-12 is stretched
+    like a map of 1); maps that hold nothing (:func:`flat`) become zeros."""
+    flat_maps = maps.flatten(1)
+    low = flat_maps.amin(dim=1).view(-1, 1, 1)
+    span = flat_maps.amax(dim=1).view(-1, 1, 1) - low
+    empty = flat(maps).view(-1, 1, 1)
+    return torch.where(empty, torch.zeros_like(maps), (maps - low) / torch.where(empty, 1, span))
 
 
 def positive(maps: torch.Tensor) -> torch.Tensor:
-    """Positive part scaled by the per-image maximum (evidence for the chosen target and sign)."""
+    """Positive part divided by its per-image maximum (evidence for the chosen target and sign); zeros
+    where no value is positive."""
     pos = maps.clamp_min(0)
-    return pos / (pos.flatten(1).max(dim=1).values.view(-1, 1, 1) + EPS)
+    high = pos.flatten(1).amax(dim=1).view(-1, 1, 1)
+    empty = ~(high > 0) | ~torch.isfinite(high)
+    return torch.where(empty, torch.zeros_like(pos), pos / torch.where(empty, 1, high))
 
 
 NORMS = {"gamma": gamma_cdf, "gaussian": gaussian_cdf, "minmax": minmax, "positive": positive}
+
+
+def resize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize (half-pixel centres, as OpenCV's ``INTER_LINEAR``) of ``[N,h,w]`` to ``[N,*size]``."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps.unsqueeze(1), size=tuple(size), mode="bilinear", align_corners=False).squeeze(1)
+
+
+def normalise(maps: torch.Tensor, norm: str, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw maps ``[N,h,w]`` on any grid -> ``(maps [N,*size] in [0,1], empty [N] bool)``.
+
+    ``NORMS[norm]`` on the grid, bilinear resize to ``size``, then (``minmax``) min-max again, as
+    pytorch-grad-cam does; maps that hold nothing (:func:`flat`, also after the positive part) are
+    zeros and flagged ``empty``.
+    """
+    out = resize(NORMS[norm](maps), size)
+    if norm == "minmax":
+        out = minmax(out)
+    empty = flat(maps) | (flat(maps.clamp_min(0)) if norm == "positive" else False)
+    return torch.where(empty.view(-1, 1, 1), torch.zeros_like(out), out), empty
