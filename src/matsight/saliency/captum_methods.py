@@ -82,13 +82,17 @@ class IntegratedGradients(CaptumExplainer):
 class SmoothGrad(CaptumExplainer):
     """SmoothGrad (Smilkov et al. 2017): ``NoiseTunnel`` over plain gradients.
 
-    ``nt_samples`` noisy copies with Gaussian noise ``stdevs`` (image units, inputs in [0,1]); the
-    noise comes from a generator seeded with ``seed`` inside ``torch.random.fork_rng``, so maps are
-    reproducible and the caller's random state is left as it was.
+    ``nt_samples`` noisy copies with Gaussian noise ``stdevs`` (image units, inputs in [0,1]), drawn
+    after seeding with ``seed`` inside ``torch.random.fork_rng`` (reproducible maps; the caller's
+    random state is left as it was). The gradients are averaged with their sign (``abs=False``), so
+    ``sign=-1`` shows what lowers the output; ``abs=True`` averages magnitudes (captum's default,
+    the same map for either sign).
     """
 
-    def __init__(self, model: nn.Module, nt_samples: int = 16, stdevs: float = 0.15, seed: int = 0, **kwargs):
-        super().__init__(model, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdevs, **kwargs)
+    def __init__(
+        self, model: nn.Module, nt_samples: int = 16, stdevs: float = 0.15, seed: int = 0, abs: bool = False, **kwargs
+    ):
+        super().__init__(model, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdevs, abs=abs, **kwargs)
         self.seed = seed
 
     def _attribute(self, method, x: torch.Tensor, target) -> torch.Tensor:

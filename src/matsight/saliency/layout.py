@@ -6,10 +6,11 @@ not match the input) raises a :class:`~matsight.errors.ConfigError` instead of g
 
 - ``nchw``: ``[N,C,h,w]`` (convolutional networks).
 - ``nhwc``: ``[N,h,w,C]`` (Swin, ConvNeXt blocks); chosen only where the ``nchw`` reading does not fit.
-- ``tokens``: ``[N,T,D]`` (vision transformers); the first ``prefix`` tokens (class / register tokens)
-  are dropped and the remaining ``T - prefix`` tokens are the row-major ``h x w`` patch grid.
+- ``tokens``: ``[N,T,D]`` (vision transformers); the first ``prefix`` tokens (class / register tokens,
+  at most 8, as few as fit) are dropped and the remaining ``T - prefix`` tokens are the row-major
+  ``h x w`` patch grid of some patch size ``p``: ``h = H // p``, ``w = W // p``, both at least 2.
 
-A grid ``h x w`` fits an input ``H x W`` when one stride ``s`` gives ``|h - H/s| <= 1`` and
+A map grid ``h x w`` fits an input ``H x W`` when one stride ``s`` gives ``|h - H/s| <= 1`` and
 ``|w - W/s| <= 1`` (the same down-sampling in both directions, with rounding).
 """
 
@@ -23,7 +24,7 @@ import torch
 from matsight.errors import ConfigError
 
 KINDS = ("nchw", "nhwc", "tokens")
-MAX_PREFIX_TOKENS = 16
+MAX_PREFIX_TOKENS = 8
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,14 @@ def grid_fits(grid: tuple[int, int], size: tuple[int, int]) -> bool:
 
 
 def _token_layouts(tokens: int, channels: int, size: tuple[int, int]) -> list[Layout]:
-    """Token layouts with the fewest prefix tokens whose patch grid (>= 2 patches) fits the input."""
-    for prefix in range(min(MAX_PREFIX_TOKENS, tokens - 2) + 1):
-        patches = tokens - prefix
-        grids = [(h, patches // h) for h in range(1, patches + 1) if patches % h == 0]
-        fitting = [Layout("tokens", g, channels, prefix) for g in grids if grid_fits(g, size)]
+    """Token layouts with the fewest prefix tokens whose patches form the grid of some patch size ``p``:
+    ``h = H // p``, ``w = W // p``, both at least 2."""
+    height, width = size
+    for prefix in range(min(MAX_PREFIX_TOKENS, tokens - 4) + 1):
+        grids = {(height // p, width // p) for p in range(1, min(height, width) // 2 + 1)}
+        fitting = [g for g in grids if g[0] * g[1] == tokens - prefix]
         if fitting:
-            return fitting
+            return [Layout("tokens", g, channels, prefix) for g in sorted(fitting)]
     return []
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from matsight.saliency.base import Explainer, Explanation, Target, check_input
+from matsight.saliency.base import Explainer, Explanation, Target, check_input, check_sign
 from matsight.saliency.deconv import StageChannels, back_project
 from matsight.saliency.hooks import capture
 from matsight.saliency.normalise import flat, minmax
@@ -48,6 +48,7 @@ class ResponseMaps(Explainer):
         self.top_n = top_n
 
     def explain(self, x: torch.Tensor, target: Target = None, sign: int = 1) -> ResponseMapsResult:
+        check_sign(sign)
         with torch.no_grad(), capture({self.layer: self.stage}, check_input(x)) as recording:
             self.model(x)
         strength = recording.grid(self.layer).amax(dim=(2, 3))
@@ -82,6 +83,7 @@ class CLEAR(Explainer):
         self.outputs = None if outputs is None else [int(o) for o in outputs]
 
     def explain(self, x: torch.Tensor, target: Target = None, sign: int = 1) -> CLEARResult:
+        check_sign(sign)
         outputs = self.outputs
         if outputs is None:
             with torch.no_grad():

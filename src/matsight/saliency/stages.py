@@ -10,7 +10,9 @@ module's output.
   smaller grid (the earliest-made input of a module whose output is smaller or no longer a grid),
   named by the outermost module that returns it (``layer1``, not ``layer1.2.relu``); grids within
   one octave of stride keep the deepest. The deepest grid, where pooling is often a function call,
-  falls back to the last module with an output on that grid. ``Z1..Z5`` are the deepest five.
+  falls back to the last module with an output on that grid. Outputs that a later in-place
+  operation changes (DenseNet's ``features`` before ``F.relu(..., inplace=True)``) are skipped: the
+  value an explainer would read is not the one the module returned. ``Z1..Z5`` are the deepest five.
 - **Vision transformers** (``[N,T,D]`` tokens): the stages are the outputs of the repeated blocks
   (the largest group of sibling modules mapping tokens to tokens of the same shape) whose patch
   tokens still reach the features the head reads (a backward pass on the probe drops, e.g., the
@@ -58,6 +60,12 @@ class _Call:
     module: nn.Module
     input: torch.Tensor | None
     output: torch.Tensor | None
+    version: int = 0  # the output's version counter when the module returned it
+
+    @property
+    def changed_later(self) -> bool:
+        """Whether a later in-place operation (e.g. ``F.relu(x, inplace=True)``) changed the output."""
+        return self.output is not None and self.output._version != self.version
 
 
 @contextmanager
@@ -92,7 +100,8 @@ def _record(model: nn.Module, x: torch.Tensor) -> tuple[list[_Call], object]:
     def hook(path):
         def record(module, args, output):
             first = next((a for a in args if torch.is_tensor(a)), None)
-            calls.append(_Call(len(calls), path, module, first, output if torch.is_tensor(output) else None))
+            out = output if torch.is_tensor(output) else None
+            calls.append(_Call(len(calls), path, module, first, out, out._version if out is not None else 0))
 
         return record
 
@@ -124,14 +133,14 @@ def _cnn_stages(calls: list[_Call], size: tuple[int, int]) -> list[tuple[str, ob
     producer: dict[int, _Call] = {}
     made: dict[int, int] = {}
     for call in calls:
-        if call.output is not None:
+        if call.output is not None and not call.changed_later:
             producer[id(call.output)] = call
             made.setdefault(id(call.output), call.order)
     carried: dict[tuple[int, int], tuple[int, torch.Tensor]] = {}
     deepest: dict[tuple[int, int], torch.Tensor] = {}
     for call in calls:
         out = _layout(call.output, size) if call.output is not None and call.output.dim() == 4 else None
-        if out is not None and out.grid[0] * out.grid[1] > 1:
+        if out is not None and out.grid[0] * out.grid[1] > 1 and not call.changed_later:
             deepest[out.grid] = call.output
         inp = _layout(call.input, size) if call.input is not None and call.input.dim() == 4 else None
         if inp is None or id(call.input) not in producer:
