@@ -14,7 +14,8 @@ module's output.
   operation changes (DenseNet's ``features`` before ``F.relu(..., inplace=True)``) are skipped: the
   value an explainer would read is not the one the module returned. ``Z1..Z5`` are the deepest five.
 - **Vision transformers** (``[N,T,D]`` tokens): the stages are the outputs of the repeated blocks
-  (the largest group of sibling modules mapping tokens to tokens of the same shape) whose patch
+  (sibling modules of one type mapping tokens to tokens of the same shape; the group with the most
+  parameters) whose patch
   tokens still reach the features the head reads (a backward pass on the probe drops, e.g., the
   last ViT block, after which only the class token is read). ``Z1..Z5`` are the last five.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -162,7 +162,8 @@ def _cnn_stages(calls: list[_Call], size: tuple[int, int]) -> list[tuple[str, ob
 
 
 def _token_blocks(calls: list[_Call], size: tuple[int, int]) -> list[_Call]:
-    """Calls of the largest group of sibling modules that map tokens to tokens of the same shape."""
+    """Calls of the repeated blocks: sibling modules of one type that map tokens to tokens of the same
+    shape, the group with the most parameters (a ViT's encoder blocks, not the norms inside them)."""
     blocks = [
         c
         for c in calls
@@ -173,11 +174,13 @@ def _token_blocks(calls: list[_Call], size: tuple[int, int]) -> list[_Call]:
         and (lay := _layout(c.output, size)) is not None
         and lay.kind == "tokens"
     ]
-    parents = Counter(c.path.rpartition(".")[0] for c in blocks)
-    if not parents or max(parents.values()) < 2:
+    groups: dict[tuple[str, type], list[_Call]] = {}
+    for c in blocks:
+        groups.setdefault((c.path.rpartition(".")[0], type(c.module)), []).append(c)
+    repeated = [g for g in groups.values() if len({c.path for c in g}) >= 2]
+    if not repeated:
         return []
-    parent = max(parents, key=lambda p: (parents[p], -p.count(".")))
-    return [c for c in blocks if c.path.rpartition(".")[0] == parent]
+    return max(repeated, key=lambda g: sum(p.numel() for c in g for p in c.module.parameters()))
 
 
 def _reaching_head(model: nn.Module, x: torch.Tensor, blocks: list[_Call], head: nn.Module) -> list[_Call]:
