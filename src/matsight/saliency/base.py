@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from matsight.errors import ConfigError
-from matsight.saliency.normalise import normalise, resize
+from matsight.saliency.normalise import normalise
 
 Target = int | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -132,9 +132,8 @@ class Explainer:
     def explain(self, x: torch.Tensor, target: Target = None, sign: int = 1) -> Explanation:
         """Raw and normalised maps ``[N,H,W]`` and ``empty`` flags for ``x`` ``[N,C,H,W]``."""
         check_sign(sign)
-        grid = self.maps(check_input(x), target, sign).detach()
-        normalised, empty = normalise(grid, self.norm, tuple(x.shape[-2:]))
-        return Explanation(raw=resize(grid, tuple(x.shape[-2:])), map=normalised, empty=empty)
+        raw, normalised, empty = normalise(self.maps(check_input(x), target, sign).detach(), self.norm, x.shape[-2:])
+        return Explanation(raw=raw, map=normalised, empty=empty)
 
     def attribute(self, x: torch.Tensor, target: Target = None, sign: int = 1) -> torch.Tensor:
         """Normalised map ``[N,H,W]`` in [0,1] (per image)."""

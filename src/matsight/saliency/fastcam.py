@@ -114,8 +114,8 @@ class FastCAM(Explainer):
         gradcam = None
         if self.combine_with is not None:
             cam = COMBINE[self.combine_with].combine(run.activations[last].float(), run.grad.float())
-            gradcam = normalise(cam.clamp_min(0), "minmax", size)[0]
+            gradcam = normalise(cam.clamp_min(0), "minmax", size)[1]
             combined = combined * gradcam
         empty = flat(combined)
-        shown = torch.where(empty.view(-1, 1, 1), torch.zeros_like(combined), combined)
+        shown = combined.masked_fill(empty.view(-1, 1, 1), 0.0)
         return FastCAMResult(combined, shown, empty, stage_maps, run.activations, run.output, gradcam)

@@ -44,22 +44,27 @@ def gaussian_cdf(maps: torch.Tensor) -> torch.Tensor:
     return 0.5 * (1 + torch.erf((maps - mean) / (std * math.sqrt(2))))
 
 
+def _span(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per image ``(min [N], max - min [N], empty [N])``: ``empty`` where the span is at most ``2**-20`` of
+    the largest magnitude (constant up to float rounding, all zero) or not finite."""
+    flat_maps = maps.flatten(1)
+    low, high = flat_maps.amin(dim=1), flat_maps.amax(dim=1)
+    span = high - low
+    return low, span, ~(span > torch.maximum(high.abs(), low.abs()) * 2**-20) | ~torch.isfinite(span)
+
+
 def flat(maps: torch.Tensor) -> torch.Tensor:
     """``[N]`` True where a map ``[N,h,w]`` holds nothing: constant up to float rounding (span at most
     ``2**-20`` of its largest magnitude), all zero, or not finite."""
-    flat_maps = maps.flatten(1)
-    span = flat_maps.amax(dim=1) - flat_maps.amin(dim=1)
-    return ~(span > flat_maps.abs().amax(dim=1) * 2**-20) | ~torch.isfinite(span)
+    return _span(maps)[2]
 
 
 def minmax(maps: torch.Tensor) -> torch.Tensor:
     """``(x - min) / (max - min)`` per image ``[N,h,w]``, exact (no epsilon: a map of 1e-12 is stretched
     like a map of 1); maps that hold nothing (:func:`flat`) become zeros."""
-    flat_maps = maps.flatten(1)
-    low = flat_maps.amin(dim=1).view(-1, 1, 1)
-    span = flat_maps.amax(dim=1).view(-1, 1, 1) - low
-    empty = flat(maps).view(-1, 1, 1)
-    return torch.where(empty, torch.zeros_like(maps), (maps - low) / torch.where(empty, 1, span))
+    low, span, empty = _span(maps)
+    out = (maps - low.view(-1, 1, 1)) / span.view(-1, 1, 1)
+    return out.masked_fill_(empty.view(-1, 1, 1), 0.0)
 
 
 def positive(maps: torch.Tensor) -> torch.Tensor:
@@ -67,8 +72,7 @@ def positive(maps: torch.Tensor) -> torch.Tensor:
     where no value is positive."""
     pos = maps.clamp_min(0)
     high = pos.flatten(1).amax(dim=1).view(-1, 1, 1)
-    empty = ~(high > 0) | ~torch.isfinite(high)
-    return torch.where(empty, torch.zeros_like(pos), pos / torch.where(empty, 1, high))
+    return (pos / high).masked_fill_(~(high > 0) | ~torch.isfinite(high), 0.0)
 
 
 NORMS = {"gamma": gamma_cdf, "gaussian": gaussian_cdf, "minmax": minmax, "positive": positive}
@@ -81,15 +85,15 @@ def resize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps.unsqueeze(1), size=tuple(size), mode="bilinear", align_corners=False).squeeze(1)
 
 
-def normalise(maps: torch.Tensor, norm: str, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw maps ``[N,h,w]`` on any grid -> ``(maps [N,*size] in [0,1], empty [N] bool)``.
+def normalise(maps: torch.Tensor, norm: str, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Raw maps ``[N,h,w]`` on any grid -> ``(raw [N,*size], maps [N,*size] in [0,1], empty [N] bool)``.
 
-    ``NORMS[norm]`` on the grid, bilinear resize to ``size``, then (``minmax``) min-max again, as
-    pytorch-grad-cam does; maps that hold nothing (:func:`flat`, also after the positive part) are
-    zeros and flagged ``empty``.
+    ``raw`` is the bilinear resize of ``maps``. ``minmax``: min-max of ``raw``, which is pytorch-grad-cam's
+    min-max on the grid, resize, min-max again (bilinear resizing commutes with the affine min-max;
+    here without its 1e-7 epsilon). Other norms: ``NORMS[norm]`` on the grid, then resized. Maps that
+    hold nothing (:func:`flat`; for ``positive`` also no positive value) are zeros and flagged ``empty``.
     """
-    out = resize(NORMS[norm](maps), size)
-    if norm == "minmax":
-        out = minmax(out)
+    raw = resize(maps, size)
     empty = flat(maps) | (flat(maps.clamp_min(0)) if norm == "positive" else False)
-    return torch.where(empty.view(-1, 1, 1), torch.zeros_like(out), out), empty
+    out = minmax(raw) if norm == "minmax" else resize(NORMS[norm](maps), size)
+    return raw, out.masked_fill_(empty.view(-1, 1, 1), 0.0), empty
