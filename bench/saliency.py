@@ -1,15 +1,19 @@
 """Saliency speed against the field: matsight vs torchcam vs pytorch-grad-cam on five torchvision models.
 
     .venv/bin/python bench/saliency.py [--models resnet50,densenet121,convnext_tiny,efficientnet_b0,vit_b_16]
-        [--batch 8] [--size 224] [--reps 3] [--device cpu|cuda] [--perturbation]
+        [--batch 8] [--size 224] [--reps 3] [--device cpu|cuda] [--clock wall|cpu] [--torchvision] [--perturbation]
 
-Random weights (speed does not depend on them). Every explainer uses the layer matsight discovers
+Random weights (speed does not depend on them). ResNet-50 and DenseNet-121 are built as matsight
+builds them (``build_model``: the torchvision network with ImageNet normalisation inside and stages
+``Z1..Z5`` from ``models/backbones.py``); the others, and all with ``--torchvision``, are plain
+torchvision models whose stages matsight discovers. Every explainer uses the same deepest stage
 (``Z5``) and output 0. matsight's explainers are built once (the discovery probe is set-up, like
 choosing a layer); the peers' extractors are built inside each call and release their hooks after it,
 so no library's hooks slow another's runs (building them only registers hooks). Every method gets one
 warm-up call, then ``reps`` rounds over all methods in turn (median seconds per batch), so load spikes
-hit all methods alike. ``--perturbation`` adds Score-CAM and Ablation-CAM (one forward pass per
-channel and image: minutes on a CPU).
+hit all methods alike. ``--clock cpu`` measures the process's CPU time instead of wall time (for a
+shared machine; use one thread so that idle threads do not spin into the count). ``--perturbation``
+adds Score-CAM and Ablation-CAM (one forward pass per channel and image: minutes on a CPU).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from torch import nn
 from torchcam import methods as torchcam
 from torchvision import models as tvm
 
+from matsight.models import build_model
+from matsight.models.backbones import ARCHITECTURES
 from matsight.saliency.layout import to_grid
 from matsight.saliency.registry import build_explainer
 
@@ -48,18 +54,18 @@ PEERS = {
 }
 
 
-def timed_round_robin(methods: dict, reps: int, device: str) -> dict[str, float]:
+def timed_round_robin(methods: dict, reps: int, device: str, clock=time.perf_counter) -> dict[str, float]:
     """Median seconds per call of each method: one warm-up call each, then ``reps`` interleaved rounds
     (a progress line on stderr per round)."""
 
     def once(fn) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if device == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - start
+        return clock() - start
 
     for name, fn in methods.items():
         print(f"  warm-up: {name}", file=sys.stderr, flush=True)
@@ -72,9 +78,12 @@ def timed_round_robin(methods: dict, reps: int, device: str) -> dict[str, float]
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def build(name: str, device: str) -> nn.Module:
+def build(name: str, device: str, size: int, torchvision: bool) -> nn.Module:
     torch.manual_seed(0)
-    model = getattr(tvm, name)(weights=None).eval().to(device)
+    if name in ARCHITECTURES and not torchvision:
+        return build_model(name, "classification", 1000).eval().to(device)
+    options = {"image_size": size} if name.startswith("vit") else {}
+    model = getattr(tvm, name)(weights=None, **options).eval().to(device)
     if name.startswith("vit"):
         nn.init.normal_(model.heads.head.weight, std=0.02)  # torchvision starts the head at zero
     return model
@@ -140,17 +149,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--torchvision", action="store_true", help="plain torchvision ResNet-50 / DenseNet-121 too")
     parser.add_argument("--perturbation", action="store_true", help="also time Score-CAM and Ablation-CAM")
     args = parser.parse_args()
     threads = torch.get_num_threads()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for name in args.models.split(","):
         print(f"{name}: building the model and the explainers", file=sys.stderr, flush=True)
-        model = build(name, args.device)
+        model = build(name, args.device, args.size, args.torchvision)
         x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
-        seconds = timed_round_robin(methods_for(model, x, args.perturbation), args.reps, args.device)
+        seconds = timed_round_robin(methods_for(model, x, args.perturbation), args.reps, args.device, clock)
+        kind = "matsight build_model" if name in ARCHITECTURES and not args.torchvision else "torchvision"
         print(
-            f"\n#### {name}, {args.device}, {args.size} px, batch {args.batch}, median of {args.reps} interleaved "
-            f"batches, {threads} threads\n",
+            f"\n#### {name} ({kind}), {args.device}, {args.size} px, batch {args.batch}, median of {args.reps} "
+            f"interleaved batches, {threads} threads, {args.clock} time\n",
             flush=True,
         )
         print("\n".join(report(name, seconds, args.batch)), flush=True)

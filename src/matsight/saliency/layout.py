@@ -23,7 +23,6 @@ import torch
 
 from matsight.errors import ConfigError
 
-KINDS = ("nchw", "nhwc", "tokens")
 MAX_PREFIX_TOKENS = 8
 
 
@@ -51,8 +50,8 @@ def _token_layouts(tokens: int, channels: int, size: tuple[int, int]) -> list[La
     """Token layouts with the fewest prefix tokens whose patches form the grid of some patch size ``p``:
     ``h = H // p``, ``w = W // p``, both at least 2."""
     height, width = size
+    grids = {(height // p, width // p) for p in range(1, min(height, width) // 2 + 1)}
     for prefix in range(min(MAX_PREFIX_TOKENS, tokens - 4) + 1):
-        grids = {(height // p, width // p) for p in range(1, min(height, width) // 2 + 1)}
         fitting = [g for g in grids if g[0] * g[1] == tokens - prefix]
         if fitting:
             return [Layout("tokens", g, channels, prefix) for g in sorted(fitting)]
