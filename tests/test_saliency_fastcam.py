@@ -27,6 +27,16 @@ def test_smoe_hand_computed():
     assert smoe(torch.full((1, 3, 2, 2), 5.0)).abs().max().item() < 1e-5
 
 
+def test_smoe_signed_activations():
+    """Signed activations: ``clamp`` reads their positive part (the default), ``abs`` their magnitude."""
+    a = torch.randn(2, 6, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(smoe(a), smoe(a.clamp_min(0))) and torch.equal(smoe(a, "abs"), smoe(a.abs()))
+    assert not torch.allclose(smoe(a), smoe(a, "abs"))
+    assert torch.equal(smoe(a.abs(), "abs"), smoe(a.abs()))  # the same for non-negative activations
+    with pytest.raises(ConfigError, match="signed"):
+        FastCAM(build_model("resnet18", "regression", 1), signed="negative")
+
+
 def test_gamma_fit_and_cdf_match_scipy():
     torch.manual_seed(0)
     maps = torch.distributions.Gamma(torch.tensor(2.5), torch.tensor(1 / 0.7)).sample((2, 6, 6))

@@ -25,6 +25,8 @@ def test_response_maps_crystal_convnet():
     assert torch.allclose(res.raw, res.maps.amax(dim=1)) and torch.equal(res.level, res.raw)
     assert torch.allclose(ResponseMaps(model, top_n=3).attribute(x), minmax(res.maps.amax(dim=1)))
     assert all(not m._forward_hooks for m in model.modules())
+    part = res.subset(slice(1, 2))  # every field indexed over the batch, same result type
+    assert type(part) is type(res) and torch.equal(part.maps, res.maps[1:2]) and torch.equal(part.level, res.level[1:2])
 
 
 def test_clear_classes_and_multilabel():
