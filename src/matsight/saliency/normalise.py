@@ -47,8 +47,7 @@ def gaussian_cdf(maps: torch.Tensor) -> torch.Tensor:
 def _span(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per image ``(min [N], max - min [N], empty [N])``: ``empty`` where the span is at most ``2**-20`` of
     the largest magnitude (constant up to float rounding, all zero) or not finite."""
-    flat_maps = maps.flatten(1)
-    low, high = flat_maps.amin(dim=1), flat_maps.amax(dim=1)
+    low, high = torch.aminmax(maps.flatten(1), dim=1)
     span = high - low
     return low, span, ~(span > torch.maximum(high.abs(), low.abs()) * 2**-20) | ~torch.isfinite(span)
 
@@ -63,8 +62,12 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
     """``(x - min) / (max - min)`` per image ``[N,h,w]``, exact (no epsilon: a map of 1e-12 is stretched
     like a map of 1); maps that hold nothing (:func:`flat`) become zeros."""
     low, span, empty = _span(maps)
-    out = (maps - low.view(-1, 1, 1)) / span.view(-1, 1, 1)
-    return out.masked_fill_(empty.view(-1, 1, 1), 0.0)
+    return _zero((maps - low.view(-1, 1, 1)).div_(span.view(-1, 1, 1)), empty)
+
+
+def _zero(maps: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+    """``maps`` ``[N,h,w]`` with the ``empty`` ones set to zero (in place)."""
+    return maps.masked_fill_(empty.view(-1, 1, 1), 0.0) if bool(empty.any()) else maps
 
 
 def positive(maps: torch.Tensor) -> torch.Tensor:
@@ -72,7 +75,7 @@ def positive(maps: torch.Tensor) -> torch.Tensor:
     where no value is positive."""
     pos = maps.clamp_min(0)
     high = pos.flatten(1).amax(dim=1).view(-1, 1, 1)
-    return (pos / high).masked_fill_(~(high > 0) | ~torch.isfinite(high), 0.0)
+    return _zero(pos / high, (~(high > 0) | ~torch.isfinite(high)).view(-1))
 
 
 NORMS = {"gamma": gamma_cdf, "gaussian": gaussian_cdf, "minmax": minmax, "positive": positive}
@@ -96,4 +99,4 @@ def normalise(maps: torch.Tensor, norm: str, size: tuple[int, int]) -> tuple[tor
     raw = resize(maps, size)
     empty = flat(maps) | (flat(maps.clamp_min(0)) if norm == "positive" else False)
     out = minmax(raw) if norm == "minmax" else resize(NORMS[norm](maps), size)
-    return raw, out.masked_fill_(empty.view(-1, 1, 1), 0.0), empty
+    return raw, _zero(out, empty), empty
