@@ -52,17 +52,17 @@ def _error(option: str, value: object, rule: str):
     return ConfigError(f"{option} {value!r}: {rule}")
 
 
-def require_model(run, purpose: str, tasks: Iterable[str] = (), archs: Iterable[str] = ()) -> dict:
-    """The checkpoint meta of the run folder (or checkpoint file) ``run``; ConfigError when its task is
-    not one of ``tasks`` or its architecture not one of ``archs`` (empty: any). ``purpose`` says what
-    needs it, e.g. "crystals robustness"."""
+def require_model(run, purpose: str, tasks: Iterable[str] = (), archs: Iterable[str] = ()):
+    """The :class:`~matsight.models.ModelSpec` of the run folder (or checkpoint file) ``run``;
+    ConfigError when its task is not one of ``tasks`` or its architecture not one of ``archs`` (empty:
+    any). ``purpose`` says what needs it, e.g. "crystals robustness"."""
     from matsight.errors import ConfigError
-    from matsight.models import read_checkpoint
+    from matsight.models import read_spec
 
-    meta = read_checkpoint(run)["meta"]
+    spec = read_spec(run)
     tasks, archs = list(tasks), list(archs)
-    task, arch = meta.get("task"), meta.get("arch")
+    task, arch = spec.task, spec.arch
     if (tasks and task not in tasks) or (archs and arch not in archs):
         wanted = " ".join(filter(None, [" or ".join(archs), " or ".join(tasks)]))
         raise ConfigError(f"{run} holds a {task} {arch} model; {purpose} needs a {wanted} model: give such a run")
-    return meta
+    return spec

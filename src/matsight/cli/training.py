@@ -127,6 +127,11 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             typer.echo(table.attrs["ood_summary"])
 
 
+def _number(value: float | None, spec: str) -> str:
+    """``value`` formatted, or "n/a" where the metric is undefined (e.g. R² of a single held-out lot)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def _print_metrics(metrics: dict) -> None:
     from rich.console import Console
 
@@ -134,8 +139,9 @@ def _print_metrics(metrics: dict) -> None:
     if metrics["task"] == "regression":
         t, lots = validation["tiles"], validation["lots"]
         console.print(
-            f"held-out tiles: R² {t['r2']:.3f}  MAE {t['mae']:.4g}  RMSE {t['rmse']:.4g}; "
-            f"lot means: R² {lots['r2']:.3f}  MAE {lots['mae']:.4g}"
+            f"held-out tiles: R² {_number(t['r2'], '.3f')}  MAE {_number(t['mae'], '.4g')}  "
+            f"RMSE {_number(t['rmse'], '.4g')}; lot means: R² {_number(lots['r2'], '.3f')}  "
+            f"MAE {_number(lots['mae'], '.4g')}"
         )
     elif metrics["task"] == "classification":
         console.print(f"held-out accuracy {validation['accuracy']:.3f}")

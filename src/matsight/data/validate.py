@@ -163,7 +163,7 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
         else 0,
     )
     if table is not None:
-        for problem in nonfinite_target_problems(table):
+        for problem in nonfinite_value_problems(table):
             problems.add(problem)
     decoded, arrays = [], []
     for path in files:
@@ -187,14 +187,15 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
     return summary
 
 
-def nonfinite_target_problems(table: ImageTable) -> list[str]:
-    """One problem per target column and infinite value (``inf``, ``-inf``), naming the CSV, the column,
-    the value and the lots or images that carry it. A blank cell (NaN) is not a problem: it marks a lot
-    that has not been measured yet."""
+def nonfinite_value_problems(table: ImageTable) -> list[str]:
+    """One problem per numeric column (target or attribute) and infinite value (``inf``, ``-inf``),
+    naming the CSV, the column, the value and the lots or images that carry it. A blank cell (NaN) is
+    not a problem: it marks a lot that has not been measured yet."""
     csv = table.root / ("lots.csv" if table.task == "regression" else "labels.csv")
+    names = list(table.target_names) + list(table.attribute_names)
+    values = table.targets if table.attributes is None else np.concatenate([table.targets, table.attributes], axis=1)
     problems = []
-    for k, name in enumerate(table.target_names):
-        column = table.targets[:, k]
+    for name, column in zip(names, values.T):
         for value in sorted({str(v) for v in column[np.isinf(column)]}):
             rows = [
                 g if table.task == "regression" else p.name
@@ -221,10 +222,10 @@ def undecodable_image_problems(paths: list[Path]) -> list[str]:
 
 
 def check_trainable(table: ImageTable) -> None:
-    """Before the first epoch: raise one DataLayoutError listing every non-finite target and every
+    """Before the first epoch: raise one DataLayoutError listing every infinite value and every
     image that cannot be decoded (the checks ``matsight validate`` makes), so a bad file fails the
     run at once instead of in a later epoch."""
     problems = Problems(table.root)
-    for problem in nonfinite_target_problems(table) + undecodable_image_problems(table.paths):
+    for problem in nonfinite_value_problems(table) + undecodable_image_problems(table.paths):
         problems.add(problem)
     problems.raise_if_any()

@@ -56,6 +56,7 @@ def read_training_data(config: TrainConfig) -> TrainingData:
     """``config.data`` read for ``config.task``; lots without a value in the property column are left out."""
     target = choose_target(config.data, config.target) if config.task == "regression" else None
     table = read_table(config.data, config.task, target)
+    check_trainable(table)
     measured = table.measured()
     unmeasured = sorted(set(table.groups) - set(measured.groups))
     if not len(measured):
@@ -177,7 +178,6 @@ def train(config: TrainConfig) -> RunFolder:
         run.claim("train", reads=reads, overwrite=config.overwrite, check_only=True)
     data = read_training_data(config)
     table = data.table
-    check_trainable(table)
     train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
     if distributed.is_main():
         _check_resumable(run, config)
