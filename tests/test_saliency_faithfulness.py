@@ -62,6 +62,24 @@ def test_a_map_that_follows_the_model_wins_on_every_metric():
     assert table.loc[("follows", "mprt"), "random_baseline"] == pytest.approx(1.0)
 
 
+def test_empty_maps_are_left_out_not_scored():
+    """An all-zero map has no pixel order: NaN for that image (n counts the others), never a Quantus error;
+    the other images keep exactly the scores they get alone."""
+    model, x = linear_model(), spots(4)
+    maps = follows_model(model, x)
+    with_empty = maps.clone()
+    with_empty[1] = 0
+    config = EvaluationConfig(patch_size=4, regions=8, runs=20, steps=8, seed=3, metrics=METRICS[:4])
+    table = evaluate_maps(model, x, {"m": with_empty}, config=config).set_index("metric")
+    assert (table["n"] == 3).all()
+    alone = evaluate_maps(model, x[[0, 2, 3]], {"m": maps[[0, 2, 3]]}, config=config).set_index("metric")
+    # ROAD's tolerance comes from all images' outputs; the others do not depend on the batch
+    for metric in ("insertion-minus-deletion", "region-perturbation"):
+        assert table.loc[metric, "mean"] == pytest.approx(alone.loc[metric, "mean"], rel=1e-6), metric
+    nothing = evaluate_maps(model, x, {"m": torch.zeros_like(maps)}, config=config)
+    assert (nothing["n"] == 0).all() and nothing["mean"].isna().all() and not nothing["beats_random"].any()
+
+
 class TinyClassifier(nn.Module):
     def __init__(self):
         super().__init__()

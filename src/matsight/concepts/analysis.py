@@ -8,16 +8,19 @@ import os
 
 import numpy as np
 
+from matsight import options
 from matsight.concepts.correlation import SIGN_CONVENTION, lot_similarity, zscore
 from matsight.concepts.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
 from matsight.concepts.pretraining import pretraining_of
 from matsight.concepts.probe import TextureProbe, TextureResult
 from matsight.data.dataset import ImageDataset
+from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import ORDER, Section, write_section
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 
+STAGES = ("Z1", "Z2", "Z3", "Z4", "Z5")
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
 
 
@@ -28,7 +31,7 @@ def analyse(
     out: str | os.PathLike,
     stage: str = "Z5",
     k: int = 9,
-    prop: str = "cps",
+    target: str | None = None,
     n_boot: int = 200,
     n_perm: int = 999,
     bank_per_class: int | None = None,
@@ -43,7 +46,16 @@ def analyse(
     say whether the model was pretrained (:mod:`matsight.concepts.pretraining`); the caller shows
     :meth:`Pretraining.warning` when it was not."""
     from matsight.concepts.bank import read_bank
+    from matsight.data import read_lots
 
+    options.one_of("--stage", stage, STAGES)
+    for option, value in (("--k", k), ("--n-boot", n_boot), ("--n-perm", n_perm)):
+        options.at_least(option, value, 1)
+    model, spec = load_model(model_run, device=device)
+    prop = target or spec.target
+    if prop is None:
+        raise ConfigError(f"{model_run} names no property column: pass --target COLUMN (a column of lots.csv)")
+    read_lots(lots, target=prop)  # a missing --target column fails now, not after the extraction
     run = RunFolder(out)
     run.start(
         "textures",
@@ -59,14 +71,13 @@ def analyse(
         },
         seed=seed,
     )
-    model, meta = load_model(model_run, device=device)
-    size = int(meta.get("crop_size") or meta.get("image_size") or 64)
     probe = TextureProbe(
         model,
         stage=stage,
         k=k,
-        image_size=size,
-        channels=int(meta.get("channels", 1)),
+        image_size=spec.crop_size,
+        channels=spec.channels,
+        intensity=spec.intensity,
         device=device,
         run=run,
         n_boot=n_boot,
@@ -76,7 +87,9 @@ def analyse(
     )
     probe.fit(read_bank(bank, per_class=bank_per_class, seed=seed))
     pretraining = pretraining_of(model_run)
-    result = dataclasses.replace(probe.correlate(lots, property=prop), model_pretrained=pretraining.pretrained)
+    result = dataclasses.replace(
+        probe.correlate(read_lots(lots, target=prop).measured(), property=prop), model_pretrained=pretraining.pretrained
+    )
     run.write_table("texture_scores", result.table())
     run.write_table("texture_table1", result.top_bottom(10))
     write_figures(run, probe, result, highlight)

@@ -33,6 +33,7 @@ and its MPRT calls ``torch.manual_seed``. Each Quantus call therefore runs insid
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ import torch
 from torch import nn
 
 from matsight.errors import ConfigError
-from matsight.saliency.base import ScalarOutput, select_output
+from matsight.saliency.base import Target, check_sign, select_output
 from matsight.saliency.faithfulness import deletion_insertion, isolated_rng
 
 # An explanation function for MPRT: (model, images [N,C,H,W]) -> maps [N,H,W]; it must use the model it is given.
@@ -59,11 +60,15 @@ HIGHER_IS_BETTER = {
 RANDOM = "random"
 
 
-class ExplainedScalar(ScalarOutput):
+class ExplainedScalar(nn.Module):
     """``model`` as the one output Quantus reads: ``sign * model(x)[:, target]`` as ``[N, 1]`` (read ``y = 0``)."""
 
+    def __init__(self, model: nn.Module, target: Target, sign: int):
+        super().__init__()
+        self.model, self.target, self.sign = model, target, check_sign(sign)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x)[:, None]
+        return select_output(self.model(x), self.target, self.sign)[:, None]
 
 
 class StillHolds(nn.Module):
@@ -114,6 +119,10 @@ class EvaluationConfig:
             raise ConfigError("steps, regions and patch_size must be >= 1 and runs >= 2")
 
 
+class _NoStructure(Exception):
+    """The randomised model's maps are all zero (MPRT undefined)."""
+
+
 def random_maps(x: torch.Tensor, seed: int) -> torch.Tensor:
     """Uniform random maps ``[N,H,W]`` from a local generator: the same for the same ``x`` shape and seed."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -153,8 +162,26 @@ class _Evaluator:
             )
         return scores
 
+    def subset(self, rows: np.ndarray) -> _Evaluator:
+        """The same evaluator (same tolerance) on images ``rows`` only."""
+        view = copy.copy(self)
+        view.x, view.x_np, view.y0, view.s = self.x[torch.as_tensor(rows)], self.x_np[rows], self.y0[rows], self.s[rows]
+        return view
+
     def score(self, metric: str, maps: torch.Tensor, explain: ExplainFn | None) -> np.ndarray:
-        """``float64 [N]`` (NaN where the metric is undefined, e.g. a constant map's correlation)."""
+        """``float64 [N]``: NaN where the metric is undefined: an empty map (constant or all zero, e.g.
+        signed Grad-CAM where nothing pushes the output this way) has no order of pixels to test."""
+        m = _numpy(maps)
+        structured = np.ptp(m.reshape(len(m), -1), axis=1) > 0
+        out = np.full(len(m), np.nan)
+        if structured.all():
+            return self._score(metric, maps, explain)
+        if structured.any():
+            rows = np.flatnonzero(structured)
+            out[rows] = self.subset(rows)._score(metric, maps[torch.as_tensor(rows)], explain)
+        return out
+
+    def _score(self, metric: str, maps: torch.Tensor, explain: ExplainFn | None) -> np.ndarray:
         import quantus
 
         c, m = self.config, _numpy(maps)
@@ -192,9 +219,15 @@ class _Evaluator:
 
             def quantus_explain(model, inputs, targets, **_):
                 x = torch.as_tensor(inputs, device=self.x.device)
-                return _numpy(explain(model.model, x))[:, None]
+                randomised = _numpy(explain(model.model, x))[:, None]
+                if not randomised.any():  # Quantus refuses all-zero maps; the rank correlation is undefined
+                    raise _NoStructure
+                return randomised
 
-            scores = self._quantus(mprt, self.scalar, self.x_np, self.y0, m, explain_func=quantus_explain)
+            try:
+                scores = self._quantus(mprt, self.scalar, self.x_np, self.y0, m, explain_func=quantus_explain)
+            except _NoStructure:
+                return np.full(len(m), np.nan)
             return np.asarray(scores, dtype=np.float64)
         raise ConfigError(f"unknown faithfulness metric {metric!r}")
 

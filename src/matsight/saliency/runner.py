@@ -1,19 +1,19 @@
 """Explain a dataset with a trained run: chunked, resumable maps plus overlay figures.
 
 ``explain_dataset(run_dir, data_dir, out, method=...)`` writes into the run folder ``out``:
-``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``index [n]``, and ``dominant`` for
-response maps / CLEAR), ``tables/maps.parquet`` (``image, group, map_mean, empty_map, peak_y,
-peak_x``: the peak in the original image's pixels, empty for an all-zero map) and
-``figures/overlay-<group>.png`` (a few images per lot / class, spread over the lots unless
-``lots`` / ``images`` name them). ``evaluate=True`` adds ``tables/faithfulness.parquet``
-(:func:`matsight.saliency.evaluation.evaluate_maps` on up to 16 images spread
-over the lots) and a report section.
+``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``empty [n]`` (no structure: the map is
+zeros), ``index [n]``, and ``dominant`` for response maps / CLEAR), ``tables/maps.parquet`` (``image,
+group, map_mean, empty_map, peak_y, peak_x``: the peak in the original image's pixels, empty for an
+empty map) and ``figures/overlay-<group>.png`` (a few images per lot / class, spread over the lots
+unless ``lots`` / ``images`` name them). ``evaluate=True`` adds ``tables/faithfulness.parquet``
+(:func:`matsight.saliency.evaluation.evaluate_maps` on up to 16 images spread over the lots) and a
+report section.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,71 +22,48 @@ import pandas as pd
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from matsight.data import ImageDataset
-from matsight.data.validate import read_dataset
+from matsight import options
+from matsight.data.inputs import read_for_model
 from matsight.errors import ConfigError
-from matsight.models import load_model
+from matsight.models import ModelSpec, load_model
 from matsight.report import ORDER, Section, write_section
 from matsight.report.style import save_figure
-from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
 from matsight.saliency.evaluation import HIGHER_IS_BETTER, METRICS, evaluate_maps
-from matsight.saliency.fastcam import FastCAM
 from matsight.saliency.figures import OverlayPanel, overlay_figure
 from matsight.saliency.geometry import CropGeometry, image_size_of
-from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
-from matsight.saliency.normalise import minmax
-from matsight.saliency.response_maps import CLEAR, ResponseMaps
+from matsight.saliency.registry import method_spec
 from matsight.saliency.selection import evaluation_rows, select_images, spread
 from matsight.scale import Engine
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
 
 
-def _level(result) -> dict[str, torch.Tensor]:
-    return {"map": minmax(result.level), "dominant": result.dominant}
-
-
-METHODS: dict[str, Callable] = {
-    "fastcam": lambda m, x, t, s: {"map": FastCAM(m).attribute(x, t, s)},
-    "fastcam-gradcam": lambda m, x, t, s: {"map": FastCAM(m, combine_with="gradcam").attribute(x, t, s)},
-    "gradcam": lambda m, x, t, s: {"map": GradCAM(m).attribute(x, t, s)},
-    "gradcam++": lambda m, x, t, s: {"map": GradCAMPlusPlus(m).attribute(x, t, s)},
-    "guided-backprop": lambda m, x, t, s: {"map": GuidedBackprop(m).attribute(x, t, s)},
-    "deconvnet": lambda m, x, t, s: {"map": Deconvolution(m).attribute(x, t, s)},
-    "integrated-gradients": lambda m, x, t, s: {"map": IntegratedGradients(m).attribute(x, t, s)},
-    "smoothgrad": lambda m, x, t, s: {"map": SmoothGrad(m).attribute(x, t, s)},
-    "response-maps": lambda m, x, t, s: _level(ResponseMaps(m).explain(x)),
-    "clear": lambda m, x, t, s: _level(CLEAR(m).explain(x)),
-}
-
-
-# Methods whose map ignores target and sign (class-agnostic); their figures say so.
-CLASS_AGNOSTIC_METHODS = ("fastcam", "response-maps", "clear")
-
-
-def compute_maps(method: str, model, images: torch.Tensor, target: int | None, sign: int) -> dict[str, torch.Tensor]:
-    """``method``'s arrays for ``images`` ``[n,C,H,W]``: ``map [n,H,W]`` (and ``dominant``); the one call
-    into :data:`METHODS` (chunks, evaluation and MPRT's randomised model all go through it)."""
-    return METHODS[method](model, images, target, sign)
+def compute_maps(method: str, model, images: torch.Tensor, target: int | None, sign: int) -> torch.Tensor:
+    """``method``'s normalised maps ``[n,H,W]`` (float32) for ``images`` ``[n,C,H,W]`` through the registry
+    (the evaluation and MPRT's randomised model go through it)."""
+    return method_spec(method).build(model).explain(images, target, sign).map.float()
 
 
 @dataclass
 class SaliencyWorker(ImageBatchWorker):
-    """Per-chunk saliency maps (picklable, so Ray actors can build it): ``map`` float16 [n,H,W]
-    in [0,1] and, for response/CLEAR maps, ``dominant`` int16 [n,H,W]."""
+    """Per-chunk saliency maps (picklable, so Ray actors can build it): the method's ``arrays``
+    (``matsight.saliency.registry``): ``map`` float16 [n,H,W] in [0,1], ``empty`` bool [n] and, for
+    response/CLEAR maps, ``dominant`` int16 [n,H,W]."""
 
     method: str = "fastcam"
     target: int | None = None
     sign: int = 1
 
     def compute(self, model, images):
-        arrays = compute_maps(self.method, model, images, self.target, self.sign)
-        return {k: v.detach().to(torch.float16 if k == "map" else torch.int16) for k, v in arrays.items()}
+        spec = method_spec(self.method)
+        explanation = spec.build(model).explain(images, self.target, self.sign)
+        dtypes = {"map": torch.float16, "empty": torch.bool}
+        return {k: getattr(explanation, k).detach().to(dtypes.get(k, torch.int16)) for k in spec.arrays}
 
 
-def target_label(meta: dict, target: int | None) -> str:
+def target_label(spec: ModelSpec, target: int | None) -> str:
     """The name of what is explained: the property (regressor), the class or the attribute, else ``output K``."""
-    names = meta.get("class_names") if meta.get("task") == "classification" else meta.get("target_names")
+    names = spec.class_names if spec.task == "classification" else spec.target_names
     index = 0 if target is None else int(target)
     if names and 0 <= index < len(names):
         return str(names[index])
@@ -119,20 +96,25 @@ def explain_dataset(
     ``engine="ray"`` computes the chunks on a Ray cluster (``address``; ``workers`` actors)
     instead of in this process; the chunk files are the same.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
+    method_info = method_spec(method)
+    options.one_of("--sign", sign, (1, -1))
+    options.at_least("--batch-size", batch_size, 1)
+    if max_images is not None:
+        options.at_least("--max-images", max_images, 1)
+    model, spec = load_model(run_dir, device)
+    if spec.task != "regression" and target is None and method_info.needs_target:
+        raise ConfigError(f"{run_dir} is a {spec.task} model: pass --target <class or attribute index>")
+    if target is not None and not 0 <= target < spec.num_outputs:
+        raise ConfigError(f"--target {target}: the model has {spec.num_outputs} outputs, 0 to {spec.num_outputs - 1}")
     if lots and images:
         raise ConfigError("give --lots or --images, not both")
-    model, meta = load_model(run_dir, device)
-    if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
-        raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
-    if evaluate and meta["task"] != "regression" and target is None:
-        raise ConfigError(f"--evaluate on a {meta['task']} model needs --target <class or attribute index>")
-    table = read_dataset(data_dir, target=(meta.get("target_names") or ["cps"])[0])
+    if evaluate and spec.task != "regression" and target is None:
+        raise ConfigError(f"--evaluate on a {spec.task} model needs --target <class or attribute index>")
+    table = read_for_model(data_dir, spec)
     table = table.subset(select_images(table, lots, images))
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))
-    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
+    dataset = spec.dataset(table)
     run = RunFolder(out)
     run.start(
         "saliency",
@@ -150,12 +132,10 @@ def explain_dataset(
         },
     )
     chunks = run.chunks("maps")
-    factory = SaliencyWorker(
+    factory = spec.batch_worker(
+        SaliencyWorker,
         str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
-        [str(p) for p in table.paths],
-        meta["image_size"],
-        meta["crop_size"],
-        meta["channels"],
+        table.paths,
         device=device,
         batch_size=batch_size,
         method=method,
@@ -167,8 +147,8 @@ def explain_dataset(
     )
     maps = chunks.concat("map").astype(np.float32)
     crop = maps.shape[-1]
-    geometry = [CropGeometry.of(image_size_of(p), meta["image_size"], crop) for p in table.paths]
-    empty = maps.reshape(len(maps), -1).max(axis=1) <= 0
+    geometry = [CropGeometry.of(image_size_of(p), spec.image_size, crop) for p in table.paths]
+    empty = chunks.concat("empty").astype(bool)
     flat_peak = maps.reshape(len(maps), -1).argmax(axis=1)
     peaks = [g.to_original(i // crop, i % crop) for g, i in zip(geometry, flat_peak)]
     run.write_table(
@@ -184,7 +164,7 @@ def explain_dataset(
             }
         ),
     )
-    label = target_label(meta, target)
+    label = target_label(spec, target)
     if lots or images:  # every named lot (per_group images each) or every named image
         drawn = spread(table.groups, len(table) if images else per_group, max_groups=None)
     else:
@@ -202,7 +182,7 @@ def explain_dataset(
             for i in rows
         ]
         path = run.figure_path(f"overlay-{group}.png")
-        save_figure(overlay_figure(panels, method, label, sign, method in CLASS_AGNOSTIC_METHODS), path)
+        save_figure(overlay_figure(panels, method, label, sign, not method_info.needs_target), path)
         figures.append(str(path.relative_to(run.path)))
     n_empty = int(empty.sum())
     write_section(
@@ -224,12 +204,12 @@ def explain_dataset(
         ),
     )
     if evaluate:
-        write_evaluation(run, model, meta, dataset, table.groups, maps, method, target, sign, label, device)
+        write_evaluation(run, model, spec, dataset, table.groups, maps, method, target, sign, label, device)
     run.set_status("finished")
     return run
 
 
-def write_evaluation(run, model, meta, dataset, groups, maps, method, target, sign, label, device) -> pd.DataFrame:
+def write_evaluation(run, model, spec, dataset, groups, maps, method, target, sign, label, device) -> pd.DataFrame:
     """Faithfulness of the stored maps on up to 16 images spread over the lots:
     ``tables/faithfulness.parquet`` and the ``faithfulness`` report section."""
     rows = evaluation_rows(groups)
@@ -247,10 +227,10 @@ def write_evaluation(run, model, meta, dataset, groups, maps, method, target, si
             model,
             x,
             {method: torch.from_numpy(maps[rows]).to(device)},
-            {method: lambda m, images: compute_maps(method, m, images, target, sign)["map"].float()},
+            {method: lambda m, images: compute_maps(method, m, images, target, sign)},
             target=target,
             sign=sign,
-            task=meta["task"],
+            task=spec.task,
             on_step=step,
         )
         bar.update(task, completed=2 * len(METRICS), description="done")
