@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from matsight.concepts.analysis import analyse
 from matsight.synth.sem import generate_lots
 from matsight.synth.textures import generate_bank
+from matsight.textures.analysis import analyse
 from matsight.training import TrainConfig, train
 
 FAMILY = ("pitted", "dotted", "perforated", "porous")

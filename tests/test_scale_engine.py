@@ -270,10 +270,10 @@ def test_interrupted_prediction_resumes_on_two_ray_actors(regressor, local_predi
 
 @pytest.mark.slow
 def test_texture_features_on_ray_equal_local(regressor, ray_instance, tmp_path):
-    from matsight.concepts.features import extract
     from matsight.data import read_lots
     from matsight.models import load_model
     from matsight.store import RunFolder
+    from matsight.textures.features import extract
 
     data, run = regressor
     model, _ = load_model(run)

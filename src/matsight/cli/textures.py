@@ -11,7 +11,7 @@ from matsight.cli.outputs import OVERWRITE, claim_dataset, claim_run, record_out
 
 
 def _help() -> str:
-    from matsight.concepts.pretraining import RECIPE
+    from matsight.textures.pretraining import RECIPE
 
     return "\n\n".join(
         [
@@ -46,8 +46,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         workers: int = WORKERS,
         overwrite: bool = OVERWRITE,
     ) -> None:
-        from matsight.concepts.analysis import analyse
-        from matsight.concepts.pretraining import pretraining_of
+        from matsight.textures.analysis import analyse
+        from matsight.textures.pretraining import pretraining_of
         from matsight.utils import resolve_device
 
         device = str(resolve_device(device))
@@ -86,8 +86,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     ) -> None:
         """Write a procedural describable-texture bank (28 DTD class names) and OUT/contact_sheet.png."""
         from matsight import options
-        from matsight.concepts.figures import bank_contact_sheet
         from matsight.synth.textures import CLASSES, generate_bank
+        from matsight.textures.figures import bank_contact_sheet
 
         options.at_least("--per-class", per_class, 1)
         options.at_least("--size", size, 16, " pixels")

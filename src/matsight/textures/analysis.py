@@ -9,16 +9,16 @@ import os
 import numpy as np
 
 from matsight import options
-from matsight.concepts.correlation import SIGN_CONVENTION, lot_similarity, zscore
-from matsight.concepts.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
-from matsight.concepts.pretraining import pretraining_of
-from matsight.concepts.probe import TextureProbe, TextureResult
 from matsight.data.dataset import ImageDataset
 from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import ORDER, Section, write_section
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
+from matsight.textures.correlation import SIGN_CONVENTION, lot_similarity, zscore
+from matsight.textures.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
+from matsight.textures.pretraining import pretraining_of
+from matsight.textures.probe import TextureProbe, TextureResult
 
 STAGES = ("Z1", "Z2", "Z3", "Z4", "Z5")
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
@@ -43,10 +43,10 @@ def analyse(
     """Run the probe and write ``<out>/tables/texture_scores.csv``, ``texture_table1.csv``,
     the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``
     and are computed on ``engine`` (local or Ray). The result's ``model_pretrained`` and the report
-    say whether the model was pretrained (:mod:`matsight.concepts.pretraining`); the caller shows
+    say whether the model was pretrained (:mod:`matsight.textures.pretraining`); the caller shows
     :meth:`Pretraining.warning` when it was not."""
-    from matsight.concepts.bank import read_bank
     from matsight.data import read_lots
+    from matsight.textures.bank import read_bank
 
     options.one_of("--stage", stage, STAGES)
     for option, value in (("--k", k), ("--n-boot", n_boot), ("--n-perm", n_perm)):

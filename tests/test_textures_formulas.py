@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from matsight.concepts.correlation import (
+from matsight.textures.correlation import (
     class_average,
     cosine,
     lot_similarity,
@@ -12,8 +12,8 @@ from matsight.concepts.correlation import (
     texture_scores,
     zscore,
 )
-from matsight.concepts.distances import grouped_mean_distances, nearest
-from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
+from matsight.textures.distances import grouped_mean_distances, nearest
+from matsight.textures.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
 
 
 def test_nearest_order_and_ties():
@@ -106,7 +106,7 @@ def test_bootstrap_and_permutation():
 
 
 def test_result_table_order_rank_and_table1():
-    from matsight.concepts.probe import TextureResult
+    from matsight.textures.probe import TextureResult
 
     t = 22
     scores = np.linspace(-1, 1, t)

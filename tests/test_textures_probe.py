@@ -9,11 +9,11 @@ import torch
 from typer.testing import CliRunner
 
 from matsight.cli.main import app, main
-from matsight.concepts.features import salient_batch
 from matsight.models import build_model, save_checkpoint
 from matsight.saliency.fastcam import FastCAM
 from matsight.synth.sem import generate_lots
 from matsight.synth.textures import generate_bank
+from matsight.textures.features import salient_batch
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_missing_bank_exits_2(setup, monkeypatch, capsys):
 
 
 def test_scores_figure_accepts_an_interval_that_excludes_the_estimate(tmp_path):
-    from matsight.concepts.figures import scores_bar
+    from matsight.textures.figures import scores_bar
 
     scores = np.array([0.5, -0.2])
     path = scores_bar(
@@ -121,8 +121,8 @@ def test_scores_figure_accepts_an_interval_that_excludes_the_estimate(tmp_path):
 
 
 def test_the_pretraining_rule_reads_the_training_manifest(tmp_path):
-    from matsight.concepts.pretraining import pretraining_of
     from matsight.store import RunFolder
+    from matsight.textures.pretraining import pretraining_of
 
     assert not pretraining_of(tmp_path / "nothing").known
     scratch, pretrained = RunFolder(tmp_path / "scratch"), RunFolder(tmp_path / "pre")
@@ -134,8 +134,8 @@ def test_the_pretraining_rule_reads_the_training_manifest(tmp_path):
 
 
 def test_planted_story_line_has_known_answers():
-    from matsight.concepts.demo import planted_story
-    from matsight.concepts.probe import TextureResult
+    from matsight.textures.demo import planted_story
+    from matsight.textures.probe import TextureResult
 
     textures = ["pitted", "dotted", "striped", "lined", "porous", "woven"]
     zeros = np.zeros(6)
@@ -151,9 +151,9 @@ def test_planted_story_line_has_known_answers():
 
 
 def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
-    import matsight.concepts.demo as step
-    from matsight.concepts.pretraining import pretraining_of
+    import matsight.textures.demo as step
     from matsight.demo import DemoContext
+    from matsight.textures.pretraining import pretraining_of
 
     root, _ = setup
     tiny = dict(

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from matsight.concepts.analysis import analyse
-from matsight.concepts.probe import TextureResult
 from matsight.report import ORDER, Section, write_section
 from matsight.store import RunFolder
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
+from matsight.textures.analysis import analyse
+from matsight.textures.probe import TextureResult
 from matsight.training import TrainConfig, train
 
 # per_class/size: the probe bank; pretrain_*: the texture classifier (its bank drawn at pretrain_size px, trained

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from matsight.concepts.correlation import texture_scores
+from matsight.textures.correlation import texture_scores
 
 
 def bootstrap_scores(

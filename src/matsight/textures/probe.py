@@ -4,9 +4,9 @@
     result = probe.correlate(lots, property="cps")              # lots: folder (layout 1) or ImageTable
     result.table()                                              # texture, score, ci_low, ci_high, p_value
 
-Features come from :mod:`matsight.concepts.features` (one FastCAM pass per image, resumable chunks
-in ``run``); distances from :mod:`matsight.concepts.distances` (blockwise); scores, sign
-convention and uncertainty from :mod:`matsight.concepts.correlation` / :mod:`.uncertainty`.
+Features come from :mod:`matsight.textures.features` (one FastCAM pass per image, resumable chunks
+in ``run``); distances from :mod:`matsight.textures.distances` (blockwise); scores, sign
+convention and uncertainty from :mod:`matsight.textures.correlation` / :mod:`.uncertainty`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from matsight.concepts.bank import read_bank
-from matsight.concepts.correlation import SIGN_CONVENTION, class_average, remove_lot_offset, texture_scores
-from matsight.concepts.distances import DEFAULT_BLOCK, grouped_mean_distances, nearest
-from matsight.concepts.features import SalientFeatures, extract
-from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
 from matsight.data import read_lots
 from matsight.data.dataset import ImageTable
 from matsight.data.intensity import Intensity
@@ -31,6 +26,11 @@ from matsight.data.layouts import choose_target
 from matsight.errors import ConfigError
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
+from matsight.textures.bank import read_bank
+from matsight.textures.correlation import SIGN_CONVENTION, class_average, remove_lot_offset, texture_scores
+from matsight.textures.distances import DEFAULT_BLOCK, grouped_mean_distances, nearest
+from matsight.textures.features import SalientFeatures, extract
+from matsight.textures.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
 
 
 @dataclass
@@ -63,7 +63,7 @@ class TextureResult:
 
     def table(self) -> pd.DataFrame:
         """One row per texture, highest score first: ``texture, score, ci_low, ci_high, p_value, q_value``
-        and ``model_pretrained`` (see :mod:`matsight.concepts.pretraining`; empty when unknown)."""
+        and ``model_pretrained`` (see :mod:`matsight.textures.pretraining`; empty when unknown)."""
         df = pd.DataFrame(
             {
                 "texture": self.textures,
