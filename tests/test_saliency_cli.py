@@ -1,5 +1,6 @@
 """Saliency on a dataset: CLI, chunked resume, figures, demo step, error exit."""
 
+import json
 import sys
 import warnings
 
@@ -9,6 +10,7 @@ import torch
 from matsight.cli.main import app, main
 from matsight.demo import DemoContext
 from matsight.models import build_model, save_checkpoint
+from matsight.saliency.registry import DEFAULT_METHOD
 from matsight.synth.sem import generate_lots
 
 torch.set_num_threads(1)
@@ -76,7 +78,12 @@ def test_demo_step(sem):
     import pandas as pd
 
     faith = pd.read_parquet(ctx.root / "sem-saliency" / "tables" / "faithfulness.parquet")
-    assert list(faith["method"]) == ["fastcam", "gradcam", "integrated-gradients", "random"]
+    default = DEFAULT_METHOD["regression"]
+    assert list(faith["method"]) == list(dict.fromkeys([default, "fastcam", "gradcam", "integrated-gradients"])) + [
+        "random"
+    ]
+    manifest = json.loads((ctx.root / "sem-saliency" / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["arguments"]["method"] == default
     assert ctx.headlines and ctx.report_runs == [ctx.root / "sem-saliency"]
 
 
@@ -138,14 +145,14 @@ def test_an_all_zero_map_is_flagged_and_drawn_with_a_note(sem, tmp_path):
     import pandas as pd
 
     from matsight.models import load_model
+    from matsight.saliency import SaliencyConfig, run
     from matsight.saliency.figures import EMPTY_NOTE, OverlayPanel, overlay_figure
-    from matsight.saliency.runner import explain_dataset
 
-    root, lots, run = sem
-    model, meta = load_model(run)
+    root, lots, trained = sem
+    model, meta = load_model(trained)
     torch.nn.init.zeros_(model.head.weight)
     save_checkpoint(tmp_path / "flat" / "checkpoint.pt", model, meta)
-    folder = explain_dataset(tmp_path / "flat", lots, tmp_path / "maps", method="gradcam")
+    folder = run(SaliencyConfig(tmp_path / "maps", tmp_path / "flat", lots, method="gradcam"))
     table = pd.read_parquet(folder.path / "tables" / "maps.parquet")
     assert table["empty_map"].all() and table["peak_y"].isna().all()
     assert "4 of 4 maps are all zero" in (folder.path / "report_sections" / "saliency.json").read_text()
@@ -193,3 +200,68 @@ def test_choosing_images_and_spreading_the_drawn_ones(tmp_path):
     chosen = spread(groups, per_group=2, max_groups=3)
     assert list(chosen) == ["A", "E", "J"]  # first, middle, last lot: not always the first ones
     assert chosen["E"] == [20, 24]  # first and last tile of the lot
+
+
+def test_config_names_the_option_before_anything_is_written(tmp_path):
+    from matsight.errors import ConfigError
+    from matsight.saliency import SaliencyConfig
+
+    for bad, option in (
+        ({"sign": 0}, "--sign"),
+        ({"method": "gradcma"}, "did you mean gradcam"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"target": -1}, "--target"),
+        ({"lots": ("A",), "images": ("a.png",)}, "--images"),
+    ):
+        with pytest.raises(ConfigError, match=option):
+            SaliencyConfig(tmp_path / "out", tmp_path / "run", tmp_path / "data", **bad)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def with_reference(tmp_path_factory):
+    """A run with an out-of-distribution reference (6 training tiles, 3 held out) and a folder of new
+    images: two training tiles and vertical stripes (intensities unlike any SEM tile)."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from matsight.data import read_lots
+    from matsight.models import load_model
+    from matsight.ood.run import fit_run_reference
+
+    root = tmp_path_factory.mktemp("ood")
+    lots = generate_lots(root / "lots", lots=3, tiles_per_lot=3, size=32, progress=False)
+    torch.manual_seed(0)
+    spec = {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"], "image_size": 32}
+    save_checkpoint(root / "run" / "checkpoint.pt", build_model("resnet18", "regression", 1), spec)
+    model, spec = load_model(root / "run")
+    table = read_lots(lots, target="cps")
+    fit_run_reference(root / "run", model, spec, table.subset(np.arange(6)), table.subset(np.arange(6, 9)))
+    new = root / "new"
+    new.mkdir()
+    for path in table.paths[:2]:
+        shutil.copy(path, new / f"tile-{path.name}")
+    stripes = np.zeros((32, 32), np.uint8)
+    stripes[:, ::4] = 255
+    Image.fromarray(stripes).save(new / "stripes.png")
+    return root, new
+
+
+def test_default_method_and_out_of_distribution_flags(with_reference, capsys):
+    """No --method: the task's default, recorded in the manifest; images unlike the training data are
+    flagged in the table, on the console and in the report; training tiles are not."""
+    from matsight.saliency import SaliencyConfig, run
+
+    root, new = with_reference
+    folder = run(SaliencyConfig(root / "maps", root / "run", new))
+    manifest = folder.read_manifest()
+    assert manifest["arguments"]["method"] == DEFAULT_METHOD["regression"] and manifest["status"] == "finished"
+    table = folder.read_table("maps").set_index("image")
+    flagged = {name.rsplit("/", 1)[-1] for name in table.index[table["out_of_distribution"]]}
+    assert flagged == {"stripes.png"}
+    assert (table.loc[[i for i in table.index if "tile-" in i], "ood_score"] < 1e-3).all()  # in the reference
+    assert "1 of 3 images look unlike the training data: stripes.png" in capsys.readouterr().err
+    section = json.loads((folder.path / "report_sections" / "saliency.json").read_text())
+    assert "stripes.png" in section["text"] and section["metrics"]["unlike the training data"] == 1

@@ -1,5 +1,6 @@
 """Texture probe end to end on a tiny untrained ResNet-18: features, CLI outputs, resume, errors."""
 
+import json
 import sys
 
 import numpy as np
@@ -9,7 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from matsight.cli.main import app, main
-from matsight.models import build_model, save_checkpoint
+from matsight.data import read_lots
+from matsight.models import build_model, load_model, save_checkpoint
+from matsight.ood.run import fit_run_reference
 from matsight.saliency.fastcam import FastCAM
 from matsight.synth.sem import generate_lots
 from matsight.synth.textures import generate_bank
@@ -28,6 +31,9 @@ def setup(tmp_path_factory):
         model,
         {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"], "image_size": 32},
     )
+    model, spec = load_model(root / "model")
+    tiles = read_lots(root / "lots", target="cps")  # reference: 6 tiles in, 2 held out
+    fit_run_reference(root / "model", model, spec, tiles.subset(np.arange(6)), tiles.subset(np.arange(6, 8)))
     return root, model.eval()
 
 
@@ -73,6 +79,11 @@ def test_cli_writes_scores_and_figures_and_resumes(setup):
     assert (df.q_value >= df.p_value).all() and not df.model_pretrained.any()
     assert "Warning" in (root / "out" / "report_sections" / "textures.json").read_text()
     assert sorted(df.texture) == ["cracked", "dotted", "striped"]
+    tiles = pd.read_csv(root / "out" / "tables" / "tiles.csv")
+    assert len(tiles) == 8 and {"lot", "predicted", "out_of_distribution", "ood_score"} <= set(tiles.columns)
+    assert (tiles["ood_score"][:6] < 1e-3).all()  # the reference's own training tiles
+    manifest = json.loads((root / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["arguments"]["target"] == "cps"  # the run's property
     assert df.score.between(-1, 1).all() and df.p_value.between(0, 1).all() and (df.p_value > 0).all()
     assert df.score.is_monotonic_decreasing
     for name in ("neighbours_tiles", "neighbours_lots", "texture_scores", "per_lot", "lot_similarity"):
@@ -141,7 +152,9 @@ def test_planted_story_line_has_known_answers():
     zeros = np.zeros(6)
 
     def result(scores):
-        return TextureResult(textures, [], "cps", zeros, np.array(scores), zeros, zeros, zeros, zeros, *[None] * 5)
+        return TextureResult(
+            textures, [], "cps", zeros, np.array(scores), zeros, zeros, zeros, zeros, *[None] * 5
+        ).table()
 
     family = ("pitted", "dotted", "porous")
     agrees, line = planted_story(result([0.9, 0.8, -0.1, -0.2, 0.7, -0.3]), family)  # family = ranks 1, 2, 3
@@ -175,3 +188,12 @@ def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
     assert table.model_pretrained.all() and len(table) == 28
     assert (ctx.root / "textures" / "report_sections" / "textures-planted-story.json").exists()
     assert any(name == "textures: planted pit-like family" for name, _ in ctx.headlines)
+
+
+def test_config_names_the_option(tmp_path):
+    from matsight.errors import ConfigError
+    from matsight.textures import TexturesConfig
+
+    for bad, option in (({"stage": "Z9"}, "--stage"), ({"k": 0}, "--k"), ({"bank_per_class": 0}, "--bank-per-class")):
+        with pytest.raises(ConfigError, match=option):
+            TexturesConfig(tmp_path / "out", tmp_path / "run", tmp_path / "lots", tmp_path / "bank", **bad)

@@ -46,35 +46,36 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         workers: int = WORKERS,
         overwrite: bool = OVERWRITE,
     ) -> None:
-        from matsight.textures.analysis import analyse
+        from matsight.textures import SIGN_CONVENTION, TexturesConfig
+        from matsight.textures import run as run_textures
         from matsight.textures.pretraining import pretraining_of
         from matsight.utils import resolve_device
 
-        device = str(resolve_device(device))
-        chosen = engine_from(engine, address, workers)
-        claim_run(out, "textures", [run, lots, bank], overwrite)
-        result = analyse(
-            run,
-            lots,
-            bank,
-            out,
+        config = TexturesConfig(
+            out=out,
+            run=run,
+            lots=lots,
+            bank=bank,
             stage=stage,
             k=k,
             target=target,
             n_boot=n_boot,
             n_perm=n_perm,
-            device=device,
             seed=seed,
-            engine=chosen,
+            device=str(resolve_device(device)),
+            engine=engine_from(engine, address, workers),
+            overwrite=overwrite,
         )
+        claim_run(out, "textures", [run, lots, bank], overwrite)
+        folder = run_textures(config)
         warning = pretraining_of(run).warning()
         if warning:
             typer.echo(f"WARNING: {warning}", err=True)
-        typer.echo(result.sign_convention)
-        table = result.table()
+        typer.echo(SIGN_CONVENTION)
+        table = folder.read_table("texture_scores")
         typer.echo(table.head(10).drop(columns="model_pretrained").to_string(index=False, float_format="%.3f"))
         typer.echo(f"{int((table.q_value <= 0.05).sum())} of {len(table)} textures with q <= 0.05 (Benjamini-Hochberg)")
-        typer.echo(f"table: {Path(out) / 'tables' / 'texture_scores.csv'}")
+        typer.echo(f"table: {folder.path / 'tables' / 'texture_scores.csv'}")
 
     @synth.command("textures")
     def synth_textures(

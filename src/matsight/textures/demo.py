@@ -14,13 +14,13 @@ import html
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from matsight.report import ORDER, Section, write_section
 from matsight.store import RunFolder
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
-from matsight.textures.analysis import analyse
-from matsight.textures.probe import TextureResult
+from matsight.textures.analysis import TexturesConfig, run
 from matsight.training import TrainConfig, train
 
 # per_class/size: the probe bank; pretrain_*: the texture classifier (its bank drawn at pretrain_size px, trained
@@ -82,13 +82,13 @@ def texture_regressor(ctx, settings: dict) -> Path:
     return regressor.path
 
 
-def planted_story(result: TextureResult, family: tuple[str, ...] = POROSITY_FAMILY) -> tuple[bool, str]:
-    """Does the table rank the planted family above the other textures? ``(agrees, one line)``.
+def planted_story(table: pd.DataFrame, family: tuple[str, ...] = POROSITY_FAMILY) -> tuple[bool, str]:
+    """Does the score table (``texture, score``, highest first: :meth:`TextureResult.table`) rank the
+    planted family above the other textures? ``(agrees, one line)``.
 
     One-sided Mann-Whitney test of the family's scores against the rest's (exact for 28 textures);
     agrees when p <= 0.05.
     """
-    table = result.table()
     members = [t for t in family if t in set(table.texture)]
     in_family = table.texture.isin(members).to_numpy()
     ranks = np.flatnonzero(in_family) + 1
@@ -113,24 +113,26 @@ def run_demo(ctx) -> None:
     bank = ctx.root / "texture-bank"
     if not bank.exists():
         generate_bank(bank, per_class=settings["per_class"], size=settings["size"], seed=ctx.seed)
-    out = ctx.root / "textures"
-    result = analyse(
-        regressor,
-        ctx.shared["sem_lots"],
-        bank,
-        out,
-        device=ctx.device,
-        seed=ctx.seed,
-        n_boot=settings["n_boot"],
-        n_perm=499 if not ctx.full else 9999,
-        highlight=POROSITY_FAMILY,
+    folder = run(
+        TexturesConfig(
+            out=ctx.root / "textures",
+            run=regressor,
+            lots=ctx.shared["sem_lots"],
+            bank=bank,
+            device=ctx.device,
+            seed=ctx.seed,
+            n_boot=settings["n_boot"],
+            n_perm=499 if not ctx.full else 9999,
+            highlight=POROSITY_FAMILY,
+        )
     )
-    agrees, line = planted_story(result)
+    table = folder.read_table("texture_scores")
+    agrees, line = planted_story(table)
     r2 = RunFolder(regressor).read_json("metrics.json")["validation"]["tiles"]["r2"]
     ctx.console.print(f"textures: texture-pretrained regressor, held-out tile R² {r2:.3f}")
     ctx.console.print(f"textures: {line}")
     write_section(
-        out,
+        folder.path,
         Section(
             key="textures-planted-story",
             title="Texture demo: does the table tell the planted story?",
@@ -142,10 +144,8 @@ def run_demo(ctx) -> None:
             order=ORDER["textures"] + 1,
         ),
     )
-    ctx.report_runs.append(out)
-    table = result.table()
+    ctx.report_runs.append(folder.path)
     top = ", ".join(f"{t} {s:+.2f}" for t, s in zip(table.texture[:3], table.score[:3]))
     ctx.headlines.append(("textures: top 3 (score)", top))
     ctx.headlines.append(("textures: bottom", f"{table.texture.iloc[-1]} {table.score.iloc[-1]:+.2f}"))
     ctx.headlines.append(("textures: planted pit-like family", "agrees" if agrees else "does NOT agree"))
-    ctx.shared["texture_run"] = out

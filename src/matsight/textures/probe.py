@@ -24,6 +24,9 @@ from matsight.data.dataset import ImageTable
 from matsight.data.intensity import Intensity
 from matsight.data.layouts import choose_target
 from matsight.errors import ConfigError
+from matsight.models import ModelSpec
+from matsight.ood import OODScores
+from matsight.ood.run import load_run_reference, score_store
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 from matsight.textures.bank import read_bank
@@ -97,7 +100,9 @@ class TextureProbe:
     model input (pixels); ``run``: run folder for the resumable feature chunks (a temporary one
     when ``None``); ``block``: rows/cols per distance block; ``n_boot``/``n_perm``: bootstrap and
     permutation draws; ``engine``: where feature extraction runs (local or Ray); ``intensity``: how
-    images are decoded (the model's :class:`~matsight.data.intensity.Intensity`).
+    images are decoded (the model's :class:`~matsight.data.intensity.Intensity`); ``ood_reference``:
+    the training run whose out-of-distribution reference judges the lots' tiles
+    (:meth:`ood_scores`; ``None``: no check).
     """
 
     def __init__(
@@ -116,7 +121,9 @@ class TextureProbe:
         seed: int = 0,
         engine: Engine = LOCAL,
         intensity: Intensity | None = None,
+        ood_reference: str | os.PathLike | None = None,
     ):
+        self.ood_reference = ood_reference if ood_reference and load_run_reference(ood_reference) else None
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
         self.intensity = intensity or Intensity()
         self.batch_size, self.device, self.block = batch_size, device, block
@@ -135,10 +142,17 @@ class TextureProbe:
             self.device,
             self.engine,
             self.intensity,
+            statistics=name == "tiles" and self.ood_reference is not None,
         )
         if self.stage not in feats.vectors:
             raise ConfigError(f"--stage {self.stage!r}: choose one of {', '.join(feats.vectors)}")
         return feats
+
+    def ood_scores(self, spec: ModelSpec) -> OODScores | None:
+        """Out-of-distribution verdicts on the lots' tiles of :meth:`correlate` (None without a reference)."""
+        if self.ood_reference is None:
+            return None
+        return score_store(self.ood_reference, spec, self.run.chunks("tiles"))
 
     def fit(self, bank: ImageTable | str | os.PathLike) -> TextureProbe:
         """Extract salient features of every bank image (DTD layout folder or table)."""
