@@ -143,7 +143,7 @@ def test_the_explained_scalar_gives_quantus_own_scores_on_a_classifier():
 
 def test_wrappers_read_the_signed_output():
     model, x = linear_model(), spots(3)
-    raw = model(x)
+    raw = model(x).detach()
     assert torch.allclose(ExplainedScalar(model, None, -1)(x), -raw)
     threshold = float(raw.mean())
     logits = StillHolds(ExplainedScalar(model, None, 1), threshold).eval()(x)
