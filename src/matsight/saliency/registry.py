@@ -89,7 +89,7 @@ METHODS: dict[str, MethodSpec] = {
 
 
 DEFAULT_METHOD: dict[str, str] = {
-    "regression": "fastcam",
+    "regression": "integrated-gradients",
     "classification": "fastcam",
     "multilabel": "fastcam",
 }
