@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from fake_analytics import fake_points, write_fake_analytics
 from fastapi.testclient import TestClient
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from matsight.analytics.schema import fake_points, write_fake_analytics
 from matsight.analytics.server import create_app
 from matsight.errors import DataLayoutError
 

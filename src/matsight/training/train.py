@@ -182,7 +182,7 @@ def train(config: TrainConfig) -> RunFolder:
     if distributed.is_main():
         _check_resumable(run, config)
         run.claim("train", reads=reads, overwrite=config.overwrite)
-        run.start("train", config.arguments(), seed=config.seed, inputs={"data": config.data})
+        run.start(config.command, config.arguments(), seed=config.seed, inputs=config.inputs())
         run.write_table(SPLIT_TABLE, split_frame(table, train_rows, val_rows))
     surveys = survey(table.paths)
     spec = model_spec(config, table, train_rows, Intensity.fit(surveys))
