@@ -252,3 +252,48 @@ def test_choose_view_reads_the_edit_when_the_editor_is_at_the_regressors_size():
     assert choose_view("transfer", 96, 96) == "transfer" and choose_view("edit", 32, 96) == "edit"
     with pytest.raises(ConfigError, match="--view 'sideways'"):
         choose_view("sideways", 96, 96)
+
+
+def test_planted_signs_follow_the_coefficients_and_reverse_for_size():
+    from matsight.knobs.agreement import planted_signs
+    from matsight.synth.sem import ATTRIBUTE_RANGES, DEFAULT_COEFFICIENTS
+
+    truth = {"attribute_ranges": ATTRIBUTE_RANGES, "coefficients": DEFAULT_COEFFICIENTS}
+    assert planted_signs(truth) == {"size": -1, "porosity": 1, "polydispersity": 1, "facetness": 1, "cracks": -1}
+    flipped = {**truth, "coefficients": {**DEFAULT_COEFFICIENTS, "size": -1.0, "facetness": -0.2}}
+    assert planted_signs(flipped)["size"] == 1 and planted_signs(flipped)["facetness"] == -1
+
+
+def test_knob_agreement_compares_only_passing_knobs_with_the_planted_signs():
+    import pandas as pd
+
+    from matsight.knobs.agreement import AGREES, DISAGREES, NOT_CHECKED, agreement_summary, knob_agreement
+
+    control = {"names": ["size", "porosity", "facetness", "cracks"], "passes": [True, True, True, False]}
+    sweeps = pd.DataFrame(
+        {"attribute": ["size", "size", "porosity", "facetness", "cracks"], "slope": [-4.9, -4.9, 0.7, -6.2, 3.0]}
+    )
+    effects = pd.DataFrame(
+        [
+            ("size", "increase", -4.6, True),
+            ("size", "decrease", 2.1, True),
+            ("porosity", "increase", 0.3, True),
+            ("porosity", "decrease", 0.1, True),  # lowering CPS by raising porosity: against the planted +
+            ("facetness", "increase", -0.23, True),
+            ("facetness", "decrease", 0.2, True),
+            ("cracks", "increase", 0.0, False),
+            ("cracks", "decrease", 0.0, False),
+        ],
+        columns=["attribute", "direction", "mean_delta", "free"],
+    )
+    planted = {"size": -1, "porosity": 1, "facetness": 1, "cracks": -1}
+    table = knob_agreement(control, sweeps, effects, planted).set_index("knob")
+    assert table["verdict"].tolist() == [AGREES, DISAGREES, DISAGREES, NOT_CHECKED]
+    assert np.isnan(table.loc["cracks", "inverse_increase"]) and table.loc["size", "sweep_slope"] == -4.9
+    summary = agreement_summary(table.reset_index())
+    assert summary.startswith("size agrees; porosity DISAGREES") and "facetness DISAGREES (sweep -6.20" in summary
+    assert "inverse -0.230 for increase" in summary and "cracks" not in summary
+    # without an inverse table the sweep decides; no passing knob: nothing to compare
+    assert knob_agreement(control, sweeps, None, planted)["verdict"].tolist()[:3] == [AGREES, AGREES, DISAGREES]
+    none = knob_agreement({**control, "passes": [False] * 4}, sweeps, effects, planted)
+    assert (none["verdict"] == NOT_CHECKED).all() and "no knob passes" in agreement_summary(none)

@@ -261,6 +261,8 @@ def test_free_knobs_follow_the_control_check(tmp_path):
 
 @pytest.mark.parametrize("first_passes", [False, True])
 def test_demo_step_searches_over_passing_knobs_when_any_pass(setup, tmp_path, first_passes):
+    from rich.console import Console
+
     from matsight.demo import DemoContext
     from matsight.knobs import demo
 
@@ -281,7 +283,9 @@ def test_demo_step_searches_over_passing_knobs_when_any_pass(setup, tmp_path, fi
         inverse_tiles=3,
         inverse_steps=2,
     )
-    ctx = DemoContext(root=tmp_path, shared={"sem_run": root / "reg", "sem_lots": lots})
+    ctx = DemoContext(
+        root=tmp_path, console=Console(record=True, width=300), shared={"sem_run": root / "reg", "sem_lots": lots}
+    )
     with patch.object(demo, "CPU", tiny), patch.object(demo, "check_quality", check):
         demo.run_demo(ctx)
     effects = pd.read_csv(tmp_path / "sem-knobs" / "tables" / "inverse_effects.csv")
@@ -289,3 +293,20 @@ def test_demo_step_searches_over_passing_knobs_when_any_pass(setup, tmp_path, fi
     assert free.tolist() == ([True, False, False, False] if first_passes else [True] * 4)
     section = json.loads((tmp_path / "sem-knobs" / "report_sections" / "knobs.json").read_text())
     assert section["metrics"]["knobs turned by the inverse search"] == ", ".join(free.index[free])
+    # the demo compares the passing knobs with the lots' ground_truth.json, in the report and the console
+    agreement = pd.read_csv(tmp_path / "sem-knobs" / "tables" / "knob_agreement.csv").set_index("knob")
+    assert agreement["passes"].tolist() == [first_passes, False, False, False]
+    assert agreement.loc["size", "planted_sign"] == -1  # default coefficients: CPS falls as grains grow
+    assert (agreement["verdict"].iloc[1:] == "not checked (fails the control check)").all()
+    assert agreement.loc["size", "verdict"] in (
+        ("agrees", "disagrees") if first_passes else ("not checked (fails the control check)",)
+    )
+    assert "tables/knob_agreement.csv" in section["tables"]
+    assert section["metrics"]["ground truth size"] == agreement.loc["size", "verdict"].replace(
+        "disagrees", "DISAGREES: not a finding"
+    )
+    headlines = dict(ctx.headlines)
+    assert headlines["passing knobs agreeing with ground_truth.json"].endswith("/1" if first_passes else "/0")
+    console = ctx.console.export_text()
+    assert "passing knobs vs the lots' ground_truth.json: " in console
+    assert ("size agrees" in console or "size DISAGREES" in console) == first_passes

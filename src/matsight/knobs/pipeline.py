@@ -18,6 +18,7 @@ import torch
 
 from matsight.errors import ConfigError
 from matsight.knobs import figures
+from matsight.knobs.agreement import DISAGREES, agreement_summary, knob_agreement, planted_signs
 from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
@@ -266,6 +267,26 @@ def run_inverse(
     return table
 
 
+def check_agreement(run_dir: Path, ground_truth: Path) -> pd.DataFrame:
+    """Compare the passing knobs' sweep and inverse signs with the signs planted in ``ground_truth``
+    (a ``ground_truth.json`` of :mod:`matsight.synth.sem` lots): ``tables/knob_agreement.csv``, one row
+    per knob (:func:`~matsight.knobs.agreement.knob_agreement`), read by :func:`write_knobs_section`."""
+    run = RunFolder(run_dir, create=False)
+    needed = [run.path / "knob_control.json", run.path / "tables" / "knob_sweeps.csv"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} missing: run `matsight knobs train` and `matsight knobs sweep` first")
+    effects_path = run.path / "tables" / "inverse_effects.csv"
+    table = knob_agreement(
+        json.loads(needed[0].read_text()),
+        pd.read_csv(needed[1]),
+        pd.read_csv(effects_path) if effects_path.exists() else None,
+        planted_signs(json.loads(Path(ground_truth).read_text())),
+    )
+    run.write_table("knob_agreement", table)
+    return table
+
+
 @torch.no_grad()
 def _inverse_figure(editor, held: HeldOut, results: dict, names: list[str], show: int, path: Path) -> None:
     """Paper Fig. 3 for the first ``show`` searched tiles (or one tile of each of the first lots): the
@@ -302,9 +323,19 @@ def write_knobs_section(run_dir: Path) -> Path:
         if run.figure_path(n).exists()
     ]
     tables = [
-        f"tables/{n}.csv" for n in ("inverse_effects", "knob_control") if (run.path / "tables" / f"{n}.csv").exists()
+        f"tables/{n}.csv"
+        for n in ("knob_agreement", "inverse_effects", "knob_control")
+        if (run.path / "tables" / f"{n}.csv").exists()
     ]
     metrics: dict[str, float | str] = {}
+    agreement_path = run.path / "tables" / "knob_agreement.csv"
+    if agreement_path.exists():
+        agreement = pd.read_csv(agreement_path)
+        metrics["passing knobs vs the lots' ground truth"] = agreement_summary(agreement)
+        for row in agreement.itertuples():
+            metrics[f"ground truth {row.knob}"] = (
+                f"{row.verdict.upper()}: not a finding" if row.verdict == DISAGREES else row.verdict
+            )
     control_path = run.path / "knob_control.json"
     if control_path.exists():
         control = json.loads(control_path.read_text())
@@ -342,7 +373,10 @@ def write_knobs_section(run_dir: Path) -> Path:
         "or lower the prediction of each tile (or each lot: --per lot), turning the knobs listed below "
         "(the demo turns only those that pass the control check when any does; a knob passes "
         "when the measurer reads its attribute, R² ≥ 0.3, its control slope is ≥ 0.2 and it moves no other "
-        "readable attribute by more than half as much)."
+        "readable attribute by more than half as much). On synthetic lots with a ground_truth.json (the demo), "
+        "every passing knob's sweep and inverse signs are compared with the planted signs (knob_agreement.csv): "
+        "a knob that disagrees answers through something other than its attribute, and its sweep and inverse "
+        "answers are not findings about that attribute."
     )
     return write_section(
         run.path,
