@@ -13,7 +13,8 @@ they can run in separate processes):
   attribute changed) gives the regressor's true response, overall and per lot.
 
 For each attribute the expected sign of d(CPS)/d(attribute) is the sign of its coefficient in
-``ground_truth.json``, reversed for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes
+``ground_truth.json``, reversed for ``size`` (the formula uses size^-1/2, Hall–Petch-like):
+:func:`matsight.knobs.agreement.planted_signs`, as in ``matsight demo``. Writes
 ``<out>/knobs_ground_truth.csv``: per (setting, attribute) the control check, the oracle and sweep
 slopes, the fraction of lots that share the sweep's sign and that agree with their oracle slope, the
 inverse mean ΔA for "increase" (trusted knobs per tile and per lot, all knobs) and whether the signs
@@ -32,16 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matsight.knobs.agreement import planted_signs
 from matsight.knobs.oracle import oracle_sweep
 from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.train_editor import EditorConfig, train_editor
 from matsight.synth.sem import DEFAULT_COEFFICIENTS, generate_lots
 from matsight.training import TrainConfig, train
-
-
-def expected_sign(name: str, coefficient: float) -> int:
-    return int(-np.sign(coefficient) if name == "size" else np.sign(coefficient))
 
 
 def settings(flip: str) -> dict[str, dict]:
@@ -138,7 +136,8 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     control = json.loads((editor / "knob_control.json").read_text())
     oracle_lots = oracle_slopes(regressor, args.out / label / "lots", control["names"], args)
     oracle = oracle_lots[oracle_lots["lot"] == "all"].set_index("attribute")["slope"]
-    truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
+    truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())
+    planted = planted_signs(truth)
     out = evaluation_dir(args, label)
     sweeps = (
         run_sweeps(
@@ -192,11 +191,11 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
         )
     rows = []
     for i, name in enumerate(control["names"]):
-        sign = expected_sign(name, truth[name])
+        sign = planted[name]
         row = {
             "setting": label,
             "attribute": name,
-            "coefficient": truth[name],
+            "coefficient": truth["coefficients"][name],
             "expected_sign": sign,
             "control_slope": control["slopes"][i][i],
             "measurer_r2": control["measurer_r2"][i],
