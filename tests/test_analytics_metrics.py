@@ -6,6 +6,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, p
 
 from matsight.analytics import metrics
 from matsight.analytics.embeddings import SpaceEmbedding, place_new
+from matsight.errors import ConfigError
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_error_distances():
     b = np.array([[1, 0, 1], [0, 0, 0], [0.5, 0, 0], [0, 0, 1]], float)
     np.testing.assert_allclose(metrics.error_distance(a, b, "cosine"), [0, 0, 1, 1], atol=1e-6)
     np.testing.assert_allclose(metrics.error_distance(a, b, "euclidean"), [0, 0, 0.5, np.sqrt(3)], atol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="--distance 'manhattan'"):
         metrics.error_distance(a, b, "manhattan")
 
 
