@@ -47,10 +47,22 @@ def setup(tmp_path_factory):
     return root, lots
 
 
-def _editor(root, lots, out, **kw):
-    """A tiny editor run (2 steps, 1 measurer epoch) on the fixture's regressor."""
-    settings = dict(image_size=32, steps=2, width=8, quality_epochs=1, attributes=("size", "porosity"))
-    return run_train(EditorConfig(out=out, regressor=root / "reg", lots=lots, **{**settings, **kw}))
+@pytest.fixture(scope="module")
+def editor(setup):
+    """A tiny editor run (2 steps, 1 measurer epoch) on the fixture's regressor, shared by the tests
+    that sweep and search (each writes its own run folder)."""
+    root, lots = setup
+    config = EditorConfig(
+        out=root / "shared-editor",
+        regressor=root / "reg",
+        lots=lots,
+        image_size=32,
+        steps=2,
+        width=8,
+        quality_epochs=1,
+        attributes=("size", "porosity"),
+    )
+    return run_train(config).path
 
 
 def test_train_resumes_and_cli_writes_tables(setup):
@@ -138,9 +150,8 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert not (root / "cli" / "tables" / "knob_sweeps.csv").exists()  # the editor run keeps its own files
 
 
-def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp_path):
+def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, editor, tmp_path):
     root, lots = setup
-    editor = _editor(root, lots, root / "chosen").path
     torch.manual_seed(1)
     spec = read_spec(root / "reg")
     save_checkpoint(tmp_path / "other" / "checkpoint.pt", build_model("resnet18", "regression", 1), spec)
@@ -179,9 +190,7 @@ def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp
     assert not np.allclose(own.read_table("knob_sweeps")["mean"], other.read_table("knob_sweeps")["mean"])
 
 
-def test_inverse_per_lot_answers_each_lot_once(setup):
-    root, lots = setup
-    editor = _editor(root, lots, root / "per-lot").path
+def test_inverse_per_lot_answers_each_lot_once(editor, tmp_path):
     res = CliRunner().invoke(
         app,
         [
@@ -196,14 +205,16 @@ def test_inverse_per_lot_answers_each_lot_once(setup):
             "lot",
             "--view",
             "edit",
+            "--out",
+            str(tmp_path / "lot"),
             "--device",
             "cpu",
         ],
     )
     assert res.exit_code == 0, res.output
-    effects = pd.read_csv(editor / "inverse" / "tables" / "inverse_effects.csv")
+    effects = pd.read_csv(tmp_path / "lot" / "tables" / "inverse_effects.csv")
     assert (effects["view"] == "edit").all()  # asked for; auto would transfer (editor 32 px < regressor 40 px)
-    answers = pd.read_csv(editor / "inverse" / "tables" / "inverse_answers.csv")
+    answers = pd.read_csv(tmp_path / "lot" / "tables" / "inverse_answers.csv")
     assert (effects["per"] == "lot").all()
     for direction, rows in answers.groupby("direction"):
         assert rows["group"].is_unique  # one answer per lot
@@ -303,43 +314,25 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
     assert (f"size {agreement.loc['size', 'verdict']}" in console.replace("DISAGREES", "disagrees")) == first_passes
 
 
-@pytest.mark.parametrize("workflow", ["train", "sweep", "inverse"])
-def test_each_workflow_writes_manifest_section_status_and_reruns(setup, tmp_path, workflow):
-    root, lots = setup
-    editor = root / "shape"
-    if not (editor / "editor.pt").exists():
-        _editor(root, lots, editor)
-    config, run, section = {
-        "train": (
-            EditorConfig(
-                out=editor,
-                regressor=root / "reg",
-                lots=lots,
-                image_size=32,
-                steps=2,
-                width=8,
-                quality_epochs=1,
-                attributes=("size", "porosity"),
-            ),  # fmt: skip
-            run_train,
-            "knobs",
-        ),
-        "sweep": (SweepConfig(out=tmp_path / "s", editor=editor, levels=2, tiles=2), run_sweep, "knobs-sweep"),
-        "inverse": (InverseConfig(out=tmp_path / "i", editor=editor, tiles=2, steps=1), run_inverse, "knobs-inverse"),
-    }[workflow]
-    folder = run(config)
-    first = folder.read_manifest()
-    assert first["command"] == f"knobs {workflow}" and first["status"] == "finished"
-    assert (folder.path / "report_sections" / f"{section}.json").exists()
-    again = run(config).read_manifest()  # the same config again: resumes in its folder
-    assert again["status"] == "finished" and again["first_started"] == first.get("first_started", first["started"])
-    if workflow != "train":  # the lots have a ground truth and the regressor held-out metrics: compared
-        assert (folder.path / "tables" / "knob_agreement.csv").exists()
+def test_sweep_and_inverse_runs_write_manifest_section_and_agreement_and_rerun(editor, tmp_path):
+    sweep = SweepConfig(out=tmp_path / "s", editor=editor, levels=2, tiles=2)
+    first = run_sweep(sweep).read_manifest()
+    again = run_sweep(sweep).read_manifest()  # the same config again: redone in its folder
+    assert first["command"] == "knobs sweep" and again["status"] == "finished"
+    assert (
+        again["first_started"] == first.get("first_started", first["started"])
+        and again["inputs"]["editor"] == first["inputs"]["editor"]
+    )
+    inverse = run_inverse(InverseConfig(out=tmp_path / "i", editor=editor, tiles=2, steps=1))
+    assert inverse.read_manifest()["command"] == "knobs inverse" and inverse.read_manifest()["status"] == "finished"
+    for folder, section in ((tmp_path / "s", "knobs-sweep"), (tmp_path / "i", "knobs-inverse")):
+        assert (folder / "report_sections" / f"{section}.json").exists()
+        # the regressor's lots have a ground truth and it has held-out metrics: its answers are compared
+        agreement = pd.read_csv(folder / "tables" / "knob_agreement.csv")
+        assert agreement["knob"].tolist() == ["size", "porosity"] and agreement["resolution"].eq(0.1).all()
 
 
-def test_a_failing_workflow_marks_its_run_failed(setup, tmp_path):
-    root, lots = setup
-    editor = _editor(root, lots, tmp_path / "editor").path
+def test_a_failing_workflow_marks_its_run_failed(setup, editor, tmp_path):
     broken = tmp_path / "broken"
     RunFolder(broken).start("train", {})  # a run folder without a model
     with pytest.raises(Exception, match="checkpoint"):
