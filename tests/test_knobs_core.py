@@ -94,6 +94,14 @@ def test_inverse_reaches_reachable_target_analytically():
     np.testing.assert_allclose(absolute.found[:, 0], 0.4, atol=5e-4)
 
 
+def test_inverse_search_reports_progress_with_its_loss(capsys):
+    images, attrs = torch.full((2, 1, 8, 8), 0.2), torch.tensor([[0.3], [0.3]])
+    InverseSearch(AddEditor([0.5]), MeanRegressor(), lr=0.01, steps=5, tolerance=1e-6).search(images, attrs, "+10%")
+    lines = capsys.readouterr().err.strip().splitlines()  # plain lines: standard error is not a terminal here
+    assert lines[0].endswith("inverse search +10%: 0/5 (0 %) · 0 s elapsed")
+    assert "inverse search +10%: 5/5 (100 %) loss " in lines[-1] and "0/2 reached" in lines[-1]
+
+
 def test_inverse_search_gives_the_editor_back_as_it_was():
     editor = AddEditor([0.5, 0.25])
     editor.c.requires_grad_(True)

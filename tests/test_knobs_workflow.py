@@ -65,7 +65,7 @@ def editor(setup):
     return run_train(config).path
 
 
-def test_train_resumes_and_cli_writes_tables(setup):
+def test_train_resumes_and_cli_writes_tables(setup, capsys):
     root, lots = setup
     out = root / "editor"
     config = EditorConfig(
@@ -82,7 +82,10 @@ def test_train_resumes_and_cli_writes_tables(setup):
     )
     run_train(config)
     first = read_meta(out)["step"]
+    capsys.readouterr()
     run_train(dataclasses.replace(config, steps=5))  # resumes from step 3
+    progress = capsys.readouterr().err  # plain progress lines: standard error is not a terminal here
+    assert "editor training: 3/5 (60 %)" in progress and "editor training: 5/5 (100 %) critic " in progress
     editor, meta = load_editor(out)
     assert first == 3 and meta["step"] == 5 and len(meta["held_out_rows"]) == 4
     manifest = RunFolder(out, create=False).read_manifest()
