@@ -27,10 +27,11 @@ from string import ascii_uppercase
 import numpy as np
 import pandas as pd
 from PIL import Image
-from rich.progress import Progress
 from scipy.stats import qmc
 
 from matsight.errors import ConfigError
+from matsight.progress import progress as progress_report
+from matsight.progress import quiet
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.synth.sem_tiles import TileAttributes, render_tile
 
@@ -144,8 +145,7 @@ def generate_lots(
     names = [name for name, _ in zip(lot_names(), range(lots))]
     attributes = lot_attributes(names, design, rng, seed)
     cps = critical_peak_stress(attributes, coefficients, rng)
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("rendering SEM tiles", total=lots * tiles_per_lot)
+    with quiet(not progress), progress_report(lots * tiles_per_lot, "rendering SEM tiles") as bar:
         for index, name in enumerate(names):
             folder = out / "images" / name
             folder.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def generate_lots(
                 tile = render_tile(tile_attributes, size, lot_rng)
                 with atomic_path(path) as tmp:  # always rewrite: a rerun with another seed must not keep old tiles
                     Image.fromarray(tile).save(tmp, format="PNG")
-                bar.advance(task)
+                bar.advance()
     table = attributes.rename_axis("lot").reset_index()
     table.insert(1, "cps", cps)
     with atomic_path(out / "lots.csv") as tmp:
