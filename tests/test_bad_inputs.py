@@ -545,6 +545,9 @@ OPTION_CASES = {
         "adversarial": "--adversarial x",
         "attribute-weight-nan": "--attribute-weight nan",
         "quality-epochs-0": "--quality-epochs 0",
+        "crop-odd": "--crop 6",
+        "crop-above-image-size": "--crop 32",
+        "measure-size-0": "--measure-size 0",
     },
     "sweep": {"levels-0": "--levels 0", "levels-1": "--levels 1", "tiles-0": "--tiles 0", "view": "--view x"},
     "inverse": {

@@ -73,9 +73,67 @@ def _analytics_case(data) -> Case:
     )
 
 
+def _knobs_editor_config(data, out: Path):
+    from matsight.knobs.config import EditorConfig
+
+    return EditorConfig(
+        out=out,
+        regressor=data["regressor"],
+        lots=data["lots"],
+        attributes=("size", "porosity"),
+        image_size=16,
+        steps=2,
+        width=4,
+        depth=2,
+        quality_epochs=1,
+    )
+
+
+def _knobs_editor(data) -> Path:
+    """One tiny editor run for the sweep and inverse cases (trained once per module)."""
+    from matsight.knobs.pipeline import run_train
+
+    if "editor" not in data:
+        data["editor"] = _quietly(run_train, _knobs_editor_config(data, data["lots"].parent / "editor")).path
+    return data["editor"]
+
+
+def _knobs_train_case(data) -> Case:
+    from matsight.knobs.pipeline import run_train
+
+    return Case(config=lambda out: _knobs_editor_config(data, out), run=run_train, bad=("steps", 0, "--steps"))
+
+
+def _knobs_sweep_case(data) -> Case:
+    from matsight.knobs.config import SweepConfig
+    from matsight.knobs.pipeline import run_sweep
+
+    editor = _knobs_editor(data)
+    return Case(
+        config=lambda out: SweepConfig(out=out, editor=editor, levels=2, tiles=2),
+        run=run_sweep,
+        bad=("levels", 1, "--levels"),
+    )
+
+
+def _knobs_inverse_case(data) -> Case:
+    from matsight.knobs.config import InverseConfig
+    from matsight.knobs.pipeline import run_inverse
+
+    editor = _knobs_editor(data)
+    return Case(
+        config=lambda out: InverseConfig(out=out, editor=editor, tiles=2, steps=2),
+        run=run_inverse,
+        bad=("per", "image", "--per"),
+    )
+
+
 CASES: dict[str, Callable[[dict], Case]] = {
     "train": _train_case,
     "analytics": _analytics_case,
+    "knobs-train": _knobs_train_case,
+    "knobs-sweep": _knobs_sweep_case,
+    "knobs-inverse": _knobs_inverse_case,
 }
 
 

@@ -13,12 +13,27 @@ from matsight.training.config import TrainConfig
 from matsight.training.train import train
 
 # lots, tiles per lot, rendered tile size px, training image size px, epochs, optimiser, lr schedule (Adam
-# with cosine annealing converges from scratch on CPU; the paper's SGD recipe is for the GPU-sized run)
+# with cosine annealing converges from scratch on CPU; the paper's SGD recipe is for the GPU-sized run),
+# design of the lot attributes (matsight.synth.sem.generate_lots)
 CPU_SETTINGS = dict(
-    lots=30, tiles_per_lot=24, tile_size=96, image_size=96, epochs=18, optimizer="adam", schedule="cosine"
+    lots=30,
+    tiles_per_lot=24,
+    tile_size=96,
+    image_size=96,
+    epochs=18,
+    optimizer="adam",
+    schedule="cosine",
+    design="random",
 )
 FULL_SETTINGS = dict(
-    lots=30, tiles_per_lot=40, tile_size=384, image_size=384, epochs=30, optimizer="sgd", schedule="exponential"
+    lots=30,
+    tiles_per_lot=40,
+    tile_size=384,
+    image_size=384,
+    epochs=30,
+    optimizer="sgd",
+    schedule="exponential",
+    design="random",
 )
 
 
@@ -35,6 +50,7 @@ def run_demo(ctx) -> None:
             tiles_per_lot=settings["tiles_per_lot"],
             size=settings["tile_size"],
             seed=ctx.seed,
+            design=settings["design"],
         )
     config = TrainConfig(
         data=lots,
