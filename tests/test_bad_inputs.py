@@ -526,6 +526,8 @@ OPTION_CASES = {
         "device": "--device tpu",
         "workers-0": "--workers 0",
         "engine": "--engine spark",
+        "lots-unknown": "--lots ZZ",
+        "images-unknown": "--images nope.png",
     },
     "textures": {
         "stage": "--stage Z9",
@@ -599,6 +601,7 @@ cases(
         "predict-workers-0": ("--workers", lambda f, t: ["predict", f.reg, f.lots, "--workers", 0, *FAST]),
         "saliency-target-99": ("--target", lambda f, t: saliency_(f, t, "--target", 99, run=f.ml, data=f.xray)),
         "saliency-target-negative": ("--target", lambda f, t: saliency_(f, t, "--target", -1, run=f.ml, data=f.xray)),
+        "saliency-lots-and-images": ("--images", lambda f, t: saliency_(f, t, "--lots", "A", "--images", "0.png")),
         "textures-target": ("nope", lambda f, t: textures_(f, t, "--target", "nope")),
         "knobs-attributes-unknown": ("nope", lambda f, t: knobs_(f, t, "--attributes", "nope")),
         "knobs-attributes": ("nope", lambda f, t: knobs_(f, t, "--attributes", "nope")),

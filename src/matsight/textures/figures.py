@@ -149,8 +149,8 @@ def lot_similarity_figure(
 
 def bank_contact_sheet(bank: str | os.PathLike, path: str | os.PathLike, columns: int = 7) -> Path:
     """The first image of every class of a DTD-layout bank, titled by class."""
-    from matsight.concepts.bank import read_bank
     from matsight.data.images import read_image
+    from matsight.textures.bank import read_bank
 
     table = read_bank(bank, per_class=1)
     return contact_sheet([read_image(p)[0] for p in table.paths], table.groups, path, columns)
