@@ -1,40 +1,62 @@
-"""``matsight crystals build|train|robustness|explain``: the crystal-structure study."""
+"""``matsight crystals build|train|robustness|map|explain``: the crystal-structure study.
+
+A thin shell: every option's default is read from the workflow's config dataclass
+(:mod:`matsight.crystals.config`), so the CLI and the API cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
 
 
+def default(config: Any, name: str) -> Any:
+    """The library default of field ``name`` of the config dataclass ``config``."""
+    return {f.name: f.default for f in dataclasses.fields(config)}[name]
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
+    from matsight.crystals.config import BuildConfig, ExplainConfig, MapConfig, RobustnessConfig, TrainConfig
+
     crystals = typer.Typer(
-        help="Crystal structures: diffraction fingerprints, ConvNet vs spglib, defects.", no_args_is_help=True
+        help="Crystal structures: prototype library, diffraction-fingerprint ConvNet and SOAP MLP vs spglib.",
+        no_args_is_help=True,
     )
     app.add_typer(crystals, name="crystals")
 
-    @crystals.command()
-    def build(
-        out: Path = typer.Argument(..., help="Folder to write (layout 5: structures/ + labels.csv)."),
-        n: int = typer.Option(700, help="Number of pristine structures (classes balanced)."),
-        seed: int = typer.Option(0),
-        max_rotation: float = typer.Option(0.0, help="Random rotation up to this many degrees."),
+    @crystals.command("build")
+    def build_command(
+        out: Path = typer.Argument(..., help="Folder to write (layout 5: structures/ + labels.csv + descriptors)."),
+        n: int = typer.Option(
+            default(BuildConfig, "n"), help="Number of pristine structures, classes balanced (default: 20 per class)."
+        ),
+        seed: int = typer.Option(default(BuildConfig, "seed")),
+        split: str = typer.Option(
+            default(BuildConfig, "split"), help="Elements: train (no held-out element), test, any."
+        ),
+        max_rotation: float = typer.Option(
+            default(BuildConfig, "max_rotation"), help="Random rotation up to this many degrees."
+        ),
         device: str = typer.Option("auto"),
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
     ) -> None:
-        """Write pristine prototype structures and their fingerprints (resumable chunks)."""
-        from matsight.crystals.train import build as build_set
+        """Write pristine library structures with their fingerprints and SOAP vectors (resumable chunks)."""
+        from matsight.crystals.train import build
         from matsight.utils import resolve_device
 
         typer.echo(
-            build_set(
+            build(
                 out,
                 n=n,
                 seed=seed,
+                split=split,
                 max_rotation=max_rotation,
                 device=str(resolve_device(device)),
                 engine=engine_from(engine, address, workers),
@@ -45,46 +67,116 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     def train(
         data: Path = typer.Argument(..., help="Layout-5 folder (matsight crystals build, or your own)."),
         out: Path = typer.Option(..., "--out", help="Run folder to write."),
-        epochs: int = typer.Option(5),
-        batch_size: int = typer.Option(32),
-        lr: float = typer.Option(1e-3),
-        seed: int = typer.Option(0),
+        descriptor: str = typer.Option(default(TrainConfig, "descriptor"), help="fingerprint (ConvNet) or soap (MLP)."),
+        epochs: int = typer.Option(None, help="Default: 10 for the ConvNet, 200 for the SOAP MLP."),
+        batch_size: int = typer.Option(default(TrainConfig, "batch_size")),
+        lr: float = typer.Option(default(TrainConfig, "lr")),
+        seed: int = typer.Option(default(TrainConfig, "seed")),
         device: str = typer.Option("auto"),
     ) -> None:
-        """Train the crystal ConvNet (Adam, 90/10 split) on fingerprints of DATA."""
-        from matsight.crystals.train import train_classifier
+        """Train the ConvNet (fingerprints) or the SOAP MLP on DATA (Adam, 10 % validation split)."""
+        from matsight.crystals.train import run_train
         from matsight.utils import resolve_device
 
-        metrics = train_classifier(
-            data, out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(resolve_device(device))
+        run = run_train(
+            TrainConfig(
+                data=data,
+                out=out,
+                descriptor=descriptor,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                device=str(resolve_device(device)),
+            )
         )
-        typer.echo(f"pristine held-out accuracy: {100 * metrics['val_accuracy']:.1f} % (n={metrics['n_val']})")
+        metrics = run.read_json("metrics.json")
+        typer.echo(f"validation accuracy: {100 * metrics['val_accuracy']:.1f} % (n={metrics['n_val']})")
 
     @crystals.command()
     def robustness(
-        run: Path = typer.Argument(..., help="Run folder of matsight crystals train."),
-        out: Path = typer.Option(..., "--out", help="Folder for tables/robustness.csv and the plot."),
-        n_per_level: int = typer.Option(14, help="Structures per defect level."),
-        seed: int = typer.Option(1000),
+        convnet: Path = typer.Option(
+            ..., "--convnet", help="Run folder of matsight crystals train --descriptor fingerprint."
+        ),
+        soap: Path = typer.Option(..., "--soap", help="Run folder of matsight crystals train --descriptor soap."),
+        out: Path = typer.Option(..., "--out", help="Run folder for tables/robustness.csv and the figure."),
+        per_class: int = typer.Option(default(RobustnessConfig, "per_class"), help="Structures per class and level."),
+        mc_samples: int = typer.Option(default(RobustnessConfig, "mc_samples"), help="MC-dropout passes."),
+        seed: int = typer.Option(default(RobustnessConfig, "seed")),
         device: str = typer.Option("auto"),
     ) -> None:
-        """ConvNet vs spglib (three tolerances) on displaced and vacancy-ridden structures."""
+        """ConvNet, SOAP MLP and spglib (three tolerances) on held-out elements with growing defects."""
         from matsight.crystals.robustness import run_robustness
         from matsight.utils import resolve_device
 
-        table = run_robustness(run, out, n_per_level=n_per_level, seed=seed, device=str(resolve_device(device)))
-        typer.echo(table.to_string(index=False))
+        run = run_robustness(
+            RobustnessConfig(
+                convnet=convnet,
+                soap=soap,
+                out=out,
+                per_class=per_class,
+                mc_samples=mc_samples,
+                seed=seed,
+                device=str(resolve_device(device)),
+            )
+        )
+        table = run.read_table("robustness")
+        typer.echo(table.pivot_table(index=["axis", "label"], columns="method", values="accuracy", sort=False).round(1))
+
+    @crystals.command("map")
+    def map_command(
+        convnet: Path = typer.Option(..., "--convnet", help="Run folder of the ConvNet."),
+        soap: Path = typer.Option(..., "--soap", help="Run folder of the SOAP MLP."),
+        out: Path = typer.Option(..., "--out", help="Run folder for the map figure and the window table."),
+        grain: list[str] = typer.Option(
+            None, help="PROTOTYPE:ELEMENTS:X:Y[:DEGREES], e.g. A1_fcc:Ni:0.25:0.5 (repeat; default: fcc Ni | bcc Cr)."
+        ),
+        stride: float = typer.Option(
+            default(MapConfig, "stride"), help="Window stride in nearest-neighbour distances."
+        ),
+        mc_samples: int = typer.Option(default(MapConfig, "mc_samples"), help="MC-dropout passes."),
+        seed: int = typer.Option(default(MapConfig, "seed")),
+        device: str = typer.Option("auto"),
+    ) -> None:
+        """Classify strided windows of a polycrystal: class, entropy and mutual information maps."""
+        from matsight.crystals.config import parse_grain
+        from matsight.crystals.polycrystal import run_map
+        from matsight.utils import resolve_device
+
+        grains = tuple(parse_grain(g) for g in grain) if grain else default(MapConfig, "grains")
+        run = run_map(
+            MapConfig(
+                convnet=convnet,
+                soap=soap,
+                out=out,
+                grains=grains,
+                stride=stride,
+                mc_samples=mc_samples,
+                seed=seed,
+                device=str(resolve_device(device)),
+            )
+        )
+        for key, value in run.read_json("metrics.json").items():
+            typer.echo(f"{key}: {value}")
 
     @crystals.command()
     def explain(
-        run: Path = typer.Argument(..., help="Run folder of matsight crystals train."),
-        out: Path = typer.Option(..., "--out", help="Folder for the per-class figures."),
-        seed: int = typer.Option(0),
+        run: Path = typer.Argument(..., help="Run folder of matsight crystals train --descriptor fingerprint."),
+        out: Path = typer.Option(..., "--out", help="Run folder for the per-class figures."),
+        classes: list[str] = typer.Option(None, "--class", help="Prototype to explain (repeat; default: four)."),
+        seed: int = typer.Option(default(ExplainConfig, "seed")),
         device: str = typer.Option("auto"),
     ) -> None:
         """Attentive response maps and CLEAR maps per class, pristine and defective example."""
         from matsight.crystals.explain import run_explain
         from matsight.utils import resolve_device
 
-        for path in run_explain(run, out, seed=seed, device=str(resolve_device(device))):
+        config = ExplainConfig(
+            run=run,
+            out=out,
+            classes=tuple(classes) if classes else default(ExplainConfig, "classes"),
+            seed=seed,
+            device=str(resolve_device(device)),
+        )
+        for path in sorted((run_explain(config).path / "figures").glob("explain_*.png")):
             typer.echo(path)

@@ -1,4 +1,4 @@
-"""Fingerprint datasets: in memory, and from user structures in layout 5 of DATA_LAYOUTS.md."""
+"""Descriptor datasets in memory, and user structures in layout 5 of DATA_LAYOUTS.md."""
 
 from __future__ import annotations
 
@@ -11,29 +11,25 @@ import torch
 from ase import Atoms
 from torch.utils.data import Dataset
 
-from matsight.crystals.fingerprint import FingerprintTransformer
-from matsight.crystals.prototypes import CLASS_NAMES
+from matsight.crystals.library import CLASS_NAMES
 from matsight.errors import DataLayoutError
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".xyz", ".extxyz")
 
 
-class FingerprintDataset(Dataset):
-    """``(fingerprint float32 [3,64,64], target float32 [1] = class index)`` pairs held in memory."""
+class DescriptorDataset(Dataset):
+    """``(descriptor, target float32 [1] = class index)`` pairs held in memory; ``inputs`` is
+    ``float32 [N, 3, 64, 64]`` fingerprints or ``float32 [N, D]`` SOAP vectors."""
 
-    def __init__(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor):
-        self.images = images.float()
+    def __init__(self, inputs: torch.Tensor, labels: np.ndarray | torch.Tensor):
+        self.inputs = inputs.float()
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32).view(-1, 1)
-
-    @classmethod
-    def from_structures(cls, structures: list[Atoms], labels, device: str = "cpu") -> FingerprintDataset:
-        return cls(FingerprintTransformer(device=device).transform(structures), labels)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        return self.images[i], self.labels[i]
+        return self.inputs[i], self.labels[i]
 
 
 def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, list[str]]:
@@ -74,7 +70,7 @@ def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, l
 
 
 def write_structures(root: str | os.PathLike, structures: list[Atoms], labels) -> Path:
-    """Write structures in layout 5 (extxyz files and labels.csv); return ``root``."""
+    """Write structures in layout 5 (extxyz files and labels.csv with class names); return ``root``."""
     from ase.io import write
 
     root = Path(root)

@@ -177,6 +177,11 @@ def windowed_cluster(atoms: Atoms, settings: Diffraction2D) -> tuple[np.ndarray,
     pos = pos / nn
     r2 = (pos**2).sum(axis=1)
     keep = r2 < radius**2
+    if keep.sum() < 2:
+        raise ConfigError(
+            f"{atoms.get_chemical_formula()}: fewer than 2 atoms within {radius:g} nearest-neighbour distances of "
+            "the cell centre, where the scattering window sits: centre the slab or cluster in its cell"
+        )
     two_s2 = 2 * settings.window_sigma**2
     weight = np.exp(-r2[keep] / two_s2) - math.exp(-(radius**2) / two_s2)
     return pos[keep], weight * amplitude[keep]

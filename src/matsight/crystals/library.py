@@ -27,7 +27,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.spacegroup import crystal
 
-from matsight.crystals.prototypes import random_rotation, rotate, supercell
+from matsight.crystals.geometry import random_rotation, rotate, supercell
 from matsight.errors import ConfigError
 
 METALS = (
@@ -212,13 +212,13 @@ PROTOTYPES: tuple[Prototype, ...] = (
         _tetragonal(3.26),
         example="K2NiF4",
     ),
-    # 2-D sheets (c = 8 a of vacuum)
-    Prototype("2D_graphene", "2d", 191, ((0, (1 / 3, 2 / 3, 0)),), (_ANY,), _hexagonal(VACUUM_C_OVER_A), example="C"),
+    # 2-D sheets: one layer at z = c/2 (where the fingerprint's window is centred), c = 8 a
+    Prototype("2D_graphene", "2d", 191, ((0, (1 / 3, 2 / 3, 0.5)),), (_ANY,), _hexagonal(VACUUM_C_OVER_A), example="C"),
     Prototype(
         "2D_hBN",
         "2d",
         187,
-        ((0, (1 / 3, 2 / 3, 0)), (1, (2 / 3, 1 / 3, 0))),
+        ((0, (1 / 3, 2 / 3, 0.5)), (1, (2 / 3, 1 / 3, 0.5))),
         (_X, _X),
         _hexagonal(VACUUM_C_OVER_A),
         example="BN",
@@ -227,7 +227,7 @@ PROTOTYPES: tuple[Prototype, ...] = (
         "2D_MoS2_2H",
         "2d",
         187,
-        ((0, _O), (1, (1 / 3, 2 / 3, 1.56 / 3.16 / VACUUM_C_OVER_A))),
+        ((0, (0, 0, 0.5)), (1, (1 / 3, 2 / 3, 0.5 + 1.56 / 3.16 / VACUUM_C_OVER_A))),
         (_M, _X),
         _hexagonal(VACUUM_C_OVER_A),
         example="MoS2",
@@ -236,7 +236,7 @@ PROTOTYPES: tuple[Prototype, ...] = (
         "2D_TiS2_1T",
         "2d",
         164,
-        ((0, _O), (1, (1 / 3, 2 / 3, 1.43 / 3.41 / VACUUM_C_OVER_A))),
+        ((0, (0, 0, 0.5)), (1, (1 / 3, 2 / 3, 0.5 + 1.43 / 3.41 / VACUUM_C_OVER_A))),
         (_M, _X),
         _hexagonal(VACUUM_C_OVER_A),
         example="TiS2",
@@ -245,7 +245,7 @@ PROTOTYPES: tuple[Prototype, ...] = (
         "2D_silicene",
         "2d",
         164,
-        ((0, (1 / 3, 2 / 3, 0.22 / 3.87 / VACUUM_C_OVER_A)),),
+        ((0, (1 / 3, 2 / 3, 0.5 + 0.22 / 3.87 / VACUUM_C_OVER_A)),),
         (_ANY,),
         _hexagonal(VACUUM_C_OVER_A),
         example="Si",

@@ -1,4 +1,9 @@
-"""The crystal-structure ConvNet of Ziletti et al. (Nat. Commun. 2018)."""
+"""Crystal-structure classifiers: the ConvNet of Ziletti et al. (Nat. Commun. 2018) on diffraction
+fingerprints and a small MLP on SOAP vectors (ARISE-style).
+
+Both split into a deterministic ``features(x)`` and a ``classifier`` head that holds the dropout,
+so that MC-dropout samples re-run only the head (:mod:`matsight.crystals.uncertainty`).
+"""
 
 from __future__ import annotations
 
@@ -43,8 +48,48 @@ class CrystalConvNet(nn.Module):
     def head(self) -> nn.Linear:
         return self.classifier[-1]
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 8, 16, 16]`` output of the last conv stage (no dropout before it)."""
+        return self.block3(self.block2(self.block1(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.block3(self.block2(self.block1(x))))
+        return self.classifier(self.features(x))
+
+
+class SoapMLP(nn.Module):
+    """Input ``float32 [N, n_features]`` SOAP vectors; output ``[N, num_outputs]`` class logits.
+
+    Inputs are standardised with the stored ``mean``/``std`` buffers (set from the training set),
+    then dense layers of ``hidden`` units, each with ReLU and dropout ``dropout``, and a linear head.
+    """
+
+    arch = "soap_mlp"
+    task = "classification"
+
+    def __init__(
+        self, n_features: int, num_outputs: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2
+    ):
+        super().__init__()
+        self.num_outputs = num_outputs
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        layers: list[nn.Module] = []
+        width = n_features
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(dropout)]
+            width = units
+        self.classifier = nn.Sequential(*layers, nn.Linear(width, num_outputs))
+
+    def set_standardisation(self, features: torch.Tensor) -> None:
+        """Store the mean and standard deviation (floored at 1e-6) of ``features [N, n_features]``."""
+        self.mean.copy_(features.mean(0))
+        self.std.copy_(features.std(0).clamp_min(1e-6))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
 
 
 def keras_parameter_count(model: nn.Module) -> int:
