@@ -66,9 +66,7 @@ class SoapMLP(nn.Module):
     arch = "soap_mlp"
     task = "classification"
 
-    def __init__(
-        self, n_features: int, num_outputs: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2
-    ):
+    def __init__(self, n_features: int, num_outputs: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2):
         super().__init__()
         self.num_outputs = num_outputs
         self.register_buffer("mean", torch.zeros(n_features))
