@@ -165,7 +165,7 @@ class CentroidModel(nn.Module):
 
     def features(self, x):
         logits = torch.full((len(x), len(CLASS_NAMES)), -6.0)
-        logits[:, self.classes] = -torch.cdist(x, self.centroids) ** 2 / self.tau
+        logits[:, self.classes] = -(torch.cdist(x, self.centroids) ** 2) / self.tau
         return logits
 
 
