@@ -21,7 +21,14 @@ def default(config: Any, name: str) -> Any:
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
-    from matsight.crystals.config import BuildConfig, ExplainConfig, MapConfig, RobustnessConfig, TrainConfig
+    from matsight.crystals.config import (
+        DEFAULT_EPOCHS,
+        BuildConfig,
+        ExplainConfig,
+        MapConfig,
+        RobustnessConfig,
+        TrainConfig,
+    )
 
     crystals = typer.Typer(
         help="Crystal structures: prototype library, diffraction-fingerprint ConvNet and SOAP MLP vs spglib.",
@@ -68,7 +75,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         data: Path = typer.Argument(..., help="Layout-5 folder (matsight crystals build, or your own)."),
         out: Path = typer.Option(..., "--out", help="Run folder to write."),
         descriptor: str = typer.Option(default(TrainConfig, "descriptor"), help="fingerprint (ConvNet) or soap (MLP)."),
-        epochs: int = typer.Option(None, help="Default: 10 for the ConvNet, 200 for the SOAP MLP."),
+        epochs: int = typer.Option(
+            None, help=f"Default: {DEFAULT_EPOCHS['fingerprint']} (ConvNet), {DEFAULT_EPOCHS['soap']} (SOAP MLP)."
+        ),
         batch_size: int = typer.Option(default(TrainConfig, "batch_size")),
         lr: float = typer.Option(default(TrainConfig, "lr")),
         seed: int = typer.Option(default(TrainConfig, "seed")),

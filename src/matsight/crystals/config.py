@@ -9,7 +9,7 @@ from pathlib import Path
 from matsight.errors import ConfigError
 
 DESCRIPTOR_NAMES = ("fingerprint", "soap")
-DEFAULT_EPOCHS = {"fingerprint": 10, "soap": 200}
+DEFAULT_EPOCHS = {"fingerprint": 10, "soap": 60}
 PER_CLASS = 20
 SPLITS = ("train", "test", "any")
 # one elemental, binary, ternary and 2-D prototype

@@ -65,7 +65,11 @@ def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, l
         elif text.isdigit() and int(text) < len(CLASS_NAMES):
             labels.append(int(text))
         else:
-            raise DataLayoutError(f"{csv} row {row}: label {text!r} is not one of {', '.join(CLASS_NAMES)}")
+            raise DataLayoutError(
+                f"{csv} row {row}: label {text!r} is neither a prototype name ({CLASS_NAMES[0]}, "
+                f"{CLASS_NAMES[1]}, ...: matsight.crystals.library.CLASS_NAMES) nor a class index "
+                f"0-{len(CLASS_NAMES) - 1}"
+            )
     return atoms, np.array(labels, dtype=np.int64), table["structure"].astype(str).tolist()
 
 

@@ -247,8 +247,3 @@ class FingerprintTransformer:
             for i in range(0, len(structures), self.batch_size)
         ]
         return torch.cat(out) if out else torch.zeros(0, 3, self.settings.pixels, self.settings.pixels)
-
-
-def fingerprints(structures: Sequence[Atoms], device: str | torch.device = "cpu", batch_size: int = 16) -> torch.Tensor:
-    """Shortcut: :class:`FingerprintTransformer` with the default settings."""
-    return FingerprintTransformer(device=device, batch_size=batch_size).transform(structures)

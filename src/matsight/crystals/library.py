@@ -27,6 +27,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.spacegroup import crystal
 
+from matsight.crystals.config import SPLITS
 from matsight.crystals.geometry import random_rotation, rotate, supercell
 from matsight.errors import ConfigError
 
@@ -39,7 +40,6 @@ POOLS = {"metal": METALS, "anion": ANIONS, "any": METALS + ANIONS}
 HELD_OUT_ELEMENTS = tuple(e for e in POOLS["any"] if atomic_numbers[e] % 4 == 0)
 MIN_CONTRAST = 0.25
 KINDS = ("elemental", "binary", "ternary", "2d")
-SPLITS = ("train", "test", "any")
 
 
 @dataclass(frozen=True)
@@ -346,12 +346,11 @@ def random_structure(
     strain: float = 0.0,
     max_rotation: float = 0.0,
     target_atoms: int = 200,
-    elements: Sequence[str] | None = None,
 ) -> tuple[Atoms, tuple[str, ...]]:
-    """A pristine supercell of class ``cls``: random elements of ``split`` (unless given), lattice
+    """A pristine supercell of class ``cls``: random elements of ``split``, lattice
     constant × (1 ± ``scale_range``), random strain of ``strain`` (see :func:`strain_matrix`),
     random rotation up to ``max_rotation`` degrees; returns ``(atoms, elements)``."""
-    elements = tuple(elements) if elements is not None else random_elements(cls, rng, split)
+    elements = random_elements(cls, rng, split)
     cell = build(cls, elements)
     deformation = (1 + rng.uniform(-scale_range, scale_range)) * (strain_matrix(rng, strain) if strain else np.eye(3))
     cell.set_cell(cell.cell[:] @ deformation.T, scale_atoms=True)
