@@ -13,7 +13,7 @@ from matsight.crystals.geometry import random_rotation, rotate, supercell
 from matsight.crystals.library import CLASS_NAMES, build
 from matsight.crystals.polycrystal import polycrystal
 from matsight.crystals.soap import SoapTransformer
-from matsight.crystals.train import classifier_meta, load_classifier
+from matsight.crystals.train import classifier_spec, load_classifier
 from matsight.crystals.uncertainty import (
     Predictions,
     expected_calibration_error,
@@ -22,7 +22,7 @@ from matsight.crystals.uncertainty import (
     predictive_entropy,
 )
 from matsight.errors import ConfigError
-from matsight.models import save_checkpoint
+from matsight.models import ModelSpec, read_spec, save_checkpoint
 from matsight.models.crystal import CrystalConvNet, SoapMLP
 
 torch.set_num_threads(1)
@@ -90,12 +90,34 @@ def test_soap_is_invariant_to_rotation_scale_and_element_choice_but_not_to_speci
 def test_soap_classifier_checkpoint_roundtrip(tmp_path):
     model = SoapMLP(12, len(CLASS_NAMES), hidden=(8, 6), dropout=0.3)
     model.set_standardisation(torch.randn(40, 12) * 3 + 1)
-    save_checkpoint(tmp_path / "checkpoint.pt", model, classifier_meta(model, "soap"))
-    loaded, meta = load_classifier(tmp_path)
+    save_checkpoint(tmp_path / "checkpoint.pt", model, classifier_spec(model, "soap"))
+    loaded, spec = load_classifier(tmp_path, name="soap")
     x = torch.randn(5, 12)
-    assert meta["descriptor"] == "soap" and meta["hidden"] == [8, 6] and meta["dropout"] == 0.3
+    assert spec.descriptor == "soap" and spec.arch == "soap_mlp"
+    assert spec.arch_parameters == {"n_features": 12, "hidden": (8, 6), "dropout": 0.3}
     assert torch.allclose(loaded(x), model.eval()(x))
     assert torch.allclose(loaded.features(x).mean(), ((x - model.mean) / model.std).mean())
+    assert ModelSpec.from_json(spec.to_json()) == spec and hash(spec) == hash(read_spec(tmp_path))
+    with pytest.raises(ConfigError, match="crystal_convnet"):
+        load_classifier(tmp_path, name="fingerprint")
+
+
+def test_model_spec_arch_params_are_validated():
+    base = {"arch": "soap_mlp", "task": "classification", "num_outputs": 3, "descriptor": "soap"}
+    with pytest.raises(ConfigError, match="'dropout'"):
+        ModelSpec(**base, arch_params={"n_features": 4, "dropout": float("nan")})
+    with pytest.raises(ConfigError, match="'hidden'"):
+        ModelSpec(**base, arch_params={"n_features": 4, "hidden": [8, "x"]})
+    with pytest.raises(ConfigError, match="arch_params"):
+        ModelSpec(**base, arch_params=3)
+    with pytest.raises(ConfigError, match="descriptor"):
+        ModelSpec(**{**base, "descriptor": ""})
+    from matsight.models import build_model
+
+    with pytest.raises(ConfigError, match="n_features"):
+        build_model("soap_mlp", "classification", 3, params={"hidden": (8,)})
+    with pytest.raises(ConfigError, match="dropout"):
+        build_model("soap_mlp", "classification", 3, params={"n_features": 4, "dropout": 1.5})
 
 
 def constant_classifier(model: nn.Module, cls: int) -> nn.Module:
@@ -113,9 +135,9 @@ def test_robustness_table_known_answers(tmp_path):
 
     classes = tuple(CLASS_NAMES.index(c) for c in ("A1_fcc", "B1_rocksalt", "C1_fluorite"))
     convnet = constant_classifier(CrystalConvNet(len(CLASS_NAMES)), classes[0])
-    save_checkpoint(tmp_path / "convnet" / "checkpoint.pt", convnet, classifier_meta(convnet, "fingerprint"))
+    save_checkpoint(tmp_path / "convnet" / "checkpoint.pt", convnet, classifier_spec(convnet, "fingerprint"))
     mlp = constant_classifier(SoapMLP(SoapTransformer().n_features, len(CLASS_NAMES)), classes[1])
-    save_checkpoint(tmp_path / "soap" / "checkpoint.pt", mlp, classifier_meta(mlp, "soap"))
+    save_checkpoint(tmp_path / "soap" / "checkpoint.pt", mlp, classifier_spec(mlp, "soap"))
     config = RobustnessConfig(
         convnet=tmp_path / "convnet",
         soap=tmp_path / "soap",
@@ -225,9 +247,35 @@ def test_cli_build_train_and_clear_errors(tmp_path, monkeypatch, capsys):
         status, out, err = matsight(monkeypatch, capsys, *args, "--epochs", "1", "--device", "cpu")
         assert status == 0, err
         assert "validation accuracy" in out and (run / descriptor / "checkpoint.pt").exists()
-    status, _, err = matsight(monkeypatch, capsys, "crystals", "train", str(tmp_path / "nowhere"), "--out", str(run))
+    fresh = str(tmp_path / "fresh")
+    status, _, err = matsight(monkeypatch, capsys, "crystals", "train", str(tmp_path / "nowhere"), "--out", fresh)
     assert status == 2 and "labels.csv" in err and "Traceback" not in err
     status, _, err = matsight(
-        monkeypatch, capsys, "crystals", "train", str(data), "--out", str(run), "--descriptor", "xrd"
+        monkeypatch, capsys, "crystals", "train", str(data), "--out", fresh, "--descriptor", "xrd"
     )
     assert status == 2 and "--descriptor" in err and "Traceback" not in err
+
+
+def test_descriptor_cache_is_keyed_by_content_not_by_row_count(tmp_path, monkeypatch):
+    from ase.io import read, write
+
+    from matsight.crystals.dataset import read_structures
+    from matsight.crystals.fingerprint import FingerprintTransformer
+    from matsight.crystals.train import build, load_descriptors
+
+    data = build(tmp_path / "data", n=2, seed=5)
+    cached = np.load(data / "fingerprints.npy")
+    with monkeypatch.context() as patch:  # a valid cache is read, not recomputed
+        patch.setattr(FingerprintTransformer, "transform", lambda *a: pytest.fail("recomputed a valid cache"))
+        assert torch.equal(load_descriptors(data, "fingerprint").inputs, torch.from_numpy(cached))
+    edited = data / "structures" / "s00001.extxyz"  # the same number of rows, another structure
+    write(edited, read(data / "structures" / "s00000.extxyz"), format="extxyz")
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    fresh = load_descriptors(data, "fingerprint").inputs
+    structures, _, _ = read_structures(data)
+    assert torch.allclose(fresh, FingerprintTransformer().transform(structures), atol=1e-6)
+    assert torch.equal(fresh[0], torch.from_numpy(cached[0])) and not torch.allclose(
+        fresh[1], torch.from_numpy(cached[1])
+    )
+    assert len(load_descriptors(data, "soap").inputs) == 2
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before  # the data folder is only read

@@ -1,12 +1,20 @@
 """The validated configs of the ``matsight crystals`` workflows (frozen; light imports, so the CLI
-reads its defaults here). Each ``__post_init__`` raises :class:`ConfigError` naming the CLI option."""
+reads its defaults here). Each ``__post_init__`` raises :class:`ConfigError` naming the CLI option.
+
+``train``, ``robustness``, ``map`` and ``explain`` are workflows (:class:`matsight.workflow.WorkflowConfig`
+subclasses, run with ``run_*(config) -> RunFolder``); ``build`` writes a dataset, not a run folder.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from matsight import options
 from matsight.errors import ConfigError
+from matsight.workflow import WorkflowConfig
 
 DESCRIPTOR_NAMES = ("fingerprint", "soap")
 DEFAULT_EPOCHS = {"fingerprint": 10, "soap": 60}
@@ -45,19 +53,21 @@ class BuildConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        check(self.n is None or self.n >= 1, "--n", "must be ≥ 1")
-        check(self.split in SPLITS, "--split", f"must be one of {', '.join(SPLITS)}")
-        check(0 <= self.max_rotation <= 180, "--max-rotation", "must be degrees in [0, 180]")
+        object.__setattr__(self, "out", Path(self.out))
+        if self.n is not None:
+            options.at_least("--n", self.n, 1, " structure")
+        options.one_of("--split", self.split, SPLITS)
+        options.non_negative("--max-rotation", self.max_rotation)
+        check(self.max_rotation <= 180, "--max-rotation", f"{self.max_rotation!r}: must be degrees in [0, 180]")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """``matsight crystals train``: ``data`` a layout-5 folder (``None`` when the caller hands the
-    descriptors over in memory), ``out`` the run folder; ``epochs`` ``None`` = :data:`DEFAULT_EPOCHS`
+class TrainConfig(WorkflowConfig):
+    """``matsight crystals train``: ``out`` the run folder, ``data`` a layout-5 folder (``None`` when
+    the caller hands the descriptors over in memory); ``epochs`` ``None`` = :data:`DEFAULT_EPOCHS`
     of the descriptor; Adam; ``val_fraction`` of the structures held out at random."""
 
-    data: Path | None
-    out: Path
+    data: Path | None = None
     descriptor: str = "fingerprint"
     epochs: int | None = None
     batch_size: int = 32
@@ -66,17 +76,23 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
 
+    command: ClassVar[str] = "crystals train"
+    input_fields: ClassVar[tuple[str, ...]] = ("data",)
+
     def __post_init__(self):
-        check(self.descriptor in DESCRIPTOR_NAMES, "--descriptor", f"must be one of {', '.join(DESCRIPTOR_NAMES)}")
-        check(self.epochs is None or self.epochs >= 1, "--epochs", "must be ≥ 1")
-        check(self.batch_size >= 1, "--batch-size", "must be ≥ 1")
-        check(self.lr > 0, "--lr", "must be > 0")
-        check(0 < self.val_fraction < 1, "--val-fraction", "must be in (0, 1)")
+        _paths(self, "out", "data")
+        options.one_of("--descriptor", self.descriptor, DESCRIPTOR_NAMES)
+        if self.epochs is not None:
+            options.at_least("--epochs", self.epochs, 1)
+        options.at_least("--batch-size", self.batch_size, 1)
+        options.positive("--lr", self.lr)
+        options.positive("--val-fraction", self.val_fraction)
+        check(self.val_fraction < 1, "--val-fraction", f"{self.val_fraction!r}: must be a fraction below 1")
 
 
 @dataclass(frozen=True)
-class RobustnessConfig:
-    """``matsight crystals robustness``: the ConvNet and SOAP run folders, the output run folder,
+class RobustnessConfig(WorkflowConfig):
+    """``matsight crystals robustness``: ``out`` the run folder, the ConvNet and SOAP run folders,
     ``per_class`` structures per class and level, the levels of every axis (displacement σ and
     strain as fractions of the nearest-neighbour distance / unity, vacancy fractions, (σ, η)
     pairs, rotations in degrees), ``mc_samples`` MC-dropout passes, ``classes`` (indices; ``None``:
@@ -85,7 +101,6 @@ class RobustnessConfig:
 
     convnet: Path
     soap: Path
-    out: Path
     per_class: int = 1
     displacements: tuple[float, ...] = (0.01, 0.02, 0.05, 0.10)
     vacancies: tuple[float, ...] = (0.05, 0.10, 0.20, 0.30, 0.50)
@@ -98,10 +113,14 @@ class RobustnessConfig:
     seed: int = 1000
     device: str = "cpu"
 
+    command: ClassVar[str] = "crystals robustness"
+    input_fields: ClassVar[tuple[str, ...]] = ("convnet", "soap")
+
     def __post_init__(self):
-        check(self.per_class >= 1, "--per-class", "must be ≥ 1")
-        check(self.mc_samples >= 1, "--mc-samples", "must be ≥ 1")
-        check(self.spglib_per_class >= 1, "spglib_per_class", "must be ≥ 1")
+        _paths(self, "out", "convnet", "soap")
+        options.at_least("--per-class", self.per_class, 1)
+        options.at_least("--mc-samples", self.mc_samples, 1)
+        options.at_least("spglib_per_class", self.spglib_per_class, 1)
         check(all(0 < s < 0.5 for s in self.displacements), "displacements", "must be fractions in (0, 0.5)")
         check(all(0 < v < 1 for v in self.vacancies), "vacancies", "must be fractions in (0, 1)")
         check(all(0 < s < 0.5 and 0 < v < 1 for s, v in self.combined), "combined", "needs (σ, η) pairs in range")
@@ -132,14 +151,13 @@ class RobustnessConfig:
 
 
 @dataclass(frozen=True)
-class MapConfig:
-    """``matsight crystals map``: the ConvNet and SOAP run folders, the output run folder, the
+class MapConfig(WorkflowConfig):
+    """``matsight crystals map``: ``out`` the run folder, the ConvNet and SOAP run folders, the
     grains (:data:`DEFAULT_GRAINS`), the box ``size`` and window ``stride`` in nearest-neighbour
     distances, the window radii (bonds) and ``mc_samples`` MC-dropout passes."""
 
     convnet: Path
     soap: Path
-    out: Path
     grains: tuple[Grain, ...] = DEFAULT_GRAINS
     size: tuple[float, float, float] = DEFAULT_SIZE
     stride: float = 1.0
@@ -149,19 +167,25 @@ class MapConfig:
     seed: int = 0
     device: str = "cpu"
 
+    command: ClassVar[str] = "crystals map"
+    input_fields: ClassVar[tuple[str, ...]] = ("convnet", "soap")
+
     def __post_init__(self):
         from matsight.crystals.library import prototype
 
+        _paths(self, "out", "convnet", "soap")
         check(len(self.grains) >= 2, "--grain", "needs at least two grains")
         for name, elements, x, y, _ in self.grains:
             check(name in _class_names(), "--grain", f"has unknown prototype {name!r}: see CLASS_NAMES")
             slots = prototype(name).n_slots
             check(len(elements) == slots, "--grain", f"{name} needs {slots} element(s), got {list(elements)}")
+            unknown = [e for e in elements if e not in _element_symbols()]
+            check(not unknown, "--grain", f"{name} has unknown element(s) {unknown}: give chemical symbols")
             check(0 <= x <= 1 and 0 <= y <= 1, "--grain", "seed positions are fractions of the box in [0, 1]")
-        check(self.stride > 0, "--stride", "must be > 0")
+        options.positive("--stride", self.stride)
         check(self.fingerprint_radius >= 3.75, "fingerprint_radius", "must hold the fingerprint's 3.75-bond sphere")
-        check(self.soap_radius > 0, "soap_radius", "must be > 0")
-        check(self.mc_samples >= 1, "--mc-samples", "must be ≥ 1")
+        options.positive("soap_radius", self.soap_radius)
+        options.at_least("--mc-samples", self.mc_samples, 1)
         margin = self.margin
         check(
             2 * margin <= min(self.size[:2]) and self.size[2] >= 2 * margin,
@@ -177,21 +201,38 @@ class MapConfig:
 
 
 @dataclass(frozen=True)
-class ExplainConfig:
-    """``matsight crystals explain``: the ConvNet run folder, the output run folder, the classes
-    (names) to explain and the number of top units of the response maps."""
+class ExplainConfig(WorkflowConfig):
+    """``matsight crystals explain``: ``out`` the run folder, ``run`` the ConvNet run folder, the
+    classes (names) to explain and the number of top units of the response maps."""
 
     run: Path
-    out: Path
     classes: tuple[str, ...] = EXPLAINED_CLASSES
     top_n: int = 4
     seed: int = 0
     device: str = "cpu"
 
+    command: ClassVar[str] = "crystals explain"
+    input_fields: ClassVar[tuple[str, ...]] = ("run",)
+
     def __post_init__(self):
+        _paths(self, "out", "run")
         unknown = [c for c in self.classes if c not in _class_names()]
         check(not unknown and len(self.classes) > 0, "--class", f"has unknown names {unknown}: see CLASS_NAMES")
-        check(self.top_n >= 1, "--top-n", "must be ≥ 1")
+        options.at_least("--top-n", self.top_n, 1)
+
+
+def _paths(config: WorkflowConfig, *names: str) -> None:
+    """Turn the fields ``names`` of a frozen config into Paths (None stays None)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None:
+            object.__setattr__(config, name, Path(value))
+
+
+def _element_symbols() -> set[str]:
+    from ase.data import chemical_symbols
+
+    return set(chemical_symbols[1:])
 
 
 def parse_grain(text: str) -> Grain:
@@ -203,4 +244,6 @@ def parse_grain(text: str) -> Grain:
         numbers = [float(p) for p in parts[2:]]
     except ValueError:
         raise ConfigError(f"--grain {text!r}: X, Y and DEGREES must be numbers") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise ConfigError(f"--grain {text!r}: X, Y and DEGREES must be finite numbers")
     return parts[0], tuple(parts[1].split("-")), numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 0.0

@@ -1,4 +1,4 @@
-"""Descriptor datasets in memory, and user structures in layout 5 of DATA_LAYOUTS.md."""
+"""Descriptor datasets in memory, and user structures in layout 5 of docs/data-layouts.md."""
 
 from __future__ import annotations
 

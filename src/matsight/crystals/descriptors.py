@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 from ase import Atoms
 from torch import nn
@@ -20,6 +22,7 @@ from matsight.errors import ConfigError
 class Descriptor(Protocol):
     name: str
     label: str  # the classifier reading it, for tables and figures
+    settings: Any  # a frozen dataclass of everything that changes the result (not the device)
 
     def transform(self, structures: Sequence[Atoms]) -> torch.Tensor: ...
 
@@ -34,6 +37,7 @@ class FingerprintDescriptor:
         from matsight.crystals.fingerprint import FingerprintTransformer
 
         self.transformer = FingerprintTransformer(device=device)
+        self.settings = self.transformer.settings
 
     def transform(self, structures: Sequence[Atoms]) -> torch.Tensor:
         return self.transformer.transform(structures)
@@ -52,6 +56,7 @@ class SoapDescriptor:
         from matsight.crystals.soap import SoapTransformer
 
         self.transformer = SoapTransformer()
+        self.settings = self.transformer.settings
 
     def transform(self, structures: Sequence[Atoms]) -> torch.Tensor:
         return torch.from_numpy(self.transformer.transform(structures))
@@ -70,3 +75,23 @@ def descriptor(name: str, device: str | torch.device = "cpu") -> Descriptor:
     if name not in DESCRIPTORS:
         raise ConfigError(f"--descriptor {name!r}: choose one of {', '.join(DESCRIPTORS)}")
     return DESCRIPTORS[name](device)
+
+
+def structures_digest(structures: Sequence[Atoms]) -> str:
+    """BLAKE2b-128 of what the descriptors read from ``structures``, in order: atomic numbers,
+    positions, cell and periodicity of each (not the file names, formats or modification times)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for atoms in structures:
+        for array in (atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def descriptor_key(computer: Descriptor, structures: Sequence[Atoms]) -> str:
+    """Content key of ``computer``'s output for ``structures``: changes with the descriptor, its
+    settings or any structure (cached descriptors are reused only under the same key)."""
+    return hashlib.blake2b(
+        f"{computer.name}|{computer.settings!r}|{structures_digest(structures)}".encode(), digest_size=16
+    ).hexdigest()

@@ -18,8 +18,8 @@ from matsight.crystals.config import EXPLAINED_CLASSES, ExplainConfig
 from matsight.crystals.defects import vacancies
 from matsight.crystals.fingerprint import FingerprintTransformer
 from matsight.crystals.library import CLASS_NAMES, random_structure
-from matsight.crystals.workflow import workflow_run
 from matsight.store import RunFolder
+from matsight.workflow import execute
 
 DEFECT_FRACTION = 0.25
 
@@ -83,19 +83,16 @@ def run_explain(config: ExplainConfig) -> RunFolder:
     from matsight.report import Section, write_section
     from matsight.saliency import CLEAR, ResponseMaps
 
-    with workflow_run(config.out, "crystals explain", config) as run:
-        model, _ = load_classifier(config.run, config.device)
+    def body(run: RunFolder) -> RunFolder:
+        model, _ = load_classifier(config.run, config.device, name="fingerprint")
         examples = example_fingerprints(config.classes, config.seed, config.device)
         x = examples.view(-1, 3, 64, 64).to(config.device)
-        response = ResponseMaps(model).explain(x, top_n=config.top_n)
+        response = ResponseMaps(model, top_n=config.top_n).explain(x)
         clear = CLEAR(model).explain(x)
         paths = []
         for k, name in enumerate(config.classes):
             pair = slice(2 * k, 2 * k + 2)
-            maps = type(response)(response.maps[pair].cpu(), response.units[pair].cpu(), response.dominant[pair].cpu())
-            levels = type(clear)(
-                clear.maps[pair].cpu(), clear.dominant[pair].cpu(), clear.level[pair].cpu(), clear.targets
-            )
+            maps, levels = response.subset(pair).to("cpu"), clear.subset(pair).to("cpu")
             paths.append(plot_class(name, examples[k], maps, levels, run.figure_path(f"explain_{name}.png")))
         write_section(
             run.path,
@@ -109,4 +106,6 @@ def run_explain(config: ExplainConfig) -> RunFolder:
                 order=62,
             ),
         )
-    return run
+        return run
+
+    return execute(config, body)

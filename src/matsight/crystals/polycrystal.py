@@ -24,9 +24,10 @@ from scipy.spatial import cKDTree
 
 from matsight.crystals.config import DEFAULT_GRAINS, DEFAULT_SIZE, Grain, MapConfig
 from matsight.crystals.library import CLASS_NAMES, build, prototype
-from matsight.crystals.workflow import progress_line, workflow_run
 from matsight.errors import ConfigError
+from matsight.progress import note
 from matsight.store import RunFolder
+from matsight.workflow import execute
 
 
 @dataclass
@@ -129,7 +130,7 @@ def window_map(config: MapConfig) -> tuple[Polycrystal, np.ndarray, tuple[int, i
 
     crystal = polycrystal(config.grains, config.size)
     centres, shape = window_centres(crystal, config.stride, config.margin)
-    progress_line(f"map: {len(crystal.atoms)} atoms, {len(centres)} windows ({shape[1]} × {shape[0]})")
+    note(f"map: {len(crystal.atoms)} atoms, {len(centres)} windows ({shape[1]} × {shape[0]})")
     inputs = {
         "convnet": FingerprintTransformer(device=config.device).transform(
             fingerprint_windows(crystal, centres, config.fingerprint_radius)
@@ -138,18 +139,12 @@ def window_map(config: MapConfig) -> tuple[Polycrystal, np.ndarray, tuple[int, i
             SoapTransformer().transform_windows(crystal.atoms, centres, config.soap_radius * crystal.bond)
         ),
     }
-    runs = {"convnet": config.convnet, "soap_mlp": config.soap}
+    runs = {"convnet": (config.convnet, "fingerprint"), "soap_mlp": (config.soap, "soap")}
     results = {}
     for method, x in inputs.items():
-        model, _ = load_classifier(runs[method], config.device)
-        p = predict(model, x, samples=config.mc_samples, seed=config.seed)
-        results[method] = {
-            "predicted": p.predicted,
-            "confidence": p.confidence,
-            "entropy": p.entropy,
-            "mutual_information": p.mutual_information,
-        }
-        progress_line(f"map: {method} classified {len(centres)} windows")
+        model, _ = load_classifier(runs[method][0], config.device, name=runs[method][1])
+        results[method] = predict(model, x, samples=config.mc_samples, seed=config.seed).arrays()
+        note(f"map: {method} classified {len(centres)} windows")
     return crystal, centres, shape, results
 
 
@@ -221,7 +216,7 @@ def run_map(config: MapConfig) -> RunFolder:
 
     from matsight.report import Section, write_section
 
-    with workflow_run(config.out, "crystals map", config) as run:
+    def body(run: RunFolder) -> RunFolder:
         crystal, centres, shape, results = window_map(config)
         truth = crystal.labels[crystal.grain_at(centres[:, :2])]
         distance = crystal.boundary_distance(centres[:, :2]) / crystal.bond
@@ -263,4 +258,6 @@ def run_map(config: MapConfig) -> RunFolder:
                 order=63,
             ),
         )
-    return run
+        return run
+
+    return execute(config, body)

@@ -26,8 +26,9 @@ from matsight.crystals.library import CLASS_NAMES, library_set
 from matsight.crystals.spglib_baseline import TOLERANCES, fitted_baselines
 from matsight.crystals.train import load_classifier, predict
 from matsight.crystals.uncertainty import expected_calibration_error
-from matsight.crystals.workflow import progress_line, workflow_run
+from matsight.progress import note, progress
 from matsight.store import RunFolder
+from matsight.workflow import execute
 
 AXES = ("held-out elements", "displacement", "vacancies", "displacement+vacancies", "strain", "rotation")
 METHODS = ("convnet", "soap_mlp", *(f"spglib_{name}" for name in TOLERANCES))
@@ -72,6 +73,13 @@ def method_row(method: str, labels: np.ndarray, arrays: dict[str, np.ndarray]) -
     return row
 
 
+def defective(atoms, defects: list[tuple[str, float]], seed: int):
+    """``atoms`` with each ``(defect, amount)`` applied in turn (seeds ``seed``, ``seed + 104729``, ...)."""
+    for k, (defect, amount) in enumerate(defects):
+        atoms = apply_defect(atoms, defect, amount, seed=seed + 104729 * k)
+    return atoms
+
+
 def robustness_table(config: RobustnessConfig, run: RunFolder | None = None) -> pd.DataFrame:
     """The long table (one row per axis, level and method; see the module docstring); levels are
     cached in ``run``'s ``arrays/levels`` when a run folder is given."""
@@ -80,45 +88,39 @@ def robustness_table(config: RobustnessConfig, run: RunFolder | None = None) -> 
     teach = library_set(config.spglib_per_class * len(classes), seed=config.seed + 1, split="train", classes=classes)
     baselines = fitted_baselines(teach.structures, teach.labels)
     models = {
-        "convnet": load_classifier(config.convnet, config.device)[0],
-        "soap_mlp": load_classifier(config.soap, config.device)[0],
+        "convnet": load_classifier(config.convnet, config.device, name="fingerprint")[0],
+        "soap_mlp": load_classifier(config.soap, config.device, name="soap")[0],
     }
     descriptors = {m: descriptor(name, config.device) for m, name in LEARNED.items()}
     store = run.chunks("levels") if run is not None else None
-    rows = []
-    for index, (axis, level, label, defects) in enumerate(config.levels()):
-        if store is not None and store.has(index):
-            arrays = store.read(index)
-        else:
-            structures = []
-            for i, atoms in enumerate(base.structures):
-                for k, (defect, amount) in enumerate(defects):
-                    atoms = apply_defect(atoms, defect, amount, seed=config.seed + 7919 * index + 104729 * k + i)
-                structures.append(atoms)
-            arrays = {}
-            for method, model in models.items():
-                inputs = descriptors[method].transform(structures)
-                p = predict(model, inputs, samples=config.mc_samples, seed=config.seed + index)
-                arrays.update(
-                    {
-                        f"{method}_predicted": p.predicted,
-                        f"{method}_confidence": p.confidence,
-                        f"{method}_entropy": p.entropy,
-                        f"{method}_mutual_information": p.mutual_information,
-                    }
-                )
-            for name, baseline in baselines.items():
-                arrays[f"spglib_{name}_predicted"] = baseline.predict(structures)
-            if store is not None:
-                store.write(index, **arrays)
-        level_rows = [
-            {"axis": axis, "level": level, "label": label, **method_row(m, base.labels, arrays)} for m in METHODS
-        ]
-        rows += level_rows
-        progress_line(
-            f"robustness {index + 1}/{len(config.levels())} {axis} {label}: "
-            + ", ".join(f"{METHOD_LABELS[r['method']]} {r['accuracy']:.0f} %" for r in level_rows)
-        )
+    rows, levels = [], config.levels()
+    with progress(len(levels), "robustness levels") as bar:
+        for index, (axis, level, label, defects) in enumerate(levels):
+            if store is not None and store.has(index):
+                arrays = store.read(index)
+            else:
+                structures = [
+                    defective(atoms, defects, config.seed + 7919 * index + i) for i, atoms in enumerate(base.structures)
+                ]
+                arrays = {}
+                for method, model in models.items():
+                    p = predict(
+                        model, descriptors[method].transform(structures), config.mc_samples, config.seed + index
+                    )
+                    arrays.update({f"{method}_{key}": value for key, value in p.arrays().items()})
+                for name, baseline in baselines.items():
+                    arrays[f"spglib_{name}_predicted"] = baseline.predict(structures)
+                if store is not None:
+                    store.write(index, **arrays)
+            level_rows = [
+                {"axis": axis, "level": level, "label": label, **method_row(m, base.labels, arrays)} for m in METHODS
+            ]
+            rows += level_rows
+            bar.advance(info=f"{axis} {label}")
+            note(
+                f"robustness {axis} {label}: "
+                + ", ".join(f"{METHOD_LABELS[r['method']]} {r['accuracy']:.0f} %" for r in level_rows)
+            )
     return pd.DataFrame(rows)
 
 
@@ -183,7 +185,7 @@ def run_robustness(config: RobustnessConfig) -> RunFolder:
     """Write ``tables/robustness.{parquet,csv}``, ``figures/robustness.png`` and a report section."""
     from matsight.report import Section, write_section
 
-    with workflow_run(config.out, "crystals robustness", config) as run:
+    def body(run: RunFolder) -> RunFolder:
         table = robustness_table(config, run)
         run.write_table("robustness", table)
         plot_robustness(table, run.figure_path("robustness.png"))
@@ -211,4 +213,6 @@ def run_robustness(config: RobustnessConfig) -> RunFolder:
                 order=61,
             ),
         )
-    return run
+        return run
+
+    return execute(config, body)

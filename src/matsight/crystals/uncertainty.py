@@ -97,6 +97,15 @@ class Predictions:
             mean.numpy(),
         )
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-structure arrays by name: ``predicted``, ``confidence``, ``entropy``, ``mutual_information``."""
+        return {
+            "predicted": self.predicted,
+            "confidence": self.confidence,
+            "entropy": self.entropy,
+            "mutual_information": self.mutual_information,
+        }
+
     def summary(self, labels: np.ndarray) -> dict[str, float]:
         """``accuracy`` (%), mean ``entropy`` and ``mutual_information`` (nats), ``ece`` against ``labels``."""
         correct = self.predicted == np.asarray(labels)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-
-import numpy as np
 
 
 @dataclass
@@ -18,12 +15,11 @@ class DescriptorWorker:
     device: str = "cpu"
 
     def job_key(self) -> str:
-        """Changes with the descriptor and the structures (atomic numbers, positions, cell, periodicity)."""
-        digest = hashlib.sha1(f"{type(self).__qualname__}|{self.name}".encode())
-        for atoms in self.structures:
-            for array in (atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc):
-                digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()
+        """:func:`~matsight.crystals.descriptors.descriptor_key`: changes with the descriptor, its
+        settings and the structures (atomic numbers, positions, cell, periodicity)."""
+        from matsight.crystals.descriptors import descriptor, descriptor_key
+
+        return descriptor_key(descriptor(self.name), self.structures)
 
     def __call__(self):
         from matsight.crystals.descriptors import descriptor

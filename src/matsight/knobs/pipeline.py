@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight import options
 from matsight.errors import ConfigError
 from matsight.knobs import figures
-from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
+from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
+from matsight.knobs.train_editor import editor_intensity, load_editor, load_tiles, read_split, split_table
 from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
@@ -72,9 +73,10 @@ def _setup(
     view = choose_view(view, meta["image_size"], regressor.image_size)
     held, scaler = split_table(run_dir, "held_out")
     held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
-    full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device) if view == "transfer" else None
+    size = regressor.image_size or meta["image_size"]
+    full = load_tiles(held, size, regressor.spec.intensity).to(device) if view == "transfer" else None
     tiles = HeldOut(
-        load_tiles(held, meta["image_size"]).to(device),
+        load_tiles(held, meta["image_size"], editor_intensity(meta)).to(device),
         torch.from_numpy(scaler.transform(held.attributes)).to(device),
         held.groups,
         full,
@@ -164,6 +166,8 @@ def run_sweeps(
     """Sweep every knob over its range on held-out tiles spread over the lots; ``tables/knob_sweeps.csv``
     (with ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope) and figures in ``out``
     (default: the editor run); ``view``: what the regressor sees of an edit (column ``view``)."""
+    options.at_least("--levels", levels, 2, " (a sweep needs two ends)")
+    options.at_least("--tiles", max_tiles, 1)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=True, view=view
     )
@@ -195,7 +199,7 @@ PER = ("tile", "lot")
 
 def run_inverse(
     run_dir: Path,
-    target: str = "+10%",
+    goal: str = "+10%",
     max_tiles: int = 32,
     steps: int = 150,
     lam: float = 10.0,
@@ -213,33 +217,36 @@ def run_inverse(
 
     ``per="tile"`` searches every tile alone (the paper's Eq. 2); ``per="lot"`` spreads the tiles over
     as many lots as it can and searches one ``A'`` per lot for the lot's mean prediction (lot
-    attributes are one value per lot). A relative target (``±x%``) is searched in both directions.
+    attributes are one value per lot). A relative goal (``±x%``) is searched in both directions.
     ``view``: what the regressor sees of an edit (:func:`~matsight.knobs.transfer.choose_view`).
     """
     if per not in PER:
         raise ConfigError(
             f"--per {per!r}: choose tile (each tile alone, the paper's search) or lot (one answer per lot)"
         )
-    goal = Target.parse(target)
+    wanted = Goal.parse(goal)
+    options.at_least("--tiles", max_tiles, 1)
+    options.at_least("--steps", steps, 1)
+    options.non_negative("--lam", lam)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot", view=view
     )
     free = free_knobs(run_dir, knobs, meta["attributes"])
     run = _output_folder(run_dir, out, regressor_run)
     search = InverseSearch(editor, regressor, lam=lam, steps=steps)
-    targets = (
-        {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)}
-        if goal.relative
-        else {None: goal}
+    goals = (
+        {"increase": Goal(abs(wanted.value), True), "decrease": Goal(-abs(wanted.value), True)}
+        if wanted.relative
+        else {None: wanted}
     )
     groups = held.groups if per == "lot" else None
     results = {}
-    for direction, t in targets.items():
-        res = search.attribute(held.images, held.attributes, t, full=held.full, free=free, groups=groups)
-        direction = direction or ("increase" if float(np.mean(res.target - res.baseline)) > 0 else "decrease")
+    for direction, g in goals.items():
+        res = search.search(held.images, held.attributes, g, full=held.full, free=free, groups=groups)
+        direction = direction or ("increase" if float(np.mean(res.goal - res.baseline)) > 0 else "decrease")
         results[direction] = res
     table = effects_table(results, meta["attributes"], scaler.span, free)
-    table.insert(2, "target", target)
+    table.insert(2, "goal", goal)
     table.insert(3, "per", per)
     table["view"] = held.view
     run.write_table("inverse_effects", table)
@@ -255,7 +262,7 @@ def run_inverse(
                 "converged": float(r.converged.mean()),
                 "steps": r.steps,
                 "baseline": float(r.baseline.mean()),
-                "target": float(r.target.mean()),
+                "goal": float(r.goal.mean()),
                 "reached": float(r.reached.mean()),
             }
             for d, r in results.items()

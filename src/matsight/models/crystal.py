@@ -7,8 +7,13 @@ so that MC-dropout samples re-run only the head (:mod:`matsight.crystals.uncerta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
+
+from matsight.errors import ConfigError
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -68,7 +73,7 @@ class SoapMLP(nn.Module):
 
     def __init__(self, n_features: int, num_outputs: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2):
         super().__init__()
-        self.num_outputs = num_outputs
+        self.num_outputs, self.n_features, self.hidden, self.dropout = num_outputs, n_features, tuple(hidden), dropout
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
         layers: list[nn.Module] = []
@@ -77,6 +82,30 @@ class SoapMLP(nn.Module):
             layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(dropout)]
             width = units
         self.classifier = nn.Sequential(*layers, nn.Linear(width, num_outputs))
+
+    @property
+    def arch_params(self) -> dict[str, int | float | tuple[int, ...]]:
+        """The sizes this model was built with (:attr:`matsight.models.ModelSpec.arch_params`)."""
+        return {"n_features": self.n_features, "hidden": self.hidden, "dropout": self.dropout}
+
+    @classmethod
+    def from_params(cls, num_outputs: int, params: Mapping[str, Any]) -> SoapMLP:
+        """Build from :attr:`arch_params` (a checkpoint's ``arch_params``); ConfigError naming a missing,
+        unknown or out-of-range parameter."""
+        unknown = sorted(set(params) - {"n_features", "hidden", "dropout"})
+        if unknown or "n_features" not in params:
+            raise ConfigError(
+                f"model spec: soap_mlp arch_params need n_features (optionally hidden, dropout), got {sorted(params)}"
+            )
+        n_features, hidden, dropout = params["n_features"], params.get("hidden", (256, 128)), params.get("dropout", 0.2)
+        hidden = tuple(hidden) if isinstance(hidden, (list, tuple)) else hidden
+        if not isinstance(n_features, int) or n_features < 1:
+            raise ConfigError(f"model spec: soap_mlp n_features must be a positive integer, got {n_features!r}")
+        if not isinstance(hidden, tuple) or not all(isinstance(h, int) and h >= 1 for h in hidden):
+            raise ConfigError(f"model spec: soap_mlp hidden must be a list of positive integers, got {hidden!r}")
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+            raise ConfigError(f"model spec: soap_mlp dropout must be a number in [0, 1), got {dropout!r}")
+        return cls(n_features, num_outputs, hidden, dropout)
 
     def set_standardisation(self, features: torch.Tensor) -> None:
         """Store the mean and standard deviation (floored at 1e-6) of ``features [N, n_features]``."""
