@@ -131,7 +131,8 @@ def constant_classifier(model: nn.Module, cls: int) -> nn.Module:
 
 
 def test_robustness_table_known_answers(tmp_path):
-    from matsight.crystals.robustness import run_robustness
+    from matsight.crystals.robustness import robustness_table, run_robustness
+    from matsight.store import RunFolder
 
     classes = tuple(CLASS_NAMES.index(c) for c in ("A1_fcc", "B1_rocksalt", "C1_fluorite"))
     convnet = constant_classifier(CrystalConvNet(len(CLASS_NAMES)), classes[0])
@@ -169,8 +170,13 @@ def test_robustness_table_known_answers(tmp_path):
     assert np.allclose(learned["mutual_information"], 0, atol=1e-6)  # zero weights: dropout changes nothing
     assert (learned["ece"] > 0.5).all()  # confident (p ≈ 0.9999) and right one time in three
     assert ((table["ci_low"] <= table["accuracy"]) & (table["accuracy"] <= table["ci_high"])).all()
-    rerun = run_robustness(config).read_table("robustness")  # levels come from the cache
+    rerun = robustness_table(config, RunFolder(config.out))  # levels come from the cache
     assert rerun.equals(table)
+    other = constant_classifier(mlp, CLASS_NAMES.index("A2_bcc"))  # a class none of the structures has
+    save_checkpoint(tmp_path / "soap" / "checkpoint.pt", other, classifier_spec(other, "soap"))
+    retrained = robustness_table(config, RunFolder(config.out))  # another model: the cached levels are stale
+    assert (retrained.loc[retrained["method"] == "soap_mlp", "accuracy"] == 0).all()
+    assert retrained[retrained["method"] != "soap_mlp"].equals(table[table["method"] != "soap_mlp"])
 
 
 class CentroidModel(nn.Module):
@@ -256,7 +262,7 @@ def test_cli_build_train_and_clear_errors(tmp_path, monkeypatch, capsys):
     assert status == 2 and "--descriptor" in err and "Traceback" not in err
 
 
-def test_descriptor_cache_is_keyed_by_content_not_by_row_count(tmp_path, monkeypatch):
+def test_descriptor_cache_is_keyed_by_content_not_by_row_count(tmp_path, monkeypatch, soap):
     from ase.io import read, write
 
     from matsight.crystals.dataset import read_structures
@@ -277,5 +283,8 @@ def test_descriptor_cache_is_keyed_by_content_not_by_row_count(tmp_path, monkeyp
     assert torch.equal(fresh[0], torch.from_numpy(cached[0])) and not torch.allclose(
         fresh[1], torch.from_numpy(cached[1])
     )
-    assert len(load_descriptors(data, "soap").inputs) == 2
     assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before  # the data folder is only read
+    (data / "soap.npy").write_bytes(b"\x93NUMPY damaged")
+    assert load_descriptors(data, "soap").inputs.shape == np.load(data / "fingerprints.npy").shape[:1] + (
+        soap.n_features,
+    )

@@ -12,6 +12,8 @@ cached in ``arrays/levels`` so a rerun resumes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 from pathlib import Path
@@ -27,7 +29,9 @@ from matsight.crystals.spglib_baseline import TOLERANCES, fitted_baselines
 from matsight.crystals.train import load_classifier, predict
 from matsight.crystals.uncertainty import expected_calibration_error
 from matsight.progress import note, progress
+from matsight.scale.engine import claim as tie_store
 from matsight.store import RunFolder
+from matsight.store.digest import file_digest
 from matsight.workflow import execute
 
 AXES = ("held-out elements", "displacement", "vacancies", "displacement+vacancies", "strain", "rotation")
@@ -80,6 +84,16 @@ def defective(atoms, defects: list[tuple[str, float]], seed: int):
     return atoms
 
 
+def levels_key(config: RobustnessConfig) -> str:
+    """What decides the cached levels: every setting but the output folder and device, and the
+    bytes of both checkpoints."""
+    settings = {k: v for k, v in config.arguments().items() if k != "out"}
+    text = json.dumps(settings, sort_keys=True) + file_digest(Path(config.convnet) / "checkpoint.pt")
+    return hashlib.blake2b(
+        (text + file_digest(Path(config.soap) / "checkpoint.pt")).encode(), digest_size=16
+    ).hexdigest()
+
+
 def robustness_table(config: RobustnessConfig, run: RunFolder | None = None) -> pd.DataFrame:
     """The long table (one row per axis, level and method; see the module docstring); levels are
     cached in ``run``'s ``arrays/levels`` when a run folder is given."""
@@ -92,8 +106,10 @@ def robustness_table(config: RobustnessConfig, run: RunFolder | None = None) -> 
         "soap_mlp": load_classifier(config.soap, config.device, name="soap")[0],
     }
     descriptors = {m: descriptor(name, config.device) for m, name in LEARNED.items()}
-    store = run.chunks("levels") if run is not None else None
     rows, levels = [], config.levels()
+    store = run.chunks("levels") if run is not None else None
+    if store is not None:  # levels of another job (other models or settings) are stale: deleted
+        tie_store(store, levels_key(config), len(levels), 1)
     with progress(len(levels), "robustness levels") as bar:
         for index, (axis, level, label, defects) in enumerate(levels):
             if store is not None and store.has(index):

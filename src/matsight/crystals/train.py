@@ -53,6 +53,7 @@ def build_dataset(config: BuildConfig, engine: Engine = LOCAL) -> Path:
     structures, _, _ = read_structures(out)  # as the files hold them (rounded), so the cache is what DATA gives
     keys = {}
     for name in DESCRIPTOR_NAMES:
+        note(f"crystals build: {name} descriptors of {n} structures (chunks of 64, resumable)")
         worker = DescriptorWorker(structures, name, config.device)
         store = engine.run(n, 64, ChunkStore(out / "arrays" / name), worker, config.device, description=name)
         np.save(out / DESCRIPTOR_FILES[name], store.concat(name))
@@ -69,12 +70,21 @@ def load_descriptors(data: str | os.PathLike, name: str, device: str = "cpu") ->
     computer = descriptor(name, device)
     cache = Path(data) / DESCRIPTOR_FILES[name]
     if cache.is_file() and _cached_key(Path(data), name) == descriptor_key(computer, structures):
-        inputs = torch.from_numpy(np.load(cache, allow_pickle=False))
-        if len(inputs) == len(labels):
-            return DescriptorDataset(inputs, labels)
-    if cache.exists():
-        note(f"{cache} was computed from other structures or settings: computing the {name} descriptors again")
+        inputs = _read_array(cache)
+        if inputs is not None and len(inputs) == len(labels):
+            return DescriptorDataset(torch.from_numpy(inputs), labels)
+    stale = f"{cache} was computed from other structures or settings: " if cache.exists() else ""
+    note(f"{stale}computing the {name} descriptors of {len(structures)} structures")
     return DescriptorDataset(computer.transform(structures), labels)
+
+
+def _read_array(path: Path) -> np.ndarray | None:
+    """A float32 ``.npy`` array (data only, no pickles), or None when the file is damaged or of another kind."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return array if isinstance(array, np.ndarray) and array.dtype == np.float32 else None
 
 
 def _cached_key(data: Path, name: str) -> str | None:
