@@ -1,0 +1,148 @@
+"""Benchmark settings: a frozen, validated config and the two presets (``quick`` on CPU, ``full`` on a GPU)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matsight.errors import ConfigError
+
+TASK_NAMES = ("pits", "cps", "xray", "crystals")
+"""(a) local-cause regression, (b) CPS lots, (c) x-ray multi-label, (d) crystal classes."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one benchmark setting.
+
+    ``image_size``: SEM tile / x-ray image side (px; fingerprints are always 64 px); ``pool``:
+    images drawn once per task (each seed holds out its own evaluation images and trains on the
+    rest); ``crystals_per_class``: structures per crystal class in the pool; ``n_eval``:
+    explained instances per task and seed; ``epochs``, ``batch_size``, ``lr``: Adam training of
+    the task model; ``arch``: ``tiny`` (:class:`~matsight.benchmark.models.TinyCNN`) or a matsight
+    architecture; ``crystal_arch``: the crystal classifier's; ``ig_steps``, ``smooth_samples``:
+    integrated gradients / SmoothGrad sizes (every library gets the same); ``steps``: deletion /
+    insertion curve steps; ``fc_runs``, ``fc_subset``: FaithfulnessCorrelation random subsets
+    (count, pixels as a fraction of the image); ``road_percentages``: ROAD removal levels (%).
+    """
+
+    name: str
+    image_size: int
+    pool: int
+    crystals_per_class: int
+    n_eval: int
+    epochs: int
+    crystal_epochs: int
+    batch_size: int
+    lr: float
+    arch: str
+    crystal_arch: str
+    ig_steps: int
+    smooth_samples: int
+    steps: int
+    fc_runs: int
+    fc_subset: float
+    road_percentages: tuple[int, ...]
+
+
+PRESETS = {
+    "quick": Preset(
+        name="quick",
+        image_size=48,
+        pool=1000,
+        crystals_per_class=10,
+        n_eval=12,
+        epochs=8,
+        crystal_epochs=40,
+        batch_size=32,
+        lr=3e-3,
+        arch="tiny",
+        crystal_arch="tiny",
+        ig_steps=16,
+        smooth_samples=8,
+        steps=8,
+        fc_runs=20,
+        fc_subset=0.1,
+        road_percentages=(10, 30, 50),
+    ),
+    "full": Preset(
+        name="full",
+        image_size=96,
+        pool=6000,
+        crystals_per_class=60,
+        n_eval=64,
+        epochs=25,
+        crystal_epochs=40,
+        batch_size=64,
+        lr=1e-3,
+        arch="resnet18",
+        crystal_arch="crystal_convnet",
+        ig_steps=32,
+        smooth_samples=16,
+        steps=16,
+        fc_runs=100,
+        fc_subset=0.1,
+        road_percentages=(10, 20, 30, 40, 50, 60, 70, 80, 90),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """``matsight benchmark``: ``out`` run folder; ``preset`` ``quick`` or ``full``; ``seeds`` model
+    instances per task (≥ 3 for a mean ± sd); ``tasks`` subset of :data:`TASK_NAMES`; ``methods``
+    ``None`` = every method, library and baseline, else names as ``library:method``; ``cache``
+    folder for task data and trained models (default ``<out>/cache``); ``seed`` draws the pools."""
+
+    out: Path
+    preset: str = "quick"
+    seeds: int = 3
+    tasks: tuple[str, ...] = TASK_NAMES
+    methods: tuple[str, ...] | None = None
+    cache: Path | None = None
+    seed: int = 0
+    device: str = "cpu"
+    overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+        if self.cache is not None:
+            object.__setattr__(self, "cache", Path(self.cache))
+        if self.preset not in PRESETS:
+            raise ConfigError(f"--preset {self.preset!r}: choose --quick or --full")
+        if self.seeds < 1:
+            raise ConfigError(f"--seeds {self.seeds}: give at least 1 (3 or more for a mean ± sd)")
+        unknown = [t for t in self.tasks if t not in TASK_NAMES]
+        if unknown or not self.tasks:
+            raise ConfigError(f"--tasks {','.join(self.tasks)}: choose from {', '.join(TASK_NAMES)}")
+        bad = set(self.overrides) - set(Preset.__dataclass_fields__)
+        if bad:
+            raise ConfigError(
+                f"unknown preset fields {sorted(bad)}: choose from {', '.join(Preset.__dataclass_fields__)}"
+            )
+
+    @property
+    def settings(self) -> Preset:
+        """The preset with ``overrides`` applied (tests use tiny sizes)."""
+        from dataclasses import replace
+
+        return replace(PRESETS[self.preset], **self.overrides)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache if self.cache is not None else self.out / "cache"
+
+    def arguments(self) -> dict:
+        """JSON-safe arguments for the manifest."""
+        return {
+            "out": os.fspath(self.out),
+            "preset": self.preset,
+            "seeds": self.seeds,
+            "tasks": list(self.tasks),
+            "methods": None if self.methods is None else list(self.methods),
+            "cache": os.fspath(self.cache_dir),
+            "seed": self.seed,
+            "device": self.device,
+            "overrides": dict(self.overrides),
+        }

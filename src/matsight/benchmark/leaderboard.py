@@ -1,0 +1,92 @@
+"""From per-seed scores to the leaderboard and to the verdict on each task's default method.
+
+``scores``: one row per (task, seed, method, library, metric) with the mean ``value`` over the
+seed's explained instances. The leaderboard has one row per (task, method, library, metric):
+``mean``, ``sd`` (over seeds, ddof 1) and ``n`` (seeds). The verdict asks, per task and metric
+family (localisation, faithfulness), whether the default method beats each baseline on every
+metric of the family — better mean *and* better in every seed — and, if it does not, which
+methods do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from matsight.benchmark.baselines import BASELINES
+from matsight.benchmark.metrics import METRICS
+
+FAMILIES = ("localisation", "faithfulness")
+BASELINE_LIBRARY = "baseline"
+
+
+def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``task, method, library, metric, mean, sd, n`` (NaN values ignored)."""
+    valid = scores.dropna(subset=["value"])
+    grouped = valid.groupby(["task", "method", "library", "metric"], sort=False)["value"]
+    table = grouped.agg(mean="mean", sd="std", n="count").reset_index()
+    return table.sort_values(["task", "metric", "mean"], ascending=[True, True, False], ignore_index=True)
+
+
+def _better(a: np.ndarray, b: np.ndarray, higher: bool) -> bool:
+    """Paired over seeds: ``a`` better than ``b`` on the mean and in every seed."""
+    diff = (a - b) if higher else (b - a)
+    return bool(len(diff) and diff.mean() > 0 and (diff > 0).all())
+
+
+def beats_baselines(scores: pd.DataFrame, task: str, method: str, library: str, family: str) -> dict[str, bool] | None:
+    """``baseline -> bool`` for one method on one task and family (``None`` when the family has no
+    scored metric there)."""
+    part = scores[(scores["task"] == task) & scores["metric"].map(lambda m: METRICS[m].family == family)]
+    part = part.dropna(subset=["value"])
+    wide = part.pivot_table(index=["metric", "seed"], columns=["library", "method"], values="value")
+    if (library, method) not in wide.columns or wide.empty:
+        return None
+    result = {}
+    for baseline in BASELINES:
+        if (BASELINE_LIBRARY, baseline) not in wide.columns:
+            continue
+        ok = True
+        for metric, rows in wide.groupby(level="metric"):
+            ours, theirs = rows[(library, method)].to_numpy(), rows[(BASELINE_LIBRARY, baseline)].to_numpy()
+            keep = ~(np.isnan(ours) | np.isnan(theirs))
+            ok &= _better(ours[keep], theirs[keep], METRICS[metric].higher_is_better)
+        result[baseline] = ok
+    return result
+
+
+def verdict(scores: pd.DataFrame, defaults: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Per task: does the default (``task -> (method, library)``) beat every baseline on localisation
+    and on faithfulness; else the methods that do (best first by their mean rank over those metrics)."""
+    rows = []
+    methods = scores[scores["library"] != BASELINE_LIBRARY][["method", "library"]].drop_duplicates()
+    for task, (method, library) in defaults.items():
+        if task not in set(scores["task"]):
+            continue
+        row = {"task": task, "default": f"{library}:{method}"}
+        passes = True
+        for family in FAMILIES:
+            beaten = beats_baselines(scores, task, method, library, family) or {}
+            for baseline in BASELINES:
+                row[f"{family}_beats_{baseline}"] = beaten.get(baseline)
+            passes &= bool(beaten) and all(beaten.values())
+        row["passes"] = passes
+        winners = [
+            f"{lib}:{name}"
+            for name, lib in methods.itertuples(index=False)
+            if all((b := beats_baselines(scores, task, name, lib, f)) and all(b.values()) for f in FAMILIES)
+        ]
+        row["passing_methods"] = ", ".join(_by_rank(scores, task, winners)) if winners else "none"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _by_rank(scores: pd.DataFrame, task: str, keys: list[str]) -> list[str]:
+    """``library:method`` keys ordered by their mean rank over the localisation and faithfulness metrics."""
+    board = leaderboard(scores[scores["task"] == task])
+    board = board[board["metric"].map(lambda m: METRICS[m].family in FAMILIES)].copy()
+    board["key"] = board["library"] + ":" + board["method"]
+    board = board[board["key"].isin(keys)]
+    sign = board["metric"].map(lambda m: -1 if METRICS[m].higher_is_better else 1)
+    board["rank"] = (board["mean"] * sign).groupby(board["metric"]).rank()
+    return board.groupby("key")["rank"].mean().sort_values().index.tolist()
