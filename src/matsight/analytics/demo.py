@@ -9,6 +9,7 @@ import pandas as pd
 
 from matsight.analytics.compute import compute_analytics
 from matsight.analytics.metrics import mean_average_precision
+from matsight.benchmark.agreement import tag_agreement
 from matsight.report import ORDER, Section, write_section
 from matsight.report.style import save_figure
 
@@ -49,9 +50,12 @@ def run_demo(ctx) -> None:
     mean_ap = result.summary["map"]
     val = result.points[result.points["split"] == "val"]
     names = result.summary["attributes"]
-    val_ap = mean_average_precision(
-        val[[f"label__{a}" for a in names]].to_numpy(), val[[f"prob__{a}" for a in names]].to_numpy()
+    val_labels, val_probs = (
+        val[[f"label__{a}" for a in names]].to_numpy(),
+        val[[f"prob__{a}" for a in names]].to_numpy(),
     )
+    val_ap = mean_average_precision(val_labels, val_probs)
+    agreement = tag_agreement(val_labels, val_probs, names)
     write_section(
         run.path,
         Section(
@@ -61,7 +65,8 @@ def run_demo(ctx) -> None:
                 f"{n} synthetic scattering images ({size} px, 17 tags correct by construction); a ResNet-18 "
                 f"multi-label tagger trained for {epochs} epochs at {image_size} px. Embeddings of the labels (ACT), "
                 "penultimate features (FEA) and probabilities (PRD) by openTSNE, coloured by the cosine distance "
-                f"between labels and predictions. Open the app with <code>matsight app {run.path}</code>."
+                f"between labels and predictions. Open the app with <code>matsight app {run.path}</code>. "
+                + agreement.report_text()
             ),
             figures=[str(figure.relative_to(run.path))],
             tables=[str((result.out_dir / "per_attribute.csv").relative_to(run.path))],
@@ -74,3 +79,4 @@ def run_demo(ctx) -> None:
     ctx.console.print(
         f"x-ray tagger mAP {val_ap:.3f} on held-out images; explore it with: [bold]matsight app {run.path}[/]"
     )
+    ctx.console.print(agreement.console_line())

@@ -1,8 +1,10 @@
 """The benchmark's task models: a small CNN with named stages, or a matsight ResNet-18 (``--full``).
 
 ``TinyCNN`` keeps the quick benchmark on two CPU cores: three stages ``Z1..Z3`` (full, 1/2 and
-1/4 resolution), global average pooling and one linear layer, no batch norm (so LRP needs no
-canonizer) and no in-place ReLU (so guided backprop and zennit can hook every activation).
+1/4 resolution) of 3×3 convolution, batch norm and ReLU (without batch norm it does not start
+learning a pit count within 10 epochs), global average pooling and one linear layer. No in-place
+ReLU, so guided backprop and zennit can hook every activation; zennit merges the batch norms into
+the convolutions (``SequentialMergeBatchNorm``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from torch import nn
 def _stage(cin: int, cout: int, convs: int, pool: bool) -> nn.Sequential:
     layers: list[nn.Module] = [nn.MaxPool2d(2)] if pool else []
     for i in range(convs):
-        layers += [nn.Conv2d(cin if i == 0 else cout, cout, kernel_size=3, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, kernel_size=3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
     return nn.Sequential(*layers)
 
 
