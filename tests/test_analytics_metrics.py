@@ -6,6 +6,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, p
 
 from matsight.analytics import metrics
 from matsight.analytics.embeddings import SpaceEmbedding, place_new
+from matsight.errors import ConfigError
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_error_distances():
     b = np.array([[1, 0, 1], [0, 0, 0], [0.5, 0, 0], [0, 0, 1]], float)
     np.testing.assert_allclose(metrics.error_distance(a, b, "cosine"), [0, 0, 1, 1], atol=1e-6)
     np.testing.assert_allclose(metrics.error_distance(a, b, "euclidean"), [0, 0, 0.5, np.sqrt(3)], atol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="--distance 'manhattan'"):
         metrics.error_distance(a, b, "manhattan")
 
 
@@ -82,7 +83,8 @@ def test_compute_analytics_writes_the_app_contract(tmp_path):
 
     import pandas as pd
 
-    from matsight.analytics import compute_analytics
+    from matsight.analytics import Analytics, AnalyticsConfig
+    from matsight.analytics import run as run_analytics
     from matsight.models import build_model, save_checkpoint
     from matsight.store import RunFolder
     from matsight.synth.xray import TAGS, generate_xray
@@ -101,9 +103,17 @@ def test_compute_analytics_writes_the_app_contract(tmp_path):
         "channels": 1,
     }
     save_checkpoint(run.path / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
-    result = compute_analytics(run.path, distance="euclidean", perplexity=3)  # data from the manifest
+    config = AnalyticsConfig(out=run.path / "analytics", run=run.path, distance="euclidean", perplexity=3)
+    folder = run_analytics(config)  # data from the manifest
+    result = Analytics.read(folder.path)
     points = pd.read_parquet(result.out_dir / "points.parquet")
     summary = json.loads((result.out_dir / "analytics.json").read_text())
+    manifest = folder.read_manifest()
+    assert manifest["command"] == "analytics" and manifest["status"] == "finished"
+    assert manifest["arguments"]["distance"] == "euclidean" and "run" in manifest["inputs"]
+    section = json.loads(next((folder.path / "report_sections").glob("*.json")).read_text())
+    assert section["order"] == 50 and section["figures"] == ["figures/embeddings.png"]
+    assert (folder.path / section["figures"][0]).is_file()
     assert len(points) == 16 and (points["split"] == "val").sum() == 4 and points["image"][0] == "xray_00000.png"
     for column in ("act_x", "act_y", "fea_x", "fea_y", "prd_x", "prd_y", "error", *(f"prob__{t}" for t in TAGS)):
         assert points[column].dtype == np.float32, column

@@ -7,7 +7,7 @@ from torch import nn
 
 from matsight.errors import ConfigError
 from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
-from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
+from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.losses import discriminator_loss, generator_loss
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
 from matsight.knobs.train_editor import target_attributes
@@ -65,11 +65,11 @@ def test_scaler_round_trip():
     assert AttributeScaler.from_dict(s.to_dict()).names == ["size", "porosity"]
 
 
-def test_target_parsing():
-    assert Target.parse("+10%") == Target(0.1, True) and Target.parse("-10%").direction == "decrease"
-    assert Target.parse("3.5") == Target(3.5, False)
+def test_goal_parsing():
+    assert Goal.parse("+10%") == Goal(0.1, True) and Goal.parse("-10%").direction == "decrease"
+    assert Goal.parse("3.5") == Goal(3.5, False) and str(Goal.parse("-5%")) == "-5%"
     with pytest.raises(ConfigError):
-        Target.parse("more")
+        Goal.parse("more")
 
 
 def test_negative_attribute_weight_is_a_config_error():
@@ -84,20 +84,33 @@ def test_inverse_reaches_reachable_target_analytically():
     images = torch.full((2, 1, 8, 8), 0.2)
     attrs = torch.tensor([[0.3], [0.3]])
     search = InverseSearch(AddEditor([0.5]), MeanRegressor(), lam=10, lr=0.01, steps=500, tolerance=1e-3)
-    res = search.attribute(images, attrs, "+10%")
+    res = search.search(images, attrs, "+10%")
     assert res.converged.all()
     np.testing.assert_allclose(res.found[:, 0], 0.37, atol=5e-4)
     np.testing.assert_allclose(res.reached, 3.85, atol=2e-3)
-    down = search.attribute(images, attrs, "-10%")  # 3.15 → A' = 0.23
+    down = search.search(images, attrs, "-10%")  # 3.15 → A' = 0.23
     np.testing.assert_allclose(down.found[:, 0], 0.23, atol=5e-4)
-    absolute = search.attribute(images, attrs, 4.0)  # A' = 0.4
+    absolute = search.search(images, attrs, 4.0)  # A' = 0.4
     np.testing.assert_allclose(absolute.found[:, 0], 0.4, atol=5e-4)
+
+
+def test_inverse_search_gives_the_editor_back_as_it_was():
+    editor = AddEditor([0.5, 0.25])
+    editor.c.requires_grad_(True)
+    before = editor.c.detach().clone()
+    InverseSearch(editor, MeanRegressor(), steps=5).search(
+        torch.full((1, 1, 8, 8), 0.2), torch.tensor([[0.3, 0.3]]), "+10%"
+    )
+    assert editor.c.requires_grad and torch.equal(editor.c.detach(), before)
+    with pytest.raises(ConfigError):  # an error inside the search also gives it back
+        InverseSearch(editor, MeanRegressor()).search(torch.rand(2, 1, 8, 8), torch.rand(2, 2), "+10%", groups=["a"])
+    assert editor.c.requires_grad
 
 
 def test_inverse_clamps_to_training_range():
     images = torch.full((1, 1, 8, 8), 0.2)
     attrs = torch.tensor([[0.9, 0.1]])
-    res = InverseSearch(AddEditor([0.5, -0.5]), MeanRegressor(), lr=0.1, steps=200).attribute(images, attrs, "+300%")
+    res = InverseSearch(AddEditor([0.5, -0.5]), MeanRegressor(), lr=0.1, steps=200).search(images, attrs, "+300%")
     assert not res.converged.any()  # unreachable inside [0,1]
     np.testing.assert_allclose(res.found, [[1.0, 0.0]], atol=1e-6)  # pushed to the bounds, not beyond
 
@@ -108,16 +121,16 @@ def test_inverse_turns_only_free_knobs():
     images = torch.full((2, 1, 8, 8), 0.2)
     attrs = torch.tensor([[0.3, 0.3], [0.3, 0.3]])
     search = InverseSearch(AddEditor([0.5, 0.5]), MeanRegressor(), lam=10, lr=0.01, steps=500, tolerance=1e-3)
-    res = search.attribute(images, attrs, "+10%", free=np.array([False, True]))
+    res = search.search(images, attrs, "+10%", free=np.array([False, True]))
     assert res.converged.all()
     np.testing.assert_array_equal(res.found[:, 0], attrs[:, 0].numpy())
     np.testing.assert_allclose(res.found[:, 1], 0.4, atol=5e-4)
-    both = search.attribute(images, attrs, "+10%")
+    both = search.search(images, attrs, "+10%")
     assert (both.delta[:, 0] > 0.01).all()  # with both free, both move
     table = effects_table({"increase": res}, ["size", "porosity"], np.array([1.0, 1.0]), free=np.array([False, True]))
     assert table["free"].tolist() == [False, True] and table["mean_delta"].iloc[0] == 0.0
     with pytest.raises(ConfigError, match="no knob"):
-        search.attribute(images, attrs, "+10%", free=np.array([False, False]))
+        search.search(images, attrs, "+10%", free=np.array([False, False]))
 
 
 def test_grouped_search_gives_each_lot_one_answer_for_its_mean_prediction():
@@ -126,27 +139,27 @@ def test_grouped_search_gives_each_lot_one_answer_for_its_mean_prediction():
     images = torch.stack([torch.full((1, 8, 8), v) for v in (0.2, 0.1, 0.3)])
     attrs = torch.tensor([[0.5], [0.3], [0.3]])
     search = InverseSearch(AddEditor([0.5]), MeanRegressor(), lam=10, lr=0.01, steps=500, tolerance=1e-3)
-    lots = search.attribute(images, attrs, "+10%", groups=["y", "x", "x"])
+    lots = search.search(images, attrs, "+10%", groups=["y", "x", "x"])
     assert lots.groups == ["x", "y"] and lots.converged.all()
     np.testing.assert_allclose(lots.found[:, 0], [0.37, 0.59], atol=5e-4)
     np.testing.assert_allclose(lots.baseline, [3.5, 4.5], atol=1e-5)
-    tiles = search.attribute(images, attrs, "+10%")
+    tiles = search.search(images, attrs, "+10%")
     assert tiles.groups is None
     np.testing.assert_allclose(tiles.found[:, 0], [0.59, 0.35, 0.39], atol=5e-4)
     answers = answers_table({"increase": lots}, ["size"], span=np.array([10.0]))
     assert answers["group"].tolist() == ["x", "y"]
     np.testing.assert_allclose(answers["delta_size"], [0.7, 0.9], atol=5e-3)  # user units: ΔA01 · span
     with pytest.raises(ConfigError, match="group 'x' have different attributes"):
-        search.attribute(images, torch.tensor([[0.5], [0.3], [0.4]]), "+10%", groups=["y", "x", "x"])
+        search.search(images, torch.tensor([[0.5], [0.3], [0.4]]), "+10%", groups=["y", "x", "x"])
     with pytest.raises(ConfigError, match="one group name per tile"):
-        search.attribute(images, attrs, "+10%", groups=["x", "y"])
+        search.search(images, attrs, "+10%", groups=["x", "y"])
 
 
 def test_effects_table_and_sweep_signs():
     images = torch.full((6, 1, 8, 8), 0.2)
     attrs = torch.full((6, 2), 0.5)
     g, r = AddEditor([0.3, -0.3]), MeanRegressor()
-    res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).attribute(images, attrs, "+10%")
+    res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).search(images, attrs, "+10%")
     table = effects_table({"increase": res}, ["a", "b"], span=np.array([2.0, 1.0]))
     assert list(table.columns[:5]) == ["attribute", "direction", "mean_delta", "ci_low", "ci_high"]
     assert table.set_index("attribute").loc["a", "mean_delta"] > 0 > table.set_index("attribute").loc["b", "mean_delta"]
@@ -176,7 +189,7 @@ def test_sweeps_and_inverse_on_full_resolution_tiles_start_from_the_real_predict
     grid = sweep_pair(g, r, images, attrs, (0, 1), values, full=full)
     expected = 4.0 + 3 * (values[:, None] - 0.5) - 3 * (values[None, :] - 0.5)
     np.testing.assert_allclose(grid, expected, atol=1e-5)
-    res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).attribute(images, attrs, "+10%", full=full)
+    res = InverseSearch(g, r, lr=0.02, steps=300, tolerance=1e-3).search(images, attrs, "+10%", full=full)
     np.testing.assert_allclose(res.baseline, 4.0, atol=1e-5)
     assert res.converged.all() and np.allclose(res.reached, 4.4, atol=0.01)
 

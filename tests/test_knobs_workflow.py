@@ -93,11 +93,11 @@ def test_train_resumes_and_cli_writes_tables(setup):
     assert per_lot["tiles"].sum() == 3 * 4 and sweeps["lots_agreeing"].between(0, 1).all()
     res = runner.invoke(
         app,
-        ["knobs", "inverse", str(root / "cli"), "--target", "+10%", "--tiles", "3", "--steps", "3", "--device", "cpu"],
+        ["knobs", "inverse", str(root / "cli"), "--goal", "+10%", "--tiles", "3", "--steps", "3", "--device", "cpu"],
     )
     assert res.exit_code == 0, res.output
     effects = pd.read_csv(root / "cli" / "tables" / "inverse_effects.csv")
-    assert list(effects.columns[:3]) == ["attribute", "direction", "target"]
+    assert list(effects.columns[:3]) == ["attribute", "direction", "goal"]
     assert {"mean_delta", "ci_low", "ci_high"} <= set(effects.columns)
     assert set(effects["direction"]) == {"increase", "decrease"} and len(effects) == 6
     assert (effects["view"] == "transfer").all()  # auto: the 32 px editor is smaller than the regressor's 40 px
@@ -217,7 +217,7 @@ def test_inverse_per_lot_answers_each_lot_once(setup):
     for direction, rows in answers.groupby("direction"):
         assert rows["group"].is_unique  # one answer per lot
         assert len(rows) == effects.loc[effects["direction"] == direction, "n"].iloc[0] <= 4  # lots of 4 tiles
-    assert {"delta_size", "delta_porosity", "baseline", "target", "reached"} <= set(answers.columns)
+    assert {"delta_size", "delta_porosity", "baseline", "goal", "reached"} <= set(answers.columns)
 
 
 def test_pick_tiles_spreads_over_lots():
@@ -238,8 +238,8 @@ def test_cli_user_errors_exit_2(setup, tmp_path, capsys):
     root, lots = setup
     code, err = _exit_code(["knobs", "sweep", str(tmp_path / "nothing")], capsys)
     assert code == 2 and "knobs train" in err
-    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--target", "lots"], capsys)
-    assert code == 2 and "--target" in err
+    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--goal", "lots"], capsys)
+    assert code == 2 and "--goal" in err
     code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--knobs", "passing"], capsys)
     assert code == 2 and "knob_control.json" in err
     code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--knobs", "size,shape"], capsys)

@@ -248,7 +248,8 @@ def test_fingerprints_on_ray_equal_local(ray_instance, tmp_path):
 
 @pytest.mark.slow
 def test_analytics_inputs_on_ray_equal_local(ray_instance, tmp_path):
-    from matsight.analytics import compute_analytics
+    from matsight.analytics import Analytics, AnalyticsConfig
+    from matsight.analytics import run as run_analytics
     from matsight.store import RunFolder
     from matsight.synth.xray import TAGS, generate_xray
 
@@ -266,8 +267,9 @@ def test_analytics_inputs_on_ray_equal_local(ray_instance, tmp_path):
         "channels": 1,
     }
     save_checkpoint(run.path / "checkpoint.pt", build_model("resnet18", "multilabel", len(TAGS)), meta)
-    local = compute_analytics(run.path, out_dir=tmp_path / "local", perplexity=2, batch_size=4)
-    remote = compute_analytics(run.path, out_dir=tmp_path / "ray", perplexity=2, batch_size=4, engine=TWO_ACTORS)
+    config = AnalyticsConfig(out=tmp_path / "local", run=run.path, perplexity=2, batch_size=4)
+    local = Analytics.read(run_analytics(config).path)
+    remote = Analytics.read(run_analytics(dataclasses.replace(config, out=tmp_path / "ray", engine=TWO_ACTORS)).path)
     for key in ("features", "output"):
         expected = ChunkStore(local.out_dir / "arrays" / "inputs").concat(key)
         np.testing.assert_allclose(ChunkStore(remote.out_dir / "arrays" / "inputs").concat(key), expected, **TOLERANCE)

@@ -6,7 +6,8 @@ Exports load lazily so that light modules (e.g. ``matsight.analytics.schema``) d
 from importlib import import_module
 
 _EXPORTS = {
-    "compute_analytics": "matsight.analytics.compute",
+    "run": "matsight.analytics.compute",
+    "AnalyticsConfig": "matsight.analytics.compute",
     "features_and_logits": "matsight.analytics.compute",
     "Analytics": "matsight.analytics.compute",
     "SpaceEmbedding": "matsight.analytics.embeddings",

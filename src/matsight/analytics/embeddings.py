@@ -12,6 +12,8 @@ import numpy as np
 from openTSNE import TSNE
 from sklearn.decomposition import PCA
 
+from matsight.errors import ConfigError
+
 SPACES = ("act", "fea", "prd")
 
 
@@ -29,7 +31,7 @@ class SpaceEmbedding:
         n_jobs: int = 1,
     ):
         if space not in SPACES:
-            raise ValueError(f"space {space!r}: choose one of {', '.join(SPACES)}")
+            raise ConfigError(f"space {space!r}: choose one of {', '.join(SPACES)}")
         self.space, self.perplexity, self.seed, self.jitter = space, perplexity, seed, jitter
         self.pca_components, self.n_jobs = pca_components, n_jobs
         self.pca_: PCA | None = None

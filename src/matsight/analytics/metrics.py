@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from matsight.errors import ConfigError
+
 # Codes of :func:`outcomes`: per image and attribute.
 TN, FP, FN, TP = 0, 1, 2, 3
 
@@ -84,7 +86,7 @@ def error_distance(labels: np.ndarray, scores: np.ndarray, metric: str = "cosine
     if metric == "euclidean":
         return np.linalg.norm(a - b, axis=1).astype(np.float32)
     if metric != "cosine":
-        raise ValueError(f"distance {metric!r}: choose cosine or euclidean")
+        raise ConfigError(f"--distance {metric!r}: choose cosine or euclidean")
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     cos = _ratio((a * b).sum(1), na * nb)
     both_zero = (na == 0) & (nb == 0)

@@ -40,19 +40,23 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         workers: int = WORKERS,
     ) -> None:
         """Embeddings (ACT/FEA/PRD), per-attribute metrics and errors for the visual-analytics app."""
-        from matsight.analytics import compute_analytics
+        from matsight.analytics.compute import Analytics, AnalyticsConfig
+        from matsight.analytics.compute import run as run_analytics
         from matsight.utils import resolve_device
 
-        result = compute_analytics(
-            run,
-            data,
-            out,
-            distance=distance,
-            seed=seed,
-            device=str(resolve_device(device)),
-            engine=engine_from(engine, address, workers),
+        folder = run_analytics(
+            AnalyticsConfig(
+                out=out or run / "analytics",
+                run=run,
+                data=data,
+                distance=distance,
+                seed=seed,
+                device=str(resolve_device(device)),
+                engine=engine_from(engine, address, workers),
+            )
         )
-        typer.echo(f"mAP {result.summary['map']:.3f} over {result.summary['n']} images; written to {result.out_dir}")
+        summary = Analytics.read(folder.path).summary
+        typer.echo(f"mAP {summary['map']:.3f} over {summary['n']} images; written to {folder.path}")
 
     try:
         hook = importlib.import_module("matsight.analytics.app_cli")

@@ -105,7 +105,10 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     @knobs.command("inverse")
     def inverse(
         editor_run: Path = typer.Argument(..., metavar="DIR", help="Editor run folder (knobs train --out)."),
-        target: str = typer.Option("+10%", help="Relative change (+10%, -10%: both directions) or an absolute value."),
+        goal: str = typer.Option(
+            "+10%",
+            help="What to reach: a relative change (+10%, -10%: both directions) or a value in the property's units.",
+        ),
         tiles: int = typer.Option(32),
         steps: int = typer.Option(150),
         lam: float = typer.Option(10.0),
@@ -133,7 +136,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
         table = run_inverse(
             editor_run,
-            target=target,
+            goal=goal,
             max_tiles=tiles,
             steps=steps,
             lam=lam,

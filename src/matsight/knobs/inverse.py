@@ -31,17 +31,19 @@ from torch import nn
 
 from matsight.errors import ConfigError
 from matsight.knobs.transfer import transfer_edit
+from matsight.progress import progress
 
 
 @dataclass(frozen=True)
-class Target:
-    """``relative``: ``value`` is a fraction (+0.1 = +10 %); else an absolute property value."""
+class Goal:
+    """What the inverse search aims for. ``relative``: ``value`` is a fraction (+0.1 = +10 %) of each
+    tile's (or lot's) prediction; else an absolute property value."""
 
     value: float
     relative: bool
 
     @classmethod
-    def parse(cls, text: str | float) -> Target:
+    def parse(cls, text: str | float) -> Goal:
         if isinstance(text, (int, float)):
             return cls(float(text), False)
         m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?)\s*%\s*", text)
@@ -51,28 +53,31 @@ class Target:
             return cls(float(text), False)
         except ValueError:
             raise ConfigError(
-                f"--target {text!r}: give a relative change like +10% / -10% or an absolute value"
+                f"--goal {text!r}: give a relative change like +10% / -10% or an absolute value"
             ) from None
 
     @property
     def direction(self) -> str:
         return "increase" if self.value > 0 else "decrease"
 
+    def __str__(self) -> str:
+        return f"{self.value:+.0%}" if self.relative else f"{self.value:g}"
+
     def resolve(self, baseline: torch.Tensor) -> torch.Tensor:
-        """Per-tile target ``p'`` from baseline predictions ``[N]``."""
+        """Per-tile goal ``p'`` from baseline predictions ``[N]``."""
         return baseline * (1 + self.value) if self.relative else torch.full_like(baseline, self.value)
 
 
 @dataclass
 class InverseResult:
     """One row per tile, or per group when the search was grouped (``groups``: the group names, in
-    row order). ``start``, ``found``: scaled attributes ``[N, A]``; ``baseline``, ``target``,
+    row order). ``start``, ``found``: scaled attributes ``[N, A]``; ``baseline``, ``goal``,
     ``reached``: (mean) predictions ``[N]``; ``converged``: ``[N]`` bool; ``steps``: iterations used."""
 
     start: np.ndarray
     found: np.ndarray
     baseline: np.ndarray
-    target: np.ndarray
+    goal: np.ndarray
     reached: np.ndarray
     converged: np.ndarray
     steps: int
@@ -84,7 +89,7 @@ class InverseResult:
 
 
 class InverseSearch:
-    """``InverseSearch(editor, regressor).attribute(images, attributes, target="+10%")``.
+    """``InverseSearch(editor, regressor).search(images, attributes, goal="+10%")``.
 
     ``editor(images [N,1,S,S], attributes [N,A]) → images``; ``regressor(images) → [N]`` in user
     units with a ``std`` attribute (or give ``scale``). ``lam``: weight λ of the target term.
@@ -104,19 +109,22 @@ class InverseSearch:
         self.lam, self.lr, self.steps, self.tolerance = lam, lr, steps, tolerance
         self.scale = float(scale if scale is not None else getattr(regressor, "std", 1.0))
 
-    def attribute(
+    def search(
         self,
         images: torch.Tensor,
         attributes: torch.Tensor,
-        target: str | float | Target,
+        goal: str | float | Goal,
         full: torch.Tensor | None = None,
         free: np.ndarray | None = None,
         groups: list[str] | None = None,
     ) -> InverseResult:
-        """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` (``full``: ``[N,1,H,W]``, see
+        """Search ``A'`` for tiles ``[N,1,S,S]`` with attributes ``[N, A]`` that moves the prediction to
+        ``goal`` (``"+10%"``, ``"-5%"`` or a value in the property's units). ``full``: ``[N,1,H,W]``, see
         above; ``free``: bool ``[A]``, the knobs the search may turn, all by default; ``groups``: a
-        name per tile, tiles with one name share one ``A'`` — they must share their attributes)."""
-        target = target if isinstance(target, Target) else Target.parse(target)
+        name per tile, tiles with one name share one ``A'`` — they must share their attributes.
+
+        The editor's parameters are frozen during the search and given back as they were."""
+        goal = goal if isinstance(goal, Goal) else Goal.parse(goal)
         fixed = (
             torch.zeros(attributes.shape[1], dtype=torch.bool, device=attributes.device)
             if free is None
@@ -124,46 +132,63 @@ class InverseSearch:
         )
         if bool(fixed.all()):
             raise ConfigError("the inverse search has no knob to turn: free at least one attribute")
-        for p in self.editor.parameters():
+        trainable = [p for p in self.editor.parameters() if p.requires_grad]
+        for p in trainable:
             p.requires_grad_(False)
+        try:
+            return self._search(images, attributes, goal, full, fixed, _Groups(groups, len(images), images.device))
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
+
+    def _search(
+        self,
+        images: torch.Tensor,
+        attributes: torch.Tensor,
+        goal: Goal,
+        full: torch.Tensor | None,
+        fixed: torch.Tensor,
+        group: _Groups,
+    ) -> InverseResult:
         with torch.no_grad():
             reconstructed = self.editor(images, attributes)
 
         def predict(edited: torch.Tensor) -> torch.Tensor:
             return self.regressor(edited if full is None else transfer_edit(full, edited, reconstructed))
 
-        group = _Groups(groups, len(images), images.device)
         start = group.shared_attributes(attributes.detach().clamp(0, 1))
         with torch.no_grad():
             baseline = group.mean(predict(reconstructed))
-        goal = target.resolve(baseline)
+        wanted = goal.resolve(baseline)
         a = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([a], lr=self.lr)
         done = torch.zeros(len(start), dtype=torch.bool, device=start.device)
         step = 0
-        for step in range(1, self.steps + 1):  # noqa: B007 (the count of steps taken is reported)
-            edited = self.editor(images, a[group.index])
-            err = (group.mean(predict(edited)) - goal) / self.scale
-            done = done | (err.detach().abs() < self.tolerance)
-            if bool(done.all()):
-                break
-            loss = self.lam * err**2 + group.mean((images - edited).abs().flatten(1).mean(1))
-            opt.zero_grad()
-            (loss * (~done).float()).sum().backward()
-            frozen = a.detach().clone()
-            opt.step()
-            with torch.no_grad():  # converged rows keep their A' (Adam momentum would move them on)
-                a.clamp_(0, 1)
-                a[done] = frozen[done]
-                a[:, fixed] = start[:, fixed]
+        with progress(self.steps, f"inverse search {goal}") as bar:
+            for step in range(1, self.steps + 1):  # noqa: B007 (the count of steps taken is reported)
+                edited = self.editor(images, a[group.index])
+                err = (group.mean(predict(edited)) - wanted) / self.scale
+                done = done | (err.detach().abs() < self.tolerance)
+                if bool(done.all()):
+                    break
+                loss = self.lam * err**2 + group.mean((images - edited).abs().flatten(1).mean(1))
+                opt.zero_grad()
+                (loss * (~done).float()).sum().backward()
+                frozen = a.detach().clone()
+                opt.step()
+                with torch.no_grad():  # converged rows keep their A' (Adam momentum would move them on)
+                    a.clamp_(0, 1)
+                    a[done] = frozen[done]
+                    a[:, fixed] = start[:, fixed]
+                bar.advance(info=f"{int(done.sum())}/{len(done)} reached")
         with torch.no_grad():
             reached = group.mean(predict(self.editor(images, a[group.index])))
-        done = (reached - goal).abs() / self.scale < self.tolerance
+        done = (reached - wanted).abs() / self.scale < self.tolerance
         return InverseResult(
             start.cpu().numpy(),
             a.detach().cpu().numpy(),
             baseline.cpu().numpy(),
-            goal.cpu().numpy(),
+            wanted.cpu().numpy(),
             reached.cpu().numpy(),
             done.cpu().numpy(),
             step,
@@ -242,7 +267,7 @@ def effects_table(
 
 
 def answers_table(results: dict[str, InverseResult], names: list[str], span: np.ndarray) -> pd.DataFrame:
-    """One row per searched lot (or tile) and direction: ``group, direction, baseline, target,
+    """One row per searched lot (or tile) and direction: ``group, direction, baseline, goal,
     reached, converged`` and ``delta_<attribute>`` in user units (ΔA01·span) — each lot's own answer."""
     frames = []
     for direction, res in results.items():
@@ -251,7 +276,7 @@ def answers_table(results: dict[str, InverseResult], names: list[str], span: np.
                 "group": res.groups if res.groups is not None else np.arange(len(res.found)),
                 "direction": direction,
                 "baseline": res.baseline,
-                "target": res.target,
+                "goal": res.goal,
                 "reached": res.reached,
                 "converged": res.converged,
             }

@@ -18,7 +18,7 @@ import torch
 
 from matsight.errors import ConfigError
 from matsight.knobs import figures
-from matsight.knobs.inverse import InverseSearch, Target, answers_table, effects_table
+from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
@@ -195,7 +195,7 @@ PER = ("tile", "lot")
 
 def run_inverse(
     run_dir: Path,
-    target: str = "+10%",
+    goal: str = "+10%",
     max_tiles: int = 32,
     steps: int = 150,
     lam: float = 10.0,
@@ -213,33 +213,33 @@ def run_inverse(
 
     ``per="tile"`` searches every tile alone (the paper's Eq. 2); ``per="lot"`` spreads the tiles over
     as many lots as it can and searches one ``A'`` per lot for the lot's mean prediction (lot
-    attributes are one value per lot). A relative target (``±x%``) is searched in both directions.
+    attributes are one value per lot). A relative goal (``±x%``) is searched in both directions.
     ``view``: what the regressor sees of an edit (:func:`~matsight.knobs.transfer.choose_view`).
     """
     if per not in PER:
         raise ConfigError(
             f"--per {per!r}: choose tile (each tile alone, the paper's search) or lot (one answer per lot)"
         )
-    goal = Target.parse(target)
+    wanted = Goal.parse(goal)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot", view=view
     )
     free = free_knobs(run_dir, knobs, meta["attributes"])
     run = _output_folder(run_dir, out, regressor_run)
     search = InverseSearch(editor, regressor, lam=lam, steps=steps)
-    targets = (
-        {"increase": Target(abs(goal.value), True), "decrease": Target(-abs(goal.value), True)}
-        if goal.relative
-        else {None: goal}
+    goals = (
+        {"increase": Goal(abs(wanted.value), True), "decrease": Goal(-abs(wanted.value), True)}
+        if wanted.relative
+        else {None: wanted}
     )
     groups = held.groups if per == "lot" else None
     results = {}
-    for direction, t in targets.items():
-        res = search.attribute(held.images, held.attributes, t, full=held.full, free=free, groups=groups)
-        direction = direction or ("increase" if float(np.mean(res.target - res.baseline)) > 0 else "decrease")
+    for direction, g in goals.items():
+        res = search.search(held.images, held.attributes, g, full=held.full, free=free, groups=groups)
+        direction = direction or ("increase" if float(np.mean(res.goal - res.baseline)) > 0 else "decrease")
         results[direction] = res
     table = effects_table(results, meta["attributes"], scaler.span, free)
-    table.insert(2, "target", target)
+    table.insert(2, "goal", goal)
     table.insert(3, "per", per)
     table["view"] = held.view
     run.write_table("inverse_effects", table)
@@ -255,7 +255,7 @@ def run_inverse(
                 "converged": float(r.converged.mean()),
                 "steps": r.steps,
                 "baseline": float(r.baseline.mean()),
-                "target": float(r.target.mean()),
+                "goal": float(r.goal.mean()),
                 "reached": float(r.reached.mean()),
             }
             for d, r in results.items()

@@ -49,11 +49,6 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside a DDP wrapper (for saving and evaluation)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def sampler(dataset: Dataset, shuffle: bool, seed: int) -> DistributedSampler | None:
     """A DistributedSampler when distributed (call ``set_epoch`` each epoch), else None."""
     return DistributedSampler(dataset, shuffle=shuffle, seed=seed) if is_distributed() else None
