@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from matsight.errors import ConfigError
+from matsight.workflow import WorkflowConfig
 
 TASK_NAMES = ("pits", "cps", "xray", "crystals")
 """(a) local-cause regression, (b) CPS lots, (c) x-ray multi-label, (d) crystal classes."""
@@ -89,13 +90,14 @@ PRESETS = {
 
 
 @dataclass(frozen=True)
-class BenchmarkConfig:
+class BenchmarkConfig(WorkflowConfig):
     """``matsight benchmark``: ``out`` run folder; ``preset`` ``quick`` or ``full``; ``seeds`` model
     instances per task (≥ 3 for a mean ± sd); ``tasks`` subset of :data:`TASK_NAMES`; ``methods``
-    ``None`` = every method, library and baseline, else names as ``library:method``; ``cache``
-    folder for task data and trained models (default ``<out>/cache``); ``seed`` draws the pools."""
+    ``None`` = every method, library and baseline, else ``library:method`` keys; ``cache`` folder
+    for task pools and trained models (default ``<out>/cache``; keyed by content, so it can be
+    shared between runs); ``seed`` draws the pools; ``overrides`` replace preset fields (tests use
+    tiny sizes)."""
 
-    out: Path
     preset: str = "quick"
     seeds: int = 3
     tasks: tuple[str, ...] = TASK_NAMES
@@ -105,12 +107,18 @@ class BenchmarkConfig:
     device: str = "cpu"
     overrides: dict = field(default_factory=dict)
 
+    command: ClassVar[str] = "benchmark"
+    neutral_fields: ClassVar[tuple[str, ...]] = ("device", "cache")
+
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if self.methods is not None:
+            object.__setattr__(self, "methods", tuple(self.methods))
         if self.cache is not None:
             object.__setattr__(self, "cache", Path(self.cache))
         if self.preset not in PRESETS:
-            raise ConfigError(f"--preset {self.preset!r}: choose --quick or --full")
+            raise ConfigError(f"preset {self.preset!r}: choose --quick or --full")
         if self.seeds < 1:
             raise ConfigError(f"--seeds {self.seeds}: give at least 1 (3 or more for a mean ± sd)")
         unknown = [t for t in self.tasks if t not in TASK_NAMES]
@@ -124,25 +132,9 @@ class BenchmarkConfig:
 
     @property
     def settings(self) -> Preset:
-        """The preset with ``overrides`` applied (tests use tiny sizes)."""
-        from dataclasses import replace
-
+        """The preset with ``overrides`` applied."""
         return replace(PRESETS[self.preset], **self.overrides)
 
     @property
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else self.out / "cache"
-
-    def arguments(self) -> dict:
-        """JSON-safe arguments for the manifest."""
-        return {
-            "out": os.fspath(self.out),
-            "preset": self.preset,
-            "seeds": self.seeds,
-            "tasks": list(self.tasks),
-            "methods": None if self.methods is None else list(self.methods),
-            "cache": os.fspath(self.cache_dir),
-            "seed": self.seed,
-            "device": self.device,
-            "overrides": dict(self.overrides),
-        }

@@ -19,7 +19,7 @@ evaluation images from the pool, trains a model on the rest and explains the hel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,16 +32,16 @@ CPS_CAUSES = {"porosity": "pits", "size": "grain_boundaries", "cracks": "cracks"
 """Attribute of the CPS formula → the SEM mask that carries it (positive coefficient = raises CPS)."""
 CRACKS_PER_TILE = (0.5, 2.0)  # distractor cracks drawn per pits tile (expected count)
 MAX_VACANCIES, MAX_ROTATION = 0.25, 10.0  # crystal defects (fraction) and orientation spread (degrees)
-Log = Callable[[str], None]
 
 
-def _counted(items: Iterable, n: int, log: Log | None, what: str) -> Iterator:
-    """``items`` with a plain log line at every fifth of the way (long draws are never silent)."""
-    step = max(1, n // 5)
-    for i, item in enumerate(items, start=1):
-        yield item
-        if log is not None and (i % step == 0 or i == n):
-            log(f"  {what}: {i}/{n}")
+def _counted(items: Iterable, n: int, what: str) -> Iterator:
+    """``items`` under a progress report (long draws are never silent)."""
+    from matsight.progress import progress
+
+    with progress(n, what) as bar:
+        for item in items:
+            yield item
+            bar.advance()
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ class Task:
 
     held_out_factor = 2  # held-out images per instance asked for (some masks are empty)
 
-    def draw(self, settings: Preset, seed: int, log: Log | None = None) -> Pool:
-        """The pool drawn from ``seed`` (``log`` receives progress lines)."""
+    def draw(self, settings: Preset, seed: int) -> Pool:
+        """The pool drawn from ``seed``."""
         raise NotImplementedError
 
     def split(self, pool: Pool, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -114,11 +114,11 @@ class Task:
         return None
 
 
-def _sem_tiles(attributes: pd.DataFrame, size: int, seed: int, log: Log | None) -> tuple[np.ndarray, list]:
+def _sem_tiles(attributes: pd.DataFrame, size: int, seed: int) -> tuple[np.ndarray, list]:
     from matsight.synth.sem_tiles import TileAttributes, render_tile_with_truth
 
     tiles, truths = [], []
-    rows = _counted(attributes.itertuples(index=False), len(attributes), log, "SEM tiles")
+    rows = _counted(attributes.itertuples(index=False), len(attributes), "drawing SEM tiles")
     for i, row in enumerate(rows):
         tile, truth = render_tile_with_truth(TileAttributes(**row._asdict()), size, np.random.default_rng([seed, i]))
         tiles.append(tile)
@@ -137,11 +137,11 @@ class PitsTask(Task):
     title = "(a) pit count of an SEM tile (local cause, other features as distractors)"
     cause = "pits"
 
-    def draw(self, settings: Preset, seed: int, log: Log | None = None) -> Pool:
+    def draw(self, settings: Preset, seed: int) -> Pool:
         rng = np.random.default_rng([seed, 1])
         attributes = _random_attributes(settings.pool, rng)
         attributes["cracks"] = rng.uniform(*CRACKS_PER_TILE, settings.pool) * (100 / settings.image_size) ** 2
-        x, truths = _sem_tiles(attributes, settings.image_size, seed, log)
+        x, truths = _sem_tiles(attributes, settings.image_size, seed)
         y = np.array([[t.n_pits] for t in truths], np.float32)
         masks = np.stack([t.masks["pits"] for t in truths])[:, None]
         return Pool(x, y, masks, ["pits"])
@@ -157,13 +157,13 @@ class CPSTask(Task):
 
         self.coefficients = merge_coefficients(coefficients)
 
-    def draw(self, settings: Preset, seed: int, log: Log | None = None) -> Pool:
+    def draw(self, settings: Preset, seed: int) -> Pool:
         from matsight.synth.sem import critical_peak_stress
 
         rng = np.random.default_rng([seed, 2])
         attributes = _random_attributes(settings.pool, rng)
         y = critical_peak_stress(attributes, self.coefficients, rng).astype(np.float32)[:, None]
-        x, truths = _sem_tiles(attributes, settings.image_size, seed + 1, log)
+        x, truths = _sem_tiles(attributes, settings.image_size, seed + 1)
         raising = [mask for name, mask in CPS_CAUSES.items() if self.coefficients[name] > 0]
         masks = np.stack([np.logical_or.reduce([t.masks[m] for m in raising]) for t in truths])[:, None]
         return Pool(x, y, masks, ["cps"])
@@ -176,11 +176,11 @@ class XrayTask(Task):
     held_out_factor = 4
     cause = "the explained tag's region (rings, halo, diffuse terms, beamstop)"
 
-    def draw(self, settings: Preset, seed: int, log: Log | None = None) -> Pool:
+    def draw(self, settings: Preset, seed: int) -> Pool:
         from matsight.synth.xray import LOCAL_TAGS, TAGS, draw_scene
 
         size = settings.image_size
-        indices = _counted(range(settings.pool), settings.pool, log, "x-ray images")
+        indices = _counted(range(settings.pool), settings.pool, "drawing x-ray images")
         scenes = [draw_scene(size, np.random.default_rng([seed, 3, i])) for i in indices]
         x = np.stack([s.image for s in scenes])[:, None].astype(np.float32) / 65535.0
         y = np.array([[s.tags[t] for t in TAGS] for s in scenes], np.float32)
@@ -215,7 +215,7 @@ class CrystalTask(Task):
     channels = 3
     cause = "the Bragg spots of the pristine prototype"
 
-    def draw(self, settings: Preset, seed: int, log: Log | None = None) -> Pool:
+    def draw(self, settings: Preset, seed: int) -> Pool:
         from matsight.crystals.defects import vacancies
         from matsight.crystals.fingerprint import fingerprints
         from matsight.crystals.prototypes import CLASS_NAMES, random_prototype
@@ -228,7 +228,10 @@ class CrystalTask(Task):
         structures = pristine + defective
         chunks = range(0, len(structures), 16)
         images = torch.cat(
-            [fingerprints(structures[i : i + 16]) for i in _counted(chunks, len(chunks), log, "fingerprint batches")]
+            [
+                fingerprints(structures[i : i + 16])
+                for i in _counted(chunks, len(chunks), "fingerprinting prototypes (16 per step)")
+            ]
         )
         spots = spots_of(images[: len(pristine)]).numpy()
         x = images[len(pristine) :].numpy().astype(np.float32)

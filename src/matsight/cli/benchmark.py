@@ -21,7 +21,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         device: str = typer.Option("auto", help="auto, cpu or cuda."),
     ) -> None:
         """Score every explanation method, peer library and baseline against the generators' ground truth."""
-        from matsight.benchmark import BenchmarkConfig, run_benchmark
+        from matsight.benchmark import BenchmarkConfig, run
         from matsight.errors import ConfigError
         from matsight.utils import resolve_device
 
@@ -37,6 +37,6 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             seed=seed,
             device=str(resolve_device(device)),
         )
-        run = run_benchmark(config)
-        typer.echo(f"leaderboard: {run.path / 'tables' / 'leaderboard.csv'}")
-        typer.echo(f"report section and figure: {run.path}")
+        folder = run(config)
+        typer.echo(f"leaderboard: {folder.path / 'tables' / 'leaderboard.csv'}")
+        typer.echo(f"figure: {folder.path / 'figures' / 'leaderboard.png'}; report: matsight report {folder.path}")

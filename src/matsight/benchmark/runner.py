@@ -1,4 +1,4 @@
-"""``run_benchmark(config) -> RunFolder``: every task × seed × method, scored, aggregated and reported.
+"""``run(config) -> RunFolder``: every task × seed × method, scored, aggregated and reported.
 
 Work is resumable per (task, seed): each finished unit writes ``parts/<task>-seed<k>-<key>.csv``
 (the key hashes the settings and the methods, so a changed command does not reuse stale parts),
@@ -10,13 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from rich.console import Console
 
 from matsight.benchmark import adapter
 from matsight.benchmark.config import BenchmarkConfig, Preset
@@ -24,18 +22,19 @@ from matsight.benchmark.methods import Method, all_methods
 from matsight.benchmark.metrics import localisation
 from matsight.benchmark.tasks import TASKS, Instances, Pool, Task
 from matsight.benchmark.training import train_model
+from matsight.progress import note, progress
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
+from matsight.workflow import execute
 
 POOL_VERSION = 1  # bump when a generator or a task's pool changes
-Log = Callable[[str], None]
 
 
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def load_pool(task: Task, settings: Preset, seed: int, cache: Path, log: Log) -> Pool:
+def load_pool(task: Task, settings: Preset, seed: int, cache: Path) -> Pool:
     """The task's pool from the cache, or drawn (and cached) when missing."""
     spec = {
         "task": task.name,
@@ -51,11 +50,10 @@ def load_pool(task: Task, settings: Preset, seed: int, cache: Path, log: Log) ->
         with np.load(path) as data:
             return Pool(data["x"], data["y"], data["masks"], data["outputs"].tolist())
     start = time.perf_counter()
-    log(f"{task.name}: drawing the pool ({settings.pool if task.channels == 1 else 'fingerprints'})")
-    pool = task.draw(settings, seed, log)
+    pool = task.draw(settings, seed)
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
         np.savez(handle, **pool.arrays(), outputs=np.array(pool.outputs))
-    log(f"{task.name}: pool of {len(pool.x)} images drawn in {time.perf_counter() - start:.0f} s")
+    note(f"{task.name}: pool of {len(pool.x)} images drawn in {time.perf_counter() - start:.0f} s")
     return pool
 
 
@@ -106,34 +104,35 @@ def score_method(
 
 
 def score_unit(
-    task: Task, pool: Pool, seed: int, methods: list[Method], config: BenchmarkConfig, log: Log
+    task: Task, pool: Pool, seed: int, methods: list[Method], config: BenchmarkConfig
 ) -> tuple[pd.DataFrame, dict]:
     """Train (or reuse) the seed's model, explain its held-out instances with every method; rows
     ``task, seed, method, library, metric, value, n`` and the model's info."""
     settings, device = config.settings, torch.device(config.device)
     rng = np.random.default_rng([config.seed, seed])
     train, held_out = task.split(pool, settings.n_eval, rng)
-    log(f"{task.name} seed {seed}: training on {len(train)} images")
     model, info = train_model(task, pool, train, held_out, settings, seed, config.cache_dir, config.device)
-    quality = {k: v for k, v in info.items() if k in ("r2", "accuracy", "mAP")}
-    log(f"{task.name} seed {seed}: model {'reused' if info['cached'] else 'trained'}, held-out {quality}")
+    quality = ", ".join(f"{k} {v:.2f}" for k, v in info.items() if k in ("r2", "accuracy", "mAP"))
+    how = "reused from the cache" if info["cached"] else f"trained in {info['seconds']:.0f} s"
+    note(f"{task.name} seed {seed}: model {how} ({len(train)} images), held-out {quality}")
     instances = task.instances(pool, held_out, settings.n_eval, rng)
     groups = [instances.x[index].to(device) for _, index in instances.groups()]
     forward = _forward_seconds(model, groups, device)
     rows = []
-    for i, method in enumerate(methods, start=1):
-        start = time.perf_counter()
-        try:
-            values, seconds = score_method(method, model, instances, task.kind, settings, seed, device)
-        except Exception as exc:  # a peer library failing on a model is a result, not a crash
-            log(f"[yellow]{task.name} seed {seed}: {method.key} failed: {type(exc).__name__}: {exc}[/]")
-            rows.append({"method": method.name, "library": method.library, "metric": "failed", "value": np.nan})
-            continue
-        values["cost"] = np.array([seconds / forward])
-        for metric, array in values.items():
-            value = float(np.nanmean(array)) if np.isfinite(array).any() else np.nan
-            rows.append({"method": method.name, "library": method.library, "metric": metric, "value": value})
-        log(f"{task.name} seed {seed}: [{i}/{len(methods)}] {method.key} ({time.perf_counter() - start:.1f} s)")
+    with progress(len(methods), f"{task.name} seed {seed}: scoring methods") as bar:
+        for method in methods:
+            try:
+                values, seconds = score_method(method, model, instances, task.kind, settings, seed, device)
+            except Exception as exc:  # a peer library failing on a model is a result, not a crash
+                note(f"{task.name} seed {seed}: {method.key} FAILED: {type(exc).__name__}: {exc}")
+                rows.append({"method": method.name, "library": method.library, "metric": "failed", "value": np.nan})
+                bar.advance(info=method.key)
+                continue
+            values["cost"] = np.array([seconds / forward])
+            for metric, array in values.items():
+                value = float(np.nanmean(array)) if np.isfinite(array).any() else np.nan
+                rows.append({"method": method.name, "library": method.library, "metric": metric, "value": value})
+            bar.advance(info=method.key)
     table = pd.DataFrame(rows)
     table.insert(0, "seed", seed)
     table.insert(0, "task", task.name)
@@ -141,39 +140,33 @@ def score_unit(
     return table, {"task": task.name, "seed": seed, **info}
 
 
-def run_benchmark(config: BenchmarkConfig, console: Console | None = None) -> RunFolder:
-    """Run the benchmark into ``config.out``; see :mod:`matsight.benchmark`."""
+def run(config: BenchmarkConfig) -> RunFolder:
+    """Run the benchmark into ``config.out`` (resumable); see :mod:`matsight.benchmark`."""
     from matsight.benchmark.report import write_outputs
 
-    console = console or Console()
-    log: Log = lambda line: console.print(line, highlight=False)  # noqa: E731
     methods = all_methods(config.methods)
-    run = RunFolder(config.out)
-    run.start("benchmark", config.arguments(), seed=config.seed)
-    try:
-        settings = config.settings
-        unit_key = _digest({"settings": settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
+    settings = config.settings
+    unit_key = _digest({"settings": settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
+
+    def body(folder: RunFolder) -> RunFolder:
         scores, models = [], []
         for name in config.tasks:
             task = TASKS[name]
-            pool = load_pool(task, settings, config.seed, config.cache_dir, log)
+            pool = load_pool(task, settings, config.seed, config.cache_dir)
             for seed in range(config.seeds):
-                part = run.path / "parts" / f"{name}-seed{seed}-{unit_key}.csv"
+                part = folder.path / "parts" / f"{name}-seed{seed}-{unit_key}.csv"
                 info_path = part.with_suffix(".json")
                 if part.exists() and info_path.exists():
-                    log(f"{name} seed {seed}: already scored ({part.name})")
+                    note(f"{name} seed {seed}: already scored ({part.name})")
                 else:
-                    table, info = score_unit(task, pool, seed, methods, config, log)
+                    table, info = score_unit(task, pool, seed, methods, config)
                     with atomic_path(part) as tmp:
                         table.to_csv(tmp, index=False)
-                    run.write_json(str(info_path.relative_to(run.path)), info)
+                    folder.write_json(str(info_path.relative_to(folder.path)), info)
                 scores.append(pd.read_csv(part))
                 models.append(json.loads(info_path.read_text()))
-        summary = write_outputs(run, config, pd.concat(scores, ignore_index=True), pd.DataFrame(models))
-        for line in summary:
-            log(line)
-        run.set_status("finished", headlines=summary)
-    except BaseException:
-        run.set_status("failed")
-        raise
-    return run
+        for line in write_outputs(folder, config, pd.concat(scores, ignore_index=True), pd.DataFrame(models)):
+            note(line)
+        return folder
+
+    return execute(config, body)
