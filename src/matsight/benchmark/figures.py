@@ -10,6 +10,7 @@ import pandas as pd
 
 from matsight.benchmark.leaderboard import BASELINE_LIBRARY
 from matsight.benchmark.metrics import METRICS
+from matsight.benchmark.peers import PEERS
 
 SHORT = {
     "mass_ratio": "mass ratio ↑",
@@ -38,7 +39,11 @@ def leaderboard_figure(board: pd.DataFrame, titles: dict[str, str], n_seeds: int
 
     tasks = list(dict.fromkeys(board["task"]))
     metrics = [m for m in METRICS if m in set(board["metric"])]
-    keys = list(dict.fromkeys(board["library"] + ":" + board["method"]))
+    libraries = ["matsight", *PEERS, BASELINE_LIBRARY]
+    pairs = board[["method", "library"]].drop_duplicates()
+    pairs = pairs.assign(last=pairs["library"] == BASELINE_LIBRARY, rank=pairs["library"].map(libraries.index))
+    pairs = pairs.sort_values(["last", "method", "rank"])  # one method's libraries side by side, baselines last
+    keys = (pairs["library"] + ":" + pairs["method"]).tolist()
     fig, axes = plt.subplots(
         1, len(tasks), figsize=(1.0 + 0.62 * len(metrics) * len(tasks) + 2.2, 0.9 + 0.24 * len(keys)), squeeze=False
     )

@@ -1,0 +1,135 @@
+"""The benchmark end to end on tiny tasks: pools with masks, cached models, every method, resumable runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matsight.benchmark import BenchmarkConfig, run
+from matsight.benchmark.config import PRESETS
+from matsight.benchmark.methods import all_methods
+from matsight.benchmark.tasks import TASKS
+from matsight.benchmark.training import train_model
+from matsight.errors import ConfigError
+
+MATSIGHT = str(Path(sys.executable).with_name("matsight"))
+TINY = dict(
+    image_size=16,
+    pool=40,
+    crystals_per_class=2,
+    n_eval=3,
+    epochs=1,
+    crystal_epochs=1,
+    fc_runs=3,
+    steps=3,
+    road_percentages=(50,),
+)
+
+
+def _tiny():
+    from dataclasses import replace
+
+    return replace(PRESETS["quick"], **TINY)
+
+
+@pytest.mark.parametrize("name", ["pits", "cps", "xray", "crystals"])
+def test_each_task_explains_held_out_images_with_the_mask_of_their_target(name):
+    task, settings = TASKS[name], _tiny()
+    pool = task.draw(settings, seed=0)
+    n, channels = len(pool.x), task.channels
+    assert pool.x.shape[1] == channels and pool.x.dtype == np.float32 and 0 <= pool.x.min() and pool.x.max() <= 1
+    assert pool.masks.shape[0] == n and pool.masks.shape[-2:] == pool.x.shape[-2:] and pool.y.shape[0] == n
+    train, held = task.split(pool, settings.n_eval, np.random.default_rng(0))
+    assert not set(train) & set(held) and len(train) + len(held) == n
+    instances = task.instances(pool, held, settings.n_eval, np.random.default_rng(0))
+    assert 1 <= len(instances.targets) <= settings.n_eval
+    fraction = instances.masks.flatten(1).float().mean(1)
+    assert ((fraction > 0) & (fraction < 1)).all()
+    if task.kind == "regression":
+        assert set(instances.targets) == {None}
+    elif task.kind == "classification":  # one held-out structure per class, target = its class
+        assert sorted(instances.targets) == instances.targets and len(set(instances.targets)) == len(instances.targets)
+    else:  # every explained tag is one the image carries
+        for x, target in zip(instances.x, instances.targets):
+            row = int(np.flatnonzero((pool.x == x.numpy()).all(axis=(1, 2, 3)))[0])
+            assert pool.y[row, target] == 1
+
+
+def test_pit_count_is_the_number_of_pits_in_the_mask():
+    from scipy import ndimage
+
+    pool = TASKS["pits"].draw(_tiny(), seed=1)
+    blobs = np.array([ndimage.label(m[0])[1] for m in pool.masks])
+    counts = pool.y[:, 0]
+    assert np.corrcoef(blobs, counts)[0, 1] > 0.9 and (blobs <= counts).all()
+
+
+def test_models_are_reused_from_the_cache_by_content(tmp_path):
+    task, settings = TASKS["pits"], _tiny()
+    pool = task.draw(settings, seed=0)
+    train, held = np.arange(30), np.arange(30, 40)
+    first, info = train_model(task, pool, train, held, settings, 0, tmp_path)
+    again, info_again = train_model(task, pool, train, held, settings, 0, tmp_path)
+    assert not info["cached"] and info_again["cached"] and info_again["r2"] == info["r2"]
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    _, other = train_model(task, pool, train[1:], held, settings, 0, tmp_path)  # other images: retrained
+    assert not other["cached"] and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tmp_path):
+    """All methods on the crystal task (3-channel fingerprints, a classifier); the other tasks below."""
+    config = BenchmarkConfig(out=tmp_path / "run", seeds=2, tasks=("crystals",), overrides=TINY)
+    folder = run(config)
+    board = pd.read_csv(folder.path / "tables" / "leaderboard.csv")
+    assert list(board.columns) == ["task", "method", "library", "metric", "mean", "sd", "n"]
+    expected = {(m.library, m.name) for m in all_methods()}
+    assert len(expected) >= 30 and {"matsight", "pytorch-grad-cam", "torchcam", "captum", "zennit", "baseline"} == {
+        library for library, _ in expected
+    }
+    scored = board[board["metric"] == "auroc"]
+    assert set(zip(scored["library"], scored["method"])) == expected and (scored["n"] == 2).all()
+    assert not (folder.path / "tables" / "failures.csv").exists()
+    metrics = set(board["metric"])
+    assert {"mass_ratio", "pointing_game", "auroc", "insertion_minus_deletion", "faithfulness_correlation"} <= metrics
+    assert {"randomisation", "cost"} <= metrics
+    random_map = board[(board["method"] == "random") & (board["metric"] == "randomisation")]
+    assert np.allclose(random_map["mean"], 1.0)  # a model-free map does not change with the model
+    verdict = pd.read_csv(folder.path / "tables" / "verdict.csv")
+    assert list(verdict["task"]) == ["crystals"] and set(verdict["default"]) == {"matsight:fastcam"}
+    manifest = json.loads((folder.path / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and (folder.path / "figures" / "leaderboard.png").stat().st_size > 10_000
+    section = json.loads((folder.path / "report_sections" / "benchmark.json").read_text())
+    assert "fastcam" in section["text"] and section["figures"] == ["figures/leaderboard.png"]
+    before = (folder.path / "tables" / "scores.csv").read_text()
+    run(config)  # every (task, seed) is already scored: nothing is recomputed, same table
+    assert (folder.path / "tables" / "scores.csv").read_text() == before
+
+
+def test_regression_and_multilabel_tasks_with_a_few_methods(tmp_path):
+    keys = ("matsight:fastcam", "zennit:lrp", "baseline:random", "baseline:centre-gaussian", "baseline:sobel")
+    tasks = ("pits", "cps", "xray")
+    config = BenchmarkConfig(out=tmp_path / "run", seeds=2, tasks=tasks, methods=keys, overrides=TINY)
+    board = pd.read_csv(run(config).path / "tables" / "leaderboard.csv")
+    assert set(board["task"]) == set(tasks) and set(board["library"] + ":" + board["method"]) == set(keys)
+    assert set(board[board["task"] == "xray"]["metric"]) >= {"road", "auroc"}  # ROAD: a tag's decision
+    assert "road" not in set(board[board["task"] != "xray"]["metric"])  # a regressor has no decision
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(ConfigError, match="--tasks"):
+        BenchmarkConfig(out="x", tasks=("pits", "cracks"))
+    with pytest.raises(ConfigError, match="--seeds"):
+        BenchmarkConfig(out="x", seeds=0)
+    with pytest.raises(ConfigError, match="--methods"):
+        all_methods(("matsight:fastcam", "captum:lime"))
+    result = subprocess.run(
+        [MATSIGHT, "benchmark", "--quick", "--full", "--out", "unused"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "--quick and --full" in result.stderr
