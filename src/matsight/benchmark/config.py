@@ -19,13 +19,14 @@ class Preset:
 
     ``image_size``: SEM tile / x-ray image side (px; fingerprints are always 64 px); ``pool``:
     images drawn once per task (each seed holds out its own evaluation images and trains on the
-    rest); ``crystals_per_class``: structures per crystal class in the pool; ``n_eval``:
-    explained instances per task and seed; ``epochs``, ``batch_size``, ``lr``: Adam training of
-    the task model; ``arch``: ``tiny`` (:class:`~matsight.benchmark.models.TinyCNN`) or a matsight
-    architecture; ``crystal_arch``: the crystal classifier's; ``ig_steps``, ``smooth_samples``:
-    integrated gradients / SmoothGrad sizes (every library gets the same); ``steps``: deletion /
-    insertion curve steps; ``fc_runs``, ``fc_subset``: FaithfulnessCorrelation random subsets
-    (count, pixels as a fraction of the image); ``road_percentages``: ROAD removal levels (%).
+    rest); ``crystals_per_class``: structures per crystal class in the pool; ``n_eval``: explained
+    instances per task and seed; ``targets_per_seed``: x-ray tags / crystal classes explained per
+    seed (drawn at random; every method is called once per target); ``epochs`` (``crystal_epochs``),
+    ``batch_size``, ``lr``: Adam with a one-cycle schedule for the task model; ``arch``: ``tiny``
+    (:class:`~matsight.benchmark.models.TinyCNN`) or a matsight architecture, ``crystal_arch`` the
+    crystal classifier's; ``steps``: deletion / insertion curve steps; ``fc_runs``, ``fc_subset``:
+    FaithfulnessCorrelation's random subsets (count; pixels as a fraction of the image);
+    ``road_percentages``: ROAD's removal levels (%).
     """
 
     name: str
@@ -33,14 +34,13 @@ class Preset:
     pool: int
     crystals_per_class: int
     n_eval: int
+    targets_per_seed: int
     epochs: int
     crystal_epochs: int
     batch_size: int
     lr: float
     arch: str
     crystal_arch: str
-    ig_steps: int
-    smooth_samples: int
     steps: int
     fc_runs: int
     fc_subset: float
@@ -54,14 +54,13 @@ PRESETS = {
         pool=1000,
         crystals_per_class=10,
         n_eval=12,
+        targets_per_seed=3,
         epochs=8,
         crystal_epochs=40,
         batch_size=32,
         lr=5e-3,
         arch="tiny",
         crystal_arch="tiny",
-        ig_steps=16,
-        smooth_samples=8,
         steps=8,
         fc_runs=20,
         fc_subset=0.1,
@@ -73,14 +72,13 @@ PRESETS = {
         pool=6000,
         crystals_per_class=60,
         n_eval=64,
+        targets_per_seed=7,
         epochs=25,
         crystal_epochs=40,
         batch_size=64,
         lr=1e-3,
         arch="resnet18",
         crystal_arch="crystal_convnet",
-        ig_steps=32,
-        smooth_samples=16,
         steps=16,
         fc_runs=100,
         fc_subset=0.1,

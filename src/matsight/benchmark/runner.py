@@ -110,12 +110,12 @@ def score_unit(
     ``task, seed, method, library, metric, value, n`` and the model's info."""
     settings, device = config.settings, torch.device(config.device)
     rng = np.random.default_rng([config.seed, seed])
-    train, held_out = task.split(pool, settings.n_eval, rng)
+    train, held_out = task.split(pool, settings, rng)
     model, info = train_model(task, pool, train, held_out, settings, seed, config.cache_dir, config.device)
     quality = ", ".join(f"{k} {v:.2f}" for k, v in info.items() if k in ("r2", "accuracy", "mAP"))
     how = "reused from the cache" if info["cached"] else f"trained in {info['seconds']:.0f} s"
     note(f"{task.name} seed {seed}: model {how} ({len(train)} images), held-out {quality}")
-    instances = task.instances(pool, held_out, settings.n_eval, rng)
+    instances = task.instances(pool, held_out, settings, rng)
     groups = [instances.x[index].to(device) for _, index in instances.groups()]
     forward = _forward_seconds(model, groups, device)
     rows = []

@@ -97,15 +97,15 @@ class Task:
         """The pool drawn from ``seed``."""
         raise NotImplementedError
 
-    def split(self, pool: Pool, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, pool: Pool, settings: Preset, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(train indices, held-out indices)`` of the pool for one seed."""
         order = rng.permutation(len(pool.x))
-        n_held = min(self.held_out_factor * n_eval, len(order) // 2)
+        n_held = min(self.held_out_factor * settings.n_eval, len(order) // 2)
         return order[n_held:], order[:n_held]
 
-    def instances(self, pool: Pool, held_out: np.ndarray, n: int, rng: np.random.Generator) -> Instances:
-        """The first ``n`` held-out images whose mask is scorable, target = the regressor's output."""
-        keep = [i for i in held_out if _valid(pool.masks[i, 0])][:n]
+    def instances(self, pool: Pool, held_out: np.ndarray, settings: Preset, rng: np.random.Generator) -> Instances:
+        """The first ``n_eval`` held-out images whose mask is scorable, target = the regressor's output."""
+        keep = [i for i in held_out if _valid(pool.masks[i, 0])][: settings.n_eval]
         return Instances(
             torch.from_numpy(pool.x[keep]), torch.from_numpy(pool.masks[keep, 0]), [self.target(pool, i) for i in keep]
         )
@@ -188,18 +188,21 @@ class XrayTask(Task):
         masks = np.stack([np.stack([s.masks.get(t, empty) for t in LOCAL_TAGS]) for s in scenes])
         return Pool(x, y, masks, list(TAGS))
 
-    def instances(self, pool: Pool, held_out: np.ndarray, n: int, rng: np.random.Generator) -> Instances:
-        """Up to ``n`` (image, tag) pairs, taking tags in turn (each tag's images in random order)."""
+    def instances(self, pool: Pool, held_out: np.ndarray, settings: Preset, rng: np.random.Generator) -> Instances:
+        """``targets_per_seed`` local tags drawn at random (among those the held-out images carry), up to
+        ``n_eval`` (image, tag) pairs shared equally between them (methods take one target per call)."""
         from matsight.synth.xray import LOCAL_TAGS
 
         per_tag = [
             [i for i in rng.permutation(held_out) if pool.y[i, pool.outputs.index(tag)] and _valid(pool.masks[i, k])]
             for k, tag in enumerate(LOCAL_TAGS)
         ]
+        present = [k for k, images in enumerate(per_tag) if images]
+        tags = sorted(rng.choice(present, min(settings.targets_per_seed, len(present)), replace=False).tolist())
         chosen: list[tuple[int, int]] = []
-        for depth in range(max(map(len, per_tag), default=0)):
-            chosen += [(images[depth], k) for k, images in enumerate(per_tag) if depth < len(images)]
-        chosen = sorted(chosen[:n], key=lambda pair: pair[1])
+        for depth in range(max((len(per_tag[k]) for k in tags), default=0)):
+            chosen += [(per_tag[k][depth], k) for k in tags if depth < len(per_tag[k])]
+        chosen = sorted(chosen[: settings.n_eval], key=lambda pair: pair[1])
         index = [i for i, _ in chosen]
         return Instances(
             torch.from_numpy(pool.x[index]),
@@ -240,13 +243,16 @@ class CrystalTask(Task):
     def target(self, pool: Pool, index: int) -> int | None:
         return int(pool.y[index, 0])
 
-    def split(self, pool: Pool, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Held out: ``ceil(n_eval / classes)`` structures of every class (sorted by class: one call per class)."""
+    def split(self, pool: Pool, settings: Preset, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Held out: ``ceil(n_eval / targets_per_seed)`` structures of each of ``targets_per_seed``
+        classes drawn at random (sorted by class: methods take one target per call); the model trains
+        on every other structure, so it sees every class."""
         labels = pool.y[:, 0].astype(int)
-        per_class = -(-n_eval // len(pool.outputs))
-        held = np.concatenate(
-            [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(len(pool.outputs))]
+        classes = sorted(
+            rng.choice(len(pool.outputs), min(settings.targets_per_seed, len(pool.outputs)), replace=False)
         )
+        per_class = min(-(-settings.n_eval // len(classes)), int(np.bincount(labels).min()) - 1)
+        held = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes])
         return np.setdiff1d(np.arange(len(labels)), held), held
 
 
