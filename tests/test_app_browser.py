@@ -1,5 +1,5 @@
 """The app in headless Chromium (Playwright): canvases draw, linked selection, filters, hover and
-click picking, detail view with the saliency map.
+click picking, detail view with the saliency map; hostile attribute and run folder names stay text.
 
 Needs Debian's /usr/bin/chromium (`bash scripts/setup_browser.sh`) and the built front end
 (`bash scripts/build_frontend.sh`); with CI=true either missing is a failure, not a skip.
@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +61,15 @@ def _save_model(run: Path) -> None:
     save_checkpoint(run / "checkpoint.pt", build_model("resnet18", "multilabel", 17), meta)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextmanager
+def _serving(folder: Path):
+    """The app for ``folder`` on a free local port: yields its URL."""
     import uvicorn
 
     from matsight.analytics.server import create_app
 
     _require(CHROMIUM.is_file(), f"{CHROMIUM} missing: run `bash scripts/setup_browser.sh` as root")
     _require((STATIC_DIR / "index.html").is_file(), "front end not built: run `bash scripts/build_frontend.sh`")
-    folder = write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=N, seed=5)
-    _save_model(folder.parent)
     config = uvicorn.Config(create_app(folder), host="127.0.0.1", port=0, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -77,25 +77,56 @@ def server(tmp_path_factory):
     while not instance.started:
         time.sleep(0.05)
     port = instance.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/", pd.read_parquet(folder / "points.parquet")
-    instance.should_exit = True
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        instance.should_exit = True
+        thread.join(5)
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def chromium():
+    """One headless Chromium for the module. ``bypass_csp``: the app's Content-Security-Policy would block the
+    test's own injected predicates; it also means the hostile-name test proves the page never builds markup
+    from data, without help from the policy."""
     from playwright.sync_api import sync_playwright
 
+    _require(CHROMIUM.is_file(), f"{CHROMIUM} missing: run `bash scripts/setup_browser.sh` as root")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         context = p.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=ARGS, viewport={"width": 1400, "height": 1000}
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1400, "height": 1000},
+            bypass_csp=True,
         )
-        page = context.new_page()
-        page.goto(server[0])
-        page.wait_for_selector("body[data-ready=true]", timeout=60000)
-        yield page
+        yield context
         context.close()
+
+
+def _open(chromium, url: str):
+    """A new page on ``url``, once the app says it is ready."""
+    page = chromium.new_page()
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=60000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=N, seed=5)
+    _save_model(folder.parent)
+    with _serving(folder) as url:
+        yield url, pd.read_parquet(folder / "points.parquet")
+
+
+@pytest.fixture(scope="module")
+def page(chromium, server):
+    page = _open(chromium, server[0])
+    yield page
+    page.close()
 
 
 def _pixels(page, selector: str) -> np.ndarray:
@@ -193,3 +224,47 @@ def test_hover_shows_a_tooltip_and_click_opens_the_detail(page):
     page.mouse.move(box["x"] + 2, box["y"] + 2)
     page.wait_for_function("document.body.dataset.hovered == -1", timeout=5000)
     assert not tooltip.is_visible()
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=(window.__pwned||0)+1">'
+
+
+def test_hostile_attribute_and_run_names_stay_text(chromium, tmp_path):
+    """Attribute (= labels.csv column) names and the run folder's name are data: shown, never executed."""
+    attributes = ["plain", HOSTILE, "<b>bold</b>", "a&amp;b"]
+    run = tmp_path / 'run <img src=x onerror="window.__pwned=(window.__pwned||0)+1">'
+    folder = write_fake_analytics(run / "analytics", n=12, attributes=attributes, seed=3)
+
+    def assert_nothing_ran():
+        page.wait_for_timeout(300)  # let any injected image fail to load and fire its handler
+        assert page.evaluate("window.__pwned") is None, "a data-derived string ran as script"
+        assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
+        assert not page.evaluate("[...document.querySelectorAll('b')].some(b => b.textContent === 'bold')")
+
+    with _serving(folder) as url:
+        page = _open(chromium, url)
+        assert_nothing_ran()
+        assert HOSTILE in page.inner_text("#summary")
+        options = page.eval_on_selector_all("#colour-by option", "els => els.map(e => e.textContent)")
+        assert f"label: {HOSTILE}" in options and "probability: a&amp;b" in options
+        labels = page.eval_on_selector_all("#filter-attributes label", "els => els.map(e => e.textContent)")
+        assert labels == attributes
+        # the hovered tooltip, the detail view and a selection's statistics name the attributes too
+        x, y = page.evaluate("window.matsight.position('act', 3)")
+        box = page.locator('.view[data-space="act"] .plot').bounding_box()
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_function("document.body.dataset.detail == 3", timeout=5000)
+        page.select_option("#tool", "rectangle")
+        plot = page.locator('.view[data-space="fea"] canvas.gl').bounding_box()
+        page.mouse.move(plot["x"] + 2, plot["y"] + 2)
+        page.mouse.down()
+        page.mouse.move(plot["x"] + plot["width"] - 2, plot["y"] + plot["height"] - 2, steps=8)
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('stats').dataset.count > 0", timeout=10000)
+        assert HOSTILE in page.inner_text("#stats") and HOSTILE in page.inner_text("#detail-body")
+        page.eval_on_selector_all("#filter-attributes input", "els => els[1].click()")  # the hostile one
+        page.click("#filter-apply")
+        page.wait_for_function("document.body.dataset.filtered !== undefined", timeout=10000)
+        assert_nothing_ran()
+        page.close()

@@ -1,4 +1,6 @@
-"""The app's API: binary payload decoding, selection statistics vs scikit-learn, filters, images."""
+"""The app's API: binary payload decoding, selection statistics vs scikit-learn, filters, images;
+hardening (Host header, body size, malformed JSON, no API docs, no absolute paths, images only from the
+data folder) and 100 concurrent mixed requests against a real server."""
 
 import io
 import json
@@ -22,9 +24,17 @@ def folder(tmp_path_factory):
     return write_fake_analytics(tmp_path_factory.mktemp("run") / "analytics", n=300, attributes=ATTRIBUTES, seed=3)
 
 
+LOCAL = "http://127.0.0.1:8050"
+
+
+def local_client(app) -> TestClient:
+    """A client that sends ``Host: 127.0.0.1:8050``, as a browser on this machine does."""
+    return TestClient(app, base_url=LOCAL)
+
+
 @pytest.fixture(scope="module")
 def client(folder):
-    return TestClient(create_app(folder))
+    return local_client(create_app(folder))
 
 
 def decode(payload: bytes) -> tuple[dict, dict]:
@@ -143,7 +153,7 @@ def test_saliency_overlay_is_the_attributes_map_on_the_crop(model_folder):
     from matsight.saliency import GradCAM
 
     app = create_app(model_folder)
-    client = TestClient(app)
+    client = local_client(app)
     assert client.get("/api/meta").json()["saliency"][:2] == ["fastcam-gradcam", "gradcam"]
     model, _ = load_model(model_folder.parent)
     data = app.state.data
@@ -176,3 +186,108 @@ def test_saliency_needs_a_checkpoint(client):
     assert client.get("/api/meta").json()["saliency"] == []
     response = client.get("/api/saliency/0?attribute=0")
     assert response.status_code == 404 and "checkpoint" in response.json()["detail"]
+
+
+def test_only_local_host_headers_are_answered(folder):
+    app = create_app(folder)
+    for host in ("127.0.0.1:8050", "localhost:8050", "localhost"):
+        assert TestClient(app, base_url=f"http://{host}").get("/api/meta").status_code == 200
+    for host in ("attacker.example:8050", "192.168.1.20:8050", "127.0.0.1.attacker.example"):
+        assert TestClient(app, base_url=f"http://{host}").get("/api/meta").status_code == 400, host
+    opened = TestClient(create_app(folder, allowed_hosts=None), base_url="http://192.168.1.20:8050")
+    assert opened.get("/api/meta").status_code == 200  # --host 0.0.0.0 opens it deliberately
+
+
+def test_bodies_are_capped_and_bad_json_is_422(client):
+    limit = 4 * 300 + 64 * 1024
+    big = client.post("/api/select", content=b"\0" * (limit + 4))
+    assert big.status_code == 413
+
+    def streamed():
+        for _ in range(limit // 4096 + 2):
+            yield b"\0" * 4096
+
+    assert client.post("/api/select", content=streamed()).status_code == 413  # no Content-Length
+    assert client.post("/api/select", content=b"\0" * 8).status_code == 200
+    headers = {"content-type": "application/json"}
+    for body in (b"{", b"[1, 2]", b'{"attributes": 5}', b'{"mode": "some"}', b'{"by": 1}', b'{"x": 1}'):
+        assert client.post("/api/filter", content=body, headers=headers).status_code == 422, body
+    assert client.post("/api/filter", content=b"\xff", headers=headers).status_code == 400  # not UTF-8
+    assert client.post("/api/filter", content=b'{"attributes": ["a0"]}', headers=headers).status_code == 200
+
+
+def test_no_api_docs_and_no_absolute_paths(client, folder):
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+    meta = client.get("/api/meta")
+    assert meta.json()["run"] == folder.parent.name
+    assert str(folder.parent) not in meta.text and "/tmp" not in meta.text
+    assert "content-security-policy" in meta.headers and "script-src 'self'" in meta.headers["content-security-policy"]
+    with_docs = local_client(create_app(folder, api_docs=True))
+    assert with_docs.get("/openapi.json").status_code == 200
+
+
+def test_images_outside_the_data_folder_are_not_served(tmp_path):
+    folder = write_fake_analytics(tmp_path / "run" / "analytics", n=4, attributes=ATTRIBUTES, seed=2)
+    points = pd.read_parquet(folder / "points.parquet")
+    secret = tmp_path / "secret.png"
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(secret)
+    points.loc[0, "image"] = "../../secret.png"
+    points.to_parquet(folder / "points.parquet", index=False)
+    client = local_client(create_app(folder))
+    response = client.get("/api/image/0")
+    assert response.status_code == 404 and "outside" in response.json()["detail"]
+    assert client.get("/api/image/1").status_code == 200
+
+
+def test_hundred_concurrent_mixed_requests_have_no_errors(folder):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(folder), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    index = np.arange(0, 300, 3, dtype="<u4").tobytes()
+    requests = [
+        ("GET", "/api/meta", None),
+        ("GET", "/api/points", None),
+        ("POST", "/api/select", index),
+        ("POST", "/api/filter", json.dumps({"attributes": ["a0", "a2"], "mode": "all"}).encode()),
+        ("GET", "/api/image/7", None),
+    ] * 20
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+
+            def send(request):
+                method, path, body = request
+                headers = {"content-type": "application/json" if path == "/api/filter" else "application/octet-stream"}
+                return http.request(method, path, content=body, headers=headers).status_code
+
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(send, requests))
+    finally:
+        server.should_exit = True
+        thread.join(5)
+    assert len(statuses) == 100 and set(statuses) == {200}, statuses
+
+
+def test_built_front_end_needs_no_inline_script():
+    """The Content-Security-Policy allows the app's own script files only: the built page has no inline code."""
+    import re
+
+    from matsight.analytics.server import STATIC_DIR
+
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        pytest.skip("front end not built: run `bash scripts/build_frontend.sh`")
+    html = index.read_text()
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S)
+    assert scripts and all("src=" in attributes and not body.strip() for attributes, body in scripts)
+    assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler in index.html"

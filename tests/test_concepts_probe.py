@@ -26,7 +26,7 @@ def setup(tmp_path_factory):
     save_checkpoint(
         root / "model" / "checkpoint.pt",
         model,
-        {"arch": "resnet18", "task": "regression", "num_outputs": 1, "image_size": 32, "channels": 1},
+        {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"], "image_size": 32},
     )
     return root, model.eval()
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from matsight.cli.main import app, main
 from matsight.errors import ConfigError
 from matsight.knobs.pipeline import free_knobs, pick_tiles, run_sweeps
-from matsight.knobs.train_editor import EditorConfig, load_editor, train_editor
-from matsight.models import build_model, save_checkpoint
+from matsight.knobs.train_editor import EditorConfig, load_editor, read_meta, train_editor
+from matsight.models import build_model, read_spec, save_checkpoint
 from matsight.synth.sem import generate_lots
 
 torch.set_num_threads(1)
@@ -54,7 +54,7 @@ def test_train_resumes_and_cli_writes_tables(setup):
         attributes=["size", "porosity"],
     )
     train_editor(config)
-    first = torch.load(out / "editor.pt", weights_only=False)["step"]
+    first = read_meta(out)["step"]
     config.steps = 5
     train_editor(config)  # resumes from step 3
     editor, meta = load_editor(out)
@@ -123,8 +123,8 @@ def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp
         )
     )
     torch.manual_seed(1)
-    meta = torch.load(root / "reg" / "checkpoint.pt", weights_only=False)["meta"]
-    save_checkpoint(tmp_path / "other" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
+    spec = read_spec(root / "reg")
+    save_checkpoint(tmp_path / "other" / "checkpoint.pt", build_model("resnet18", "regression", 1), spec)
     runner = CliRunner()
     out = tmp_path / "judged"
     res = runner.invoke(

@@ -27,6 +27,16 @@ def test_smoe_hand_computed():
     assert smoe(torch.full((1, 3, 2, 2), 5.0)).abs().max().item() < 1e-5
 
 
+def test_smoe_signed_activations():
+    """Signed activations: ``clamp`` reads their positive part (the default), ``abs`` their magnitude."""
+    a = torch.randn(2, 6, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(smoe(a), smoe(a.clamp_min(0))) and torch.equal(smoe(a, "abs"), smoe(a.abs()))
+    assert not torch.allclose(smoe(a), smoe(a, "abs"))
+    assert torch.equal(smoe(a.abs(), "abs"), smoe(a.abs()))  # the same for non-negative activations
+    with pytest.raises(ConfigError, match="signed"):
+        FastCAM(build_model("resnet18", "regression", 1), signed="negative")
+
+
 def test_gamma_fit_and_cdf_match_scipy():
     torch.manual_seed(0)
     maps = torch.distributions.Gamma(torch.tensor(2.5), torch.tensor(1 / 0.7)).sample((2, 6, 6))
@@ -49,12 +59,16 @@ def test_gaussian_cdf_hand_computed():
 
 
 def test_stages_found_for_torchvision_and_names():
-    assert list(find_stages(resnet18())) == ["Z1", "Z2", "Z3", "Z4", "Z5"]
-    dn = densenet121()
-    assert find_stages(dn)["Z5"] is dn.features.denseblock4
+    """Discovery (saliency/stages.py): the tensor carried to the next grid, named by its outermost module."""
     rn = resnet18()
+    assert find_stages(rn) == {"Z1": rn.relu, "Z2": rn.layer1, "Z3": rn.layer2, "Z4": rn.layer3, "Z5": rn.layer4}
+    dn = densenet121()
+    f = dn.features
+    # Z5: DenseNet's forward changes ``features``' output in place (F.relu(inplace=True)), so the block before it
+    expected = {"Z1": f.relu0, "Z2": f.denseblock1, "Z3": f.denseblock2, "Z4": f.denseblock3, "Z5": f.denseblock4}
+    assert find_stages(dn) == expected
     assert list(find_stages(rn, ["layer3", "layer4"]).values()) == [rn.layer3, rn.layer4]
-    with pytest.raises(ConfigError, match="layer9"):
+    with pytest.raises(ConfigError, match="layer9.*closest: layer4"):
         find_stages(rn, ["layer9"])
     with pytest.raises(ConfigError, match="layers="):
         find_stages(nn.Sequential(nn.Conv2d(1, 2, 3)))

@@ -1,21 +1,48 @@
-"""Standard methods: equality with pytorch-grad-cam and captum, signed regression maps, hooks."""
+"""Standard methods: equality with pytorch-grad-cam, torchcam, captum and zennit, signed regression maps, hooks,
+normalisation of tiny and empty maps."""
 
+import copy
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from captum.attr import Deconvolution as CaptumDeconvolution
 from captum.attr import GuidedBackprop as CaptumGuidedBackprop
 from captum.attr import IntegratedGradients as CaptumIG
+from pytorch_grad_cam import AblationCAM as PGCAblationCAM
 from pytorch_grad_cam import GradCAM as PGCGradCAM
 from pytorch_grad_cam import GradCAMPlusPlus as PGCGradCAMPlusPlus
+from pytorch_grad_cam import HiResCAM as PGCHiResCAM
+from pytorch_grad_cam import LayerCAM as PGCLayerCAM
+from pytorch_grad_cam import ScoreCAM as PGCScoreCAM
+from pytorch_grad_cam import XGradCAM as PGCXGradCAM
+from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
 from torch import nn
+from torchcam.methods import LayerCAM as TorchcamLayerCAM
+from torchcam.methods import XGradCAM as TorchcamXGradCAM
+from zennit.attribution import Gradient
+from zennit.canonizers import SequentialMergeBatchNorm
+from zennit.composites import EpsilonPlusFlat
 
 from matsight.models import build_model
-from matsight.saliency import GradCAM, GradCAMPlusPlus
-from matsight.saliency.captum_methods import GuidedBackprop, IntegratedGradients, SmoothGrad
+from matsight.saliency import (
+    LRP,
+    AblationCAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+    minmax,
+)
+from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
 from matsight.saliency.faithfulness import deletion_insertion, randomisation_check
+from matsight.saliency.normalise import normalise
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="Setting backward hooks")
@@ -119,3 +146,124 @@ def test_randomisation_changes_maps(trained_tiny):
     x = torch.rand(4, 1, 24, 24)
     corr = randomisation_check(lambda m: SmoothGrad(m, nt_samples=4), trained_tiny, x)
     assert corr.shape == (4,) and corr.mean() < 0.5
+
+
+def test_deconvolution_equals_captum(resnet):
+    x = torch.rand(2, 1, 32, 32)
+    ours = Deconvolution(resnet).raw(x, target=[1, 3])
+    ref = CaptumDeconvolution(resnet).attribute(x.clone().requires_grad_(True), target=[1, 3]).sum(dim=1)
+    torch.testing.assert_close(ours, ref.detach(), atol=1e-6, rtol=1e-5)
+
+
+class SmallCNN(nn.Module):
+    """24 px -> an 8-channel post-ReLU stage on a 12x12 grid -> 3 outputs (positive biases: scores > 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.stage = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(8, 3)
+        nn.init.constant_(self.head.bias, 5.0)
+
+    def forward(self, x):
+        return self.head(self.stage(self.stem(x)).mean(dim=(2, 3)))
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(3)
+    return SmallCNN().eval()
+
+
+PGC_EQUAL = [
+    (HiResCAM, PGCHiResCAM),
+    (XGradCAM, PGCXGradCAM),
+    (LayerCAM, PGCLayerCAM),
+    (ScoreCAM, PGCScoreCAM),
+    (AblationCAM, PGCAblationCAM),
+]
+
+
+@pytest.mark.parametrize("ours, theirs", PGC_EQUAL, ids=[c.__name__ for c, _ in PGC_EQUAL])
+def test_new_cams_equal_pytorch_grad_cam(small, ours, theirs):
+    x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    targets = [0, 2]
+    assert bool((small(x)[[0, 1], targets] > 0).all())  # Ablation-CAM: pytorch-grad-cam divides by the score
+    mine = ours(small, layer="stage").explain(x, target=targets)
+    assert not mine.empty.any()
+    with theirs(model=small, target_layers=[small.stage]) as ref:
+        expected = ref(input_tensor=x, targets=[ClassifierOutputTarget(t) for t in targets])
+    np.testing.assert_allclose(mine.map.numpy(), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("ours, theirs", [(XGradCAM, TorchcamXGradCAM), (LayerCAM, TorchcamLayerCAM)])
+def test_gradient_cams_equal_torchcam_on_the_grid(resnet, ours, theirs):
+    """torchcam returns grid maps: compare the raw grid, min-max normalised (torchcam adds 1e-8 to the span)."""
+    x = torch.rand(2, 3, 96, 96)
+    grid = ours(resnet).maps(x, target=1)
+    with theirs(resnet, target_layer="backbone.layer4") as extractor:
+        expected = extractor(class_idx=1, scores=resnet(x))[0]
+    torch.testing.assert_close(minmax(grid), expected.detach(), atol=1e-4, rtol=0)
+
+
+def test_eigencam_equals_pytorch_grad_cam_projection(small):
+    """The same first-component projection as pytorch-grad-cam's get_2d_projection, with the sign fixed so that
+    the projection correlates positively with the activation summed over channels."""
+    x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    mine = EigenCAM(small, layer="stage").explain(x)
+    with torch.no_grad():
+        acts = small.stage(small.stem(x)).numpy()
+    projection = get_2d_projection(acts)
+    totals = acts.sum(axis=1)
+    for i in range(len(x)):
+        corr = np.corrcoef(projection[i].ravel(), totals[i].ravel())[0, 1]
+        projection[i] *= np.sign(corr)
+    expected = scale_cam_image(scale_cam_image(np.maximum(projection, 0), (24, 24)))
+    np.testing.assert_allclose(mine.map.numpy(), expected, atol=1e-4)
+
+
+def test_lrp_equals_zennit(small):
+    x = torch.rand(2, 3, 24, 24)
+    with Gradient(small, EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])) as attributor:
+        _, relevance = attributor(x, lambda out: torch.eye(3)[[2, 2]] * out)
+    torch.testing.assert_close(LRP(small).raw(x, target=2), relevance.sum(dim=1), atol=1e-6, rtol=1e-5)
+    assert all(not m._forward_hooks and not m._backward_hooks for m in small.modules())
+
+
+def test_lrp_epsilon_relevance_sums_to_the_output():
+    """Conservation on a bias-free ReLU network: input relevance sums to the explained output (LRP-epsilon)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, bias=False),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 8 * 8, 2, bias=False),
+    ).eval()
+    x = torch.rand(3, 3, 8, 8)
+    relevance = LRP(net, composite="epsilon").raw(x, target=1).sum(dim=(1, 2))
+    torch.testing.assert_close(relevance, net(x)[:, 1].detach(), rtol=1e-3, atol=1e-6)
+    down = LRP(net, composite="epsilon").raw(x, target=1, sign=-1).sum(dim=(1, 2))
+    torch.testing.assert_close(down, -net(x)[:, 1].detach(), rtol=1e-3, atol=1e-6)
+
+
+def test_tiny_raw_maps_are_stretched_like_large_ones(small):
+    """Exact min-max: a raw map of 1e-12 gives the same map as the same map at 1 (no epsilon dominates)."""
+    x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    tiny = copy.deepcopy(small)
+    tiny.head.weight.data *= 1e-12
+    big, small_map = GradCAM(small).explain(x, target=2), GradCAM(tiny).explain(x, target=2)
+    assert 0 < small_map.raw.max() < 1e-10 and not small_map.empty.any()
+    torch.testing.assert_close(small_map.map, big.map, atol=1e-5, rtol=0)
+
+
+def test_maps_without_structure_are_zeros_and_flagged(small):
+    x = torch.rand(2, 3, 24, 24)
+    blind = copy.deepcopy(small)
+    nn.init.zeros_(blind.head.weight)  # the output no longer depends on the image: all gradients are zero
+    for method in (GradCAM, GradCAMPlusPlus, LayerCAM):
+        explanation = method(blind).explain(x, target=0)
+        assert explanation.empty.all() and not explanation.map.any() and not explanation.raw.any()
+    raw, maps, empty = normalise(torch.stack([torch.full((3, 3), 0.7), torch.eye(3)]), "minmax", (6, 6))
+    assert empty.tolist() == [True, False] and not maps[0].any() and maps[1].max() == 1 and raw[0].eq(0.7).all()

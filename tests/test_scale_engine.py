@@ -99,9 +99,60 @@ def test_job_key_follows_model_and_images_not_device(job):
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from matsight.scale.engine import start_local_ray
+
+    start_local_ray(2)  # as `--engine ray` without --address does
     yield ray
     ray.shutdown()
+
+
+def _listening_addresses(pids: set[int]) -> set[str]:
+    """Local IP addresses on which the processes ``pids`` accept TCP connections (from /proc)."""
+    import os
+    import socket
+
+    inodes = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        inodes |= {link[8:-1] for link in links if link.startswith("socket:[")}
+    found = set()
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in open(f"/proc/net/{table}").read().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                raw = bytes.fromhex(fields[1].split(":")[0])
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(socket.inet_ntop(family, words))
+    return found
+
+
+def _descendants(pid: int) -> set[int]:
+    import os
+
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_local_ray_listens_on_loopback_only(ray_instance):
+    import os
+
+    ray_instance.get(ray_instance.remote(lambda: 1).remote())  # a worker process is up too
+    addresses = _listening_addresses(_descendants(os.getpid()) | {os.getpid()})
+    assert addresses, "found no listening Ray process"
+    assert addresses <= {"127.0.0.1", "::ffff:127.0.0.1"}, addresses
 
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}

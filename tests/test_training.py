@@ -16,9 +16,10 @@ from matsight.training import loop as training_loop
 
 
 def make_lots(root, lots=6, tiles=6, size=40, seed=0):
-    """Lots whose tiles' brightness grows with the lot's cps: a learnable, known relation."""
+    """Lots whose tiles' brightness grows with the lot's cps (the only numeric column, so ``train`` needs
+    no ``--target``): a learnable, known relation."""
     rng = np.random.default_rng(seed)
-    rows = ["lot,cps,porosity"]
+    rows = ["lot,cps,grade"]
     for i in range(lots):
         name, cps = chr(ord("A") + i), 10.0 + 5 * i
         (root / "images" / name).mkdir(parents=True)
@@ -26,7 +27,7 @@ def make_lots(root, lots=6, tiles=6, size=40, seed=0):
             level = 40 + 30 * i
             pixels = np.clip(rng.normal(level, 10, (size, size)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(root / "images" / name / f"{t}.png")
-        rows.append(f"{name},{cps},{i / 10}")
+        rows.append(f"{name},{cps},grade-{i}")
     (root / "lots.csv").write_text("\n".join(rows) + "\n")
     return root
 
@@ -62,7 +63,7 @@ def test_regression_run_folder_is_complete_and_in_user_units(tmp_path):
     manifest = run.read_manifest()
     assert manifest["status"] == "finished" and manifest["seed"] == 0 and manifest["inputs"]["data"]["hash"]
     table = predict(run.path, data)
-    assert len(table) == 36 and set(table.columns) >= {"image", "group", "measured", "predicted"}
+    assert len(table) == 36 and set(table.columns) >= {"image", "lot", "measured", "predicted", "split"}
     # predictions are reported in cps units, not standardised ones
     assert 0 < table["predicted"].mean() < 60 and table["measured"].min() == 10.0
     from matsight.report import build_report
@@ -191,22 +192,14 @@ def test_a_non_finite_loss_stops_with_a_clear_error(tmp_path):
     import torch
     from torch.utils.data import TensorDataset
 
-    from matsight.models import build_model
+    from matsight.models import ModelSpec, build_model
     from matsight.store import RunFolder
-    from matsight.training import fit
+    from matsight.training import FitConfig, fit
 
     data = TensorDataset(torch.rand(4, 1, 16, 16), torch.tensor([[1.0], [2.0], [float("inf")], [3.0]]))
+    spec = ModelSpec(arch="resnet18", task="regression", num_outputs=1, target_mean=[0.0], target_std=[1.0])
     with pytest.raises(ConfigError, match="--lr"):
-        fit(
-            build_model("resnet18", "regression"),
-            data,
-            data,
-            task="regression",
-            run=RunFolder(tmp_path),
-            epochs=1,
-            batch_size=4,
-            meta={"target_mean": [0.0], "target_std": [1.0]},
-        )
+        fit(build_model("resnet18", "regression"), data, data, spec, RunFolder(tmp_path), FitConfig(1, batch_size=4))
 
 
 @pytest.mark.parametrize("schedule, last_factor", [("exponential", 0.5**4), ("cosine", 0.0)])
@@ -224,3 +217,44 @@ def test_learning_rate_schedules(schedule, last_factor):
     assert all(a > b for a, b in zip(rates, rates[1:]))
     with pytest.raises(ConfigError):
         TrainConfig(data=".", out=".", schedule="linear")
+
+
+class _CreatesAFile:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("damage", ["crafted", "truncated"])
+def test_a_damaged_resume_state_is_refused_before_training(tmp_path, damage):
+    import torch
+
+    data = make_lots(tmp_path / "lots", lots=3, tiles=4)
+    run = train(config(data, tmp_path / "run", epochs=1))
+    last = run.path / training_loop.LAST_STATE
+    planted = tmp_path / "planted"
+    if damage == "crafted":
+        torch.save({"format": "matsight-resume-1", "states": _CreatesAFile(planted)}, last)
+    else:
+        last.write_bytes(last.read_bytes()[:4000])
+    with pytest.raises(RunFolderError, match="never code" if damage == "crafted" else "truncated or corrupt") as info:
+        train(config(data, tmp_path / "run", epochs=1))  # the same command: it resumes from last.pt
+    assert str(last) in str(info.value) and "\n" not in str(info.value)
+    assert not planted.exists()
+
+
+def test_unmeasured_lots_are_left_out_and_predicted(tmp_path):
+    data = make_lots(tmp_path / "lots", lots=4, tiles=3)
+    rows = (data / "lots.csv").read_text().splitlines()
+    rows[4] = "D,,grade-3"  # lot D not measured yet
+    (data / "lots.csv").write_text("\n".join(rows) + "\n")
+    run = train(config(data, tmp_path / "run", epochs=1, val_fraction=0.34))
+    metrics = run.read_json("metrics.json")
+    assert metrics["unmeasured_lots_left_out"] == 1 and metrics["unmeasured_images_left_out"] == 3
+    assert metrics["train_images"] + metrics["validation_images"] == 9
+    table = predict(run.path, data)
+    lot_d = table["lot"] == "D"
+    assert table.loc[lot_d, "measured"].isna().all() and (table.loc[lot_d, "split"] == "new").all()
+    assert table.loc[~lot_d, "measured"].notna().all() and set(table.loc[~lot_d, "split"]) == {"train", "held-out"}

@@ -145,8 +145,109 @@ def validate_single(tmp_path: Path, image: Path):
 
 
 def test_cli_exit_2_without_traceback(tmp_path):
-    root = _lots(tmp_path / "d", ["A,x,2"], {"A": 1, "B": 1})
+    # 'cps' holds a number in another row, so validate (which asks for no target) knows it is numeric
+    root = _lots(tmp_path / "d", ["A,x,2", "C,1.5,3"], {"A": 1, "B": 1, "C": 1})
     result = subprocess.run([MATSIGHT, "validate", str(root)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "'x' is not a number" in result.stderr
     assert str(root / "images" / "B") in result.stderr.replace("\n", "")
+
+
+# -- intensities: effective bit depth per folder, fixed float range ----------------------------------------
+
+
+def _write(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, array)
+    else:
+        Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.mark.parametrize("top, depth", [(255, 8), (1023, 10), (4095, 12), (16383, 14), (40000, 16), (600, 10)])
+def test_effective_bit_depth_of_a_16_bit_container(top, depth):
+    from matsight.data.intensity import effective_bit_depth
+
+    assert effective_bit_depth(top, 16) == depth
+    assert effective_bit_depth(200, 8) == 8 and effective_bit_depth(70000, 32) == 24
+
+
+def test_decoder_reads_the_same_scene_the_same_in_8_12_and_16_bit_files(tmp_path):
+    from matsight.data.intensity import Decoder
+
+    scene = np.random.default_rng(0).integers(0, 256, (6, 7)).astype(np.uint8)
+    scene[0, 0] = 255
+    files = {
+        "png8": _write(tmp_path / "png8" / "a.png", scene),
+        "tiff12": _write(tmp_path / "tiff12" / "a.tif", np.round(scene * (4095 / 255)).astype(np.uint16)),
+        "tiff16": _write(tmp_path / "tiff16" / "a.tif", scene.astype(np.uint16) * 257),
+    }
+    decoder = Decoder()
+    read = {name: decoder.read(path) for name, path in files.items()}
+    for name in ("tiff12", "tiff16"):
+        np.testing.assert_allclose(read[name], read["png8"], atol=1 / 4095)
+    assert read_image(files["tiff12"]).max() == pytest.approx(4095 / 65535)  # the container maximum would be 16x dark
+    assert decoder.folder_range(files["tiff12"]).depth == 12
+
+
+def test_decoder_uses_the_folder_depth_and_never_exceeds_one(tmp_path):
+    from matsight.data.intensity import Decoder
+
+    folder = tmp_path / "lot"
+    for i in range(40):  # 12-bit values; the sample of 32 images reaches 4000
+        _write(folder / f"t{i:02d}.tif", np.full((4, 4), 4000 if i < 39 else 100, np.uint16))
+    dark = Decoder().read(folder / "t39.tif")
+    assert dark.max() == pytest.approx(100 / 4095)  # a dark image of a 12-bit folder is read at 12 bits
+    bright = _write(tmp_path / "mixed" / "x.tif", np.full((4, 4), 60000, np.uint16))
+    _write(tmp_path / "mixed" / "y.tif", np.full((4, 4), 50, np.uint16))
+    assert Decoder().read(bright).max() == pytest.approx(60000 / 65535)
+
+
+def test_float_images_use_the_fixed_training_range(tmp_path):
+    from matsight.data.intensity import Decoder, Intensity, survey
+
+    train = [_write(tmp_path / "train" / "0.tif", np.linspace(-1.0, 3.0, 100, dtype=np.float32).reshape(10, 10))]
+    intensity = Intensity.fit(survey(train))
+    low, high = intensity.float_range
+    assert low == pytest.approx(-1.0, abs=0.01) and high == pytest.approx(3.0, abs=0.01)
+    new = _write(tmp_path / "new" / "a.tif", np.full((3, 3), 1.0, np.float32))
+    assert Decoder(intensity).read(new)[0, 0, 0] == pytest.approx((1.0 - low) / (high - low), abs=1e-4)
+    assert read_image(new)[0, 0, 0] == 0.0  # per-image min-max would erase the level
+
+
+def test_validate_reports_depths_per_folder_and_warns_when_they_differ(tmp_path):
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    (root / "lots.csv").write_text("lot,yield_mpa,porosity,operator\nA,300,0.1,anna\nB,,0.2,ben\nC,320,0.3,anna\n")
+    _write(root / "images/A/t.png", np.full((5, 5), 200, np.uint8))
+    _write(root / "images/B/t.tif", np.full((5, 5), 3000, np.uint16))
+    _write(root / "images/C/t.tif", np.full((5, 5), 50000, np.uint16))
+    (root / "images/A/notes.txt").write_text("not an image")
+    summary = validate(root)  # no target asked: every numeric column is checked, blank cells allowed
+    assert summary.numeric_columns == ["yield_mpa", "porosity"] and summary.blank == {"yield_mpa": 1, "porosity": 0}
+    assert {r.folder.name: r.depth for r in summary.ranges} == {"A": 8, "B": 12, "C": 16}
+    text = "\n".join(summary.lines())
+    assert "images/B (.tif, 1 images): uint16, values 3000–3000 → 12-bit in 16-bit files" in text
+    assert "warning: the folders hold different kinds of values" in text and "yield_mpa (1 blank)" in text
+    for lot, value in (("A", 2000), ("C", 4000)):  # every folder 12-bit: no warning
+        next((root / "images" / lot).glob("t.*")).unlink()
+        _write(root / "images" / lot / "t.tif", np.full((5, 5), value, np.uint16))
+    again = validate(root)
+    assert not again.mixed_ranges and "warning" not in "\n".join(again.lines())
+
+
+def test_train_needs_target_only_when_lots_csv_is_ambiguous(tmp_path):
+    from matsight.data.layouts import choose_target
+    from matsight.errors import ConfigError
+
+    root = _lots(tmp_path / "d", ["A,1.5,3", "B,2.5,4"], {"A": 1, "B": 1})
+    with pytest.raises(
+        ConfigError, match=r"2 numeric columns \(cps, size\): choose the property to predict with --target"
+    ):
+        choose_target(root)
+    assert choose_target(root, "size") == "size"
+    with pytest.raises(DataLayoutError, match="column 'strength' \\(--target\\) is missing"):
+        choose_target(root, "strength")
+    (root / "lots.csv").write_text("lot,yield_mpa,site\nA,1.5,north\nB,,south\n")
+    assert choose_target(root) == "yield_mpa"

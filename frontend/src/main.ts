@@ -1,6 +1,11 @@
-/** The app: three linked WebGL embeddings, flower overlay, filters, selections, hover, detail view. */
+/**
+ * The app: three linked WebGL embeddings, flower overlay, filters, selections, hover, detail view.
+ * Attribute names, image names and every other string from the run folder are data: they are put into
+ * the page as text (`dom.ts`), never parsed as HTML.
+ */
 import "./style.css";
 import { attributeColour, paint, ramp } from "./colors";
+import { h, replace, swatch } from "./dom";
 import { drawFlower, type GlyphMode } from "./flowers";
 import { decodePoints, errorDistance, label, normalise, prob, SPACES, type PointData, type Space } from "./payload";
 import { Scatter, type Tool } from "./scatter";
@@ -11,6 +16,8 @@ const value = (id: string) => ($(id) as HTMLSelectElement).value;
 
 interface Meta {
   attributes: string[]; n: number; threshold: number; distance: string; map: number | null;
+  /** the run folder's name (data: shown as text) */
+  run: string;
   /** saliency methods the server can compute ([] without a model checkpoint) */
   saliency: string[];
 }
@@ -42,7 +49,7 @@ async function main(): Promise<void> {
   mark("fetched");
   const data = decodePoints(buffer);
   setError(data.error);
-  $("summary").textContent = `${data.n.toLocaleString()} images · ${meta.attributes.length} attributes` +
+  $("summary").textContent = `${meta.run} · ${data.n.toLocaleString()} images · ${meta.attributes.length} attributes` +
     (meta.map != null ? ` · mAP ${meta.map.toFixed(3)}` : "");
   ($("distance") as HTMLSelectElement).value = meta.distance === "cosine" ? "cosine" : "euclidean";
   buildControls(meta);
@@ -67,10 +74,10 @@ function setError(error: Float32Array): void {
 }
 
 function buildControls(meta: Meta): void {
-  $("colour-by").innerHTML = `<option value="error">ACT–PRD error</option>` + meta.attributes.map((a, j) =>
-    `<option value="label:${j}">label: ${a}</option><option value="prob:${j}">probability: ${a}</option>`).join("");
-  $("filter-attributes").innerHTML = meta.attributes.map((a, j) =>
-    `<label><input type="checkbox" value="${a}" /><span class="swatch" style="background:${attributeColour(j)}"></span>${a}</label>`).join("");
+  replace($("colour-by"), h("option", { value: "error" }, "ACT–PRD error"), ...meta.attributes.flatMap((a, j) => [
+    h("option", { value: `label:${j}` }, "label: ", a), h("option", { value: `prob:${j}` }, "probability: ", a)]));
+  replace($("filter-attributes"), ...meta.attributes.map((a, j) =>
+    h("label", {}, h("input", { type: "checkbox", value: a }), swatch(attributeColour(j)), a)));
 }
 
 /** Point colours RGBA8 [n*4] for the "colour by" choice `how` (error, label:j, prob:j). */
@@ -133,8 +140,9 @@ function onHover(space: Space, id: number, px: number, py: number, data: PointDa
   document.body.dataset.hovered = String(id);
   if (id < 0) { tip.hidden = true; return; }
   const names = (pick: (j: number) => boolean) => meta.attributes.filter((_, j) => pick(j)).join(", ") || "none";
-  tip.innerHTML = `<b>image ${id}</b> · error ${state.error[id].toFixed(3)}<br>labels: ${names((j) => label(data, id, j))}` +
-    `<br>predicted: ${names((j) => prob(data, id, j) >= meta.threshold)}`;
+  replace(tip, h("b", {}, `image ${id}`), ` · error ${state.error[id].toFixed(3)}`, h("br"),
+    "labels: ", names((j) => label(data, id, j)), h("br"),
+    "predicted: ", names((j) => prob(data, id, j) >= meta.threshold));
   tip.style.left = `${px + 12}px`; tip.style.top = `${py + 12}px`;
   tip.hidden = false;
 }
@@ -154,14 +162,15 @@ async function showStats(indices: Uint32Array, meta: Meta): Promise<void> {
   if (!indices.length) { el.textContent = "No selection."; el.dataset.count = "0"; return; }
   const stats = (await fetch("api/select", { method: "POST", body: indices.slice(), headers: { "content-type": "application/octet-stream" } })
     .then((r) => r.json())) as Stats;
-  const row = (name: string, r: Rates, cls = "") =>
-    `<tr class="${cls}"><td>${name}</td><td>${r.tp}</td><td>${r.fp}</td><td>${r.fn}</td><td>${r.tn}</td>` +
-    `<td>${r.precision.toFixed(3)}</td><td>${r.recall.toFixed(3)}</td><td>${r.f1.toFixed(3)}</td><td>${r.accuracy.toFixed(3)}</td></tr>`;
+  const row = (name: string, r: Rates, cls = "") => h("tr", { class: cls },
+    ...[name, r.tp, r.fp, r.fn, r.tn, r.precision.toFixed(3), r.recall.toFixed(3), r.f1.toFixed(3), r.accuracy.toFixed(3)]
+      .map((cell) => h("td", {}, cell)));
+  const header = ["attribute", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "accuracy"].map((c) => h("th", {}, c));
   el.classList.remove("muted");
   el.dataset.count = String(stats.count);
-  el.innerHTML = `<div><b>${stats.count.toLocaleString()}</b> images selected</div><table><thead><tr><th>attribute</th><th>TP</th><th>FP</th>` +
-    `<th>FN</th><th>TN</th><th>precision</th><th>recall</th><th>F1</th><th>accuracy</th></tr></thead><tbody>` +
-    row("overall (micro)", stats.overall, "overall") + meta.attributes.map((a) => row(a, stats.per_attribute[a])).join("") + "</tbody></table>";
+  replace(el, h("div", {}, h("b", {}, stats.count.toLocaleString()), " images selected"),
+    h("table", {}, h("thead", {}, h("tr", {}, ...header)),
+      h("tbody", {}, row("overall (micro)", stats.overall, "overall"), ...meta.attributes.map((a) => row(a, stats.per_attribute[a])))));
 }
 
 /** Detail view (G): the image, its labels vs predictions and, with a model, the saliency map of a chosen attribute. */
@@ -170,35 +179,41 @@ function showDetail(i: number, data: PointData, meta: Meta): void {
   document.body.dataset.detail = String(i);
   const rows = meta.attributes.map((a, j) => {
     const l = label(data, i, j), p = prob(data, i, j), predicted = p >= meta.threshold;
-    const mark = l === predicted ? `<span class="tick">✓</span>` : `<span class="cross">${l ? "FN" : "FP"}</span>`;
-    return `<tr><td><span class="swatch" style="background:${attributeColour(j)}"></span> ${a}</td><td>${l ? 1 : 0}</td>` +
-      `<td><div class="bar"><div style="width:${(p * 100).toFixed(1)}%;background:${attributeColour(j)}"></div></div></td>` +
-      `<td>${p.toFixed(2)}</td><td>${mark}</td></tr>`;
-  }).join("");
-  let saliency = `<div class="muted">No saliency: the run folder holds no model checkpoint.</div>`;
+    const mark = l === predicted ? h("span", { class: "tick" }, "✓") : h("span", { class: "cross" }, l ? "FN" : "FP");
+    const fill = h("div");
+    fill.style.width = `${(p * 100).toFixed(1)}%`;
+    fill.style.background = attributeColour(j);
+    return h("tr", {}, h("td", {}, swatch(attributeColour(j)), " ", a), h("td", {}, l ? 1 : 0),
+      h("td", {}, h("div", { class: "bar" }, fill)), h("td", {}, p.toFixed(2)), h("td", {}, mark));
+  });
+  const saliency: Node[] = [h("div", { class: "muted" }, "No saliency: the run folder holds no model checkpoint.")];
   if (meta.saliency.length) {
     let top = 0;
     for (let j = 1; j < meta.attributes.length; j++) if (prob(data, i, j) > prob(data, i, top)) top = j;
     const previous = document.querySelector<HTMLSelectElement>("#saliency-attribute")?.value;
     const chosen = previous ?? String(top);
     const method = document.querySelector<HTMLSelectElement>("#saliency-method")?.value ?? meta.saliency[0];
-    saliency = `<label>saliency of <select id="saliency-attribute">${meta.attributes.map((a, j) =>
-      `<option value="${j}"${String(j) === chosen ? " selected" : ""}>${a}</option>`).join("")}</select></label>` +
-      `<label>method <select id="saliency-method">${meta.saliency.map((m) =>
-        `<option${m === method ? " selected" : ""}>${m}</option>`).join("")}</select></label>` +
-      `<img id="saliency-image" alt="saliency map" /><div class="muted" id="saliency-status"></div>`;
+    const attributeSelect = h("select", { id: "saliency-attribute" }, ...meta.attributes.map((a, j) =>
+      h("option", { value: String(j), selected: String(j) === chosen ? "" : undefined }, a)));
+    const methodSelect = h("select", { id: "saliency-method" }, ...meta.saliency.map((m) =>
+      h("option", { value: m, selected: m === method ? "" : undefined }, m)));
+    saliency.splice(0, 1, h("label", {}, "saliency of ", attributeSelect), h("label", {}, "method ", methodSelect),
+      h("img", { id: "saliency-image", alt: "saliency map" }), h("div", { class: "muted", id: "saliency-status" }));
   }
+  const header = ["attribute", "label", "probability", "", ""].map((c) => h("th", {}, c));
   $("detail-body").classList.remove("muted");
-  $("detail-body").innerHTML = `<div><img id="detail-image" alt="image ${i}" src="api/image/${i}" />` +
-    `<div class="muted">image ${i} · error ${state.error[i].toFixed(3)}</div>${saliency}</div>` +
-    `<table><thead><tr><th>attribute</th><th>label</th><th>probability</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+  replace($("detail-body"),
+    h("div", {}, h("img", { id: "detail-image", alt: `image ${i}`, src: `api/image/${i}` }),
+      h("div", { class: "muted" }, `image ${i} · error ${state.error[i].toFixed(3)}`), ...saliency),
+    h("table", {}, h("thead", {}, h("tr", {}, ...header)), h("tbody", {}, ...rows)));
   if (meta.saliency.length) {
     const load = () => {
       const image = $("saliency-image") as HTMLImageElement, status = $("saliency-status");
       status.textContent = "computing…";
       image.onload = () => (status.textContent = "");
       image.onerror = () => (status.textContent = "saliency failed (see the server log)");
-      image.src = `api/saliency/${i}?attribute=${value("saliency-attribute")}&method=${encodeURIComponent(value("saliency-method"))}`;
+      const query = new URLSearchParams({ attribute: value("saliency-attribute"), method: value("saliency-method") });
+      image.src = `api/saliency/${i}?${query}`;
     };
     $("saliency-attribute").addEventListener("change", load);
     $("saliency-method").addEventListener("change", load);
@@ -259,6 +274,6 @@ function wireControls(data: PointData, meta: Meta): void {
 
 main().catch((error) => {
   document.body.dataset.error = String(error);
-  $("summary").textContent = `The app failed to start: ${error}`;
+  $("summary").textContent = `The app failed to start: ${error}`;  // text, never markup
   console.error(error);
 });

@@ -49,7 +49,7 @@ class DemoContext:
 
 def run_demo(part: str, root: Path, full: bool = False, seed: int = 0, device: str = "cpu") -> Path:
     """Run the demo steps of ``part`` (``sem``, ``xray``, ``crystals`` or ``all``); return the report path."""
-    from matsight.report import build_report
+    from matsight.report import build_study_report
     from matsight.store import RunFolder
 
     if part != "all" and part not in PARTS:
@@ -64,7 +64,7 @@ def run_demo(part: str, root: Path, full: bool = False, seed: int = 0, device: s
         start = time.perf_counter()
         step.run_demo(ctx)
         timings.add_row(module_name, f"{time.perf_counter() - start:.1f}")
-    report = build_report(ctx.root, extra_runs=ctx.report_runs, title="matsight demo report")
+    report = build_study_report([ctx.root, *ctx.report_runs], title="matsight demo report")
     run.set_status("finished", headlines=dict(ctx.headlines))
     ctx.console.print(timings)
     for name, value in ctx.headlines:

@@ -15,7 +15,7 @@ class UserError(Exception):
 
 
 class DataLayoutError(UserError):
-    """A dataset folder does not follow the layout described in DATA_LAYOUTS.md."""
+    """A dataset folder does not follow the layout described in docs/data-layouts.md."""
 
 
 class ImageReadError(UserError):

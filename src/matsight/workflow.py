@@ -86,6 +86,9 @@ def execute(config: WorkflowConfig, body: Callable[[RunFolder], T], run: RunFold
     error's one-line text, and the exception propagates. Returns what ``body`` returned.
     """
     run = run or RunFolder(config.out)
+    # never an input, never another command's or a user's folder; ``overwrite`` (when the config has it)
+    # first deletes what an earlier matsight command recorded there (matsight.store.claim)
+    run.claim(config.command, reads=list(config.inputs().values()), overwrite=getattr(config, "overwrite", False))
     run.start(config.command, config.arguments(), seed=config.seed_value, inputs=config.inputs())
     try:
         result = body(run)

@@ -22,7 +22,8 @@ from matsight.analytics import metrics
 from matsight.analytics.embeddings import SpaceEmbedding
 from matsight.data import ImageTable, read_multilabel
 from matsight.errors import ConfigError
-from matsight.models import read_checkpoint
+from matsight.models import ModelSpec, read_spec
+from matsight.models.features import features_and_logits
 from matsight.report import ORDER, Section, write_section
 from matsight.report.style import SEQUENTIAL_CMAP, save_figure
 from matsight.scale import LOCAL, Engine
@@ -30,19 +31,6 @@ from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.workflow import WorkflowConfig, execute
-
-
-@torch.no_grad()
-def features_and_logits(model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """For one batch ``images [n, C, H, W]``: penultimate ``features float32 [n, F]`` (the input of
-    ``model.head``, by a forward hook) and ``output float32 [n, K]`` (logits)."""
-    captured: list[torch.Tensor] = []
-    hook = model.head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].flatten(1)))
-    try:
-        output = model(images).float()
-    finally:
-        hook.remove()
-    return {"features": captured[0].float(), "output": output}
 
 
 @dataclass
@@ -125,14 +113,14 @@ class Analytics:
         )
 
 
-def _multilabel_model(run: RunFolder) -> dict:
-    meta = read_checkpoint(run.path)["meta"]
-    if meta.get("task") != "multilabel":
+def _multilabel_model(run: RunFolder) -> ModelSpec:
+    spec = read_spec(run.path)
+    if spec.task != "multilabel":
         raise ConfigError(
-            f"{run.path} holds a {meta.get('task')} model: analytics need a multilabel run "
+            f"{run.path} holds a {spec.task} model: analytics need a multilabel run "
             "(matsight train DATA --task multilabel)"
         )
-    return meta
+    return spec
 
 
 def run(config: AnalyticsConfig) -> RunFolder:
@@ -145,34 +133,28 @@ def run(config: AnalyticsConfig) -> RunFolder:
     Ray) in resumable chunks (``<out>/arrays/inputs``).
     """
     trained = RunFolder(config.run, create=False)
-    meta = _multilabel_model(trained)
+    spec = _multilabel_model(trained)
     data = config.data or trained.read_manifest().get("arguments", {}).get("data")
     if data is None:
         raise ConfigError(f"{trained.path}: the manifest names no training data; give the DATA folder")
     table = read_multilabel(data)
-    if table.target_names != list(meta["target_names"]):
+    if table.target_names != list(spec.target_names):
         raise ConfigError(
             f"{Path(data) / 'labels.csv'}: attributes {table.target_names} differ from the "
-            f"model's {list(meta['target_names'])}; use data labelled with the model's attributes"
+            f"model's {list(spec.target_names)}; use data labelled with the model's attributes"
         )
 
     def body(folder: RunFolder) -> RunFolder:
-        _analyse(config, trained, meta, table, folder)
+        _analyse(config, trained, spec, table, folder)
         return folder
 
     return execute(config, body)
 
 
-def _analyse(config: AnalyticsConfig, trained: RunFolder, meta: dict, table: ImageTable, out: RunFolder) -> None:
-    names = list(meta["target_names"])
-    factory = FeaturesWorker(
-        str(trained.path),
-        [str(p) for p in table.paths],
-        meta["image_size"],
-        meta["crop_size"],
-        meta["channels"],
-        device=config.device,
-        batch_size=config.batch_size,
+def _analyse(config: AnalyticsConfig, trained: RunFolder, spec: ModelSpec, table: ImageTable, out: RunFolder) -> None:
+    names = list(spec.target_names)
+    factory = spec.batch_worker(
+        FeaturesWorker, str(trained.path), table.paths, device=config.device, batch_size=config.batch_size
     )
     inputs = config.engine.run(
         len(table), config.batch_size, out.chunks("inputs"), factory, config.device, description="features"
@@ -246,7 +228,7 @@ def _write_section(config: AnalyticsConfig, trained: RunFolder, summary: dict, f
                 f"{trained.path.name}. Embeddings of the labels (ACT), penultimate features (FEA) and "
                 f"probabilities (PRD) by openTSNE (perplexity {config.perplexity:g}), coloured by the "
                 f"{config.distance} distance between labels and predictions. Open the app with "
-                f"<code>matsight app {trained.path}</code>."
+                f"`matsight app {trained.path}`."
             ),
             figures=[str(figure.relative_to(out.path))],
             tables=["per_attribute.csv"],

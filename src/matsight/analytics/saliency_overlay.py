@@ -2,8 +2,8 @@
 
 The run's model (``<run>/checkpoint.pt``) is loaded on the first request (torch is imported only
 then), the image is prepared as at evaluation time (resize to ``image_size``, centre crop to
-``crop_size``) and the map of ``matsight.saliency`` (Grad-CAM, FastCAM × Grad-CAM, ...; see
-``matsight.saliency.runner.METHODS``) is blended over the log-scaled crop.
+``crop_size``) and the map of a ``matsight.saliency`` method (the registry's ``interactive`` ones:
+FastCAM × Grad-CAM, Grad-CAM, ...) is blended over the log-scaled crop.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from matsight.saliency.registry import METHODS as REGISTRY
+
 DEFAULT_METHOD = "fastcam-gradcam"
-METHODS = ("fastcam-gradcam", "gradcam", "gradcam++", "fastcam")  # attribute-specific or cheap
+METHODS = (DEFAULT_METHOD, *(k for k, spec in REGISTRY.items() if spec.interactive and k != DEFAULT_METHOD))
 ALPHA = 0.55  # weight of the colour-mapped saliency over the grey image
 
 
@@ -69,21 +71,19 @@ class SaliencyOverlays:
 
         if self._model is None:
             self._model = load_model(self.run, device=self.device)
+            self._decoder = self._model[1].intensity.decoder()  # the model's decoding, one survey per folder
         return self._model
 
     def _png(self, image: str, attribute: int, method: str) -> bytes:
         """PNG ``[crop, crop, 3]`` of ``method``'s map for output ``attribute`` over the model's view of ``image``."""
         import torch
 
-        from matsight.data.images import read_image
-        from matsight.data.transforms import center_crop, crop_size_for, resize_square
-        from matsight.saliency.runner import METHODS as EXPLAINERS
+        from matsight.saliency.registry import build_explainer
 
         with self._lock:
-            model, meta = self._load()
-            pixels = torch.from_numpy(read_image(self.image_root / image, meta["channels"]))
-            crop_size = meta.get("crop_size") or crop_size_for(meta["image_size"])
-            crop = center_crop(resize_square(pixels, meta["image_size"]), crop_size)
+            model, spec = self._load()
+            pixels = torch.from_numpy(self._decoder.read(self.image_root / image, spec.channels))
+            crop = spec.prepare(pixels[None])[0]
             x = crop[None].contiguous().to(self.device)
-            saliency = EXPLAINERS[method](model, x, attribute, 1)["map"][0].detach().float().cpu().numpy()
+            saliency = build_explainer(method, model).attribute(x, attribute, 1)[0].detach().float().cpu().numpy()
         return png_bytes(blend(log_grey(crop.mean(0).numpy()), saliency))

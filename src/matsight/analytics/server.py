@@ -12,30 +12,57 @@ Endpoints (``N`` points, ``K <= 32`` attributes):
 - ``POST /api/select`` — body: raw ``uint32`` point indices; returns TP/TN/FP/FN, precision, recall, F1,
   accuracy overall (micro over attributes) and per attribute, computed with numpy.
 - ``POST /api/filter`` — JSON ``{"attributes": [...], "mode": "any"|"all", "by": "label"|"prediction"}``;
-  returns raw ``uint32`` indices of the matching points.
+  returns raw ``uint32`` indices of the matching points (malformed or wrongly typed JSON: 422).
 - ``GET /api/image/{i}`` — the image of point ``i``, log-scaled, as 8-bit PNG.
 - ``GET /api/saliency/{i}?attribute=k[&method=fastcam-gradcam]`` — the saliency map of the run's model
   for attribute ``k`` (index) over point ``i``'s image (the model's evaluation crop), as an RGB PNG
   overlay; cached. 404 when the run holds no checkpoint (``/api/meta`` lists the methods, or ``[]``).
+
+Hardening (the app is local unless opened deliberately): requests whose ``Host`` header is not one of
+``allowed_hosts`` get 400 (a web page elsewhere cannot read the API through DNS rebinding); request
+bodies larger than what a selection of every point needs get 413; the interactive API docs are off
+unless ``api_docs``; responses name the run and images relative to their folders, never by absolute
+path; images are served only from inside the data folder; every response carries a
+Content-Security-Policy that allows the app's own scripts only.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from matsight.analytics.saliency_overlay import METHODS as SALIENCY_METHODS
 from matsight.analytics.saliency_overlay import SaliencyOverlays, log_grey, png_bytes
 from matsight.analytics.schema import SPACES, label_column, prob_column
-from matsight.errors import DataLayoutError
+from matsight.errors import DataLayoutError, UserError
 
 STATIC_DIR = Path(__file__).parent / "static"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+SMALL_BODY = 64 * 1024  # bytes: any request but a selection
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+class FilterSpec(BaseModel):
+    """Body of ``POST /api/filter``."""
+
+    model_config = ConfigDict(extra="forbid")
+    attributes: list[str] = []
+    mode: Literal["any", "all"] = "any"
+    by: Literal["label", "prediction"] = "label"
 
 
 class AnalyticsData:
@@ -72,6 +99,7 @@ class AnalyticsData:
         )
         self.image_root = Path(self.meta["data_root"]) / "images"
         run = Path(self.meta.get("run") or folder.parent)
+        self.run_name = run.name
         self.saliency = SaliencyOverlays(run, self.image_root, device) if SaliencyOverlays.available(run) else None
 
     def payload(self) -> bytes:
@@ -142,25 +170,41 @@ class AnalyticsData:
         """Point ``i``'s image, ``log1p``-scaled to 8-bit grey PNG."""
         from matsight.data.images import read_image
 
-        self._check_index(i)
-        return png_bytes(log_grey(read_image(self.image_root / self.images[i], channels=1)[0]))
+        path = self._image_path(i)
+        try:
+            return png_bytes(log_grey(read_image(path, channels=1)[0]))
+        except UserError:
+            raise HTTPException(404, f"image {i} ({self.images[i]}) cannot be read") from None
 
     def saliency_png(self, i: int, attribute: int, method: str) -> bytes:
         """PNG overlay of ``method``'s saliency map for ``attribute`` (index) on point ``i``'s image."""
-        self._check_index(i)
+        self._image_path(i)
         if self.saliency is None:
-            raise HTTPException(404, f"no saliency: {self.meta.get('run')} holds no checkpoint.pt")
+            raise HTTPException(404, f"no saliency: the run {self.run_name} holds no checkpoint.pt")
         if not 0 <= attribute < len(self.attributes) or method not in SALIENCY_METHODS:
             raise HTTPException(
                 400,
                 f"attribute must be 0..{len(self.attributes) - 1} (got {attribute}), "
                 f"method one of {', '.join(SALIENCY_METHODS)} (got {method!r})",
             )
-        return self.saliency.png(str(self.images[i]), attribute, method)
+        try:
+            return self.saliency.png(str(self.images[i]), attribute, method)
+        except UserError:
+            raise HTTPException(404, f"image {i} ({self.images[i]}) cannot be read or explained") from None
 
-    def _check_index(self, i: int) -> None:
+    def _image_path(self, i: int) -> Path:
+        """Point ``i``'s image file; 404 for a point that does not exist or a name that leads outside the
+        data folder (``points.parquet`` comes with the run folder: it is data, not a licence to read files)."""
         if not 0 <= i < self.n:
             raise HTTPException(404, f"no point {i} (n = {self.n})")
+        path = self.image_root / self.images[i]
+        if not path.resolve().is_relative_to(self.image_root.resolve()):
+            raise HTTPException(404, f"image {i} lies outside the data folder")
+        return path
+
+    def selection_limit(self) -> int:
+        """Largest request body the app accepts: every point's index as uint32, plus slack."""
+        return 4 * self.n + SMALL_BODY
 
 
 def quantise(xy: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -197,20 +241,81 @@ def _rates(tp, tn, fp, fn) -> dict:
     }
 
 
-def create_app(analytics_dir: str | Path, device: str = "cpu") -> FastAPI:
+class BodyLimit:
+    """ASGI middleware: answers 413 to a request whose body exceeds ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await _too_large(self.max_bytes, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _BodyTooLarge(413, f"request body larger than {self.max_bytes} bytes")
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(self.max_bytes, send)
+
+
+class _BodyTooLarge(HTTPException):
+    """A streamed body ran past the limit (an HTTPException, so FastAPI answers 413 where it reads bodies)."""
+
+
+async def _too_large(limit: int, send) -> None:
+    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    analytics_dir: str | Path,
+    device: str = "cpu",
+    allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS,
+    api_docs: bool = False,
+) -> FastAPI:
     """The app for one analytics folder (``<run>/analytics``); the payload is built once, at start-up.
-    Saliency maps are computed on ``device``."""
+    Saliency maps are computed on ``device``. ``allowed_hosts``: the ``Host`` headers answered (None:
+    any, for an app opened to the network deliberately); ``api_docs``: serve ``/docs`` and ``/redoc``."""
     data = AnalyticsData(analytics_dir, device)
     payload = data.payload()
-    app = FastAPI(title="matsight app")
+    docs = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="matsight app", **docs)
     app.state.data = data
+    app.add_middleware(BodyLimit, max_bytes=data.selection_limit())
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.get("/api/meta")
     def meta() -> JSONResponse:
-        keys = ("distance", "threshold", "run", "map", "per_attribute")
+        keys = ("distance", "threshold", "map", "per_attribute")
         saliency = list(SALIENCY_METHODS) if data.saliency is not None else []
         return JSONResponse(
-            {"attributes": data.attributes, "n": data.n, "saliency": saliency, **{k: data.meta.get(k) for k in keys}}
+            {
+                "attributes": data.attributes,
+                "n": data.n,
+                "saliency": saliency,
+                "run": data.run_name,
+                **{k: data.meta.get(k) for k in keys},
+            }
         )
 
     @app.get("/api/points")
@@ -225,9 +330,8 @@ def create_app(analytics_dir: str | Path, device: str = "cpu") -> FastAPI:
         return JSONResponse(data.select(np.frombuffer(body, dtype="<u4")))
 
     @app.post("/api/filter")
-    async def filter_(request: Request) -> Response:
-        spec = await request.json()
-        indices = data.filter(list(spec.get("attributes", [])), spec.get("mode", "any"), spec.get("by", "label"))
+    def filter_(spec: FilterSpec) -> Response:
+        indices = data.filter(spec.attributes, spec.mode, spec.by)
         return Response(indices.astype("<u4").tobytes(), media_type="application/octet-stream")
 
     @app.get("/api/image/{i}")

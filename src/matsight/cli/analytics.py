@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
+from matsight.cli.outputs import OVERWRITE, claim_dataset, claim_run, record_output
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
@@ -18,14 +19,19 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         n: int = typer.Option(2000, "--n", help="Number of images."),
         size: int = typer.Option(256, help="Image size in pixels (square)."),
         seed: int = typer.Option(0),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Synthetic x-ray scattering images with 17 tags that are correct by construction."""
-        from matsight.errors import ConfigError
+        from matsight import options
         from matsight.synth.xray import generate_xray
 
-        if n < 1 or size < 16:
-            raise ConfigError("--n must be at least 1 and --size at least 16")
-        typer.echo(f"{n} images written to {generate_xray(out, n=n, size=size, seed=seed)}")
+        options.at_least("--n", n, 1)
+        options.at_least("--size", size, 16, " pixels")
+        claim_dataset(out, "synth xray", [], overwrite)
+        try:
+            typer.echo(f"{n} images written to {generate_xray(out, n=n, size=size, seed=seed)}")
+        finally:
+            record_output(out)
 
     @app.command()
     def analytics(
@@ -38,25 +44,22 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Embeddings (ACT/FEA/PRD), per-attribute metrics and errors for the visual-analytics app."""
         from matsight.analytics.compute import Analytics, AnalyticsConfig
         from matsight.analytics.compute import run as run_analytics
+        from matsight.store import RunFolder
         from matsight.utils import resolve_device
 
-        folder = run_analytics(
-            AnalyticsConfig(
-                out=out or run / "analytics",
-                run=run,
-                data=data,
-                distance=distance,
-                seed=seed,
-                device=str(resolve_device(device)),
-                engine=engine_from(engine, address, workers),
-            )
+        device, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
+        folder = out if out is not None else RunFolder(run, create=False).path / "analytics"
+        claim_run(folder, "analytics", [run, data], overwrite)
+        done = run_analytics(
+            AnalyticsConfig(out=folder, run=run, data=data, distance=distance, seed=seed, device=device, engine=chosen)
         )
-        summary = Analytics.read(folder.path).summary
-        typer.echo(f"mAP {summary['map']:.3f} over {summary['n']} images; written to {folder.path}")
+        summary = Analytics.read(done.path).summary
+        typer.echo(f"mAP {summary['map']:.3f} over {summary['n']} images; written to {done.path}")
 
     try:
         hook = importlib.import_module("matsight.analytics.app_cli")

@@ -6,18 +6,20 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.outputs import OVERWRITE, claim_dataset, record_output
+
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
     def validate(
-        root: Path = typer.Argument(..., help="Dataset folder (DATA_LAYOUTS.md layout 1, 2 or 3)."),
+        root: Path = typer.Argument(..., help="Dataset folder (docs/data-layouts.md: layout 1, 2 or 3)."),
         layout: str = typer.Option(None, help="lots, multilabel or classes (default: detected from the files)."),
-        target: str = typer.Option("cps", help="Property column of lots.csv (lots layout)."),
     ) -> None:
-        """Check a dataset folder (every CSV row and every image) without running anything."""
+        """Check a dataset folder (every CSV row and numeric column, every image and its value range)
+        without running anything."""
         from matsight.data.validate import validate as check
 
-        for line in check(root, layout=layout, target=target).lines():
+        for line in check(root, layout=layout).lines():
             typer.echo(line)
 
     @synth.command("sem-lots")
@@ -35,13 +37,22 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             help="How lot attributes are drawn: random (uniform) or lhs (Latin "
             "hypercube, nearly uncorrelated attributes).",
         ),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Write synthetic SEM lots of packed crystals with a known CPS formula."""
-        from matsight.synth.sem import generate_lots, read_coefficients
+        from matsight import options
+        from matsight.synth.sem import DESIGNS, generate_lots, read_coefficients
 
+        options.at_least("--lots", lots, 2)
+        options.at_least("--tiles-per-lot", tiles_per_lot, 1)
+        options.at_least("--size", size, 16, " pixels")
+        options.one_of("--design", design, DESIGNS)
         given = read_coefficients(coefficients) if coefficients is not None else None
-        typer.echo(
-            generate_lots(
+        claim_dataset(out, "synth sem-lots", [coefficients], overwrite)
+        try:
+            folder = generate_lots(
                 out, lots=lots, tiles_per_lot=tiles_per_lot, size=size, seed=seed, coefficients=given, design=design
             )
-        )
+        finally:
+            record_output(out)
+        typer.echo(folder)

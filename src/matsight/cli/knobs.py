@@ -6,12 +6,29 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.outputs import OVERWRITE, claim_run
+
 REGRESSOR_HELP = "Judge the edits with this regressor run instead of the one the editor was trained for."
 OUT_HELP = "Write tables and figures here instead of into DIR."
 VIEW_HELP = (
     "What the regressor reads: edit (the edited tile, as in the paper), transfer (the real tile plus the "
     "edit, for editors smaller than the regressor's input) or auto (edit when the sizes allow)."
 )
+
+
+def _lots_of(editor_run: Path) -> Path | None:
+    """The lots folder an editor run was trained on (an input of its sweeps and searches), if known."""
+    from matsight.knobs.train_editor import CHECKPOINT, read_meta
+
+    return Path(read_meta(editor_run)["lots"]) if (editor_run / CHECKPOINT).is_file() else None
+
+
+def _check_regressor(regressor: Path | None) -> None:
+    """A ``--regressor`` run must hold a regression model (a tagger's outputs are not a property)."""
+    from matsight import options
+
+    if regressor is not None:
+        options.require_model(regressor, "--regressor", tasks=("regression",))
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
@@ -28,7 +45,6 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         attributes: str = typer.Option(
             "size,porosity,polydispersity,facetness", help="Comma-separated lots.csv columns."
         ),
-        target: str = typer.Option("cps", help="Property column of lots.csv."),
         image_size: int = typer.Option(64, help="Editor tile size (px, divisible by 2**depth)."),
         steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
         width: int = typer.Option(16),
@@ -39,21 +55,23 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         quality_epochs: int = typer.Option(60, help="Epochs of the independent attribute measurer."),
         seed: int = typer.Option(0),
         device: str = typer.Option("auto"),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Train the editor on LOTS and measure its quality (reconstruction, control slope, cross-talk)."""
+        from matsight import options
         from matsight.knobs.pipeline import check_quality, write_knobs_section
         from matsight.knobs.train_editor import EditorConfig, train_editor
-        from matsight.models import read_checkpoint
         from matsight.utils import resolve_device
 
-        read_checkpoint(run)  # a clear error before training when RUN is not a trained model
+        options.at_least("--quality-epochs", quality_epochs, 1)
+        # a clear error before training when RUN is not a trained regressor
+        options.require_model(run, "knobs train", tasks=("regression",))
         dev = str(resolve_device(device))
         kw = dict(
             regressor=run,
             lots=lots,
             out=out,
             attributes=[a.strip() for a in attributes.split(",") if a.strip()],
-            target=target,
             adversarial=adversarial,
             attribute_weight=attribute_weight,
             seed=seed,
@@ -64,6 +82,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             if gpu_settings
             else EditorConfig(**kw, image_size=image_size, steps=steps, width=width, depth=depth)
         )
+        claim_run(out, "knobs train", [run, lots], overwrite)
         train_editor(config)
         report = check_quality(out, epochs=quality_epochs, device=dev)
         write_knobs_section(out)
@@ -83,10 +102,16 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         out: Path = typer.Option(None, help=OUT_HELP),
         view: str = typer.Option("auto", help=VIEW_HELP),
         device: str = typer.Option("auto"),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Forward sensitivity of every knob; writes DIR/tables/knob_sweeps.csv, knob_sweep_lots.csv and figures."""
         from matsight.knobs.pipeline import run_sweeps, write_knobs_section
         from matsight.utils import resolve_device
+
+        device = str(resolve_device(device))
+        _check_regressor(regressor)
+        if out is not None:
+            claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
 
         table = run_sweeps(
             editor_run,
@@ -95,7 +120,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             regressor_run=regressor,
             out=out,
             view=view,
-            device=str(resolve_device(device)),
+            device=device,
         )
         if out is None:
             write_knobs_section(editor_run)
@@ -127,11 +152,17 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         out: Path = typer.Option(None, help=OUT_HELP),
         view: str = typer.Option("auto", help=VIEW_HELP),
         device: str = typer.Option("auto"),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv, inverse_answers.csv (each tile's
         or lot's ΔA) and the ΔA figure."""
         from matsight.knobs.pipeline import run_inverse, write_knobs_section
         from matsight.utils import resolve_device
+
+        device = str(resolve_device(device))
+        _check_regressor(regressor)
+        if out is not None:
+            claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
 
         chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
         table = run_inverse(
@@ -145,7 +176,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             regressor_run=regressor,
             out=out,
             view=view,
-            device=str(resolve_device(device)),
+            device=device,
         )
         if out is None:
             write_knobs_section(editor_run)

@@ -1,16 +1,22 @@
 """The ``matsight`` command: a thin typer shell over the library.
 
 Each workflow registers its commands from its own module (``register(app, synth)``). User
-mistakes (:class:`matsight.errors.UserError`) are printed as one clear line with exit status 2.
+mistakes (:class:`matsight.errors.UserError`) and failed reads or writes of the user's files
+(:class:`OSError` naming a file: a read-only disk, ``--out`` under a regular file, no space left)
+are printed as one clear line with exit status 2, never a traceback. :func:`run` does this for a
+list of arguments and returns the status (tests call it in-process); :func:`main` is the console
+entry point.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from matsight import __version__
 from matsight.errors import UserError
@@ -43,15 +49,19 @@ def _root(
 
 @app.command()
 def report(
-    run: Path = typer.Argument(..., help="Run folder."),
-    out: Path = typer.Option(None, help="Where to write the HTML (default RUN/report.html)."),
+    runs: list[Path] = typer.Argument(
+        ...,
+        metavar="RUN...",
+        help="Run folders of one study: training, saliency, textures, knobs, analytics, crystals.",
+    ),
+    out: Path = typer.Option(None, help="Where to write the HTML (default: the first RUN's report.html)."),
+    title: str = typer.Option(None, help="Title of the page (default: matsight report)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
 ) -> None:
-    """Write RUN/report.html: one self-contained page with every section of the run."""
-    from matsight.report import build_report
-    from matsight.store import RunFolder
+    """Write one self-contained HTML page with every section of the RUNs, a summary table and their manifests."""
+    from matsight.report import build_study_report
 
-    RunFolder(run, create=False).read_manifest()
-    typer.echo(build_report(run, out=out))
+    typer.echo(build_study_report(runs, out=out, title=title, overwrite=overwrite))
 
 
 @app.command()
@@ -79,10 +89,58 @@ def _register_workflows() -> None:
 _register_workflows()
 
 
+def run(args: list[str] | None = None) -> int:
+    """Run the command line ``args`` (default ``sys.argv[1:]``) and return its exit status.
+
+    A :class:`UserError`, a usage error (unknown option, a value of the wrong type) or an
+    :class:`OSError` on a named file prints one line on stderr and gives status 2; Ctrl-C gives
+    status 130; anything else is a bug and propagates with its traceback.
+    """
+    try:
+        result = app(args=args, prog_name="matsight", standalone_mode=False)
+    except typer.TyperException as exc:  # typer's usage errors: unknown option, bad value, missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # `matsight` alone: the help text
+        else:
+            context = getattr(exc, "ctx", None)
+            where = f"{context.command_path}: " if context is not None else ""
+            hint = f"; see `{context.command_path} --help`" if context is not None else ""
+            _print_error(f"{where}{exc.format_message().rstrip('.')}{hint}")
+        return exc.exit_code
+    except typer.Abort:
+        _print_error("interrupted")
+        return 130
+    except UserError as exc:
+        _print_error(str(exc))
+        return exc.exit_code
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        _print_error(_os_error_message(exc))
+        return UserError.exit_code
+    return result if isinstance(result, int) else 0
+
+
 def main() -> None:
     """Console entry point."""
-    try:
-        app()
-    except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+    sys.exit(run())
+
+
+def _print_error(message: str) -> None:
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line for a failed read or write of a file: which file, what the system said, what to do."""
+    names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+    reason = exc.strerror or exc.__class__.__name__
+    hints = {
+        errno.EROFS: "the disk is read-only: choose an --out on a writable disk",
+        errno.EACCES: "check the permissions, or choose another --out",
+        errno.EPERM: "check the permissions, or choose another --out",
+        errno.ENOTDIR: "a part of the path is a file, not a folder: choose another --out",
+        errno.ENOSPC: "the disk is full: free space or choose an --out on another disk",
+        errno.ENOENT: "check the path",
+        errno.EISDIR: "give a file, not a folder",
+    }
+    return f"{names}: {reason}; {hints.get(exc.errno, 'check the path and its permissions')}"

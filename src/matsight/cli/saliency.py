@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS
+from matsight.cli.outputs import OVERWRITE, claim_run
+from matsight.saliency.registry import METHODS
 
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
@@ -15,11 +17,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         run: Path = typer.Argument(..., help="Trained run folder (or checkpoint file)."),
         data: Path = typer.Argument(..., help="Dataset folder (layout 1 lots, 2 multi-label or 3 classes)."),
         out: Path = typer.Option(..., "--out", help="Run folder to write (rerun the same command to resume)."),
-        method: str = typer.Option(
-            "fastcam",
-            help="fastcam, fastcam-gradcam, gradcam, gradcam++, guided-backprop, "
-            "deconvnet, integrated-gradients, smoothgrad, response-maps, clear.",
-        ),
+        method: str = typer.Option("fastcam", help=f"One of {', '.join(METHODS)}."),
         target: int = typer.Option(None, help="Class or attribute index (omit for a regressor)."),
         sign: int = typer.Option(1, help="+1: what pushes the output up; -1: down."),
         batch_size: int = typer.Option(16),
@@ -28,10 +26,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Write saliency maps (chunked, resumable), a table and overlay figures into OUT."""
         from matsight.saliency.runner import explain_dataset
+        from matsight.utils import resolve_device
 
+        device = str(resolve_device(device))
+        claim_run(out, "saliency", [run, data], overwrite)
         folder = explain_dataset(
             run,
             data,

@@ -12,11 +12,18 @@ from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
     def train(
-        data: Path = typer.Argument(..., help="Dataset folder (layout 1 lots, 2 multi-label or 3 classes)."),
+        data: Path = typer.Argument(
+            ..., help="Dataset folder (docs/data-layouts.md: layout 1 lots, 2 multi-label or 3 classes)."
+        ),
         out: Path = typer.Option(..., "--out", help="Run folder to write (rerun the same command to resume)."),
         task: str = typer.Option("regression", help="regression, classification or multilabel."),
         arch: str = typer.Option("resnet18", help="resnet18/34/50, wide_resnet50_2, densenet121, crystal_convnet."),
-        target: str = typer.Option("cps", help="Property column of lots.csv (regression)."),
+        target: str = typer.Option(
+            None,
+            help="Property column of lots.csv to predict (regression); needed only when lots.csv has several "
+            "numeric columns. Lots with an empty cell are left out.",
+        ),
+        units: str = typer.Option(None, help="Unit of the property, e.g. MPa (shown on figures)."),
         epochs: int = typer.Option(30),
         image_size: int = typer.Option(128, help="Resize images to this many pixels (square); 384 in the paper."),
         batch_size: int = typer.Option(32),
@@ -45,6 +52,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
                 task=task,
                 arch=arch,
                 target=target,
+                units=units,
                 epochs=epochs,
                 image_size=image_size,
                 batch_size=batch_size,
@@ -59,39 +67,69 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             )
         )
         if distributed.is_main():
-            _print_metrics(run.read_json("metrics.json"))
+            metrics = run.read_json("metrics.json")
+            _print_metrics(metrics)
+            if metrics.get("unmeasured_lots_left_out"):
+                typer.echo(
+                    f"left out {metrics['unmeasured_lots_left_out']} lot(s) without a measured {metrics['target']} "
+                    f"({metrics['unmeasured_images_left_out']} images): predict them with `matsight predict "
+                    f"{run.path} {data}`"
+                )
             typer.echo(f"run folder: {run.path}")
 
     @app.command()
     def predict(
-        run: Path = typer.Argument(..., help="Run folder of matsight train."),
-        data: Path = typer.Argument(..., help="Dataset folder in the layout the model was trained on."),
+        run: Path = typer.Argument(
+            ..., help="Run folder of matsight train (it knows the target and the image settings)."
+        ),
+        data: Path = typer.Argument(
+            ...,
+            help="Images to predict: the training layout (empty or missing property cells are fine) or any folder "
+            "of images (any nesting; the sub-folder is the lot).",
+        ),
         out: Path = typer.Option(None, help="CSV to write (default RUN/predictions_<data>.csv)."),
         device: str = typer.Option("auto"),
         batch_size: int = typer.Option(64, help="Images per batch and per resumable chunk."),
         engine: str = ENGINE,
         address: str = ADDRESS,
         workers: int = WORKERS,
+        overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
     ) -> None:
         """Predict every image of DATA with the model in RUN; writes a CSV in the user's units.
 
+        Columns: image, lot, predicted, measured (empty when not measured), split (train, held-out or new),
+        out_of_distribution, ood_score, outside_target_range and ood_reasons (images unlike the training data).
         The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
-        from matsight.store import atomic_path
+        from matsight import options
+        from matsight.store import RunFolder, atomic_path, claim_file
         from matsight.training import predict as run_predict
         from matsight.utils import resolve_device
 
+        options.at_least("--batch-size", batch_size, 1)
+        dev, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
+        RunFolder(run, create=False)
+        default = run / f"predictions_{data.resolve().name}.csv"
+        path = claim_file(out or default, reads=[run, data], overwrite=overwrite, default=out is None)
         table = run_predict(
             run,
             data,
-            device=str(resolve_device(device)),
-            engine=engine_from(engine, address, workers),
+            device=dev,
+            engine=chosen,
             chunks=run / "arrays" / f"predictions_{data.resolve().name}",
             batch_size=batch_size,
         )
-        path = out or run / f"predictions_{data.resolve().name}.csv"
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
-        typer.echo(f"{len(table)} predictions written to {path}")
+        counts = table["split"].value_counts()
+        seen = ", ".join(f"{counts[k]} {k}" for k in ("train", "held-out", "new") if k in counts)
+        typer.echo(f"{len(table)} predictions ({seen}) written to {path}")
+        if "ood_summary" in table.attrs:
+            typer.echo(table.attrs["ood_summary"])
+
+
+def _number(value: float | None, spec: str) -> str:
+    """``value`` formatted, or "n/a" where the metric is undefined (e.g. R² of a single held-out lot)."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -101,8 +139,9 @@ def _print_metrics(metrics: dict) -> None:
     if metrics["task"] == "regression":
         t, lots = validation["tiles"], validation["lots"]
         console.print(
-            f"held-out tiles: R² {t['r2']:.3f}  MAE {t['mae']:.4g}  RMSE {t['rmse']:.4g}; "
-            f"lot means: R² {lots['r2']:.3f}  MAE {lots['mae']:.4g}"
+            f"held-out tiles: R² {_number(t['r2'], '.3f')}  MAE {_number(t['mae'], '.4g')}  "
+            f"RMSE {_number(t['rmse'], '.4g')}; lot means: R² {_number(lots['r2'], '.3f')}  "
+            f"MAE {_number(lots['mae'], '.4g')}"
         )
     elif metrics["task"] == "classification":
         console.print(f"held-out accuracy {validation['accuracy']:.3f}")

@@ -6,15 +6,18 @@ import os
 
 import numpy as np
 
+from matsight import options
 from matsight.concepts.correlation import SIGN_CONVENTION, lot_similarity, zscore
 from matsight.concepts.figures import lot_similarity_figure, neighbours_figure, per_lot_figure, scores_bar
 from matsight.concepts.probe import TextureProbe, TextureResult
 from matsight.data.dataset import ImageDataset
+from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import ORDER, Section, write_section
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
 
+STAGES = ("Z1", "Z2", "Z3", "Z4", "Z5")
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
 
 
@@ -25,7 +28,7 @@ def analyse(
     out: str | os.PathLike,
     stage: str = "Z5",
     k: int = 9,
-    prop: str = "cps",
+    target: str | None = None,
     n_boot: int = 200,
     n_perm: int = 999,
     bank_per_class: int | None = None,
@@ -38,7 +41,16 @@ def analyse(
     the figures in :data:`FIGURES` and a report section. Feature chunks resume in ``<out>/arrays``
     and are computed on ``engine`` (local or Ray)."""
     from matsight.concepts.bank import read_bank
+    from matsight.data import read_lots
 
+    options.one_of("--stage", stage, STAGES)
+    for option, value in (("--k", k), ("--n-boot", n_boot), ("--n-perm", n_perm)):
+        options.at_least(option, value, 1)
+    model, spec = load_model(model_run, device=device)
+    prop = target or spec.target
+    if prop is None:
+        raise ConfigError(f"{model_run} names no property column: pass --target COLUMN (a column of lots.csv)")
+    read_lots(lots, target=prop)  # a missing --target column fails now, not after the extraction
     run = RunFolder(out)
     run.start(
         "textures",
@@ -54,14 +66,13 @@ def analyse(
         },
         seed=seed,
     )
-    model, meta = load_model(model_run, device=device)
-    size = int(meta.get("crop_size") or meta.get("image_size") or 64)
     probe = TextureProbe(
         model,
         stage=stage,
         k=k,
-        image_size=size,
-        channels=int(meta.get("channels", 1)),
+        image_size=spec.crop_size,
+        channels=spec.channels,
+        intensity=spec.intensity,
         device=device,
         run=run,
         n_boot=n_boot,
@@ -70,7 +81,7 @@ def analyse(
         engine=engine,
     )
     probe.fit(read_bank(bank, per_class=bank_per_class, seed=seed))
-    result = probe.correlate(lots, property=prop)
+    result = probe.correlate(read_lots(lots, target=prop).measured(), property=prop)
     run.write_table("texture_scores", result.table())
     run.write_table("texture_table1", result.top_bottom(10))
     write_figures(run, probe, result, highlight)

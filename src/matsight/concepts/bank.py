@@ -1,4 +1,4 @@
-"""Texture bank reader: DTD layout (DATA_LAYOUTS.md §3/§4) → an :class:`ImageTable` of classes.
+"""Texture bank reader: DTD layout (docs/data-layouts.md §3/§4) → an :class:`ImageTable` of classes.
 
 Images of any size are resized and centre-cropped to the model's input by
 :class:`matsight.data.ImageDataset` at extraction time, so the real DTD (``dtd/`` or

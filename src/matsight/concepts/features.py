@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
+from matsight.data.intensity import Intensity
 from matsight.saliency.fastcam import FastCAM
 from matsight.scale import LOCAL, Engine
 from matsight.scale.workers import ImageBatchWorker
@@ -86,19 +87,28 @@ def extract(
     batch_size: int = 32,
     device: str = "cpu",
     engine: Engine = LOCAL,
+    intensity: Intensity | None = None,
 ) -> SalientFeatures:
     """Salient features of every image of ``table`` (chunk i = images ``[i*batch_size, (i+1)*batch_size)``).
 
     Finished chunks in ``run.chunks(name)`` are skipped, so an interrupted run resumes (chunks of
     another model or image list are discarded); the stage grids are written to
     ``<run>/<name>_grids.json``. ``engine``: where the chunks are computed
-    (``Engine("ray", ...)`` ships ``model`` to each Ray actor).
+    (``Engine("ray", ...)`` ships ``model`` to each Ray actor); ``intensity``: how images are decoded.
     """
+    intensity = intensity or Intensity()
     factory = SalientWorker(
-        model, [str(p) for p in table.paths], image_size, image_size, channels, device=device, batch_size=batch_size
+        model,
+        [str(p) for p in table.paths],
+        image_size,
+        image_size,
+        channels,
+        device=device,
+        batch_size=batch_size,
+        intensity=intensity,
     )
     store = engine.run(len(table), batch_size, run.chunks(name), factory, device, description="salient features")
-    first = ImageDataset(table, image_size, channels=channels, crop_size=image_size)[0][0][None]
+    first = ImageDataset(table, image_size, channels=channels, crop_size=image_size, intensity=intensity)[0][0][None]
     _, grids = salient_batch(FastCAM(model.to(device).eval()), first.to(device))  # the model's, never stale
     run.write_json(f"{name}_grids.json", {k: list(v) for k, v in grids.items()})
     return SalientFeatures(

@@ -26,6 +26,8 @@ from matsight.concepts.features import SalientFeatures, extract
 from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues
 from matsight.data import read_lots
 from matsight.data.dataset import ImageTable
+from matsight.data.intensity import Intensity
+from matsight.data.layouts import choose_target
 from matsight.errors import ConfigError
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
@@ -88,7 +90,8 @@ class TextureProbe:
     ``stage``: which stage's features to compare; ``k``: neighbours per tile; ``image_size``:
     model input (pixels); ``run``: run folder for the resumable feature chunks (a temporary one
     when ``None``); ``block``: rows/cols per distance block; ``n_boot``/``n_perm``: bootstrap and
-    permutation draws; ``engine``: where feature extraction runs (local or Ray).
+    permutation draws; ``engine``: where feature extraction runs (local or Ray); ``intensity``: how
+    images are decoded (the model's :class:`~matsight.data.intensity.Intensity`).
     """
 
     def __init__(
@@ -106,15 +109,26 @@ class TextureProbe:
         n_perm: int = 999,
         seed: int = 0,
         engine: Engine = LOCAL,
+        intensity: Intensity | None = None,
     ):
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
+        self.intensity = intensity or Intensity()
         self.batch_size, self.device, self.block = batch_size, device, block
         self.n_boot, self.n_perm, self.seed, self.engine = n_boot, n_perm, seed, engine
         self.run = run if run is not None else RunFolder(tempfile.mkdtemp(prefix="matsight-textures-"))
 
     def _features(self, table: ImageTable, name: str) -> SalientFeatures:
         feats = extract(
-            self.model, table, self.run, name, self.image_size, self.channels, self.batch_size, self.device, self.engine
+            self.model,
+            table,
+            self.run,
+            name,
+            self.image_size,
+            self.channels,
+            self.batch_size,
+            self.device,
+            self.engine,
+            self.intensity,
         )
         if self.stage not in feats.vectors:
             raise ConfigError(f"--stage {self.stage!r}: choose one of {', '.join(feats.vectors)}")
@@ -126,11 +140,16 @@ class TextureProbe:
         self.bank_features_ = self._features(self.bank_, "bank")
         return self
 
-    def correlate(self, lots: ImageTable | str | os.PathLike, property: str = "cps") -> TextureResult:
-        """Score every texture against ``property`` over the lots (layout 1 folder or table)."""
+    def correlate(self, lots: ImageTable | str | os.PathLike, property: str | None = None) -> TextureResult:
+        """Score every texture against ``property`` over the measured lots (layout 1 folder or table;
+        ``property=None``: the table's target, or a folder's only numeric column)."""
         if not hasattr(self, "bank_features_"):
             raise ConfigError("call TextureProbe.fit(bank) before correlate(lots)")
-        table = lots if isinstance(lots, ImageTable) else read_lots(lots, target=property)
+        if isinstance(lots, ImageTable):
+            table, property = lots, property or lots.target_names[0]
+        else:
+            property = choose_target(lots, property)
+            table = read_lots(lots, target=property).measured()
         self.lots_ = table
         self.lot_features_ = self._features(table, "tiles")
         lot_names = sorted(set(table.groups))

@@ -1,4 +1,4 @@
-"""Fingerprint datasets: in memory, and from user structures in layout 5 of DATA_LAYOUTS.md."""
+"""Fingerprint datasets: in memory, and from user structures in layout 5 of docs/data-layouts.md."""
 
 from __future__ import annotations
 

@@ -81,13 +81,12 @@ def run_explain(
     run.start("crystals explain", {"run": str(run_dir), "top_n": top_n}, seed=seed)
     examples = example_fingerprints(seed, device)
     x = examples.view(-1, 3, 64, 64).to(device)
-    response = ResponseMaps(model).explain(x, top_n=top_n)
+    response = ResponseMaps(model, top_n=top_n).explain(x)
     clear = CLEAR(model).explain(x)
     paths = []
     for c in range(len(CLASS_NAMES)):
         pair = slice(2 * c, 2 * c + 2)
-        part_r = type(response)(response.maps[pair].cpu(), response.units[pair].cpu(), response.dominant[pair].cpu())
-        part_c = type(clear)(clear.maps[pair].cpu(), clear.dominant[pair].cpu(), clear.level[pair].cpu(), clear.targets)
+        part_r, part_c = response.subset(pair).to("cpu"), clear.subset(pair).to("cpu")
         paths.append(plot_class(c, examples[c], part_r, part_c, run.figure_path(f"explain_{CLASS_NAMES[c]}.png")))
     write_section(
         run.path,

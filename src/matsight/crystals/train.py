@@ -77,8 +77,8 @@ def train_classifier(
 ) -> dict[str, Any]:
     """Adam, 90/10 split, best-validation checkpoint in ``out``; returns the metrics written to
     ``out/metrics.json`` (``val_accuracy`` = pristine held-out accuracy)."""
-    from matsight.models import build_model
-    from matsight.training import fit
+    from matsight.models import ModelSpec, build_model
+    from matsight.training import FitConfig, fit
 
     dataset = data if isinstance(data, FingerprintDataset) else load_fingerprints(data, device)
     run = RunFolder(out)
@@ -96,30 +96,19 @@ def train_classifier(
     n_val = max(1, len(dataset) // 10)
     val, train = Subset(dataset, order[:n_val].tolist()), Subset(dataset, order[n_val:].tolist())
     model = build_model("crystal_convnet", "classification", len(CLASS_NAMES))
-    meta = {
-        "arch": "crystal_convnet",
-        "task": "classification",
-        "num_outputs": len(CLASS_NAMES),
-        "class_names": CLASS_NAMES,
-        "target_names": ["class"],
-        "image_size": 64,
-        "channels": 3,
-    }
-    state = fit(
-        model,
-        train,
-        val,
+    spec = ModelSpec(
+        arch="crystal_convnet",
         task="classification",
-        run=run,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer="adam",
-        lr=lr,
-        weight_decay=0.0,
-        meta=meta,
-        device=device,
-        seed=seed,
+        num_outputs=len(CLASS_NAMES),
+        class_names=tuple(CLASS_NAMES),
+        target_names=("class",),
+        image_size=64,
+        channels=3,
     )
+    config = FitConfig(
+        epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr, weight_decay=0.0, seed=seed, device=device
+    )
+    state = fit(model, train, val, spec, run, config)
     from matsight.models import load_model
 
     best, _ = load_model(run.path, device=device)

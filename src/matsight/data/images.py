@@ -20,11 +20,13 @@ def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
     """Decode an image to ``float32 [channels, H, W]`` in ``[0, 1]``.
 
     Integer images are scaled by their dtype's maximum (8-bit by 255, 16-bit by 65535); float
-    TIFFs are min-max scaled. ``channels=1`` converts colour to grey (luminance),
-    ``channels=3`` repeats grey to RGB. Raises :class:`ImageReadError` naming the file.
+    TIFFs are min-max scaled: for a quick look. Models read images with
+    :class:`matsight.data.intensity.Decoder` (each folder's effective bit depth, a fixed float range).
+    ``channels=1`` converts colour to grey (luminance), ``channels=3`` repeats grey to RGB.
+    Raises :class:`ImageReadError` naming the file.
     """
     path = Path(path)
-    return _to_channels(_to_unit_float(decode_raw(path), path), channels, path)
+    return to_channels(_to_unit_float(decode_raw(path), path), channels, path)
 
 
 def decode_raw(path: str | os.PathLike) -> np.ndarray:
@@ -73,7 +75,9 @@ def _to_unit_float(array: np.ndarray, path: Path) -> np.ndarray:
     return (array - low) / (high - low) if high > low else np.zeros_like(array)
 
 
-def _to_channels(array: np.ndarray, channels: int, path: Path) -> np.ndarray:
+def to_channels(array: np.ndarray, channels: int, path: Path) -> np.ndarray:
+    """``[H, W]``, ``[H, W, C]`` or channel-first ``[C, H, W]`` values → ``float32 [channels, H, W]``
+    (colour → grey by luminance for ``channels=1``, grey repeated for ``channels=3``, alpha dropped)."""
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # channel-first TIFF
     if array.ndim == 2:

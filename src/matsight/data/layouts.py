@@ -1,4 +1,4 @@
-"""Readers for the dataset layouts of DATA_LAYOUTS.md (1 lots, 2 multi-label, 3 classes, 4 texture bank).
+"""Readers for the dataset layouts of docs/data-layouts.md (1 lots, 2 multi-label, 3 classes, 4 texture bank).
 
 Each reader checks the folder and raises :class:`DataLayoutError` listing every problem found
 (with its file, row and column) before anything runs. ``matsight.data.validate`` reuses them.
@@ -14,7 +14,7 @@ import pandas as pd
 
 from matsight.data.dataset import ImageTable
 from matsight.data.images import is_image_file
-from matsight.errors import DataLayoutError
+from matsight.errors import ConfigError, DataLayoutError
 
 
 class Problems:
@@ -28,6 +28,12 @@ class Problems:
         self.items.append(message)
 
     def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            error = DataLayoutError(
+                self.items[0] if str(self.root) in self.items[0] else f"{self.root}: {self.items[0]}"
+            )
+            error.problems = list(self.items)
+            raise error
         if self.items:
             shown = self.items[:50]
             more = f"\n  ... and {len(self.items) - 50} more" if len(self.items) > 50 else ""
@@ -38,37 +44,92 @@ class Problems:
             raise error
 
 
+def require_folder(root: Path) -> None:
+    """DataLayoutError unless ``root`` is an existing folder (one clear line before any other check)."""
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DataLayoutError(f"{root} {what}: give the dataset folder (see DATA_LAYOUTS.md)")
+
+
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
 
 
 def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
     if not path.is_file():
-        problems.add(f"{path} is missing: create it (see DATA_LAYOUTS.md)")
+        problems.add(f"{path} is missing: create it (see docs/data-layouts.md)")
         return None
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         problems.add(f"{path} cannot be parsed as CSV ({exc.__class__.__name__}: {exc})")
         return None
+    if df.empty:
+        problems.add(f"{path} has a header but no rows: add one row per image or lot")
+        return None
+    return df
 
 
 def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems) -> np.ndarray:
-    values = pd.to_numeric(df[column].str.strip(), errors="coerce")
-    for row in np.flatnonzero(values.isna().to_numpy()):
+    """The column as float32; blank cells are NaN (not measured), any other non-number is a problem."""
+    text = df[column].str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    for row in np.flatnonzero((values.isna() & (text != "")).to_numpy()):
         problems.add(
-            f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number; write a number"
+            f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number; "
+            "write a number, or leave the cell empty when it was not measured"
         )
     return values.to_numpy(dtype=np.float32)
 
 
-def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str] | None = None) -> ImageTable:
-    """Layout 1: ``lots.csv`` (``lot``, the target column, optional numeric attributes) + ``images/<lot>/``.
+def numeric_columns(df: pd.DataFrame) -> list[str]:
+    """Columns of a lots table other than ``lot`` that hold any number (the property candidates and the
+    attributes); wholly text or empty columns are ignored."""
+    return [c for c in df.columns if c != "lot" and pd.to_numeric(df[c].str.strip(), errors="coerce").notna().any()]
 
-    ``attributes=None`` takes every column other than ``lot`` and the target that holds any
-    number (a non-numeric cell in such a column is reported); wholly text columns are ignored.
+
+def read_lots_csv(root: str | os.PathLike) -> pd.DataFrame:
+    """``root/lots.csv`` as text cells; DataLayoutError naming the file when it is missing or unparsable."""
+    root = Path(root)
+    problems = Problems(root)
+    df = _read_csv(root / "lots.csv", problems)
+    problems.raise_if_any()
+    return df
+
+
+def choose_target(root: str | os.PathLike, target: str | None = None) -> str:
+    """The property column of ``root/lots.csv``: ``target`` when given (it must exist), else the one
+    numeric column; several numeric columns need ``--target`` (one line listing them)."""
+    csv = Path(root) / "lots.csv"
+    df = read_lots_csv(root)
+    numeric = numeric_columns(df)
+    if target is not None:
+        if target not in df.columns:
+            raise DataLayoutError(
+                f"{csv}: column '{target}' (--target) is missing; numeric columns are {', '.join(numeric) or 'none'}"
+            )
+        return target
+    if len(numeric) == 1:
+        return numeric[0]
+    if not numeric:
+        raise DataLayoutError(f"{csv} has no numeric column to predict: add the measured property as a column")
+    raise ConfigError(
+        f"{csv} has {len(numeric)} numeric columns ({', '.join(numeric)}): choose the property to predict with "
+        "--target; the others become attribute columns"
+    )
+
+
+def read_lots(root: str | os.PathLike, target: str | None = None, attributes: list[str] | None = None) -> ImageTable:
+    """Layout 1: ``lots.csv`` (``lot``, the property column, optional numeric attributes) + ``images/<lot>/``.
+
+    ``target``: the property column; its blank cells are lots not measured yet (NaN targets;
+    :meth:`ImageTable.measured` leaves them out). ``target=None``: no property chosen (what
+    ``matsight validate`` reads): targets ``[N, 0]`` and every numeric column is an attribute.
+    ``attributes=None`` takes every numeric column other than ``lot`` and the target (a non-numeric
+    cell in such a column is reported; blank cells are NaN); wholly text columns are ignored.
     """
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "lots.csv"
     df = _read_csv(csv, problems)
@@ -77,28 +138,32 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
         problems.add(f"{images_dir} is missing: put each lot's tiles in images/<lot>/")
     if df is None:
         problems.raise_if_any()
-    for column in ("lot", target):
-        if column not in df.columns:
-            hint = " (choose the property column with --target)" if column == target else ""
-            problems.add(f"{csv}: column '{column}' is missing{hint}; columns are {', '.join(df.columns)}")
+    if "lot" not in df.columns:
+        problems.add(f"{csv}: column 'lot' is missing; columns are {', '.join(df.columns)}")
+    if target is not None and target not in df.columns:
+        problems.add(
+            f"{csv}: column '{target}' is missing (the property column, --target); "
+            f"numeric columns are {', '.join(numeric_columns(df)) or 'none'}"
+        )
     problems.raise_if_any()
     df["lot"] = df["lot"].str.strip()
     for row, count in df["lot"].value_counts().items():
         if count > 1:
             problems.add(f"{csv}: lot '{row}' appears {count} times; keep one row per lot")
     if attributes is None:  # columns with any number are attributes (so a typo in one is reported, not dropped)
-        attributes = [
-            c
-            for c in df.columns
-            if c not in ("lot", target) and pd.to_numeric(df[c].str.strip(), errors="coerce").notna().any()
-        ]
+        attributes = [c for c in numeric_columns(df) if c != target]
     for column in attributes:
         if column not in df.columns:
-            problems.add(f"{csv}: attribute column '{column}' is missing")
-    target_values = _numeric_column(df, target, csv, problems)
+            problems.add(f"{csv}: attribute column '{column}' is missing; columns are {', '.join(df.columns)}")
+    target_values = (
+        _numeric_column(df, target, csv, problems)[:, None]
+        if target is not None
+        else np.zeros((len(df), 0), np.float32)
+    )
+    present = [c for c in attributes if c in df.columns]  # a missing one is a problem, raised below
     attribute_values = (
-        np.stack([_numeric_column(df, c, csv, problems) for c in attributes if c in df.columns], axis=1)
-        if attributes
+        np.stack([_numeric_column(df, c, csv, problems) for c in present], axis=1)
+        if present
         else np.zeros((len(df), 0), np.float32)
     )
     folders = {p.name for p in images_dir.iterdir() if p.is_dir()} if images_dir.is_dir() else set()
@@ -113,7 +178,7 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
         if not files:
             problems.add(f"{images_dir / lot}: lot '{lot}' has no images; add tiles or remove the lot")
         paths += files
-        targets += [[target_values[row]]] * len(files)
+        targets += [target_values[row]] * len(files)
         attrs += [attribute_values[row]] * len(files)
         groups += [lot] * len(files)
     for folder in sorted(folders - set(df["lot"])):
@@ -122,9 +187,9 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
     return ImageTable(
         root=root,
         paths=paths,
-        targets=np.asarray(targets, np.float32).reshape(-1, 1),
+        targets=np.asarray(targets, np.float32).reshape(len(paths), target_values.shape[1]),
         groups=groups,
-        target_names=[target],
+        target_names=[target] if target is not None else [],
         task="regression",
         attributes=np.asarray(attrs, np.float32).reshape(len(paths), -1),
         attribute_names=list(attributes),
@@ -134,6 +199,7 @@ def read_lots(root: str | os.PathLike, target: str = "cps", attributes: list[str
 def read_multilabel(root: str | os.PathLike) -> ImageTable:
     """Layout 2: ``labels.csv`` (``image``, then one 0/1 column per attribute) + ``images/``."""
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "labels.csv"
     df = _read_csv(csv, problems)
@@ -171,6 +237,7 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
     The DTD archive's ``dtd/`` or ``dtd/images/`` both work as ``root``.
     """
     root = Path(root)
+    require_folder(root)
     problems = Problems(root)
     csv = root / "labels.csv"
     images_dir = root / "images" if (root / "images").is_dir() else root
@@ -205,4 +272,26 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
         target_names=["label"],
         task="classification",
         class_names=classes,
+    )
+
+
+def read_images(root: str | os.PathLike) -> ImageTable:
+    """Any folder of images (any nesting), nothing measured: what ``matsight predict`` reads when the
+    folder has no lots.csv/labels.csv. A folder with ``images/`` reads that; each image's lot is its
+    sub-folder relative to it (``""`` for images directly inside). Targets are ``[N, 0]``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataLayoutError(f"{root} is not a folder; give a folder of images (see docs/data-layouts.md)")
+    base = root / "images" if (root / "images").is_dir() else root
+    paths = _images_in(base)
+    if not paths:
+        raise DataLayoutError(f"{base}: no images found (PNG, TIFF, JPEG, BMP at any depth); see docs/data-layouts.md")
+    groups = [p.parent.relative_to(base).as_posix() for p in paths]
+    return ImageTable(
+        root=root,
+        paths=paths,
+        targets=np.zeros((len(paths), 0), np.float32),
+        groups=[g if g != "." else "" for g in groups],
+        target_names=[],
+        task="none",
     )

@@ -29,6 +29,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from matsight import options
 from matsight.errors import ConfigError
 from matsight.knobs.transfer import transfer_edit
 from matsight.progress import progress
@@ -50,7 +51,9 @@ class Goal:
         if m:
             return cls(float(m.group(1)) / 100, True)
         try:
-            return cls(float(text), False)
+            value = float(text)
+            options.finite("--goal", value)
+            return cls(value, False)
         except ValueError:
             raise ConfigError(
                 f"--goal {text!r}: give a relative change like +10% / -10% or an absolute value"

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matsight import options
 from matsight.errors import ConfigError
 from matsight.knobs import figures
 from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.train_editor import load_editor, load_tiles, read_split, split_table
+from matsight.knobs.train_editor import editor_intensity, load_editor, load_tiles, read_split, split_table
 from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
@@ -72,9 +73,10 @@ def _setup(
     view = choose_view(view, meta["image_size"], regressor.image_size)
     held, scaler = split_table(run_dir, "held_out")
     held = held.subset(pick_tiles(held.groups, max_tiles, spread_lots))
-    full = load_tiles(held, regressor.image_size or meta["image_size"]).to(device) if view == "transfer" else None
+    size = regressor.image_size or meta["image_size"]
+    full = load_tiles(held, size, regressor.spec.intensity).to(device) if view == "transfer" else None
     tiles = HeldOut(
-        load_tiles(held, meta["image_size"]).to(device),
+        load_tiles(held, meta["image_size"], editor_intensity(meta)).to(device),
         torch.from_numpy(scaler.transform(held.attributes)).to(device),
         held.groups,
         full,
@@ -164,6 +166,8 @@ def run_sweeps(
     """Sweep every knob over its range on held-out tiles spread over the lots; ``tables/knob_sweeps.csv``
     (with ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope) and figures in ``out``
     (default: the editor run); ``view``: what the regressor sees of an edit (column ``view``)."""
+    options.at_least("--levels", levels, 2, " (a sweep needs two ends)")
+    options.at_least("--tiles", max_tiles, 1)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=True, view=view
     )
@@ -221,6 +225,9 @@ def run_inverse(
             f"--per {per!r}: choose tile (each tile alone, the paper's search) or lot (one answer per lot)"
         )
     wanted = Goal.parse(goal)
+    options.at_least("--tiles", max_tiles, 1)
+    options.at_least("--steps", steps, 1)
+    options.non_negative("--lam", lam)
     editor, meta, regressor, held, scaler = _setup(
         run_dir, max_tiles, device, regressor_run, spread_lots=per == "lot", view=view
     )

@@ -69,35 +69,24 @@ def fit_measurer(
 ) -> Measurer:
     """Train the independent attribute regressor on real tiles ``[N,1,S,S]`` into ``run`` (resumable via
     ``fit``); ``depth=None`` → :func:`measurer_depth` of ``S``."""
-    from matsight.training import fit
+    from matsight.models import ModelSpec, read_checkpoint
+    from matsight.training import FitConfig, fit
 
     torch.manual_seed(seed)
     depth = measurer_depth(images.shape[-1]) if depth is None else depth
     model = AttributeRegressor(attributes.shape[1], width, depth)
     mean, std = attributes.mean(0), attributes.std(0).clamp_min(1e-3)
-    meta = {
-        "arch": "attribute_regressor",
-        "task": "regression",
-        "num_outputs": attributes.shape[1],
-        "target_mean": mean.tolist(),
-        "target_std": std.tolist(),
-    }
-    fit(
-        model,
-        TensorDataset(images, attributes),
-        TensorDataset(val_images, val_attributes),
+    spec = ModelSpec(
+        arch="attribute_regressor",
         task="regression",
-        run=run,
-        epochs=epochs,
-        batch_size=32,
-        optimizer="adam",
-        lr=2e-3,
-        meta=meta,
-        device=device,
-        seed=seed,
+        num_outputs=attributes.shape[1],
+        image_size=images.shape[-1],
+        target_mean=tuple(mean.tolist()),
+        target_std=tuple(std.tolist()),
     )
-    payload = torch.load(run.path / "checkpoint.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(payload["model"])
+    config = FitConfig(epochs=epochs, batch_size=32, optimizer="adam", lr=2e-3, seed=seed, device=device)
+    fit(model, TensorDataset(images, attributes), TensorDataset(val_images, val_attributes), spec, run, config)
+    model.load_state_dict(read_checkpoint(run.path)["model"])
     return Measurer(model, mean, std)
 
 

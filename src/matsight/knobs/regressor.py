@@ -5,45 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from matsight.models import load_model
+from matsight.models import ModelSpec, load_model
 
 
 class PropertyRegressor(nn.Module):
     """Wraps a ``matsight train`` regression model: tiles ``[N, 1, S, S]`` in [0,1] → property ``[N]``.
 
-    Tiles are resized to the model's ``image_size`` and centre-cropped to ``crop_size`` as in
-    training (bilinear, differentiable), repeated to its channel count, and the standardised output
-    of column ``output`` is mapped back to user units (``out·std + mean``). ``std`` is the scale the
-    inverse search measures its target error in.
+    Tiles go through the model's own preprocessing (:meth:`ModelSpec.prepare`: antialiased resize to
+    ``image_size``, centre crop to ``crop_size``, its channel count; differentiable), and the
+    standardised output of column ``output`` is mapped back to user units (``out·std + mean``).
+    ``std`` is the scale the inverse search measures its target error in.
     """
 
-    def __init__(self, model: nn.Module, meta: dict, output: int = 0):
+    def __init__(self, model: nn.Module, spec: ModelSpec, output: int = 0):
         super().__init__()
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.image_size = int(meta.get("image_size") or 0)
-        self.crop_size = int(meta.get("crop_size") or self.image_size)
-        self.channels = int(meta.get("channels", 1))
+        self.spec = spec
+        self.image_size = spec.image_size
+        self.crop_size = spec.crop_size
         self.output = output
-        self.mean = float(torch.as_tensor(meta.get("target_mean", 0.0)).flatten()[output])
-        self.std = float(torch.as_tensor(meta.get("target_std", 1.0)).flatten()[output])
-        self.name = (meta.get("target_names") or ["prediction"])[output]
+        self.mean = spec.target_mean[output] if spec.target_mean else 0.0
+        self.std = spec.target_std[output] if spec.target_std else 1.0
+        self.name = spec.target_names[output] if spec.target_names else "prediction"
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> PropertyRegressor:
-        model, meta = load_model(run_dir, device=device)
-        return cls(model, meta)
+        model, spec = load_model(run_dir, device=device)
+        return cls(model, spec)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.image_size and x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        if self.crop_size and self.crop_size < x.shape[-1]:
-            top = (x.shape[-1] - self.crop_size) // 2
-            x = x[..., top : top + self.crop_size, top : top + self.crop_size]
-        if self.channels != x.shape[1]:
-            x = x.expand(-1, self.channels, -1, -1)
-        return self.model(x)[:, self.output] * self.std + self.mean
+        return self.model(self.spec.prepare(x))[:, self.output] * self.std + self.mean

@@ -4,8 +4,10 @@
 lots, holds out a fraction of the tiles (for reconstruction error and the knob analyses), and
 alternates critic and editor steps. Target attributes of each step are the batch's own attributes
 shuffled across the batch, interpolated towards the tile's own values by a random factor and
-jittered (there are only as many distinct label vectors as lots). ``editor.pt`` holds weights,
-optimisers, RNG state and the step; rerunning the same command resumes from it.
+jittered (there are only as many distinct label vectors as lots). Tiles are decoded with the
+regressor's intensity normalisation (its :class:`~matsight.models.ModelSpec`). ``editor.pt`` holds
+weights, optimisers, RNG state, the step and the run's meta (a snapshot of
+:mod:`matsight.training.resume`, loaded as data); rerunning the same command resumes from it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from matsight import options
 from matsight.data import read_lots
 from matsight.data.dataset import ImageDataset, ImageTable
-from matsight.errors import ConfigError, RunFolderError
+from matsight.data.intensity import Intensity
+from matsight.data.split import split_indices
+from matsight.errors import ConfigError, DataLayoutError, RunFolderError
 from matsight.knobs.editor import AttributeScaler, Discriminator, Editor
 from matsight.knobs.losses import ADVERSARIAL, LossWeights, discriminator_loss, generator_loss
-from matsight.store import RunFolder, atomic_path
+from matsight.models import read_spec
+from matsight.store import RunFolder
+from matsight.training import resume
 
 CHECKPOINT = "editor.pt"
 DEFAULT_ATTRIBUTES = ("size", "porosity", "polydispersity", "facetness")
@@ -43,7 +50,6 @@ class EditorConfig:
     lots: Path
     out: Path
     attributes: list[str] = field(default_factory=lambda: list(DEFAULT_ATTRIBUTES))
-    target: str = "cps"
     image_size: int = 64
     steps: int = 300
     batch_size: int = 32
@@ -68,6 +74,12 @@ class EditorConfig:
             raise ConfigError("--attributes is empty: name at least one lots.csv column, e.g. size,porosity")
         if self.attribute_weight < 0:
             raise ConfigError(f"--attribute-weight must be 0 or more (AttGAN uses 10), got {self.attribute_weight}")
+        for option, value in (("--steps", self.steps), ("--width", self.width), ("--depth", self.depth)):
+            options.at_least(option, value, 1)
+        options.at_least("--image-size", self.image_size, 8, " pixels")
+        options.at_least("--batch-size", self.batch_size, 1)
+        options.non_negative("--attribute-weight", self.attribute_weight)
+        options.positive("--lr", self.lr)
 
     @classmethod
     def gpu(cls, **kw) -> EditorConfig:
@@ -87,19 +99,13 @@ def target_attributes(a: torch.Tensor, jitter: float, generator: torch.Generator
     return (t * a[perm] + (1 - t) * a + noise).clamp(0, 1)
 
 
-def load_tiles(table: ImageTable, image_size: int) -> torch.Tensor:
-    """All tiles of ``table`` resized to ``[N, 1, image_size, image_size]`` in [0,1]."""
-    data = ImageDataset(table, image_size, channels=1, crop_size=image_size)
+def load_tiles(table: ImageTable, image_size: int, intensity: Intensity | None = None) -> torch.Tensor:
+    """All tiles of ``table`` resized to ``[N, 1, image_size, image_size]`` in [0,1], decoded with
+    ``intensity`` (default: each folder's effective bit depth)."""
+    data = ImageDataset(table, image_size, channels=1, crop_size=image_size, intensity=intensity)
     return (
         torch.stack([data[i][0] for i in range(len(data))]) if len(data) else torch.zeros(0, 1, image_size, image_size)
     )
-
-
-def split_tiles(n: int, held_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random ``(train, held_out)`` tile indices."""
-    order = np.random.default_rng(seed).permutation(n)
-    k = max(1, int(round(n * held_out)))
-    return np.sort(order[k:]), np.sort(order[:k])
 
 
 @dataclass
@@ -114,49 +120,75 @@ class KnobData:
 def split_table(run_dir: Path, split: str = "held_out") -> tuple[ImageTable, AttributeScaler]:
     """The rows of an editor run's ``train`` or ``held_out`` split and the run's attribute scaler."""
     meta = read_meta(run_dir)
-    table = read_lots(meta["lots"], target=meta["target"], attributes=meta["attributes"])
+    table = read_lots(meta["lots"], attributes=meta["attributes"])
     return table.subset(np.asarray(meta[f"{split}_rows"], int)), AttributeScaler.from_dict(meta["scaler"])
+
+
+def editor_intensity(meta: dict) -> Intensity:
+    """The intensity normalisation the editor's tiles are decoded with (its regressor's)."""
+    return Intensity.from_dict(meta["intensity"])
 
 
 def read_split(run_dir: Path, split: str = "held_out") -> KnobData:
     """The tiles of an editor run's ``train`` or ``held_out`` split, as the editor saw them."""
     sub, scaler = split_table(run_dir, split)
+    meta = read_meta(run_dir)
     return KnobData(
-        load_tiles(sub, read_meta(run_dir)["image_size"]),
+        load_tiles(sub, meta["image_size"], editor_intensity(meta)),
         torch.from_numpy(scaler.transform(sub.attributes)),
         sub.groups,
     )
 
 
-def read_meta(run_dir: Path) -> dict:
+def _read_state(run_dir: Path, device: str | torch.device = "cpu") -> dict:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise RunFolderError(
             f"{path} is missing: train the editor first with `matsight knobs train RUN LOTS --out {run_dir}`"
         )
-    return torch.load(path, map_location="cpu", weights_only=False)["meta"]
+    return resume.read_snapshot(path, device)
+
+
+def read_meta(run_dir: Path) -> dict:
+    """The editor run's meta: its config, ``intensity``, attribute ``scaler``, split rows, lots and
+    regressor folders, ``history`` and ``step``."""
+    return _read_state(run_dir)["progress"]["meta"]
 
 
 def load_editor(run_dir: Path, device: str = "cpu") -> tuple[Editor, dict]:
     """The trained editor (eval mode) and its meta (config, scaler, split rows, history)."""
-    read_meta(run_dir)  # raises a RunFolderError naming the fix when there is no editor
-    payload = torch.load(Path(run_dir) / CHECKPOINT, map_location=device, weights_only=False)
-    meta = payload["meta"]
+    state = _read_state(run_dir, device)
+    meta = state["progress"]["meta"]
     editor = Editor(len(meta["attributes"]), meta["width"], meta["depth"])
-    editor.load_state_dict(payload["editor"])
+    editor.load_state_dict(state["states"]["editor"])
     return editor.to(device).eval(), meta
+
+
+def _check_attributes(table: ImageTable, config: EditorConfig) -> None:
+    blank = np.isnan(table.attributes).any(axis=0)
+    if blank.any():
+        names = [n for n, b in zip(table.attribute_names, blank) if b]
+        lots = sorted({g for g, row in zip(table.groups, np.isnan(table.attributes).any(axis=1)) if row})
+        raise DataLayoutError(
+            f"{config.lots / 'lots.csv'}: lot(s) {', '.join(lots[:10])} have no value in column(s) "
+            f"{', '.join(names)}; the knobs need every attribute of every lot: fill them in or leave the "
+            "column out of --attributes"
+        )
 
 
 def train_editor(config: EditorConfig) -> RunFolder:
     """Train (or resume) the editor into ``config.out``; returns the run folder."""
     torch.manual_seed(config.seed)
-    table = read_lots(config.lots, target=config.target, attributes=config.attributes)
+    intensity = read_spec(config.regressor).intensity
+    table = read_lots(config.lots, attributes=config.attributes)
+    _check_attributes(table, config)
     scaler = AttributeScaler.fit(config.attributes, table.attributes)
-    train_rows, held_rows = split_tiles(len(table), config.held_out, config.seed)
+    train_rows, held_rows = split_indices(len(table), "tiles", config.held_out, config.seed)
     run = RunFolder(config.out)
     run.start("knobs train", config.arguments(), seed=config.seed, inputs={"lots": config.lots / "lots.csv"})
     meta = {
         **config.arguments(),
+        "intensity": intensity.to_dict(),
         "scaler": scaler.to_dict(),
         "train_rows": train_rows.tolist(),
         "held_out_rows": held_rows.tolist(),
@@ -164,7 +196,7 @@ def train_editor(config: EditorConfig) -> RunFolder:
         "regressor": str(config.regressor.resolve()),
     }
     device = torch.device(config.device)
-    images = load_tiles(table.subset(train_rows), config.image_size).to(device)
+    images = load_tiles(table.subset(train_rows), config.image_size, intensity).to(device)
     attrs = torch.from_numpy(scaler.transform(table.attributes[train_rows])).to(device)
     n_attr = len(config.attributes)
     editor = Editor(n_attr, config.width, config.depth).to(device)
@@ -172,36 +204,20 @@ def train_editor(config: EditorConfig) -> RunFolder:
     opt_g = torch.optim.Adam(editor.parameters(), lr=config.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=(0.5, 0.999))
     gen = torch.Generator().manual_seed(config.seed)
+    parts = {"editor": editor, "critic": critic, "opt_g": opt_g, "opt_d": opt_d}
     step, history = 0, []
     path = run.path / CHECKPOINT
     if path.exists():
-        saved = torch.load(path, map_location=device, weights_only=False)
-        if {k: saved["meta"].get(k) for k in ("attributes", "image_size", "width", "depth")} != {
-            k: meta[k] for k in ("attributes", "image_size", "width", "depth")
-        }:
+        saved = resume.read_snapshot(path, device)
+        shape = ("attributes", "image_size", "width", "depth")
+        if {k: saved["progress"]["meta"].get(k) for k in shape} != {k: meta[k] for k in shape}:
             raise RunFolderError(f"{path} was trained with other attributes/sizes: choose a new --out folder")
-        editor.load_state_dict(saved["editor"])
-        critic.load_state_dict(saved["critic"])
-        opt_g.load_state_dict(saved["opt_g"])
-        opt_d.load_state_dict(saved["opt_d"])
-        gen.set_state(saved["generator"])
-        step, history = saved["step"], saved["history"]
+        progress = resume.restore(saved, parts, gen)
+        step, history = progress["step"], progress["history"]
 
     def save() -> None:
-        with atomic_path(path) as tmp:
-            torch.save(
-                {
-                    "editor": editor.state_dict(),
-                    "critic": critic.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "generator": gen.get_state(),
-                    "step": step,
-                    "history": history,
-                    "meta": {**meta, "history": history, "step": step},
-                },
-                tmp,
-            )
+        progress = {"step": step, "history": history, "meta": {**meta, "history": history, "step": step}}
+        resume.write_snapshot(path, resume.snapshot(parts, gen, progress))
 
     weights = LossWeights(attribute_edit=config.attribute_weight)
     editor.train()

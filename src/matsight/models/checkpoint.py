@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,29 @@ from torch import nn
 from matsight.errors import ConfigError, RunFolderError
 from matsight.models.backbones import ARCHITECTURES, ImageNet
 from matsight.models.crystal import CrystalConvNet
+from matsight.models.spec import ModelSpec
 from matsight.store.atomic import atomic_path
 
-CHECKPOINT_FORMAT = "matsight-checkpoint-1"
+CHECKPOINT_FORMAT = "matsight-checkpoint-2"
+OLD_FORMATS = ("matsight-checkpoint-1",)
+
+
+def safe_load(path: str | os.PathLike, what: str, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, never code.
+
+    A file that holds anything else (a crafted pickle, a foreign object), a truncated or corrupt
+    file raises RunFolderError naming ``path`` and ``what`` it should be.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt, truncated or unsafe files
+        reason = (
+            "holds objects other than tensors and plain values (an older matsight's file, or a crafted one), "
+            "so it was not loaded: files are data, never code"
+            if isinstance(exc, pickle.UnpicklingError)
+            else f"is truncated or corrupt ({exc.__class__.__name__})"
+        )
+        raise RunFolderError(f"{path} {reason}; it is not a usable {what}: retrain, or restore the file") from None
 
 
 def build_model(arch: str, task: str, num_outputs: int = 1, weights: str | os.PathLike | None = None) -> nn.Module:
@@ -45,8 +66,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
         raise ConfigError(
             f"weights file {path} cannot be read as a PyTorch state dict ({exc.__class__.__name__})"
         ) from None
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        state = state["model"]
+    if isinstance(state, dict) and state.get("format") in (CHECKPOINT_FORMAT, *OLD_FORMATS):
+        state = state["model"]  # initial weights only: an older checkpoint's weights are fine
     if not isinstance(state, dict):
         raise ConfigError(f"weights file {path} does not hold a state dict")
     target = (
@@ -63,44 +84,63 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
 
 
 def save_checkpoint(
-    path: str | os.PathLike, model: nn.Module | dict[str, Any], meta: dict[str, Any], **extra: Any
+    path: str | os.PathLike,
+    model: nn.Module | dict[str, Any],
+    spec: ModelSpec | dict[str, Any],
+    **extra: int | float | str | bool | None,
 ) -> None:
-    """Save weights (a module or its ``state_dict``) plus ``meta`` (arch, task, num_outputs, output
-    names, target scaling...).
+    """Save weights (a module or its ``state_dict``) and the model's :class:`ModelSpec` (stored as JSON).
 
-    ``extra`` (optimizer/scheduler state, epoch) is stored beside them for resuming.
+    ``spec`` may be given as a dict of ModelSpec fields; ``extra`` plain values (e.g. ``epoch``) are
+    stored beside them. The file loads with ``weights_only=True``: tensors and plain values only.
     """
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(dict(spec))
     weights = model.state_dict() if isinstance(model, nn.Module) else model
-    payload = {"format": CHECKPOINT_FORMAT, "model": weights, "meta": meta, **extra}
+    payload = {"format": CHECKPOINT_FORMAT, "model": weights, "spec": spec.to_json(), **extra}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The raw checkpoint dictionary; raises RunFolderError naming the file when unreadable."""
+    """The checkpoint dictionary with its ``spec`` parsed into a :class:`ModelSpec`; raises RunFolderError
+    naming the file when it is missing, unreadable, unsafe, of an older format, or not a matsight checkpoint."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
     if not path.is_file():
-        raise RunFolderError(f"{path} does not exist: train a model first (matsight train ... --out RUN)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
+        raise RunFolderError(f"{path} does not exist: train a model first (matsight train DATA --out RUN)")
+    payload = safe_load(path, "matsight checkpoint")
+    version = payload.get("format") if isinstance(payload, dict) else None
+    if version in OLD_FORMATS:
         raise RunFolderError(
-            f"{path} is not a readable checkpoint ({exc.__class__.__name__}); retrain or restore it"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            f"{path} was written by an older matsight ({version}) without the model spec this version needs "
+            "(intensity normalisation, target, layout): retrain or convert it (matsight train ... --out RUN)"
+        )
+    if version != CHECKPOINT_FORMAT:
         raise RunFolderError(f"{path} is not a matsight checkpoint; use --weights for plain state dicts")
+    try:
+        payload["spec"] = ModelSpec.from_json(payload["spec"])
+    except (KeyError, ConfigError) as exc:
+        raise RunFolderError(f"{path} holds no valid model spec ({exc}); retrain it") from None
     return payload
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def read_spec(path: str | os.PathLike) -> ModelSpec:
+    """The :class:`ModelSpec` of the checkpoint at ``path`` (a checkpoint file or a run folder)."""
+    return read_checkpoint(path)["spec"]
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelSpec]:
     """Rebuild the model saved at ``path`` (a checkpoint file or a run folder), in eval mode.
 
-    Returns ``(model, meta)``; ``meta`` holds at least ``arch``, ``task``, ``num_outputs``.
+    Returns ``(model, spec)``.
     """
     payload = read_checkpoint(path)
-    meta = payload["meta"]
-    model = build_model(meta["arch"], meta["task"], meta["num_outputs"])
-    model.load_state_dict(payload["model"])
-    return model.to(device).eval(), meta
+    spec = payload["spec"]
+    model = build_model(spec.arch, spec.task, spec.num_outputs)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise RunFolderError(f"{path}: the weights do not fit its model spec ({reason}); retrain it") from None
+    return model.to(device).eval(), spec

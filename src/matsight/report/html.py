@@ -1,17 +1,34 @@
-"""The self-contained HTML report: figures embedded as base64, tables inline, the manifest."""
+"""The self-contained HTML report of one run or of a whole study (several runs).
+
+:func:`build_study_report` merges the report sections of several run folders (training, saliency,
+textures, knobs, analytics, crystals) in a fixed order (:data:`matsight.report.ORDER`, then the
+order the runs were given), under a title, a summary table (one row per run: command, status,
+headline number, date) and, at the end, every run's manifest. Figures are embedded as base64,
+tables inline. The page is rendered by Jinja2 with autoescaping: every string that comes from a
+run folder (titles, texts, column names, cells, lot and folder names) is text, never markup, and
+a Content-Security-Policy forbids scripts anyway. Figures and tables are read only from inside
+their run folder.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
-from matsight.report.sections import Section, read_sections
+from matsight.errors import ConfigError, RunFolderError
+from matsight.report.sections import SECTIONS_DIR, Section, read_sections
 from matsight.store.atomic import atomic_write_text
+from matsight.store.claim import claim_file
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
@@ -25,52 +42,82 @@ details pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}.muted{c
 """
 
 MAX_TABLE_ROWS = 40
+FIGURE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+TABLE_TYPES = (".csv", ".parquet")
+_CODE = re.compile(r"`([^`]+)`")
 
 
-def _figure_html(path: Path) -> str:
-    if not path.exists():
-        return f"<p class='muted'>figure {html.escape(path.name)} is missing</p>"
-    mime = "image/svg+xml" if path.suffix == ".svg" else "image/png"
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (
-        f"<figure><img alt='{html.escape(path.stem)}' src='data:{mime};base64,{data}'>"
-        f"<figcaption>{html.escape(path.name)}</figcaption></figure>"
+def prose(text: str) -> Markup:
+    """A section's plain text as HTML: escaped, with `back-quoted` spans set as code."""
+    return Markup(_CODE.sub(lambda m: Markup("<code>{}</code>").format(Markup(m.group(1))), str(escape(text))))
+
+
+_ENVIRONMENT = Environment(
+    loader=PackageLoader("matsight.report", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENVIRONMENT.filters["prose"] = prose
+
+
+@dataclass
+class _RunSummary:
+    name: str
+    command: str
+    status: str
+    headline: str
+    date: str
+    manifest: str
+
+
+@dataclass
+class _Block:
+    """One section of one run, ready for the template (every string still raw: the template escapes)."""
+
+    section: Section
+    run_index: int
+    run_name: str
+    anchor: str
+    metrics: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_study_report(
+    runs: list[str | os.PathLike],
+    out: str | os.PathLike | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write one self-contained HTML page for the run folders ``runs`` and return its path.
+
+    ``out`` defaults to ``<first run>/report.html`` (rewritten on every call); an existing other
+    file is replaced only with ``overwrite``. ``title`` defaults to "matsight report".
+    """
+    if not runs:
+        raise ConfigError("give at least one run folder")
+    folders = list(dict.fromkeys(Path(r).resolve() for r in runs))
+    for folder in folders:
+        if not folder.is_dir():
+            raise RunFolderError(f"run folder {folder} does not exist: give the --out folder of an earlier run")
+        if not ((folder / "manifest.json").is_file() or (folder / SECTIONS_DIR).is_dir()):
+            raise RunFolderError(f"{folder} has no manifest.json: it is not a matsight run folder")
+    default = folders[0] / "report.html"
+    path = claim_file(out or default, reads=folders, overwrite=overwrite, default=out is None)
+    names = _run_names(folders)
+    summaries = [_summarise(folder, names[folder]) for folder in folders]
+    blocks = [
+        _block(section, folder, i, names[folder], len(folders))
+        for i, folder in enumerate(folders)
+        for section in read_sections(folder)
+    ]
+    blocks.sort(key=lambda b: (b.section.order, b.run_index, b.section.key))
+    page = _ENVIRONMENT.get_template("report.html.j2").render(
+        title=title or "matsight report", css=Markup(_CSS), runs=summaries, blocks=blocks
     )
-
-
-def _table_html(path: Path) -> str:
-    if not path.exists():
-        return f"<p class='muted'>table {html.escape(path.name)} is missing</p>"
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    note = ""
-    if len(table) > MAX_TABLE_ROWS:
-        note = (
-            f"<p class='muted'>first {MAX_TABLE_ROWS} of {len(table)} rows; "
-            f"the full table is {html.escape(path.name)}</p>"
-        )
-        table = table.head(MAX_TABLE_ROWS)
-    return (
-        f"<h4>{html.escape(path.stem)}</h4>"
-        + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
-        + note
-    )
-
-
-def _section_html(section: Section, run_dir: Path) -> str:
-    parts = [f"<h2 id='{html.escape(section.key)}'>{html.escape(section.title)}</h2>"]
-    if section.text:
-        parts.append(f"<div>{section.text}</div>")
-    if section.metrics:
-        rows = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{v:.4g}</td></tr>"
-            if isinstance(v, (int, float))
-            else f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-            for k, v in section.metrics.items()
-        )
-        parts.append(f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>")
-    parts += [_table_html(run_dir / t) for t in section.tables]
-    parts += [_figure_html(run_dir / f) for f in section.figures]
-    return "\n".join(parts)
+    atomic_write_text(path, page)
+    return path
 
 
 def build_report(
@@ -79,27 +126,92 @@ def build_report(
     title: str = "matsight report",
     out: str | os.PathLike | None = None,
 ) -> Path:
-    """Write one self-contained ``report.html`` for ``run_dir`` (plus the sections of ``extra_runs``).
+    """The report of ``run_dir`` plus the sections of ``extra_runs`` (see :func:`build_study_report`)."""
+    return build_study_report([run_dir, *extra_runs], out=out, title=title)
 
-    Returns the report's path (``<run_dir>/report.html`` unless ``out`` is given).
-    """
-    run_dir = Path(run_dir)
-    runs = [run_dir, *map(Path, extra_runs)]
-    blocks = [(s, r) for r in runs for s in read_sections(r)]
-    blocks.sort(key=lambda item: (item[0].order, item[0].key))
-    toc = "".join(f"<li><a href='#{html.escape(s.key)}'>{html.escape(s.title)}</a></li>" for s, _ in blocks)
-    body = "\n".join(_section_html(s, r) for s, r in blocks) or "<p>No results have been written to this run yet.</p>"
-    manifests = "".join(
-        f"<details><summary>manifest of {html.escape(str(r))}</summary><pre>"
-        f"{html.escape(json.dumps(json.loads((r / 'manifest.json').read_text()), indent=2))}</pre></details>"
-        for r in runs
-        if (r / "manifest.json").exists()
+
+def _run_names(folders: list[Path]) -> dict[Path, str]:
+    """Short names for the runs: the folder name, with its parent's when two runs share a name."""
+    names = {f: f.name for f in folders}
+    clashes = {n for n in names.values() if list(names.values()).count(n) > 1}
+    return {f: (f"{f.parent.name}/{f.name}" if n in clashes else n) for f, n in names.items()}
+
+
+def _summarise(folder: Path, name: str) -> _RunSummary:
+    if not (folder / "manifest.json").is_file():
+        return _RunSummary(name, "?", "?", "—", "", "")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(
+            f"{folder / 'manifest.json'} is damaged ({exc.__class__.__name__}); rerun the command that wrote it"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise RunFolderError(f"{folder / 'manifest.json'} is not a matsight manifest; rerun the command that wrote it")
+    headline = next((f"{k}: {_format(v)}" for s in read_sections(folder) for k, v in list(s.metrics.items())[:1]), "—")
+    started = str(manifest.get("first_started") or manifest.get("started") or "")
+    return _RunSummary(
+        name=name,
+        command=str(manifest.get("command", "?")),
+        status=str(manifest.get("status", "?")),
+        headline=headline,
+        date=started[:10],
+        manifest=json.dumps(manifest, indent=2),
     )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>{toc}</ul>{body}"
-        f"<h2>Reproducibility</h2>{manifests}</body></html>"
-    )
-    path = Path(out) if out else run_dir / "report.html"
-    atomic_write_text(path, page)
-    return path
+
+
+def _block(section: Section, folder: Path, index: int, run_name: str, n_runs: int) -> _Block:
+    """``section`` of the run ``folder`` (``index`` of ``n_runs``); anchors are unique across runs."""
+    anchor = f"run{index + 1}-{section.key}" if n_runs > 1 else section.key
+    block = _Block(section, index, run_name, re.sub(r"[^A-Za-z0-9_-]", "-", anchor))
+    block.metrics = [(str(k), _format(v)) for k, v in section.metrics.items()]
+    block.tables = [_table(folder, name) for name in section.tables]
+    block.figures = [_figure(folder, name) for name in section.figures]
+    return block
+
+
+def _inside(folder: Path, name: str, kinds) -> tuple[Path | None, str]:
+    """``folder / name`` when it is a file of one of ``kinds`` inside ``folder``, else a note saying why not."""
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder):
+        return None, f"{name} is outside the run folder; not shown"
+    if path.suffix.lower() not in kinds:
+        return None, f"{name} is not a {'/'.join(kinds)} file; not shown"
+    if not path.is_file():
+        return None, f"{name} is missing"
+    return path, ""
+
+
+def _table(folder: Path, name: str) -> dict[str, Any]:
+    path, problem = _inside(folder, name, TABLE_TYPES)
+    if path is None:
+        return {"name": Path(name).stem, "missing": problem}
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # a damaged table must not cost the whole report
+        return {"name": path.stem, "missing": f"{name} cannot be read ({exc.__class__.__name__})"}
+    note = ""
+    if len(table) > MAX_TABLE_ROWS:
+        note = f"first {MAX_TABLE_ROWS} of {len(table)} rows; the full table is {path.name}"
+        table = table.head(MAX_TABLE_ROWS)
+    rows = [[_format(v) for v in row] for row in table.itertuples(index=False)]
+    return {"name": path.stem, "columns": [str(c) for c in table.columns], "rows": rows, "note": note}
+
+
+def _figure(folder: Path, name: str) -> dict[str, Any]:
+    path, problem = _inside(folder, name, tuple(FIGURE_TYPES))
+    if path is None:
+        return {"missing": f"figure {problem}"}
+    data = base64.b64encode(path.read_bytes()).decode()
+    return {"name": path.name, "mime": FIGURE_TYPES[path.suffix.lower()], "data": data}
+
+
+def _format(value: Any) -> str:
+    """Numbers to 4 significant digits (integers in full), anything else as text."""
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)

@@ -7,10 +7,12 @@ JSON file under ``<run>/report_sections/`` that names figures and tables inside 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from matsight.errors import RunFolderError
 from matsight.store.atomic import atomic_write_json
 
 SECTIONS_DIR = "report_sections"
@@ -31,8 +33,9 @@ ORDER = {
 @dataclass
 class Section:
     """A report section. ``figures`` and ``tables`` are paths relative to the run folder
-    (PNG/SVG figures; CSV or Parquet tables); ``text`` is plain text or simple HTML;
-    ``metrics`` is a flat mapping of headline numbers shown as a small table."""
+    (PNG/SVG figures; CSV or Parquet tables); ``text`` is plain text (never HTML: it is escaped;
+    `back-quoted` spans are shown as code); ``metrics`` is a flat mapping of headline numbers
+    shown as a small table."""
 
     key: str
     title: str
@@ -51,9 +54,27 @@ def write_section(run_dir: str | os.PathLike, section: Section) -> Path:
 
 
 def read_sections(run_dir: str | os.PathLike) -> list[Section]:
-    """All sections stored in a run folder, in report order."""
-    import json
-
+    """All sections stored in a run folder, in report order; a damaged one is a RunFolderError."""
     folder = Path(run_dir) / SECTIONS_DIR
-    sections = [Section(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    sections = [_read_section(p) for p in sorted(folder.glob("*.json"))]
     return sorted(sections, key=lambda s: (s.order, s.key))
+
+
+def _read_section(path: Path) -> Section:
+    """One section file, checked field by field (run folders come from colleagues: they are data)."""
+    try:
+        data = json.loads(path.read_text())
+        section = Section(
+            key=str(data["key"]),
+            title=str(data.get("title", data["key"])),
+            text=str(data.get("text", "")),
+            figures=[str(f) for f in data.get("figures", [])],
+            tables=[str(t) for t in data.get("tables", [])],
+            metrics={str(k): v if isinstance(v, (int, float)) else str(v) for k, v in data.get("metrics", {}).items()},
+            order=int(data.get("order", 100)),
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RunFolderError(
+            f"{path} is not a valid report section ({exc.__class__.__name__}: {exc}); rerun the command that wrote it"
+        ) from None
+    return section

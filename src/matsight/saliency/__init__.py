@@ -1,35 +1,52 @@
 """matsight.saliency: explainers with one API, ``Explainer(model).attribute(x, target=None, sign=1)``.
 
-Maps are ``Tensor[N,H,W]`` on the input's device: ``raw`` values and a normalised view in [0,1].
+Maps are ``Tensor[N,H,W]`` on the input's device; ``explain`` returns raw and normalised maps and
+``empty`` flags. Every method is listed in :mod:`matsight.saliency.registry`. Names are imported on
+first use (importing the package loads neither torch nor captum).
 """
 
-from matsight.saliency.base import Explainer, select_output
-from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
-from matsight.saliency.fastcam import PAPER_WEIGHTS, FastCAM, FastCAMResult
-from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
-from matsight.saliency.normalise import gamma_cdf, gamma_fit, gaussian_cdf, minmax
-from matsight.saliency.response_maps import CLEAR, ResponseMaps
-from matsight.saliency.smoe import smoe
-from matsight.saliency.stages import find_stages
+from __future__ import annotations
 
-__all__ = [
-    "CLEAR",
-    "PAPER_WEIGHTS",
-    "Deconvolution",
-    "Explainer",
-    "FastCAM",
-    "FastCAMResult",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "GuidedBackprop",
-    "IntegratedGradients",
-    "ResponseMaps",
-    "SmoothGrad",
-    "find_stages",
-    "gamma_cdf",
-    "gamma_fit",
-    "gaussian_cdf",
-    "minmax",
-    "select_output",
-    "smoe",
-]
+import importlib
+
+_HOMES = {
+    "Explainer": "base",
+    "Explanation": "base",
+    "select_output": "base",
+    "CAM": "cam",
+    "GradCAM": "gradcam",
+    "GradCAMPlusPlus": "gradcam",
+    "HiResCAM": "gradcam",
+    "XGradCAM": "gradcam",
+    "LayerCAM": "gradcam",
+    "EigenCAM": "eigencam",
+    "ScoreCAM": "perturbation",
+    "AblationCAM": "perturbation",
+    "FastCAM": "fastcam",
+    "FastCAMResult": "fastcam",
+    "PAPER_WEIGHTS": "fastcam",
+    "Deconvolution": "captum_methods",
+    "GuidedBackprop": "captum_methods",
+    "IntegratedGradients": "captum_methods",
+    "SmoothGrad": "captum_methods",
+    "LRP": "lrp",
+    "CLEAR": "response_maps",
+    "ResponseMaps": "response_maps",
+    "gamma_cdf": "normalise",
+    "gamma_fit": "normalise",
+    "gaussian_cdf": "normalise",
+    "minmax": "normalise",
+    "smoe": "smoe_scale",
+    "find_stages": "stages",
+    "locate_stages": "stages",
+    "METHODS": "registry",
+    "build_explainer": "registry",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'matsight.saliency' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"matsight.saliency.{_HOMES[name]}"), name)

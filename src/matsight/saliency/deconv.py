@@ -7,19 +7,20 @@ from captum.attr import Deconvolution
 from torch import nn
 
 from matsight.saliency.hooks import capture
+from matsight.saliency.stages import Stage
 
 
-class _StageChannels(nn.Module):
-    """``model`` seen up to ``module``: returns the spatial sum of each channel, ``[N,K]``."""
+class StageChannels(nn.Module):
+    """``model`` seen up to ``stage``: returns the spatial sum of each of its channels, ``[N,K]``."""
 
-    def __init__(self, model: nn.Module, module: nn.Module):
+    def __init__(self, model: nn.Module, stage: Stage):
         super().__init__()
-        self.model, self.module = model, module
+        self.model, self.stage = model, stage
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with capture({"a": self.module}, keep_grad=True) as acts:
+        with capture({"stage": self.stage}, x, keep_graph=True) as recording:
             self.model(x)
-        return acts["a"].sum(dim=(2, 3))
+        return recording.grid("stage").sum(dim=(2, 3))
 
 
 def back_project(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

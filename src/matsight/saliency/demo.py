@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from matsight.data import ImageDataset
 from matsight.data.validate import read_dataset
 from matsight.models import load_model
 from matsight.report import Section, write_section
@@ -29,9 +28,8 @@ def run_demo(ctx) -> None:
         per_group=2,
         device=ctx.device,
     )
-    model, meta = load_model(run_dir, ctx.device)
-    table = read_dataset(lots, target=meta["target_names"][0])
-    ds = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
+    model, spec = load_model(run_dir, ctx.device)
+    ds = spec.dataset(read_dataset(lots, target=spec.target))
     x = torch.stack([ds[i][0] for i in range(0, len(ds), max(1, len(ds) // n))][:n]).to(ctx.device)
     explainers = {
         "fastcam": FastCAM(model),

@@ -1,22 +1,30 @@
-"""Attentive response maps (Kumar, Wong & Taylor; thesis ch. 3) and CLEAR maps."""
+"""Attentive response maps (Kumar, Wong & Taylor; thesis ch. 3) and CLEAR maps.
+
+Both are target-free (``target`` and ``sign`` are accepted and ignored): response maps explain the
+strongest units of a layer, CLEAR maps compare every output.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from matsight.saliency.deconv import _StageChannels, back_project
+from matsight.saliency.base import Explainer, Explanation, Target, check_input, check_sign
+from matsight.saliency.deconv import StageChannels, back_project
 from matsight.saliency.hooks import capture
-from matsight.saliency.stages import find_stages
+from matsight.saliency.normalise import flat, minmax
+from matsight.saliency.stages import locate_stages
 
 
 @dataclass
-class ResponseMapsResult:
-    """``maps`` ``[N,n,H,W]`` response R(x|f) of the top-n units; ``units`` ``[N,n]`` their channel
-    indices (by decreasing activation); ``dominant`` ``[N,H,W]`` rank (0..n-1) of the unit with the
-    largest response at each pixel, D(x) = argmax_f R(x|f)."""
+class ResponseMapsResult(Explanation):
+    """``raw`` ``[N,H,W]`` response of the dominant unit, max_f R(x|f) (deconvnet magnitude); ``map`` its
+    min-max view. ``maps`` ``[N,n,H,W]`` response R(x|f) of the top-n units; ``units`` ``[N,n]`` their
+    channel indices (by decreasing activation); ``dominant`` ``[N,H,W]`` rank (0..n-1) of the unit with
+    the largest response at each pixel, D(x) = argmax_f R(x|f)."""
 
     maps: torch.Tensor
     units: torch.Tensor
@@ -25,58 +33,62 @@ class ResponseMapsResult:
     @property
     def level(self) -> torch.Tensor:
         """``[N,H,W]`` response of the dominant unit, max_f R(x|f)."""
-        return self.maps.amax(dim=1)
+        return self.raw
 
 
-class ResponseMaps:
-    """Deconvnet back-projection of each of the top-n units (by maximal activation) of ``layer``
-    (default: the last conv stage) to input space."""
+class ResponseMaps(Explainer):
+    """Deconvnet back-projection of each of the ``top_n`` units (by maximal activation) of ``layer``
+    (default: the deepest stage) to input space."""
 
-    def __init__(self, model: nn.Module, layer: str | None = None):
-        self.model = model
-        self.module = list(find_stages(model, None if layer is None else [layer]).values())[-1]
+    def __init__(
+        self, model: nn.Module, layer: str | None = None, top_n: int = 4, input_shape: Sequence[int] | None = None
+    ):
+        super().__init__(model)
+        self.layer, self.stage = list(locate_stages(model, None if layer is None else [layer], input_shape).items())[-1]
+        self.top_n = top_n
 
-    def explain(self, x: torch.Tensor, top_n: int = 4) -> ResponseMapsResult:
-        with torch.no_grad(), capture({"a": self.module}) as acts:
+    def explain(self, x: torch.Tensor, target: Target = None, sign: int = 1) -> ResponseMapsResult:
+        check_sign(sign)
+        with torch.no_grad(), capture({self.layer: self.stage}, check_input(x)) as recording:
             self.model(x)
-        strength = acts["a"].amax(dim=(2, 3))
-        units = strength.topk(min(top_n, strength.shape[1]), dim=1).indices
-        maps = back_project(_StageChannels(self.model, self.module), x, units)
-        return ResponseMapsResult(maps, units, maps.argmax(dim=1))
-
-    def attribute(self, x: torch.Tensor, top_n: int = 4) -> torch.Tensor:
-        """Response of the dominant unit ``[N,H,W]`` (raw deconvnet magnitude); ``explain`` gives the
-        per-unit maps ``[N,n,H,W]``, their channels and the dominant-unit map."""
-        return self.explain(x, top_n).level
+        strength = recording.grid(self.layer).amax(dim=(2, 3))
+        units = strength.topk(min(self.top_n, strength.shape[1]), dim=1).indices
+        maps = back_project(StageChannels(self.model, self.stage), x, units)
+        level, dominant = maps.max(dim=1)
+        return ResponseMapsResult(level, minmax(level), flat(level), maps, units, dominant)
 
 
 @dataclass
-class CLEARResult:
-    """``maps`` ``[N,K,H,W]`` back-projection R_c of each output; ``dominant`` ``[N,H,W]`` C(x) =
-    argmax_c R_c (index into ``targets``); ``level`` ``[N,H,W]`` L(x) = max_c R_c."""
+class CLEARResult(Explanation):
+    """``raw`` ``[N,H,W]`` attentive level L(x) = max_c R_c; ``map`` its min-max view. ``maps``
+    ``[N,K,H,W]`` back-projection R_c of each output; ``dominant`` ``[N,H,W]`` C(x) = argmax_c R_c
+    (index into ``outputs``)."""
 
     maps: torch.Tensor
     dominant: torch.Tensor
-    level: torch.Tensor
-    targets: list[int]
+    outputs: list[int]
+
+    @property
+    def level(self) -> torch.Tensor:
+        """``[N,H,W]`` L(x) = max_c R_c."""
+        return self.raw
 
 
-class CLEAR:
+class CLEAR(Explainer):
     """CLEAR maps: back-project every output (class, attribute) with the deconvnet, then take the
-    dominant output and its level per pixel. ``targets``: output indices (default: all outputs)."""
+    dominant output and its level per pixel. ``outputs``: output indices (default: all outputs)."""
 
-    def __init__(self, model: nn.Module):
-        self.model = model
+    def __init__(self, model: nn.Module, outputs: Sequence[int] | None = None):
+        super().__init__(model)
+        self.outputs = None if outputs is None else [int(o) for o in outputs]
 
-    def explain(self, x: torch.Tensor, targets: list[int] | None = None) -> CLEARResult:
-        if targets is None:
+    def explain(self, x: torch.Tensor, target: Target = None, sign: int = 1) -> CLEARResult:
+        check_sign(sign)
+        outputs = self.outputs
+        if outputs is None:
             with torch.no_grad():
-                targets = list(range(self.model(x[:1]).reshape(1, -1).shape[1]))
-        index = torch.tensor(targets, device=x.device).expand(x.shape[0], -1)
-        maps = back_project(self.model, x, index)
+                outputs = list(range(self.model(check_input(x)[:1]).reshape(1, -1).shape[1]))
+        index = torch.tensor(outputs, device=x.device).expand(x.shape[0], -1)
+        maps = back_project(self.model, check_input(x), index)
         level, dominant = maps.max(dim=1)
-        return CLEARResult(maps, dominant, level, list(targets))
-
-    def attribute(self, x: torch.Tensor, targets: list[int] | None = None) -> torch.Tensor:
-        """Attentive level L(x) ``[N,H,W]`` (raw); ``explain`` also gives the dominant output."""
-        return self.explain(x, targets).level
+        return CLEARResult(level, minmax(level), flat(level), maps, dominant, list(outputs))

@@ -1,15 +1,15 @@
 """Explain a dataset with a trained run: chunked, resumable maps plus overlay figures.
 
 ``explain_dataset(run_dir, data_dir, out, method=...)`` writes into the run folder ``out``:
-``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``index [n]``, and ``dominant`` for
-response maps / CLEAR), ``tables/maps.parquet`` (image, group, map mean and peak position) and
+``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``empty [n]`` (no structure: the map is
+zeros), ``index [n]``, and ``dominant`` for response maps / CLEAR), ``tables/maps.parquet`` (image,
+group, map mean and peak position) and
 ``figures/overlay-<group>.png`` (a few images per lot / class).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,53 +17,34 @@ import numpy as np
 import pandas as pd
 import torch
 
-from matsight.data import ImageDataset
-from matsight.data.validate import read_dataset
+from matsight import options
+from matsight.data.inputs import read_for_model
 from matsight.errors import ConfigError
 from matsight.models import load_model
 from matsight.report import Section, write_section
 from matsight.report.style import save_figure
-from matsight.saliency.captum_methods import Deconvolution, GuidedBackprop, IntegratedGradients, SmoothGrad
-from matsight.saliency.fastcam import FastCAM
 from matsight.saliency.figures import overlay_figure
-from matsight.saliency.gradcam import GradCAM, GradCAMPlusPlus
-from matsight.saliency.normalise import minmax
-from matsight.saliency.response_maps import CLEAR, ResponseMaps
+from matsight.saliency.registry import method_spec
 from matsight.scale import Engine
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
 
 
-def _level(result) -> dict[str, torch.Tensor]:
-    return {"map": minmax(result.level), "dominant": result.dominant}
-
-
-METHODS: dict[str, Callable] = {
-    "fastcam": lambda m, x, t, s: {"map": FastCAM(m).attribute(x, t, s)},
-    "fastcam-gradcam": lambda m, x, t, s: {"map": FastCAM(m, combine_with="gradcam").attribute(x, t, s)},
-    "gradcam": lambda m, x, t, s: {"map": GradCAM(m).attribute(x, t, s)},
-    "gradcam++": lambda m, x, t, s: {"map": GradCAMPlusPlus(m).attribute(x, t, s)},
-    "guided-backprop": lambda m, x, t, s: {"map": GuidedBackprop(m).attribute(x, t, s)},
-    "deconvnet": lambda m, x, t, s: {"map": Deconvolution(m).attribute(x, t, s)},
-    "integrated-gradients": lambda m, x, t, s: {"map": IntegratedGradients(m).attribute(x, t, s)},
-    "smoothgrad": lambda m, x, t, s: {"map": SmoothGrad(m).attribute(x, t, s)},
-    "response-maps": lambda m, x, t, s: _level(ResponseMaps(m).explain(x)),
-    "clear": lambda m, x, t, s: _level(CLEAR(m).explain(x)),
-}
-
-
 @dataclass
 class SaliencyWorker(ImageBatchWorker):
-    """Per-chunk saliency maps (picklable, so Ray actors can build it): ``map`` float16 [n,H,W]
-    in [0,1] and, for response/CLEAR maps, ``dominant`` int16 [n,H,W]."""
+    """Per-chunk saliency maps (picklable, so Ray actors can build it): the method's ``arrays``
+    (``matsight.saliency.registry``): ``map`` float16 [n,H,W] in [0,1], ``empty`` bool [n] and, for
+    response/CLEAR maps, ``dominant`` int16 [n,H,W]."""
 
     method: str = "fastcam"
     target: int | None = None
     sign: int = 1
 
     def compute(self, model, images):
-        arrays = METHODS[self.method](model, images, self.target, self.sign)
-        return {k: v.detach().to(torch.float16 if k == "map" else torch.int16) for k, v in arrays.items()}
+        spec = method_spec(self.method)
+        explanation = spec.build(model).explain(images, self.target, self.sign)
+        dtypes = {"map": torch.float16, "empty": torch.bool}
+        return {k: getattr(explanation, k).detach().to(dtypes.get(k, torch.int16)) for k in spec.arrays}
 
 
 def explain_dataset(
@@ -86,15 +67,20 @@ def explain_dataset(
     ``engine="ray"`` computes the chunks on a Ray cluster (``address``; ``workers`` actors)
     instead of in this process; the chunk files are the same.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
-    model, meta = load_model(run_dir, device)
-    if meta["task"] != "regression" and target is None and method not in ("response-maps", "clear"):
-        raise ConfigError(f"{run_dir} is a {meta['task']} model: pass --target <class or attribute index>")
-    table = read_dataset(data_dir, target=(meta.get("target_names") or ["cps"])[0])
+    method_info = method_spec(method)
+    options.one_of("--sign", sign, (1, -1))
+    options.at_least("--batch-size", batch_size, 1)
+    if max_images is not None:
+        options.at_least("--max-images", max_images, 1)
+    model, spec = load_model(run_dir, device)
+    if spec.task != "regression" and target is None and method_info.needs_target:
+        raise ConfigError(f"{run_dir} is a {spec.task} model: pass --target <class or attribute index>")
+    if target is not None and not 0 <= target < spec.num_outputs:
+        raise ConfigError(f"--target {target}: the model has {spec.num_outputs} outputs, 0 to {spec.num_outputs - 1}")
+    table = read_for_model(data_dir, spec)
     if max_images is not None:
         table = table.subset(np.arange(min(max_images, len(table))))
-    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
+    dataset = spec.dataset(table)
     run = RunFolder(out)
     run.start(
         "saliency",
@@ -109,12 +95,10 @@ def explain_dataset(
         },
     )
     chunks = run.chunks("maps")
-    factory = SaliencyWorker(
+    factory = spec.batch_worker(
+        SaliencyWorker,
         str(run_dir if Path(run_dir).is_dir() else Path(run_dir).parent),
-        [str(p) for p in table.paths],
-        meta["image_size"],
-        meta["crop_size"],
-        meta["channels"],
+        table.paths,
         device=device,
         batch_size=batch_size,
         method=method,

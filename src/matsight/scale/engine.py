@@ -20,6 +20,7 @@ CLI's ``--engine/--address/--workers`` to the extraction entry points.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -33,9 +34,10 @@ from rich.progress import Progress
 
 from matsight.errors import ConfigError
 from matsight.store import ChunkStore
-from matsight.store.atomic import atomic_write_json
+from matsight.store.atomic import atomic_write_json, remove_stale_temporaries
 
 ENGINES = ("local", "ray")
+_SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 JOB_FILE = "job.json"
 Worker = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -117,16 +119,24 @@ def pending_chunks(n_items: int, chunk_size: int, store: ChunkStore) -> list[int
 
 
 def claim(store: ChunkStore, key: str, n_items: int, chunk_size: int) -> None:
-    """Tie ``store`` to one job: when its ``job.json`` names another job (``key``, item count or
-    chunk size differ), its chunks are stale and are deleted; then ``job.json`` names this job."""
+    """Tie ``store`` to one job: unless its ``job.json`` names this job (``key``, item count and
+    chunk size), its chunks are stale (another job's, or of no known job) and are deleted; then
+    ``job.json`` names this job. Temporary files of interrupted chunk writes are removed."""
     job = {"key": key, "n_items": n_items, "chunk_size": chunk_size}
     path = store.path / JOB_FILE
-    if path.exists() and json.loads(path.read_text()) == job:
+    remove_stale_temporaries(store.path)
+    if _read_job(path) == job:
         return
-    if path.exists():
-        for chunk in store.path.glob("chunk_*.npz"):
-            chunk.unlink()
+    for chunk in store.path.glob("chunk_*.npz"):
+        chunk.unlink()
     atomic_write_json(path, job)
+
+
+def _read_job(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _compute_chunk(worker: Worker, store: ChunkStore, n_items: int, chunk_size: int, chunk: int) -> None:
@@ -176,6 +186,38 @@ def run_chunks(
     return store
 
 
+def start_local_ray(num_cpus: int) -> None:
+    """Start a fresh local Ray instance (even where a cluster runs) that listens on 127.0.0.1 only,
+    without the dashboard.
+
+    Ray 2.60 binds its servers (GCS, raylet, workers) to every interface unless the node's IP is
+    the loopback address, and it replaces a requested ``_node_ip_address="127.0.0.1"`` by the
+    machine's reachable address unless it treats the machine as a single-node install
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read into ``ray_constants.ENABLE_RAY_CLUSTER``).
+    Both are set while Ray starts (the processes it spawns inherit the setting) and restored after,
+    so joining a real cluster later in this process is unaffected.
+    """
+    import ray
+    from ray._private import ray_constants
+
+    saved = os.environ.get(_SINGLE_NODE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_SINGLE_NODE_ENV], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
+    finally:
+        if saved[0] is None:
+            os.environ.pop(_SINGLE_NODE_ENV, None)
+        else:
+            os.environ[_SINGLE_NODE_ENV] = saved[0]
+        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+
+
 class _ChunkActor:
     """Ray actor: builds the worker once, then computes and stores the chunks it is handed."""
 
@@ -205,13 +247,12 @@ def _run_on_ray(
         import ray
     except ImportError:
         raise ConfigError("--engine ray needs Ray: pip install 'ray[data]' (it is in requirements.lock)") from None
-    if not ray.is_initialized():
-        local = {"address": "local", "num_cpus": workers}  # a fresh instance, even if a cluster runs here
+    if not ray.is_initialized() and not address:
+        start_local_ray(workers)
+    elif not ray.is_initialized():
         try:
-            ray.init(include_dashboard=False, log_to_driver=False, **({"address": address} if address else local))
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, ValueError) as exc:
-            if not address:
-                raise
             raise ConfigError(
                 f"--address {address}: cannot join that Ray cluster ({exc}); "
                 "start one with `ray start --head` or omit --address"

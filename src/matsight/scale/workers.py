@@ -12,10 +12,12 @@ import torch
 from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
+from matsight.data.intensity import Intensity
+from matsight.store.digest import file_digest, files_digest
 
 
 def model_digest(model: str | nn.Module) -> str:
-    """What identifies a model for resuming: a run folder's checkpoint (path, size, mtime) or an
+    """What identifies a model for resuming: the bytes of a run folder's checkpoint or an
     in-memory model's class and weights."""
     digest = hashlib.sha1()
     if isinstance(model, nn.Module):
@@ -25,8 +27,7 @@ def model_digest(model: str | nn.Module) -> str:
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     else:
         checkpoint = Path(model) / "checkpoint.pt" if Path(model).is_dir() else Path(model)
-        stat = checkpoint.stat()
-        digest.update(f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(file_digest(checkpoint).encode())
     return digest.hexdigest()
 
 
@@ -37,7 +38,8 @@ class ImageBatchWorker:
     ``model``: a run folder with ``checkpoint.pt`` (loaded in each worker process) or the model
     itself (shipped to each worker); ``paths``: the image files (item ``i`` is ``paths[i]``),
     preprocessed as at evaluation time (resize to ``image_size``, centre crop to ``crop_size``,
-    ``channels`` channels). Subclasses say what to compute per batch of ``batch_size`` images in
+    ``channels`` channels, decoded with ``intensity``; :meth:`matsight.models.ModelSpec.batch_worker`
+    fills these from a model's spec). Subclasses say what to compute per batch of ``batch_size`` images in
     :meth:`compute` (tensors or arrays with the batch on axis 0); this class returns the raw model
     outputs ``{"output": float32 [n, K]}``.
     """
@@ -49,17 +51,22 @@ class ImageBatchWorker:
     channels: int = 1
     device: str = "cpu"
     batch_size: int = 16
+    intensity: Intensity = dataclasses.field(default_factory=Intensity)
 
     def compute(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor | np.ndarray]:
         with torch.no_grad():
             return {"output": model(images).float()}
 
     def job_key(self) -> str:
-        """Changes with the model, the images or any setting that changes the results (not ``device``)."""
+        """Changes with the model's bytes, the images' names and bytes, or any setting that changes
+        the results (not ``device``)."""
         settings = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "device")
         }
-        return hashlib.sha1(f"{type(self).__qualname__}|{model_digest(self.model)}|{settings!r}".encode()).hexdigest()
+        images = files_digest(self.paths)
+        return hashlib.sha1(
+            f"{type(self).__qualname__}|{model_digest(self.model)}|{images}|{settings!r}".encode()
+        ).hexdigest()
 
     def _load(self) -> nn.Module:
         if isinstance(self.model, nn.Module):
@@ -78,7 +85,9 @@ class ImageBatchWorker:
             target_names=["none"],
             task="none",
         )
-        dataset = ImageDataset(table, self.image_size, channels=self.channels, crop_size=self.crop_size)
+        dataset = ImageDataset(
+            table, self.image_size, channels=self.channels, crop_size=self.crop_size, intensity=self.intensity
+        )
 
         def worker(indices: np.ndarray) -> dict[str, np.ndarray]:
             parts: dict[str, list[np.ndarray]] = {}

@@ -1,17 +1,45 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
-A crash or Ctrl-C never leaves a half-written file under the final name.
+A crash or Ctrl-C never leaves a half-written file under the final name. The finished file gets
+the permissions a plain ``open()`` would give it (``0o666`` minus the umask, so colleagues on a
+shared disk can read it), not ``mkstemp``'s private ``0o600``. A temporary file left behind by a
+killed process (``.<name>.<random>.tmp<suffix>``) is removed by :func:`remove_stale_temporaries`
+on the next run of the same folder.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+# mkstemp names: "." + final name + "." + 8 random characters + ".tmp" + the final suffix
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$")
+
+
+@functools.cache
+def process_umask() -> int:
+    """The process umask, read once (from /proc where it exists, so no other thread ever sees 0)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Permissions of a new file: ``0o666`` minus the umask."""
+    return 0o666 & ~process_umask()
 
 
 @contextmanager
@@ -28,10 +56,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is named like one of :func:`atomic_path`'s temporary files."""
+    return bool(_TEMPORARY.match(Path(path).name))
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files an interrupted write left under ``folder`` (recursively); return them.
+
+    Call it when a run (re)starts in ``folder``, before anything else writes there.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.rglob(".*.tmp*") if is_temporary(p) and p.is_file() and not p.is_symlink()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -12,6 +12,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from matsight.store.atomic import is_temporary
+from matsight.store.claim import MARKER
+
 _TRACKED_PACKAGES = (
     "matsight",
     "torch",
@@ -45,7 +48,8 @@ def hash_inputs(path: str | os.PathLike, max_full_bytes: int = 64 * 1024 * 1024)
 
     Files are hashed by content. A folder is hashed by the relative path and size of every file
     plus the content of its small files (CSV/JSON/YAML and anything under ``max_full_bytes`` in
-    total), which identifies a dataset without reading tens of thousands of images.
+    total), which identifies a dataset without reading tens of thousands of images. matsight's
+    marker and temporary files are left out.
     """
     path = Path(path)
     digest = hashlib.sha256()
@@ -55,7 +59,7 @@ def hash_inputs(path: str | os.PathLike, max_full_bytes: int = 64 * 1024 * 1024)
                 digest.update(block)
         return "sha256:" + digest.hexdigest()
     budget = max_full_bytes
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != MARKER and not is_temporary(p)):
         rel = file.relative_to(path).as_posix()
         size = file.stat().st_size
         digest.update(f"{rel}\0{size}\0".encode())

@@ -9,6 +9,7 @@ Layout::
     <run>/arrays/<name>/    chunked arrays (one .npz per chunk, see ChunkStore)
     <run>/figures/*.png     figures
     <run>/report_sections/  report sections written by each workflow (see matsight.report)
+    <run>/.matsight-run     the command that owns the folder and the files it wrote (see matsight.store.claim)
 """
 
 from __future__ import annotations
@@ -24,21 +25,34 @@ import pandas as pd
 
 from matsight.errors import RunFolderError
 from matsight.store.atomic import atomic_path, atomic_write_json
+from matsight.store.claim import claim_folder, record
 from matsight.store.manifest import build_manifest
 
 SMALL_TABLE_ROWS = 100_000
 
 
 class RunFolder:
-    """A run folder on disk. Creating one makes the folder and its sub-folders."""
+    """A run folder on disk. Nothing is written until :meth:`claim` or :meth:`start` (or a write);
+    ``create=False`` requires the folder to exist already (a run to read or add to)."""
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
         self.path = Path(path)
-        if create:
-            for sub in ("tables", "figures", "arrays"):
-                (self.path / sub).mkdir(parents=True, exist_ok=True)
-        elif not self.path.is_dir():
-            raise RunFolderError(f"run folder {self.path} does not exist: give the --out folder of an earlier run")
+        self._claimed_for: str | None = None
+        if not create and not self.path.is_dir():
+            what = "is a file, not a run folder" if self.path.exists() else "does not exist"
+            raise RunFolderError(f"run folder {self.path} {what}: give the --out folder of an earlier run")
+
+    def claim(self, command: str, reads=(), overwrite: bool = False, check_only: bool = False) -> RunFolder:
+        """Claim the folder for ``command`` (see :func:`matsight.store.claim.claim_folder`): never one
+        of ``reads`` or inside a read dataset, never another command's folder or a user's files
+        unless ``overwrite`` (which deletes only what matsight recorded there); resumes a folder of
+        the same command. ``check_only``: raise what claiming would raise, write nothing."""
+        claim_folder(
+            self.path, command, reads=reads, overwrite=overwrite, resume=True, kind="run", check_only=check_only
+        )
+        if not check_only:
+            self._claimed_for = command
+        return self
 
     # -- manifest -------------------------------------------------------------------------
     @property
@@ -49,7 +63,7 @@ class RunFolder:
         """The manifest, or raise RunFolderError naming the folder when it has none."""
         if not self.manifest_path.exists():
             raise RunFolderError(f"{self.path} has no manifest.json: it is not a matsight run folder")
-        return json.loads(self.manifest_path.read_text())
+        return _load_json(self.manifest_path)
 
     def start(
         self,
@@ -58,7 +72,12 @@ class RunFolder:
         seed: int | None = None,
         inputs: dict[str, str | os.PathLike] | None = None,
     ) -> dict[str, Any]:
-        """Write a fresh manifest with status ``running``; keep the first start time on resume."""
+        """Claim the folder for ``command`` unless :meth:`claim` did (``inputs`` are its reads), then
+        write a fresh manifest with status ``running``; keep the first start time on resume."""
+        if self._claimed_for != command:
+            self.claim(command, reads=list((inputs or {}).values()))
+        for sub in ("tables", "figures", "arrays"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
         manifest = build_manifest(command, arguments, seed=seed, inputs=inputs)
         if self.manifest_path.exists():
             previous = self.read_manifest()
@@ -68,11 +87,13 @@ class RunFolder:
         return manifest
 
     def set_status(self, status: str, **extra: Any) -> None:
-        """Update the manifest's status (``running``, ``finished``, ``failed``) and extra keys."""
+        """Update the manifest's status (``running``, ``finished``, ``failed``) and extra keys; record
+        the files written so far (an ``--overwrite`` later deletes those and only those)."""
         manifest = self.read_manifest()
         manifest["status"] = status
         manifest.update(extra)
         atomic_write_json(self.manifest_path, manifest)
+        record(self.path)
 
     # -- small files ----------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
@@ -85,7 +106,7 @@ class RunFolder:
         path = self.path / name
         if not path.exists():
             raise RunFolderError(f"{path} is missing: run the command that makes it first")
-        return json.loads(path.read_text())
+        return _load_json(path)
 
     # -- tables ---------------------------------------------------------------------------
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
@@ -153,3 +174,13 @@ class ChunkStore:
         if not parts:
             raise RunFolderError(f"{self.path} has no chunks: the extraction has not run yet")
         return np.concatenate(parts, axis=0)
+
+
+def _load_json(path: Path) -> Any:
+    """``path`` parsed as JSON; a damaged file is a RunFolderError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunFolderError(
+            f"{path} is damaged ({exc.__class__.__name__}: {exc}); rerun the command that wrote it"
+        ) from None

@@ -1,4 +1,4 @@
-"""Synthetic SEM lots with known ground truth (DATA_LAYOUTS layout 1).
+"""Synthetic SEM lots with known ground truth (docs/data-layouts.md layout 1).
 
 Each lot gets attributes drawn uniformly over :data:`ATTRIBUTE_RANGES` (``design="random"``) or from
 a Latin hypercube optimised for low discrepancy (``design="lhs"``: every attribute covers its range
@@ -17,6 +17,7 @@ polydispersity +0.6, size +1.0 (on size^-1/2), cracks −0.8, facetness +0.2.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from itertools import count, product
@@ -67,10 +68,12 @@ def lot_names() -> Iterator[str]:
 def read_coefficients(path: str | os.PathLike) -> dict[str, float]:
     """Coefficients from a JSON file ``{attribute: number}``; missing keys keep their defaults."""
     path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'--coefficients {path}: no such file; give a JSON file like {{"porosity": 1.0}}')
     try:
         given = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"coefficients file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f'{path} is not a text file: write JSON, e.g. {{"porosity": 1.0}}') from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f'{path} is not valid JSON (line {exc.lineno}): write e.g. {{"porosity": 1.0}}') from None
     if not isinstance(given, dict):
@@ -83,8 +86,8 @@ def merge_coefficients(given: dict | None, source: str = "coefficients") -> dict
     for key, value in (given or {}).items():
         if key not in DEFAULT_COEFFICIENTS:
             raise ConfigError(f"{source}: unknown attribute {key!r}; use {', '.join(DEFAULT_COEFFICIENTS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: coefficient of {key!r} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{source}: coefficient of {key!r} must be a finite number, got {value!r}")
         coefficients[key] = float(value)
     return coefficients
 

@@ -6,20 +6,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from matsight import options
+from matsight.data.split import SPLITS
 from matsight.errors import ConfigError
 from matsight.models import ARCHITECTURES, TASKS
+from matsight.training.loop import OPTIMIZERS, SCHEDULES
+from matsight.utils import resolve_device
 
-SPLITS = ("tiles", "lots")
-SCHEDULES = ("exponential", "cosine")
+MIN_IMAGE_SIZE = 16
 
 
 @dataclass
 class TrainConfig:
     """Arguments of ``matsight train`` (defaults follow the SEM paper, scaled to small images).
 
-    ``image_size``: images are resized to this (pixels, square) and randomly cropped to 352/384 of
-    it during training (centrally at evaluation). ``split``: hold out random ``tiles`` or whole
-    ``lots`` (regression over lots only) for validation. ``lr``: None → 0.01 for SGD, 1e-3 for Adam.
+    ``target``: the property column of lots.csv (regression; None: the only numeric column — several
+    need it named); ``units``: its unit, shown on figures (optional). ``image_size``: images are
+    resized to this (pixels, square) and randomly cropped to 352/384 of it during training
+    (centrally at evaluation). ``split``: hold out random ``tiles`` or whole ``lots`` (regression over
+    lots only) for validation. ``lr``: None → 0.01 for SGD, 1e-3 for Adam.
     ``schedule``: ``exponential`` (×0.95 per epoch, the paper's) or ``cosine`` (annealed to 0 at the last epoch).
     """
 
@@ -27,7 +32,8 @@ class TrainConfig:
     out: Path
     task: str = "regression"
     arch: str = "resnet18"
-    target: str = "cps"
+    target: str | None = None
+    units: str | None = None
     epochs: int = 30
     image_size: int = 128
     batch_size: int = 32
@@ -58,6 +64,13 @@ class TrainConfig:
         for name in ("epochs", "image_size", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        options.at_least("--image-size", self.image_size, MIN_IMAGE_SIZE, " pixels (the networks downsample 32x)")
+        options.one_of("--optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is not None:
+            options.positive("--lr", self.lr)
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise ConfigError(f"--weights {self.weights}: no such file; give a local .pt/.pth file")
+        resolve_device(self.device)
 
     @property
     def learning_rate(self) -> float:

@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from matsight.data import ImageDataset, ImageTable
+from matsight.data import ImageTable
+from matsight.data.intensity import Intensity, survey
+from matsight.data.layouts import choose_target
+from matsight.data.split import split_indices
 from matsight.data.transforms import crop_size_for
-from matsight.errors import RunFolderError
-from matsight.models import build_model, load_model
+from matsight.data.validate import check_trainable
+from matsight.errors import DataLayoutError, RunFolderError
+from matsight.models import ModelSpec, build_model, load_model
+from matsight.ood.run import fit_run_reference
+from matsight.progress import note
 from matsight.report import ORDER, Section, write_section
 from matsight.scale import distributed
 from matsight.store import RunFolder
 from matsight.training import figures
 from matsight.training.config import TrainConfig
-from matsight.training.loop import fit
+from matsight.training.loop import FitConfig, fit
 from matsight.training.metrics import classification_metrics, multilabel_metrics, per_group_means, regression_metrics
 from matsight.training.predict import model_outputs, outputs_to_table, read_table
+from matsight.training.seen import SPLIT_TABLE, split_frame
 from matsight.utils import resolve_device, seed_everything
 
-
-def split_indices(table: ImageTable, split: str, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation row indices: random tiles, or whole random lots (at least one)."""
-    rng = np.random.default_rng(seed)
-    if split == "lots":
-        lots = np.array(sorted(set(table.groups)))
-        held = set(rng.choice(lots, size=max(1, round(len(lots) * val_fraction)), replace=False))
-        is_val = np.array([g in held for g in table.groups])
-    else:
-        is_val = np.zeros(len(table), bool)
-        is_val[rng.permutation(len(table))[: max(1, round(len(table) * val_fraction))]] = True
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+LAYOUT_OF_TASK = {"regression": "lots", "multilabel": "multilabel", "classification": "classes"}
 
 
 def _check_resumable(run: RunFolder, config: TrainConfig) -> None:
@@ -45,39 +43,67 @@ def _check_resumable(run: RunFolder, config: TrainConfig) -> None:
         )
 
 
-def _meta(config: TrainConfig, table: ImageTable, train_rows: np.ndarray) -> dict:
-    meta = {
-        "arch": config.arch,
-        "task": config.task,
-        "target_names": table.target_names,
-        "class_names": table.class_names,
-        "image_size": config.image_size,
-        "crop_size": crop_size_for(config.image_size),
-        "channels": 1,
-    }
-    if config.task == "regression":
-        values = table.targets[train_rows]
-        meta.update(
-            num_outputs=table.targets.shape[1],
-            target_mean=values.mean(0).tolist(),
-            target_std=np.maximum(values.std(0), 1e-8).tolist(),
+@dataclass
+class TrainingData:
+    """The measured images ``table`` a run trains on, and the unmeasured lots it left out."""
+
+    table: ImageTable
+    unmeasured_lots: list[str]
+    unmeasured_images: int
+
+
+def read_training_data(config: TrainConfig) -> TrainingData:
+    """``config.data`` read for ``config.task``; lots without a value in the property column are left out."""
+    target = choose_target(config.data, config.target) if config.task == "regression" else None
+    table = read_table(config.data, config.task, target)
+    check_trainable(table)
+    measured = table.measured()
+    unmeasured = sorted(set(table.groups) - set(measured.groups))
+    if not len(measured):
+        raise DataLayoutError(
+            f"{config.data / 'lots.csv'}: no lot has a value in column '{target}'; "
+            "write the measured values, or choose another column with --target"
         )
-    else:
-        meta["num_outputs"] = len(table.class_names) if config.task == "classification" else table.targets.shape[1]
-    if config.arch == "crystal_convnet":
-        meta.update(channels=3, crop_size=config.image_size)
-    return meta
+    return TrainingData(measured, unmeasured, len(table) - len(measured))
 
 
-def evaluate(run: RunFolder, table: ImageTable, meta: dict, device) -> dict:
+def model_spec(config: TrainConfig, table: ImageTable, train_rows: np.ndarray, intensity: Intensity) -> ModelSpec:
+    """The :class:`ModelSpec` of a model trained as ``config`` says on the rows ``train_rows`` of ``table``."""
+    regression = config.task == "regression"
+    values = table.targets[train_rows]
+    num_outputs = table.targets.shape[1] if config.task != "classification" else len(table.class_names)
+    crystal = config.arch == "crystal_convnet"
+    return ModelSpec(
+        arch=config.arch,
+        task=config.task,
+        num_outputs=num_outputs,
+        target_names=tuple(table.target_names),
+        target_units=(config.units or "",) * len(table.target_names) if config.units else (),
+        class_names=tuple(table.class_names),
+        attribute_names=tuple(table.attribute_names),
+        image_size=config.image_size,
+        crop_size=config.image_size if crystal else crop_size_for(config.image_size),
+        channels=3 if crystal else 1,
+        intensity=intensity,
+        target_mean=tuple(values.mean(0).tolist()) if regression else (),
+        target_std=tuple(np.maximum(values.std(0), 1e-8).tolist()) if regression else (),
+        layout=LAYOUT_OF_TASK[config.task],
+    )
+
+
+def target_label(spec: ModelSpec) -> str:
+    """The property's name with its unit, e.g. ``yield_mpa (MPa)``."""
+    unit = spec.unit(0)
+    return f"{spec.target} ({unit})" if unit else str(spec.target)
+
+
+def evaluate(run: RunFolder, table: ImageTable, spec: ModelSpec, device) -> dict:
     """Metrics of the best checkpoint on ``table``; writes tables and figures into ``run``."""
     model, _ = load_model(run.path, device=device)
-    dataset = ImageDataset(table, meta["image_size"], channels=meta["channels"], crop_size=meta["crop_size"])
-    outputs = model_outputs(model, dataset, device)
-    predictions = outputs_to_table(outputs, table, meta)
+    outputs = model_outputs(model, spec.dataset(table), device)
+    predictions = outputs_to_table(outputs, table, spec)
     run.write_table("predictions", predictions)
-    task = meta["task"]
-    if task == "regression":
+    if spec.task == "regression":
         per_lot = per_group_means(table.groups, predictions["measured"], predictions["predicted"])
         run.write_table("per_lot", per_lot)
         result = {
@@ -85,20 +111,20 @@ def evaluate(run: RunFolder, table: ImageTable, meta: dict, device) -> dict:
             "lots": regression_metrics(per_lot["measured"], per_lot["predicted_mean"]),
         }
         figures.predicted_vs_measured(
-            predictions, per_lot, meta["target_names"][0], run.figure_path("predicted_vs_measured.png")
+            predictions, per_lot, target_label(spec), run.figure_path("predicted_vs_measured.png")
         )
-    elif task == "classification":
-        result = classification_metrics(table.targets[:, 0], outputs, meta["class_names"])
+    elif spec.task == "classification":
+        result = classification_metrics(table.targets[:, 0], outputs, list(spec.class_names))
         figures.confusion_matrix(
-            result["confusion_matrix"], meta["class_names"], run.figure_path("confusion_matrix.png")
+            result["confusion_matrix"], list(spec.class_names), run.figure_path("confusion_matrix.png")
         )
     else:
-        result = multilabel_metrics(table.targets, 1 / (1 + np.exp(-outputs)), meta["target_names"])
+        result = multilabel_metrics(table.targets, 1 / (1 + np.exp(-outputs)), list(spec.target_names))
         run.write_table("per_attribute", pd.DataFrame(result["per_attribute"]).T.rename_axis("attribute").reset_index())
     return result
 
 
-def _write_section(run: RunFolder, config: TrainConfig, metrics: dict) -> None:
+def _write_section(run: RunFolder, config: TrainConfig, spec: ModelSpec, metrics: dict, data: TrainingData) -> None:
     task = config.task
     if task == "regression":
         headline = {
@@ -114,9 +140,15 @@ def _write_section(run: RunFolder, config: TrainConfig, metrics: dict) -> None:
     else:
         headline = {"held-out mAP": metrics["map"]}
         figs, tables = ["figures/learning_curves.png"], ["tables/per_attribute.csv"]
+    predicts = f" of {spec.target}" if task == "regression" else ""
+    left_out = (
+        f" {len(data.unmeasured_lots)} lot(s) without a measured {spec.target} were left out."
+        if data.unmeasured_lots
+        else ""
+    )
     text = (
-        f"A {config.arch} {task} model trained on <code>{config.data}</code> for {config.epochs} epochs "
-        f"({config.split} split, {config.val_fraction:.0%} held out, images {config.image_size} px)."
+        f"A {config.arch} {task} model{predicts} trained on `{config.data}` for {config.epochs} epochs "
+        f"({config.split} split, {config.val_fraction:.0%} held out, images {config.image_size} px).{left_out}"
     )
     write_section(
         run.path,
@@ -133,52 +165,64 @@ def _write_section(run: RunFolder, config: TrainConfig, metrics: dict) -> None:
 
 
 def train(config: TrainConfig) -> RunFolder:
-    """Train as ``matsight train`` does and return the finished run folder."""
+    """Train as ``matsight train`` does and return the finished run folder.
+
+    Lots whose property cell is blank are left out (``metrics.json`` counts them); the split used is
+    written to ``tables/split`` (:mod:`matsight.training.seen`).
+    """
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    table = read_table(config.data, config.task, config.target)
-    train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
     run = RunFolder(config.out)
+    reads = [config.data, config.weights]
+    if distributed.is_main():
+        run.claim("train", reads=reads, overwrite=config.overwrite, check_only=True)
+    data = read_training_data(config)
+    table = data.table
+    train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
     if distributed.is_main():
         _check_resumable(run, config)
+        run.claim("train", reads=reads, overwrite=config.overwrite)
         run.start("train", config.arguments(), seed=config.seed, inputs={"data": config.data})
-    meta = _meta(config, table, train_rows)
-    model = build_model(config.arch, config.task, meta["num_outputs"], weights=config.weights)
-    channels, crop = meta["channels"], meta["crop_size"]
-    train_set = ImageDataset(
-        table.subset(train_rows), config.image_size, channels, augment=True, crop_size=crop, cache=True
-    )
-    val_set = ImageDataset(table.subset(val_rows), config.image_size, channels, crop_size=crop, cache=True)
-    state = fit(
-        model,
-        train_set,
-        val_set,
-        task=config.task,
-        run=run,
+        run.write_table(SPLIT_TABLE, split_frame(table, train_rows, val_rows))
+    surveys = survey(table.paths)
+    spec = model_spec(config, table, train_rows, Intensity.fit(surveys))
+    decoder = spec.intensity.decoder(surveys)
+    model = build_model(config.arch, config.task, spec.num_outputs, weights=config.weights)
+    train_set = spec.dataset(table.subset(train_rows), augment=True, cache=True, decoder=decoder)
+    val_set = spec.dataset(table.subset(val_rows), cache=True, decoder=decoder)
+    fit_config = FitConfig(
         epochs=config.epochs,
         batch_size=config.batch_size,
         optimizer=config.optimizer,
         lr=config.learning_rate,
         schedule=config.schedule,
-        meta=meta,
-        device=device,
         seed=config.seed,
+        device=device,
     )
+    state = fit(model, train_set, val_set, spec, run, fit_config)
     if distributed.is_main():
         run.write_table("history", pd.DataFrame(state["history"]))
         figures.learning_curves(pd.DataFrame(state["history"]), run.figure_path("learning_curves.png"))
-        metrics = evaluate(run, table.subset(val_rows), meta, device)
+        metrics = evaluate(run, table.subset(val_rows), spec, device)
+        note("fitting the out-of-distribution reference on the training and held-out images")
+        best, _ = load_model(run.path, device=device)
+        fit_run_reference(
+            run.path, best, spec, table.subset(train_rows), table.subset(val_rows), device, decoder=decoder
+        )
         run.write_json(
             "metrics.json",
             {
                 "task": config.task,
+                "target": spec.target,
                 "best_epoch": state["best_epoch"],
                 "validation": metrics,
                 "train_images": len(train_rows),
                 "validation_images": len(val_rows),
+                "unmeasured_lots_left_out": len(data.unmeasured_lots),
+                "unmeasured_images_left_out": data.unmeasured_images,
             },
         )
-        _write_section(run, config, metrics)
+        _write_section(run, config, spec, metrics, data)
         run.set_status("finished")
     distributed.barrier()
     return run
