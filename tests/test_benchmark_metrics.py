@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from matsight.benchmark import adapter
+from matsight.benchmark import metrics
 from matsight.benchmark.baselines import BASELINES, centre_gaussian, random_map, sobel_edges
 from matsight.benchmark.leaderboard import leaderboard, verdict
 from matsight.benchmark.metrics import METRICS, auroc, localisation, mass_ratio, pointing_game
@@ -122,25 +122,25 @@ def test_a_map_that_follows_the_model_scores_above_one_that_does_not_on_every_fa
         "random": torch.rand(8, SIDE, SIDE),
         "centre": centre_gaussian(model, x, None, 1),
     }
-    good = adapter.insertion_minus_deletion(model, x, follows, None, 1, steps=6).mean()
-    assert all(good > adapter.insertion_minus_deletion(model, x, m, None, 1, steps=6).mean() for m in ignores.values())
-    good = adapter.faithfulness_correlation(model, x, follows, None, 1, runs=30, subset=0.1, seed=0).mean()
+    good = metrics.insertion_minus_deletion(model, x, follows, None, 1, steps=6).mean()
+    assert all(good > metrics.insertion_minus_deletion(model, x, m, None, 1, steps=6).mean() for m in ignores.values())
+    good = metrics.faithfulness_correlation(model, x, follows, None, 1, runs=30, subset=0.1, seed=0).mean()
     for m in ignores.values():
-        assert good > adapter.faithfulness_correlation(model, x, m, None, 1, runs=30, subset=0.1, seed=0).mean() + 0.2
+        assert good > metrics.faithfulness_correlation(model, x, m, None, 1, runs=30, subset=0.1, seed=0).mean() + 0.2
     with torch.no_grad():
         classifier = Decision(w, threshold=float(WeightedSum(w)(x).median()) * 0.5).eval()
-    good = adapter.road(classifier, x, follows, 1, 1, "classification", (20, 40)).mean()  # lower = better
+    good = metrics.road(classifier, x, follows, 1, 1, "classification", (20, 40)).mean()  # lower = better
     for m in ignores.values():
-        assert good < adapter.road(classifier, x, m, 1, 1, "classification", (20, 40)).mean()
+        assert good < metrics.road(classifier, x, m, 1, 1, "classification", (20, 40)).mean()
 
 
 def test_faithfulness_metrics_score_a_constant_map_like_a_random_ordering_and_regressors_have_no_road():
     x = torch.rand(6, 1, SIDE, SIDE)
     model = WeightedSum(_weights()).eval()
     zero = torch.zeros(6, SIDE, SIDE)
-    assert np.isfinite(adapter.faithfulness_correlation(model, x, zero, None, 1, 10, 0.1, 0)).all()
-    assert np.isnan(adapter.road(model, x, zero, None, 1, "regression", (20,))).all()
-    shifted = adapter.rankable(torch.full((2, 3, 3), -5.0) + torch.arange(9.0).view(3, 3))
+    assert np.isfinite(metrics.faithfulness_correlation(model, x, zero, None, 1, 10, 0.1, 0)).all()
+    assert np.isnan(metrics.road(model, x, zero, None, 1, "regression", (20,))).all()
+    shifted = metrics.rankable(torch.full((2, 3, 3), -5.0) + torch.arange(9.0).view(3, 3))
     assert shifted.min() == 0 and torch.equal(shifted[0], torch.arange(9.0).view(3, 3))
 
 
@@ -157,8 +157,8 @@ def test_randomisation_check_separates_a_model_read_map_from_a_model_free_one():
             (grad,) = torch.autograd.grad(m(images).sum(), images)
         return grad[:, 0]
 
-    assert adapter.randomisation(gradient, model, x, None, 1).mean() < 0.5
-    np.testing.assert_allclose(adapter.randomisation(sobel_edges, model, x, None, 1), 1.0, atol=1e-6)
+    assert metrics.randomisation(gradient, model, x, None, 1).mean() < 0.5
+    np.testing.assert_allclose(metrics.randomisation(sobel_edges, model, x, None, 1), 1.0, atol=1e-6)
 
 
 def test_baselines_are_model_free_and_shaped_like_the_images():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
+from matsight import options
 from matsight.errors import ConfigError
 from matsight.workflow import WorkflowConfig
 
@@ -117,11 +118,19 @@ class BenchmarkConfig(WorkflowConfig):
             object.__setattr__(self, "cache", Path(self.cache))
         if self.preset not in PRESETS:
             raise ConfigError(f"preset {self.preset!r}: choose --quick or --full")
-        if self.seeds < 1:
-            raise ConfigError(f"--seeds {self.seeds}: give at least 1 (3 or more for a mean ± sd)")
+        options.at_least("--seeds", self.seeds, 1, " (3 or more for a mean ± sd)")
+        options.at_least("--seed", self.seed, 0)
         unknown = [t for t in self.tasks if t not in TASK_NAMES]
         if unknown or not self.tasks:
             raise ConfigError(f"--tasks {','.join(self.tasks)}: choose from {', '.join(TASK_NAMES)}")
+        if self.methods is not None:
+            from matsight.benchmark.methods import all_methods
+
+            if not self.methods:
+                raise ConfigError("--methods is empty: give library:method keys, or leave it out for every method")
+            all_methods(self.methods)  # an unknown key is a ConfigError naming the choices
+        if self.cache is not None:
+            _check_folder("--cache", self.cache)
         bad = set(self.overrides) - set(Preset.__dataclass_fields__)
         if bad:
             raise ConfigError(
@@ -136,3 +145,13 @@ class BenchmarkConfig(WorkflowConfig):
     @property
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else self.out / "cache"
+
+
+def _check_folder(option: str, path: Path) -> None:
+    """``path`` is a folder or can become one: not a regular file, not under one."""
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                what = "is a file" if part == path else f"is under the file {part}"
+                raise ConfigError(f"{option} {path} {what}: give a folder")
+            return

@@ -10,29 +10,16 @@ Integrated gradients and SmoothGrad use matsight's defaults (32 steps; 16 sample
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from contextlib import redirect_stderr
 
 import torch
 from torch import nn
 
-from matsight.saliency.base import select_output
-from matsight.saliency.gradcam import upsample
+from matsight.benchmark.metrics import Explain, Signed
+from matsight.saliency.normalise import resize
 from matsight.saliency.stages import find_stages
 
 IG_STEPS, SMOOTH_SAMPLES, SMOOTH_STDEV = 32, 16, 0.15
-Explain = Callable[[nn.Module, torch.Tensor, int | None, int], torch.Tensor]
-
-
-class Signed(nn.Module):
-    """``model`` seen as one output ``[N, 1]`` = ``sign * output[:, target]`` (peers explain index 0)."""
-
-    def __init__(self, model: nn.Module, target: int | None, sign: int):
-        super().__init__()
-        self.model, self.target, self.sign = model, target, sign
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return select_output(self.model(x), self.target, self.sign)[:, None]
 
 
 def last_stage(model: nn.Module) -> nn.Module:
@@ -68,7 +55,7 @@ def torchcam(name: str) -> Explain:
                 cam = extractor(class_idx=0, scores=scores)[0]
         finally:
             extractor.remove_hooks()
-        return upsample(cam.detach().float(), x.shape[-2:]).cpu()
+        return resize(cam.detach().float(), x.shape[-2:]).cpu()
 
     return explain
 

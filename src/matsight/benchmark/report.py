@@ -6,10 +6,10 @@ import html
 
 import pandas as pd
 
-from matsight.benchmark import adapter
 from matsight.benchmark.config import BenchmarkConfig
 from matsight.benchmark.figures import leaderboard_figure
 from matsight.benchmark.leaderboard import leaderboard, verdict
+from matsight.benchmark.methods import DEFAULT_METHOD
 from matsight.benchmark.tasks import TASKS
 from matsight.report import Section, write_section
 from matsight.store import RunFolder
@@ -46,7 +46,7 @@ def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame,
     run.write_table("models", models)
     if len(failed):
         run.write_table("failures", failed[["task", "seed", "method", "library"]])
-    defaults = {t: (adapter.DEFAULT_METHOD[TASKS[t].kind], "matsight") for t in config.tasks}
+    defaults = {t: (DEFAULT_METHOD[TASKS[t].kind], "matsight") for t in config.tasks}
     table = verdict(scores, defaults)
     run.write_table("verdict", table)
     figure = leaderboard_figure(

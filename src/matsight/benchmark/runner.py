@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from matsight.benchmark import adapter
+from matsight.benchmark import metrics
 from matsight.benchmark.config import BenchmarkConfig, Preset
 from matsight.benchmark.methods import Method, all_methods
-from matsight.benchmark.metrics import localisation
 from matsight.benchmark.tasks import TASKS, Instances, Pool, Task
 from matsight.benchmark.training import train_model
 from matsight.progress import note, progress
@@ -47,8 +46,11 @@ def load_pool(task: Task, settings: Preset, seed: int, cache: Path) -> Pool:
     }
     path = cache / f"pool-{task.name}-{_digest(spec)}.npz"
     if path.exists():
-        with np.load(path) as data:
-            return Pool(data["x"], data["y"], data["masks"], data["outputs"].tolist())
+        try:
+            with np.load(path) as data:  # allow_pickle stays False: arrays only
+                return Pool(data["x"], data["y"], data["masks"], data["outputs"].tolist())
+        except Exception as exc:  # a damaged cache entry: draw it again and replace it
+            note(f"{path.name} in the cache is unreadable ({type(exc).__name__}): drawing the pool again")
     start = time.perf_counter()
     pool = task.draw(settings, seed)
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
@@ -91,13 +93,13 @@ def score_method(
         _sync(device)
         seconds += time.perf_counter() - start
         maps = maps.to(device)
-        scores = localisation(maps, masks)
-        scores["insertion_minus_deletion"] = adapter.insertion_minus_deletion(model, x, maps, target, 1, settings.steps)
-        scores["faithfulness_correlation"] = adapter.faithfulness_correlation(
+        scores = metrics.localisation(maps, masks)
+        scores["insertion_minus_deletion"] = metrics.insertion_minus_deletion(model, x, maps, target, 1, settings.steps)
+        scores["faithfulness_correlation"] = metrics.faithfulness_correlation(
             model, x, maps, target, 1, settings.fc_runs, settings.fc_subset, seed
         )
-        scores["road"] = adapter.road(model, x, maps, target, 1, kind, settings.road_percentages)
-        scores["randomisation"] = adapter.randomisation(method.explain, model, x, target, 1)
+        scores["road"] = metrics.road(model, x, maps, target, 1, kind, settings.road_percentages)
+        scores["randomisation"] = metrics.randomisation(method.explain, model, x, target, 1)
         for name, array in scores.items():
             values.setdefault(name, []).append(np.asarray(array, np.float64))
     return {name: np.concatenate(parts) for name, parts in values.items()}, seconds

@@ -18,6 +18,7 @@ from torch import nn
 from matsight.benchmark.config import Preset
 from matsight.benchmark.models import build_task_model
 from matsight.benchmark.tasks import Pool, Task
+from matsight.progress import note
 from matsight.store.atomic import atomic_path, atomic_write_json
 
 TRAINING_VERSION = 1  # bump when the loop changes, so cached models are retrained
@@ -94,9 +95,12 @@ def train_model(
     torch.manual_seed(seed)
     model = build_task_model(recipe["arch"], task.channels, task.kind, len(pool.outputs))
     if weights.exists() and info_path.exists():
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        info = {**json.loads(info_path.read_text()), "cached": True}
-        return model.to(device).eval(), info
+        try:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            info = {**json.loads(info_path.read_text()), "cached": True}
+            return model.to(device).eval(), info
+        except Exception as exc:  # a damaged or foreign cache entry: train again and replace it
+            note(f"{weights.name} in the cache is unreadable ({type(exc).__name__}): training again")
     start = time.perf_counter()
     model.to(device).train()
     x_train = torch.from_numpy(pool.x[train])

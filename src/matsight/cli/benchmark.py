@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from matsight.cli.outputs import OVERWRITE, claim_run
+
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     @app.command()
@@ -19,6 +21,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         cache: Path = typer.Option(None, help="Folder for pools and trained models (default OUT/cache)."),
         seed: int = typer.Option(0, help="Seed of the task pools."),
         device: str = typer.Option("auto", help="auto, cpu or cuda."),
+        overwrite: bool = OVERWRITE,
     ) -> None:
         """Score every explanation method, peer library and baseline against the generators' ground truth."""
         from matsight.benchmark import BenchmarkConfig, run
@@ -37,6 +40,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             seed=seed,
             device=str(resolve_device(device)),
         )
+        claim_run(out, "benchmark", [], overwrite)
         folder = run(config)
         typer.echo(f"leaderboard: {folder.path / 'tables' / 'leaderboard.csv'}")
         typer.echo(f"figure: {folder.path / 'figures' / 'leaderboard.png'}; report: matsight report {folder.path}")
