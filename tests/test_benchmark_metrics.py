@@ -202,3 +202,29 @@ def test_leaderboard_is_mean_sd_n_over_seeds_and_the_verdict_needs_every_seed():
     assert table["passes"] and table["passing_methods"] == "matsight:fastcam"
     table = verdict(scores, {"t": ("gradcam", "matsight")}).iloc[0]
     assert not table["passes"] and table["localisation_beats_random"] and not table["localisation_beats_sobel"]
+
+
+def test_the_verdict_names_each_familys_winner_and_recommends_a_matsight_method_that_passes():
+    localisation = {
+        ("matsight", "fastcam"): [0.55, 0.52, 0.6],  # beats random, loses to Sobel: the default fails
+        ("matsight", "gradcam"): [0.8, 0.85, 0.9],  # passes both families
+        ("captum", "integrated-gradients"): [0.95, 0.9, 0.92],  # passes both, best localisation
+        ("torchcam", "gradcam"): [0.7, 0.72, 0.75],  # passes both, second in faithfulness
+        ("baseline", "random"): [0.5, 0.5, 0.5],
+        ("baseline", "centre-gaussian"): [0.55, 0.6, 0.65],
+        ("baseline", "sobel"): [0.65, 0.6, 0.6],
+    }
+    faithfulness = {key: [v - 0.4 for v in values] for key, values in localisation.items()}
+    faithfulness["matsight", "gradcam"] = [0.6, 0.65, 0.7]  # best faithfulness
+    faithfulness["torchcam", "gradcam"] = [0.56, 0.55, 0.57]
+    scores = pd.concat([_scores(localisation, ("auroc",)), _scores(faithfulness, ("faithfulness_correlation",))])
+    row = verdict(scores, {"t": ("fastcam", "matsight")}).iloc[0]
+    assert not row["passes"] and not row["localisation_beats_sobel"] and row["localisation_beats_random"]
+    assert (
+        row["localisation_winner"] == "captum:integrated-gradients" and row["faithfulness_winner"] == "matsight:gradcam"
+    )
+    # mean ranks over AUROC and FC: 1.5 (2, 1), 2 (1, 3), 2.5 (3, 2)
+    assert row["passing_methods"] == "matsight:gradcam, captum:integrated-gradients, torchcam:gradcam"
+    assert row["recommended_default"] == "matsight:gradcam" and row["passes_all"]
+    row = verdict(scores, {"t": ("gradcam", "matsight")}).iloc[0]
+    assert row["passes"] and row["recommended_default"] == "matsight:gradcam"

@@ -15,6 +15,7 @@ from matsight.benchmark.methods import all_methods
 from matsight.benchmark.tasks import TASKS
 from matsight.benchmark.training import train_model
 from matsight.errors import ConfigError
+from matsight.saliency.registry import METHODS
 
 TINY = dict(
     image_size=16,
@@ -84,25 +85,30 @@ def test_models_are_reused_from_the_cache_by_content(tmp_path):
 
 
 def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tmp_path):
-    """All methods on the crystal task (3-channel fingerprints, a classifier); the other tasks below."""
-    config = BenchmarkConfig(out=tmp_path / "run", seeds=2, tasks=("crystals",), overrides=TINY)
+    """All methods on the x-ray task (multi-label: a target per call, ROAD on a tag's decision); the
+    other tasks below with a few methods."""
+    config = BenchmarkConfig(out=tmp_path / "run", seeds=2, tasks=("xray",), overrides=TINY)
     folder = run(config)
     board = pd.read_csv(folder.path / "tables" / "leaderboard.csv")
     assert list(board.columns) == ["task", "method", "library", "metric", "mean", "sd", "n"]
     expected = {(m.library, m.name) for m in all_methods()}
-    assert len(expected) >= 30 and {"matsight", "pytorch-grad-cam", "torchcam", "captum", "zennit", "baseline"} == {
-        library for library, _ in expected
-    }
+    assert {("matsight", key) for key in METHODS} <= expected and len(expected) >= 30
+    assert {"matsight", "pytorch-grad-cam", "torchcam", "captum", "zennit", "baseline"} == {lib for lib, _ in expected}
     scored = board[board["metric"] == "auroc"]
     assert set(zip(scored["library"], scored["method"])) == expected and (scored["n"] == 2).all()
     assert not (folder.path / "tables" / "failures.csv").exists()
     metrics = set(board["metric"])
     assert {"mass_ratio", "pointing_game", "auroc", "insertion_minus_deletion", "faithfulness_correlation"} <= metrics
-    assert {"randomisation", "cost"} <= metrics
+    assert {"road", "randomisation", "cost"} <= metrics
     random_map = board[(board["method"] == "random") & (board["metric"] == "randomisation")]
     assert np.allclose(random_map["mean"], 1.0)  # a model-free map does not change with the model
-    verdict = pd.read_csv(folder.path / "tables" / "verdict.csv")
-    assert list(verdict["task"]) == ["crystals"] and set(verdict["default"]) == {"matsight:fastcam"}
+    verdict = pd.read_csv(folder.path / "tables" / "verdict.csv").iloc[0]
+    assert verdict["task"] == "xray" and verdict["default"] == "matsight:fastcam"
+    assert verdict["recommended_default"].startswith("matsight:")
+    assert verdict["localisation_winner"] in {f"{lib}:{name}" for lib, name in expected if lib != "baseline"}
+    markdown = (folder.path / "tables" / "leaderboard.md").read_text().splitlines()
+    assert markdown[0] == "| method | xray AUROC | xray FC |" and len(markdown) == 2 + len(expected)
+    assert markdown[2].startswith("| matsight:gradcam |") and markdown[-1].startswith("| baseline:")
     manifest = json.loads((folder.path / "manifest.json").read_text())
     assert manifest["status"] == "finished" and (folder.path / "figures" / "leaderboard.png").stat().st_size > 10_000
     section = json.loads((folder.path / "report_sections" / "benchmark.json").read_text())
@@ -112,14 +118,14 @@ def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tm
     assert (folder.path / "tables" / "scores.csv").read_text() == before
 
 
-def test_regression_and_multilabel_tasks_with_a_few_methods(tmp_path):
+def test_regression_and_classification_tasks_with_a_few_methods(tmp_path):
     keys = ("matsight:fastcam", "zennit:lrp", "baseline:random", "baseline:centre-gaussian", "baseline:sobel")
-    tasks = ("pits", "cps", "xray")
+    tasks = ("pits", "cps", "crystals")
     config = BenchmarkConfig(out=tmp_path / "run", seeds=2, tasks=tasks, methods=keys, overrides=TINY)
     board = pd.read_csv(run(config).path / "tables" / "leaderboard.csv")
     assert set(board["task"]) == set(tasks) and set(board["library"] + ":" + board["method"]) == set(keys)
-    assert set(board[board["task"] == "xray"]["metric"]) >= {"road", "auroc"}  # ROAD: a tag's decision
-    assert "road" not in set(board[board["task"] != "xray"]["metric"])  # a regressor has no decision
+    assert (board["n"] == 2).all() and set(board["metric"]) >= {"auroc", "faithfulness_correlation", "randomisation"}
+    assert "road" not in set(board["metric"])  # a regressor has no decision; Quantus ROAD fails on 3 channels
 
 
 def test_bad_options_are_config_errors_naming_the_option(tmp_path):

@@ -30,6 +30,23 @@ def _percentile(column: pd.Series, higher_is_better: bool) -> pd.Series:
     return (ranks - 1) / max(column.notna().sum() - 1, 1)
 
 
+def method_order(board: pd.DataFrame) -> list[str]:
+    """``library:method`` keys of the board: one method's libraries side by side (matsight first), methods
+    in registry order then alphabetically, baselines last."""
+    from matsight.saliency.registry import METHODS
+
+    libraries = ["matsight", *PEERS, BASELINE_LIBRARY]
+    names = list(METHODS)
+    pairs = board[["method", "library"]].drop_duplicates()
+    pairs = pairs.assign(
+        last=pairs["library"] == BASELINE_LIBRARY,
+        registered=pairs["method"].map(lambda m: names.index(m) if m in names else len(names)),
+        rank=pairs["library"].map(libraries.index),
+    )
+    pairs = pairs.sort_values(["last", "registered", "method", "rank"])
+    return (pairs["library"] + ":" + pairs["method"]).tolist()
+
+
 def leaderboard_figure(board: pd.DataFrame, titles: dict[str, str], n_seeds: int, path: str | os.PathLike) -> Path:
     """Write the figure: per task, rows = ``library:method`` (baselines in grey italics), columns =
     metrics; colour = rank within the metric (cividis: bright = better), text = the mean."""
@@ -39,11 +56,7 @@ def leaderboard_figure(board: pd.DataFrame, titles: dict[str, str], n_seeds: int
 
     tasks = list(dict.fromkeys(board["task"]))
     metrics = [m for m in METRICS if m in set(board["metric"])]
-    libraries = ["matsight", *PEERS, BASELINE_LIBRARY]
-    pairs = board[["method", "library"]].drop_duplicates()
-    pairs = pairs.assign(last=pairs["library"] == BASELINE_LIBRARY, rank=pairs["library"].map(libraries.index))
-    pairs = pairs.sort_values(["last", "method", "rank"])  # one method's libraries side by side, baselines last
-    keys = (pairs["library"] + ":" + pairs["method"]).tolist()
+    keys = method_order(board)
     fig, axes = plt.subplots(
         1, len(tasks), figsize=(1.0 + 0.62 * len(metrics) * len(tasks) + 2.2, 0.9 + 0.24 * len(keys)), squeeze=False
     )

@@ -5,7 +5,7 @@ seed's explained instances. The leaderboard has one row per (task, method, libra
 ``mean``, ``sd`` (over seeds, ddof 1) and ``n`` (seeds). The verdict asks, per task and metric
 family (localisation, faithfulness), whether the default method beats each baseline on every
 metric of the family — better mean *and* better in every seed — and, if it does not, which
-methods do.
+methods do; it also names each family's winner and the matsight method to make the default.
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ def beats_baselines(scores: pd.DataFrame, task: str, method: str, library: str, 
 
 def verdict(scores: pd.DataFrame, defaults: dict[str, tuple[str, str]]) -> pd.DataFrame:
     """Per task: does the default (``task -> (method, library)``) beat every baseline on localisation
-    and on faithfulness; else the methods that do (best first by their mean rank over those metrics)."""
+    and on faithfulness; the methods that do (best first by their mean rank over those metrics); the
+    winner of each family (best mean rank over its metrics, baselines excluded); and the matsight
+    method recommended as the task's default: the default when it passes, else the best-ranked
+    matsight method that passes, else the best-ranked matsight method (``passes_all`` says which)."""
     rows = []
     methods = scores[scores["library"] != BASELINE_LIBRARY][["method", "library"]].drop_duplicates()
     for task, (method, library) in defaults.items():
@@ -71,22 +74,38 @@ def verdict(scores: pd.DataFrame, defaults: dict[str, tuple[str, str]]) -> pd.Da
                 row[f"{family}_beats_{baseline}"] = beaten.get(baseline)
             passes &= bool(beaten) and all(beaten.values())
         row["passes"] = passes
+        keys = [f"{lib}:{name}" for name, lib in methods.itertuples(index=False)]
         winners = [
             f"{lib}:{name}"
             for name, lib in methods.itertuples(index=False)
             if all((b := beats_baselines(scores, task, name, lib, f)) and all(b.values()) for f in FAMILIES)
         ]
-        row["passing_methods"] = ", ".join(_by_rank(scores, task, winners)) if winners else "none"
+        ranked = by_rank(scores, task, winners, FAMILIES)
+        row["passing_methods"] = ", ".join(ranked) if ranked else "none"
+        for family in FAMILIES:
+            row[f"{family}_winner"] = next(iter(by_rank(scores, task, keys, (family,))), None)
+        own = [k for k in ranked if k.startswith("matsight:")]
+        if passes:
+            row["recommended_default"], row["passes_all"] = row["default"], True
+        elif own:
+            row["recommended_default"], row["passes_all"] = own[0], True
+        else:
+            mine = [k for k in keys if k.startswith("matsight:")]
+            row["recommended_default"], row["passes_all"] = (
+                next(iter(by_rank(scores, task, mine, FAMILIES)), None),
+                False,
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _by_rank(scores: pd.DataFrame, task: str, keys: list[str]) -> list[str]:
-    """``library:method`` keys ordered by their mean rank over the localisation and faithfulness metrics."""
+def by_rank(scores: pd.DataFrame, task: str, keys: list[str], families: tuple[str, ...]) -> list[str]:
+    """``library:method`` keys ordered by their mean rank (1 = best; ranks among every method and
+    baseline scored on the task) over the metrics of ``families``."""
     board = leaderboard(scores[scores["task"] == task])
-    board = board[board["metric"].map(lambda m: METRICS[m].family in FAMILIES)].copy()
+    board = board[board["metric"].map(lambda m: METRICS[m].family in families)].copy()
     board["key"] = board["library"] + ":" + board["method"]
-    board = board[board["key"].isin(keys)]
     sign = board["metric"].map(lambda m: -1 if METRICS[m].higher_is_better else 1)
     board["rank"] = (board["mean"] * sign).groupby(board["metric"]).rank()
-    return board.groupby("key")["rank"].mean().sort_values().index.tolist()
+    board = board[board["key"].isin(keys)]
+    return board.groupby("key")["rank"].mean().sort_values(kind="stable").index.tolist()
