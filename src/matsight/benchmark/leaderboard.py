@@ -34,12 +34,16 @@ def _better(a: np.ndarray, b: np.ndarray, higher: bool) -> bool:
     return bool(len(diff) and diff.mean() > 0 and (diff > 0).all())
 
 
-def beats_baselines(scores: pd.DataFrame, task: str, method: str, library: str, family: str) -> dict[str, bool] | None:
-    """``baseline -> bool`` for one method on one task and family (``None`` when the family has no
-    scored metric there)."""
+def family_table(scores: pd.DataFrame, task: str, family: str) -> pd.DataFrame:
+    """Per-seed values of one family's metrics on one task: index ``(metric, seed)``, columns
+    ``(library, method)`` (empty when the family has no scored metric there)."""
     part = scores[(scores["task"] == task) & scores["metric"].map(lambda m: METRICS[m].family == family)]
     part = part.dropna(subset=["value"])
-    wide = part.pivot_table(index=["metric", "seed"], columns=["library", "method"], values="value")
+    return part.pivot_table(index=["metric", "seed"], columns=["library", "method"], values="value")
+
+
+def beats_baselines(wide: pd.DataFrame, method: str, library: str) -> dict[str, bool] | None:
+    """``baseline -> bool`` for one method in a :func:`family_table` (``None`` when it is not scored there)."""
     if (library, method) not in wide.columns or wide.empty:
         return None
     result = {}
@@ -67,9 +71,10 @@ def verdict(scores: pd.DataFrame, defaults: dict[str, tuple[str, str]]) -> pd.Da
         if task not in set(scores["task"]):
             continue
         row = {"task": task, "default": f"{library}:{method}"}
+        wides = {family: family_table(scores, task, family) for family in FAMILIES}
         passes = True
         for family in FAMILIES:
-            beaten = beats_baselines(scores, task, method, library, family) or {}
+            beaten = beats_baselines(wides[family], method, library) or {}
             for baseline in BASELINES:
                 row[f"{family}_beats_{baseline}"] = beaten.get(baseline)
             passes &= bool(beaten) and all(beaten.values())
@@ -78,7 +83,7 @@ def verdict(scores: pd.DataFrame, defaults: dict[str, tuple[str, str]]) -> pd.Da
         winners = [
             f"{lib}:{name}"
             for name, lib in methods.itertuples(index=False)
-            if all((b := beats_baselines(scores, task, name, lib, f)) and all(b.values()) for f in FAMILIES)
+            if all((b := beats_baselines(wides[f], name, lib)) and all(b.values()) for f in FAMILIES)
         ]
         ranked = by_rank(scores, task, winners, FAMILIES)
         row["passing_methods"] = ", ".join(ranked) if ranked else "none"
