@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +144,18 @@ def score_unit(
     return table, {"task": task.name, "seed": seed, **info}
 
 
+@contextmanager
+def intra_op_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside the block (``0``: unchanged), restored after."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run(config: BenchmarkConfig) -> RunFolder:
     """Run the benchmark into ``config.out`` (resumable); see :mod:`matsight.benchmark`."""
     from matsight.benchmark.report import write_outputs
@@ -151,6 +165,10 @@ def run(config: BenchmarkConfig) -> RunFolder:
     unit_key = _digest({"settings": settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
 
     def body(folder: RunFolder) -> RunFolder:
+        with intra_op_threads(settings.threads):
+            return score_all(folder)
+
+    def score_all(folder: RunFolder) -> RunFolder:
         scores, models = [], []
         for name in config.tasks:
             task = TASKS[name]
