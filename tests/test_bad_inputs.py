@@ -476,6 +476,12 @@ cases(
         "synth-over-user": ("did not write", lambda f, t: ["synth", "sem-lots", f.user, "--lots", 2]),
         "predict-existing": ("--overwrite", lambda f, t: ["predict", f.reg, f.lots, "--out", f.text, *FAST]),
         "report-existing": ("--overwrite", lambda f, t: ["report", f.reg, "--out", f.text]),
+        "benchmark-over-reg": ("train", lambda f, t: benchmark_(f, t, "--out", f.reg)),
+        "benchmark-over-user": ("did not write", lambda f, t: benchmark_(f, t, "--out", f.user)),
+        "benchmark-over-user-overwrite": (
+            "checkpoint.pt",
+            lambda f, t: benchmark_(f, t, "--out", f.user, "--overwrite"),
+        ),
     },
 )
 UNDER_FILE = {
@@ -496,6 +502,8 @@ UNDER_FILE = {
     "synth-xray": lambda f, t: ["synth", "xray", f.text / "s", "--n", 2, "--size", 16],
     "synth-textures": lambda f, t: ["synth", "textures", f.text / "s", "--per-class", 1, "--size", 16],
     "report": lambda f, t: ["report", f.reg, "--out", f.text / "r.html"],
+    "benchmark": lambda f, t: benchmark_(f, t, "--out", f.text / "b"),
+    "benchmark-cache": lambda f, t: benchmark_(f, t, "--cache", f.text / "c"),
 }
 cases("out-under-file", {name: ("notes.txt", args) for name, args in UNDER_FILE.items()})
 
@@ -529,6 +537,12 @@ def crystals_explain_(f, t, *bad):
 
 def crystals_build_(f, t, *bad):
     return ["crystals", "build", t / "c", "--n", 2, *FAST, *bad]
+
+
+def benchmark_(f, t, *bad):
+    """``matsight benchmark`` on one task, one seed and one baseline (``--out`` may be given again in ``bad``)."""
+    small = ["--tasks", "crystals", "--seeds", 1, "--methods", "baseline:random", *FAST]
+    return ["benchmark", "--quick", "--out", t / "b", *small, *bad]
 
 
 def sem_lots_(f, t, *bad):
@@ -629,6 +643,16 @@ OPTION_CASES = {
     },
     "crystals-explain": {"class": "--class B9_nope", "top-n-0": "--top-n 0", "device": "--device tpu"},
     "crystals-build": {"split": "--split nope", "rotation-200": "--max-rotation 200", "engine": "--engine spark"},
+    "benchmark": {
+        "seeds-0": "--seeds 0",
+        "seeds-negative": "--seeds -3",
+        "seed-negative": "--seed -1",
+        "tasks": "--tasks pits,cracks",
+        "tasks-empty": "--tasks ,",
+        "methods": "--methods captum:lime",
+        "methods-empty": "--methods ,",
+        "device": "--device tpu",
+    },
     "synth-sem-lots": {
         "lots-0": "--lots 0",
         "tiles-0": "--tiles-per-lot 0",
@@ -649,6 +673,7 @@ BUILDERS = {
     "crystals-explain": crystals_explain_,
     "crystals-build": crystals_build_,
     "synth-sem-lots": sem_lots_,
+    "benchmark": benchmark_,
 }
 for command, bad_values in OPTION_CASES.items():
     for name, bad in bad_values.items():
@@ -660,6 +685,8 @@ cases(
     "option",
     {
         "train-target": ("nope", lambda f, t: train_(f, t, "--target", "nope")),
+        "benchmark-quick-and-full": ("--full", lambda f, t: benchmark_(f, t, "--full")),
+        "benchmark-cache-file": ("--cache", lambda f, t: benchmark_(f, t, "--cache", f.text)),
         "predict-batch-size-0": ("--batch-size", lambda f, t: ["predict", f.reg, f.lots, "--batch-size", 0, *FAST]),
         "predict-device": ("--device", lambda f, t: ["predict", f.reg, f.lots, "--device", "tpu"]),
         "predict-engine": ("--engine", lambda f, t: ["predict", f.reg, f.lots, "--engine", "spark", *FAST]),

@@ -89,7 +89,7 @@ def demo(
 def _register_workflows() -> None:
     import importlib
 
-    for name in ("data", "training", "saliency", "textures", "knobs", "analytics", "crystals"):
+    for name in ("data", "training", "saliency", "textures", "knobs", "analytics", "crystals", "benchmark"):
         importlib.import_module(f"matsight.cli.{name}").register(app, synth)
 
 
