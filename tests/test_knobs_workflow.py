@@ -271,6 +271,7 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
     from matsight.demo import DemoContext
     from matsight.knobs import demo, pipeline
     from matsight.knobs.agreement import NOT_CHECKED
+    from matsight.training.demo import TrainedRegressor
 
     root, lots = setup
     real_check = pipeline.check_quality
@@ -286,11 +287,9 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
         sweep=dict(levels=2, tiles=3),
         inverse=dict(tiles=3, steps=2),
     )
-    ctx = DemoContext(
-        root=tmp_path, console=Console(record=True, width=300), shared={"sem_run": root / "reg", "sem_lots": lots}
-    )
+    ctx = DemoContext(root=tmp_path, console=Console(record=True, width=300))
     with patch.dict(demo.DEMO_PRESETS, {"cpu": tiny}), patch.object(pipeline, "check_quality", check):
-        agreement = demo.run_demo(ctx).set_index("knob")
+        agreement = demo.run_demo(ctx, TrainedRegressor(lots=lots, run=root / "reg")).set_index("knob")
     editor = tmp_path / "sem-knobs"
     assert read_meta(editor)["image_size"] == 40  # the regressor's input size: it reads the edited tiles
     effects = pd.read_csv(editor / "inverse" / "tables" / "inverse_effects.csv")

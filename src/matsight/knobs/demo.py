@@ -18,6 +18,7 @@ from matsight.knobs.agreement import AGREES, Truth, agreement_summary, knob_agre
 from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.pipeline import read_control, run_inverse, run_sweep, run_train
 from matsight.models import read_spec
+from matsight.training.demo import TrainedRegressor
 
 # Settings of the demo's knobs step. The editor works at the regressor's input size (filled in from its
 # model spec) so the regressor reads the edited tiles themselves, and trains on random windows of them
@@ -36,11 +37,11 @@ DEMO_PRESETS = {
 }
 
 
-def run_demo(ctx) -> pd.DataFrame:
+def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
     """Train, sweep and search; print one line per knob and the agreement with the lots' ground truth;
     return the agreement table (:func:`~matsight.knobs.agreement.knob_agreement`)."""
     preset = DEMO_PRESETS["full" if ctx.full else "cpu"]
-    regressor, lots = ctx.shared["sem_run"], ctx.shared["sem_lots"]
+    regressor, lots = sem.run, sem.lots
     common = dict(device=ctx.device)
     editor = run_train(
         EditorConfig(
