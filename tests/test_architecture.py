@@ -86,3 +86,38 @@ def test_no_import_cycle_between_subpackages_even_through_lazy_imports():
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_importing_every_module_changes_no_global_state():
+    """No side effects on import: matplotlib settings, torch's and numpy's random state stay as they were."""
+    import subprocess
+    import sys
+
+    script = """
+import importlib, pkgutil, matplotlib, numpy, torch, matsight
+rc, np_state, torch_state = dict(matplotlib.rcParams), numpy.random.get_state()[1].copy(), torch.get_rng_state()
+for info in pkgutil.walk_packages(matsight.__path__, "matsight."):
+    if not info.name.endswith("__main__"):
+        importlib.import_module(info.name)
+assert dict(matplotlib.rcParams) == rc, "matplotlib settings changed on import"
+assert (numpy.random.get_state()[1] == np_state).all(), "numpy random state changed on import"
+assert torch.equal(torch.get_rng_state(), torch_state), "torch random state changed on import"
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_figure_style_applies_inside_styled_functions_only():
+    import matplotlib
+
+    from matsight.report.style import STYLE, styled
+
+    seen = {}
+
+    @styled
+    def draw():
+        seen["font"] = matplotlib.rcParams["font.size"]
+
+    before = matplotlib.rcParams["font.size"]
+    draw()
+    assert seen["font"] == STYLE["font.size"] and matplotlib.rcParams["font.size"] == before

@@ -18,6 +18,7 @@ from matsight.crystals.config import EXPLAINED_CLASSES, ExplainConfig
 from matsight.crystals.defects import vacancies
 from matsight.crystals.fingerprint import FingerprintTransformer
 from matsight.crystals.library import CLASS_NAMES, random_structure
+from matsight.report.style import styled
 from matsight.store import RunFolder
 from matsight.workflow import execute
 
@@ -39,6 +40,7 @@ def example_fingerprints(
     return FingerprintTransformer(device=device).transform(structures).view(len(classes), 2, 3, 64, 64)
 
 
+@styled
 def plot_class(name: str, images: torch.Tensor, response, clear, path: str | os.PathLike) -> Path:
     """One figure: rows pristine / defective; columns fingerprint, response map (max over the top
     units), dominant unit D(x), CLEAR map (dominant class C(x), brightness = level L(x))."""

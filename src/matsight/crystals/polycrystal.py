@@ -26,6 +26,7 @@ from matsight.crystals.config import DEFAULT_GRAINS, DEFAULT_SIZE, Grain, MapCon
 from matsight.crystals.library import CLASS_NAMES, build, prototype
 from matsight.errors import ConfigError
 from matsight.progress import note
+from matsight.report.style import styled
 from matsight.store import RunFolder
 from matsight.workflow import execute
 
@@ -148,6 +149,7 @@ def window_map(config: MapConfig) -> tuple[Polycrystal, np.ndarray, tuple[int, i
     return crystal, centres, shape, results
 
 
+@styled
 def plot_map(
     crystal: Polycrystal, centres: np.ndarray, shape: tuple[int, int], results: dict, path: str | os.PathLike
 ) -> Path:

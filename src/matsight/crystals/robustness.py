@@ -29,6 +29,7 @@ from matsight.crystals.spglib_baseline import TOLERANCES, fitted_baselines
 from matsight.crystals.train import load_classifier, predict
 from matsight.crystals.uncertainty import expected_calibration_error
 from matsight.progress import note, progress
+from matsight.report.style import styled
 from matsight.scale.engine import claim as tie_store
 from matsight.store import RunFolder
 from matsight.store.digest import file_digest
@@ -140,6 +141,7 @@ def robustness_table(config: RobustnessConfig, run: RunFolder | None = None) -> 
     return pd.DataFrame(rows)
 
 
+@styled
 def plot_robustness(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Accuracy (Wilson 95 % bands) and mean mutual information (quartile bands) against the level,
     one column per defect axis, one line per method."""

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from matsight.report.style import OKABE_ITO, SALIENCY_CMAP  # noqa: E402
+from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, styled
 
 
 def palette(n: int) -> np.ndarray:
@@ -69,6 +66,7 @@ def direction(sign: int) -> str:
     return "up" if sign > 0 else "down"
 
 
+@styled
 def overlay_figure(
     panels: list[OverlayPanel],
     method: str,
