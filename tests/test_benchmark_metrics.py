@@ -217,13 +217,13 @@ def test_the_verdict_names_each_familys_winner_and_recommends_a_matsight_method_
     faithfulness = {key: [v - 0.4 for v in values] for key, values in localisation.items()}
     faithfulness["matsight", "gradcam"] = [0.6, 0.65, 0.7]  # best faithfulness
     faithfulness["torchcam", "gradcam"] = [0.56, 0.55, 0.57]
-    scores = pd.concat([_scores(localisation, ("auroc",)), _scores(faithfulness, ("faithfulness_correlation",))])
+    scores = pd.concat([_scores(localisation, ("auroc",)), _scores(faithfulness, ("insertion_minus_deletion",))])
     row = verdict(scores, {"t": ("fastcam", "matsight")}).iloc[0]
     assert not row["passes"] and not row["localisation_beats_sobel"] and row["localisation_beats_random"]
     assert (
         row["localisation_winner"] == "captum:integrated-gradients" and row["faithfulness_winner"] == "matsight:gradcam"
     )
-    # mean ranks over AUROC and FC: 1.5 (2, 1), 2 (1, 3), 2.5 (3, 2)
+    # mean ranks over AUROC and insertion − deletion: 1.5 (2, 1), 2 (1, 3), 2.5 (3, 2)
     assert row["passing_methods"] == "matsight:gradcam, captum:integrated-gradients, torchcam:gradcam"
     assert row["recommended_default"] == "matsight:gradcam" and row["passes_all"]
     row = verdict(scores, {"t": ("gradcam", "matsight")}).iloc[0]

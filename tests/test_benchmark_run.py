@@ -107,7 +107,7 @@ def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tm
     assert verdict["recommended_default"].startswith("matsight:")
     assert verdict["localisation_winner"] in {f"{lib}:{name}" for lib, name in expected if lib != "baseline"}
     markdown = (folder.path / "tables" / "leaderboard.md").read_text().splitlines()
-    assert markdown[0] == "| method | xray AUROC | xray FC |" and len(markdown) == 2 + len(expected)
+    assert markdown[0] == "| method | xray AUROC | xray ins−del |" and len(markdown) == 2 + len(expected)
     assert markdown[2].startswith("| matsight:gradcam |") and markdown[-1].startswith("| baseline:")
     manifest = json.loads((folder.path / "manifest.json").read_text())
     assert manifest["status"] == "finished" and (folder.path / "figures" / "leaderboard.png").stat().st_size > 10_000

@@ -8,7 +8,7 @@ import pandas as pd
 
 from matsight.benchmark.config import BenchmarkConfig
 from matsight.benchmark.figures import leaderboard_figure, method_order
-from matsight.benchmark.leaderboard import leaderboard, verdict
+from matsight.benchmark.leaderboard import VERDICT_METRICS, leaderboard, verdict
 from matsight.benchmark.methods import DEFAULT_METHOD
 from matsight.benchmark.metrics import METRICS
 from matsight.benchmark.tasks import TASKS
@@ -16,9 +16,9 @@ from matsight.report import Section, write_section
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
 
-HEADLINE = ("auroc", "faithfulness_correlation")
-"""The leaderboard's headline metrics: localisation (AUROC, chance 0.5) and faithfulness (Quantus
-FaithfulnessCorrelation, chance 0); both unitless, so they compare across tasks."""
+HEADLINE = tuple(VERDICT_METRICS.values())
+"""The leaderboard's headline metrics: the verdict's (AUROC, chance 0.5; insertion − deletion in the
+task model's output units, chance 0)."""
 
 
 def verdict_lines(table: pd.DataFrame) -> list[str]:
@@ -61,7 +61,7 @@ def markdown_leaderboard(board: pd.DataFrame, tasks: list[str], metrics: tuple[s
             best = part["mean"].idxmax() if METRICS[metric].higher_is_better else part["mean"].idxmin()
             columns.append((task, metric))
             for key, row in part.iterrows():
-                text = f"{row['mean']:.2f} ± {row['sd']:.2f}"
+                text = f"{row['mean']:.2f}" + (f" ± {row['sd']:.2f}" if pd.notna(row["sd"]) else "")
                 cells[key, task, metric] = f"**{text}**" if key == best else text
     header = "| method | " + " | ".join(f"{t} {SHORT_NAMES[m]}" for t, m in columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 1)]
@@ -70,7 +70,13 @@ def markdown_leaderboard(board: pd.DataFrame, tasks: list[str], metrics: tuple[s
     return "\n".join(lines) + "\n"
 
 
-SHORT_NAMES = {"auroc": "AUROC", "faithfulness_correlation": "FC", "mass_ratio": "mass", "pointing_game": "pointing"}
+SHORT_NAMES = {
+    "auroc": "AUROC",
+    "insertion_minus_deletion": "ins−del",
+    "faithfulness_correlation": "FC",
+    "mass_ratio": "mass",
+    "pointing_game": "pointing",
+}
 
 
 def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame, models: pd.DataFrame) -> list[str]:
