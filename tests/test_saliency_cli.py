@@ -12,6 +12,7 @@ from matsight.demo import DemoContext
 from matsight.models import build_model, save_checkpoint
 from matsight.saliency.registry import DEFAULT_METHOD
 from matsight.synth.sem import generate_lots
+from matsight.training.demo import TrainedRegressor
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="Setting backward hooks")
@@ -72,9 +73,9 @@ def test_demo_step(sem):
     from matsight.saliency.demo import run_demo
 
     root, lots, run = sem
-    ctx = DemoContext(root=root / "demo", shared={"sem_run": run, "sem_lots": lots})
+    ctx = DemoContext(root=root / "demo")
     ctx.root.mkdir()
-    run_demo(ctx)
+    run_demo(ctx, TrainedRegressor(lots=lots, run=run))
     import pandas as pd
 
     faith = pd.read_parquet(ctx.root / "sem-saliency" / "tables" / "faithfulness.parquet")

@@ -167,6 +167,7 @@ def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
     import matsight.textures.demo as step
     from matsight.demo import DemoContext
     from matsight.textures.pretraining import pretraining_of
+    from matsight.training.demo import TrainedRegressor
 
     root, _ = setup
     tiny = dict(
@@ -179,10 +180,10 @@ def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
         image_size=32,
         n_boot=5,
     )
-    monkeypatch.setattr(step, "CPU_SETTINGS", tiny)
-    ctx = DemoContext(root=root / "demo", shared={"sem_lots": root / "lots"})
+    monkeypatch.setitem(step.DEMO_PRESETS, "cpu", tiny)
+    ctx = DemoContext(root=root / "demo")
     ctx.root.mkdir()
-    step.run_demo(ctx)
+    step.run_demo(ctx, TrainedRegressor(lots=root / "lots", run=root / "unused"))
     assert pretraining_of(ctx.root / "sem-regressor-textures").pretrained
     table = pd.read_csv(ctx.root / "textures" / "tables" / "texture_scores.csv")
     assert table.model_pretrained.all() and len(table) == 28

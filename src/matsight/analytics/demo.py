@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from matsight.analytics.compute import Analytics, AnalyticsConfig
 from matsight.analytics.compute import run as run_analytics
+from matsight.report import ORDER, Section, write_section
+from matsight.report.agreement import tag_agreement
 
 # Settings of the demo's x-ray step: images, image size (px), epochs, model input size (px).
 DEMO_PRESETS = {
@@ -41,5 +43,15 @@ def run_demo(ctx) -> Analytics:
     ctx.headlines.append(("X-ray tagger mAP", f"{val_ap:.3f} held out ({mean_ap:.3f} all images)"))
     ctx.console.print(
         f"x-ray tagger mAP {val_ap:.3f} on held-out images; explore it with: [bold]matsight app {run.path}[/]"
+    )
+    held_out = result.points[result.points["split"] == "val"]
+    names = result.summary["attributes"]
+    agreement = tag_agreement(
+        held_out[[f"label__{a}" for a in names]].to_numpy(), held_out[[f"prob__{a}" for a in names]].to_numpy(), names
+    )
+    ctx.console.print(agreement.console_line())
+    title = "X-ray tagger vs the generator's tags"
+    write_section(
+        folder.path, Section("analytics-agreement", title, agreement.report_text(), order=ORDER["analytics"] + 1)
     )
     return result

@@ -40,11 +40,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    context: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars or progress lines on standard error (results and errors stay)."
+    ),
 ) -> None:
     """matsight: saliency, texture concepts, attribute knobs and visual analytics for scientific CNNs."""
+    from matsight.progress import quiet as quiet_progress
+
+    context.with_resource(quiet_progress(quiet))
 
 
 @app.command()
@@ -82,7 +89,7 @@ def demo(
 def _register_workflows() -> None:
     import importlib
 
-    for name in ("data", "training", "saliency", "textures", "knobs", "analytics", "crystals"):
+    for name in ("data", "training", "saliency", "textures", "knobs", "analytics", "crystals", "benchmark"):
         importlib.import_module(f"matsight.cli.{name}").register(app, synth)
 
 

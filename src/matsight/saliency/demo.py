@@ -10,14 +10,15 @@ from matsight.report import Section, write_section
 from matsight.saliency.faithfulness import faithfulness_table
 from matsight.saliency.registry import build_explainer
 from matsight.saliency.runner import SaliencyConfig, run
+from matsight.training.demo import TrainedRegressor
 
 COMPARED = {"fastcam": {}, "gradcam": {}, "integrated-gradients": {"n_steps": 8}}
 
 
-def run_demo(ctx) -> None:
+def run_demo(ctx, sem: TrainedRegressor) -> None:
     """Maps of a few tiles with the task's default method, then deletion/insertion AUC for FastCAM,
     Grad-CAM, integrated gradients and the default."""
-    run_dir, lots = ctx.shared["sem_run"], ctx.shared["sem_lots"]
+    run_dir, lots = sem.run, sem.lots
     n = 32 if ctx.full else 6
     folder = run(
         SaliencyConfig(

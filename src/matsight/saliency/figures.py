@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import hsv_to_rgb, to_rgb  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from matsight.report.style import OKABE_ITO, SALIENCY_CMAP  # noqa: E402
+from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, styled
 
 
 def palette(n: int) -> np.ndarray:
@@ -25,17 +22,6 @@ def palette(n: int) -> np.ndarray:
     if n <= len(OKABE_ITO):
         return np.array([to_rgb(c) for c in OKABE_ITO[:n]])
     return plt.get_cmap("tab20")(np.arange(n) % 20)[:, :3]
-
-
-def layer_contribution(stage_maps: torch.Tensor) -> np.ndarray:
-    """``[N,S,H,W]`` upsampled stage maps -> RGB ``[N,H,W,3]``: hue = map-weighted mean stage index
-    (red = shallow, blue/violet = deep), value = max over stages, full saturation."""
-    m = stage_maps.detach().float().cpu()
-    idx = torch.arange(m.shape[1], dtype=torch.float32).view(1, -1, 1, 1)
-    mean_idx = (m * idx).sum(dim=1) / m.sum(dim=1).clamp_min(1e-7)
-    hue = 0.75 * mean_idx / max(m.shape[1] - 1, 1)
-    hsv = torch.stack([hue, torch.ones_like(hue), m.amax(dim=1).clamp(0, 1)], dim=-1)
-    return hsv_to_rgb(hsv.numpy())
 
 
 def clear_rgb(dominant: torch.Tensor, level: torch.Tensor, n: int | None = None) -> np.ndarray:
@@ -80,6 +66,7 @@ def direction(sign: int) -> str:
     return "up" if sign > 0 else "down"
 
 
+@styled
 def overlay_figure(
     panels: list[OverlayPanel],
     method: str,

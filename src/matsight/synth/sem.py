@@ -27,12 +27,14 @@ from string import ascii_uppercase
 import numpy as np
 import pandas as pd
 from PIL import Image
-from rich.progress import Progress
 from scipy.stats import qmc
 
 from matsight.errors import ConfigError
+from matsight.progress import progress as progress_report
+from matsight.progress import quiet
 from matsight.store.atomic import atomic_path, atomic_write_json
-from matsight.synth.sem_tiles import TileAttributes, render_tile
+from matsight.synth.masks import write_masks
+from matsight.synth.sem_tiles import MASK_NAMES, TileAttributes, render_tile_with_truth
 
 DESIGNS = ("random", "lhs")
 ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
@@ -133,9 +135,15 @@ def generate_lots(
     coefficients: dict[str, float] | None = None,
     design: str = "random",
     progress: bool = True,
+    masks: bool = True,
 ) -> Path:
     """Write ``lots.csv``, ``images/<lot>/tile_NNN.png`` and ``ground_truth.json`` under ``out``
-    (``design``: how lot attributes are drawn, ``random`` or ``lhs``, see the module docstring)."""
+    (``design``: how lot attributes are drawn, ``random`` or ``lhs``, see the module docstring).
+
+    ``masks``: also write ``masks/<lot>/tile_NNN.png``, the per-pixel ground truth of each tile
+    bit-packed (bit i = :data:`matsight.synth.sem_tiles.MASK_NAMES` [i], read with
+    ``matsight.synth.masks.read_masks``), and the pits and cracks drawn per tile in
+    ``masks/counts.csv``. The tiles are the same with or without masks."""
     if lots < 2 or tiles_per_lot < 1 or size < 16:
         raise ConfigError("need --lots ≥ 2, --tiles-per-lot ≥ 1 and --size ≥ 16")
     coefficients = merge_coefficients(coefficients)
@@ -144,8 +152,8 @@ def generate_lots(
     names = [name for name, _ in zip(lot_names(), range(lots))]
     attributes = lot_attributes(names, design, rng, seed)
     cps = critical_peak_stress(attributes, coefficients, rng)
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("rendering SEM tiles", total=lots * tiles_per_lot)
+    counts = []
+    with quiet(not progress), progress_report(lots * tiles_per_lot, "rendering SEM tiles") as bar:
         for index, name in enumerate(names):
             folder = out / "images" / name
             folder.mkdir(parents=True, exist_ok=True)
@@ -153,10 +161,16 @@ def generate_lots(
             lot_rng = np.random.default_rng([seed, index])
             for t in range(tiles_per_lot):
                 path = folder / f"tile_{t:03d}.png"
-                tile = render_tile(tile_attributes, size, lot_rng)
+                tile, truth = render_tile_with_truth(tile_attributes, size, lot_rng)
                 with atomic_path(path) as tmp:  # always rewrite: a rerun with another seed must not keep old tiles
                     Image.fromarray(tile).save(tmp, format="PNG")
-                bar.advance(task)
+                if masks:
+                    write_masks(out / "masks" / name / path.name, truth.masks, MASK_NAMES, (size, size))
+                    counts.append({"lot": name, "tile": path.name, "pits": truth.n_pits, "cracks": truth.n_cracks})
+                bar.advance()
+    if masks:
+        with atomic_path(out / "masks" / "counts.csv") as tmp:
+            pd.DataFrame(counts).to_csv(tmp, index=False)
     table = attributes.rename_axis("lot").reset_index()
     table.insert(1, "cps", cps)
     with atomic_path(out / "lots.csv") as tmp:
@@ -180,6 +194,7 @@ def generate_lots(
             "tile_size": size,
             "tiles_per_lot": tiles_per_lot,
             "lots": table.round(6).to_dict(orient="records"),
+            **({"masks": {"folder": "masks", "bits": list(MASK_NAMES), "counts": "masks/counts.csv"}} if masks else {}),
         },
     )
     return out

@@ -6,11 +6,16 @@ flat, individually tilted facets with sharp edges (1) into rounded, dome-shaded 
 wider gaps (0). Pits are small dark pin-pricks on grain surfaces, cracks thin dark random-walk
 lines. SEM look: bright edges (edge effect), a low-frequency topographic/illumination gradient,
 slight blur and shot/detector noise.
+
+:func:`render_tile_with_truth` also returns where each cause was planted (:class:`TileTruth`):
+per-pixel masks of the pits, cracks, grain boundaries and grain faces (facets) and the number of
+pits and cracks drawn. The masks come from the same arrays that darken or shade the tile, so they
+cost a few comparisons and the tile is identical with or without them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -30,6 +35,28 @@ class TileAttributes:
     polydispersity: float
     facetness: float
     cracks: float
+
+
+MASK_NAMES = ("pits", "cracks", "grain_boundaries", "facets")
+"""The planted causes with a per-pixel mask, in bit order (see :mod:`matsight.synth.masks`)."""
+VISIBLE_DARKENING = 0.1  # a pit or crack pixel: the feature darkens it by at least 10 %
+
+
+@dataclass(frozen=True)
+class TileTruth:
+    """Where a tile's causes are: ``masks`` maps each of :data:`MASK_NAMES` to ``bool [side, side]``.
+
+    ``pits``: pixels a pit darkens by ≥ 10 % (3–4 px discs); ``cracks``: pixels a crack darkens by
+    ≥ 10 %; ``grain_boundaries``: the dark gaps between grains (within ``gap / 2 + 0.5`` px of a
+    boundary; ``gap`` = 0.7 px for faceted … 2.5 px for rounded grains); ``facets``: the grain faces
+    that carry the facet / dome shading, farther than ``gap + 0.5`` px from a boundary, where pits
+    are placed (the bright rims in between belong to neither). ``n_pits``: pits drawn;
+    ``n_cracks``: cracks drawn.
+    """
+
+    masks: dict[str, np.ndarray] = field(repr=False)
+    n_pits: int
+    n_cracks: int
 
 
 def _laguerre_labels(shape: tuple[int, int], centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -69,9 +96,11 @@ def _stratified_count(rng: np.random.Generator, expected: float) -> int:
     return whole + int(rng.random() < expected - whole)
 
 
-def _crack_mask(rng: np.random.Generator, side: int, a: TileAttributes) -> np.ndarray:
+def _crack_mask(rng: np.random.Generator, side: int, a: TileAttributes) -> tuple[np.ndarray, int]:
+    """Darkening ``float32 [side, side]`` of the cracks (≈ 1 on a crack) and how many were drawn."""
     mask = np.zeros((side, side), np.float32)
-    for _ in range(_stratified_count(rng, a.cracks * (side / 100) ** 2)):
+    n_cracks = _stratified_count(rng, a.cracks * (side / 100) ** 2)
+    for _ in range(n_cracks):
         y, x = rng.uniform(0, side, 2)
         heading = rng.uniform(0, 2 * np.pi)
         for _step in range(int(rng.uniform(0.5, 0.8) * side)):
@@ -79,11 +108,16 @@ def _crack_mask(rng: np.random.Generator, side: int, a: TileAttributes) -> np.nd
             y, x = y + np.sin(heading), x + np.cos(heading)
             if 0 <= y < side and 0 <= x < side:
                 mask[int(y), int(x)] = 1.0
-    return ndimage.gaussian_filter(mask, 0.5) * 2.5
+    return ndimage.gaussian_filter(mask, 0.5) * 2.5, n_cracks
 
 
 def render_tile(a: TileAttributes, side: int, rng: np.random.Generator) -> np.ndarray:
     """One tile ``uint8 [side, side]``."""
+    return render_tile_with_truth(a, side, rng)[0]
+
+
+def render_tile_with_truth(a: TileAttributes, side: int, rng: np.random.Generator) -> tuple[np.ndarray, TileTruth]:
+    """One tile ``uint8 [side, side]`` and its :class:`TileTruth` (same random draws as :func:`render_tile`)."""
     centres, radii = _grain_seeds(rng, side, a)
     labels = _laguerre_labels((side, side), centres, radii)
     boundary = np.zeros(labels.shape, bool)
@@ -121,10 +155,22 @@ def render_tile(a: TileAttributes, side: int, rng: np.random.Generator) -> np.nd
     pit[py[keep], px[keep]] = 1.0
     pit = ndimage.gaussian_filter(pit, 0.7) * 9
     image *= 1 - np.clip(pit, 0, 0.85)
-    image *= 1 - np.clip(_crack_mask(rng, side, a), 0, 0.9)
+    crack, n_cracks = _crack_mask(rng, side, a)
+    image *= 1 - np.clip(crack, 0, 0.9)
+    faces = depth > gap + 0.5
+    truth = TileTruth(
+        masks={
+            "pits": pit >= VISIBLE_DARKENING,
+            "cracks": crack >= VISIBLE_DARKENING,
+            "grain_boundaries": depth <= gap / 2 + 0.5,
+            "facets": faces,
+        },
+        n_pits=int(keep.sum()),
+        n_cracks=n_cracks,
+    )
     # topographic shading, blur, detector noise
     gy, gx = rng.normal(0, 0.15, 2)
     image *= 1 + gy * (yy / side - 0.5) + gx * (xx / side - 0.5)
     image = ndimage.gaussian_filter(image, 0.6)
     image = rng.poisson(np.clip(image, 0, None) * 120) / 120 + rng.normal(0, 0.02, image.shape)
-    return (np.clip(image / 1.25, 0, 1) * 255).astype(np.uint8)
+    return (np.clip(image / 1.25, 0, 1) * 255).astype(np.uint8), truth

@@ -3,7 +3,7 @@
 The probe reads texture images through the model's features, so it needs a model that has learnt
 textures (docs/textures.md). The demo follows its own recipe at CPU size: a ResNet-18 texture
 classifier on a pretraining bank of its own (seed 100), then a regressor fine-tuned from it on the
-demo's SEM lots (``ctx.shared["sem_lots"]``), then the probe with the demo bank (seed ``ctx.seed``).
+demo's SEM lots (handed over by the training step), then the probe with the demo bank (seed ``ctx.seed``).
 The demo lots plant CPS rising with porosity, so the pit-like textures (:data:`POROSITY_FAMILY`)
 should rank near the top; the step prints whether they do (:func:`planted_story`).
 """
@@ -22,33 +22,36 @@ from matsight.store import RunFolder
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
 from matsight.textures.analysis import TexturesConfig, run
 from matsight.training import TrainConfig, train
+from matsight.training.demo import TrainedRegressor
 
 # per_class/size: the probe bank; pretrain_*: the texture classifier (its bank drawn at pretrain_size px, trained
 # at that size); finetune_epochs/image_size: the regressor (at the SEM regressor's size, so pits stay visible)
-CPU_SETTINGS = dict(
-    per_class=8,
-    size=64,
-    pretrain_per_class=24,
-    pretrain_epochs=4,
-    pretrain_size=64,
-    finetune_epochs=4,
-    image_size=96,
-    n_boot=100,
-)
-FULL_SETTINGS = dict(
-    per_class=40,
-    size=256,
-    pretrain_per_class=40,
-    pretrain_epochs=8,
-    pretrain_size=128,
-    finetune_epochs=20,
-    image_size=384,
-    n_boot=1000,
-)
+DEMO_PRESETS = {
+    "cpu": dict(
+        per_class=8,
+        size=64,
+        pretrain_per_class=24,
+        pretrain_epochs=4,
+        pretrain_size=64,
+        finetune_epochs=4,
+        image_size=96,
+        n_boot=100,
+    ),
+    "full": dict(
+        per_class=40,
+        size=256,
+        pretrain_per_class=40,
+        pretrain_epochs=8,
+        pretrain_size=128,
+        finetune_epochs=20,
+        image_size=384,
+        n_boot=1000,
+    ),
+}
 PRETRAIN_SEED = 100
 
 
-def texture_regressor(ctx, settings: dict) -> Path:
+def texture_regressor(ctx, lots: Path, settings: dict) -> Path:
     """Pretrain a texture classifier on its own bank, fine-tune a CPS regressor from it; the run folder.
 
     Reruns reuse the banks and the finished runs."""
@@ -69,7 +72,7 @@ def texture_regressor(ctx, settings: dict) -> Path:
     )
     regressor = train(
         TrainConfig(
-            data=ctx.shared["sem_lots"],
+            data=lots,
             out=ctx.root / "sem-regressor-textures",
             task="regression",
             target="cps",
@@ -103,13 +106,10 @@ def planted_story(table: pd.DataFrame, family: tuple[str, ...] = POROSITY_FAMILY
     return agrees, line
 
 
-def run_demo(ctx) -> None:
+def run_demo(ctx, sem: TrainedRegressor) -> None:
     """Write the banks, the texture-pretrained regressor and the ``ctx.root/"textures"`` run; add headlines."""
-    if "sem_lots" not in ctx.shared:
-        ctx.console.print("[yellow]textures: no SEM lots in this demo, skipping[/]")
-        return
-    settings = FULL_SETTINGS if ctx.full else CPU_SETTINGS
-    regressor = texture_regressor(ctx, settings)
+    settings = DEMO_PRESETS["full" if ctx.full else "cpu"]
+    regressor = texture_regressor(ctx, sem.lots, settings)
     bank = ctx.root / "texture-bank"
     if not bank.exists():
         generate_bank(bank, per_class=settings["per_class"], size=settings["size"], seed=ctx.seed)
@@ -117,7 +117,7 @@ def run_demo(ctx) -> None:
         TexturesConfig(
             out=ctx.root / "textures",
             run=regressor,
-            lots=ctx.shared["sem_lots"],
+            lots=sem.lots,
             bank=bank,
             device=ctx.device,
             seed=ctx.seed,

@@ -1,0 +1,135 @@
+"""Tables, figure, report section and headline lines of a finished benchmark run."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from matsight.benchmark.config import BenchmarkConfig
+from matsight.benchmark.figures import leaderboard_figure, method_order
+from matsight.benchmark.leaderboard import VERDICT_METRICS, leaderboard, verdict
+from matsight.benchmark.methods import DEFAULT_METHOD
+from matsight.benchmark.metrics import METRICS
+from matsight.benchmark.tasks import TASKS
+from matsight.report import Section, write_section
+from matsight.store import RunFolder
+from matsight.store.atomic import atomic_path
+
+HEADLINE = tuple(VERDICT_METRICS.values())
+"""The leaderboard's headline metrics: the verdict's (AUROC, chance 0.5; insertion − deletion in the
+task model's output units, chance 0)."""
+
+
+def verdict_lines(table: pd.DataFrame) -> list[str]:
+    """One sentence per task: whether the default beats every baseline on localisation and faithfulness,
+    each family's winner, and the matsight method recommended as the task's default."""
+    lines = []
+    for row in table.to_dict("records"):
+        if row["passes"]:
+            head = (
+                f"{row['task']}: the default {row['default']} beats random, centre Gaussian and Sobel maps "
+                "on every localisation and faithfulness metric in every seed"
+            )
+        else:
+            failed = [
+                key.replace("_beats_", " vs ") for key, value in row.items() if "_beats_" in key and value is not True
+            ]
+            head = (
+                f"{row['task']}: the default {row['default']} does NOT beat every baseline "
+                f"(fails: {', '.join(failed)}); methods that do: {row['passing_methods']}"
+            )
+        best = "" if row["passes_all"] else " (no matsight method beats every baseline: best mean rank)"
+        lines.append(
+            f"{head}. Localisation is won by {row['localisation_winner']}, faithfulness by "
+            f"{row['faithfulness_winner']}; recommended default: {row['recommended_default']}{best}."
+        )
+    return lines
+
+
+def markdown_leaderboard(board: pd.DataFrame, tasks: list[str], metrics: tuple[str, ...] = HEADLINE) -> str:
+    """A markdown table: one row per ``library:method`` (matsight first, baselines last), one column per
+    task and metric, cells ``mean ± sd`` over seeds; the best mean of each column in bold."""
+    keys = method_order(board)
+    columns, cells = [], {}
+    for task in tasks:
+        for metric in metrics:
+            part = board[(board["task"] == task) & (board["metric"] == metric)]
+            if part.empty:
+                continue
+            part = part.assign(key=part["library"] + ":" + part["method"]).set_index("key")
+            best = part["mean"].idxmax() if METRICS[metric].higher_is_better else part["mean"].idxmin()
+            columns.append((task, metric))
+            for key, row in part.iterrows():
+                text = f"{row['mean']:.2f}" + (f" ± {row['sd']:.2f}" if pd.notna(row["sd"]) else "")
+                cells[key, task, metric] = f"**{text}**" if key == best else text
+    header = "| method | " + " | ".join(f"{t} {SHORT_NAMES[m]}" for t, m in columns) + " |"
+    lines = [header, "|" + "---|" * (len(columns) + 1)]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(cells.get((key, t, m), "–") for t, m in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+SHORT_NAMES = {
+    "auroc": "AUROC",
+    "insertion_minus_deletion": "ins−del",
+    "faithfulness_correlation": "FC",
+    "mass_ratio": "mass",
+    "pointing_game": "pointing",
+}
+
+
+def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame, models: pd.DataFrame) -> list[str]:
+    """Write ``tables/{scores,leaderboard,verdict,models,failures}.csv``, ``tables/leaderboard.md`` (the
+    headline metrics as a markdown table), ``figures/leaderboard.png`` and the report section; return the
+    verdict lines."""
+    failed = scores[scores["metric"] == "failed"]
+    scores = scores[scores["metric"] != "failed"]
+    board = leaderboard(scores)
+    run.write_table("scores", scores)
+    run.write_table("leaderboard", board)
+    run.write_table("models", models)
+    if len(failed):
+        run.write_table("failures", failed[["task", "seed", "method", "library"]])
+    defaults = {t: (DEFAULT_METHOD[TASKS[t].kind], "matsight") for t in config.tasks}
+    table = verdict(scores, defaults)
+    run.write_table("verdict", table)
+    figure = leaderboard_figure(
+        board, {t: TASKS[t].title for t in config.tasks}, config.seeds, run.figure_path("leaderboard.png")
+    )
+    lines = verdict_lines(table)
+    markdown = run.path / "tables" / "leaderboard.md"
+    with atomic_path(markdown) as tmp:
+        tmp.write_text(markdown_leaderboard(board, list(config.tasks)))
+    settings = config.settings
+    quality = models.drop(columns=[c for c in models.columns if c not in ("task", "r2", "accuracy", "mAP")])
+    quality_text = "; ".join(
+        f"{task}: "
+        + ", ".join(
+            f"{m} {part[m].mean():.2f} ± {part[m].std():.2f}" for m in part.columns[1:] if part[m].notna().any()
+        )
+        for task, part in quality.groupby("task", sort=False)
+    )
+    text = (
+        f"{len(config.tasks)} tasks with planted causes, {config.seeds} seeds each (a seed = its own held-out "
+        f"images and its own model), {settings.n_eval} explained instances per seed, preset {settings.name} "
+        f"({settings.arch} models, {settings.image_size} px). Every matsight method, the same methods from "
+        "pytorch-grad-cam, torchcam, captum and zennit, and three baselines (random, centre Gaussian, Sobel "
+        "edges) are scored on localisation against the generators' masks (mass ratio, pointing game, AUROC), "
+        "faithfulness (insertion − deletion, Quantus FaithfulnessCorrelation and ROAD), the randomisation "
+        f"check and cost. Held-out model quality: {quality_text}. "
+        + " ".join(lines)
+        + (f" {len(failed)} (method, task, seed) runs failed; see tables/failures.csv." if len(failed) else "")
+    )
+    write_section(
+        run.path,
+        Section(
+            key="benchmark",
+            title="Ground-truth benchmark of explanation methods",
+            text=html.escape(text),
+            figures=[str(figure.relative_to(run.path))],
+            tables=["tables/verdict.csv", "tables/leaderboard.csv", "tables/models.csv"],
+            order=26,
+        ),
+    )
+    return lines

@@ -1,0 +1,192 @@
+"""``run(config) -> RunFolder``: every task × seed × method, scored, aggregated and reported.
+
+Work is resumable per (task, seed): each finished unit writes ``parts/<task>-seed<k>-<key>.csv``
+(the key hashes the settings and the methods, so a changed command does not reuse stale parts),
+pools and trained models live in the cache folder (keyed by content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from matsight.benchmark import metrics
+from matsight.benchmark.config import BenchmarkConfig, Preset
+from matsight.benchmark.methods import Method, all_methods
+from matsight.benchmark.tasks import TASKS, Instances, Pool, Task
+from matsight.benchmark.training import train_model
+from matsight.progress import note, progress
+from matsight.store import RunFolder
+from matsight.store.atomic import atomic_path
+from matsight.workflow import execute
+
+POOL_VERSION = 1  # bump when a generator or a task's pool changes
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def load_pool(task: Task, settings: Preset, seed: int, cache: Path) -> Pool:
+    """The task's pool from the cache, or drawn (and cached) when missing."""
+    spec = {
+        "task": task.name,
+        "spec": getattr(task, "coefficients", None),
+        "image_size": settings.image_size,
+        "pool": settings.pool,
+        "per_class": settings.crystals_per_class,
+        "seed": seed,
+        "version": POOL_VERSION,
+    }
+    path = cache / f"pool-{task.name}-{_digest(spec)}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as data:  # allow_pickle stays False: arrays only
+                return Pool(data["x"], data["y"], data["masks"], data["outputs"].tolist())
+        except Exception as exc:  # a damaged cache entry: draw it again and replace it
+            note(f"{path.name} in the cache is unreadable ({type(exc).__name__}): drawing the pool again")
+    start = time.perf_counter()
+    pool = task.draw(settings, seed)
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, **pool.arrays(), outputs=np.array(pool.outputs))
+    note(f"{task.name}: pool of {len(pool.x)} images drawn in {time.perf_counter() - start:.0f} s")
+    return pool
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _forward_seconds(model, groups, device: torch.device, repeats: int = 3) -> float:
+    total = 0.0
+    with torch.no_grad():
+        for x in groups:
+            times = []
+            for _ in range(repeats):
+                _sync(device)
+                start = time.perf_counter()
+                model(x)
+                _sync(device)
+                times.append(time.perf_counter() - start)
+            total += float(np.median(times))
+    return total
+
+
+def score_method(
+    method: Method, model, instances: Instances, kind: str, settings: Preset, seed: int, device: torch.device
+) -> tuple[dict[str, np.ndarray], float]:
+    """Per-instance values of every metric (``name -> float64 [n]``) and the method's seconds."""
+    values: dict[str, list[np.ndarray]] = {}
+    seconds = 0.0
+    for target, index in instances.groups():
+        x, masks = instances.x[index].to(device), instances.masks[index]
+        _sync(device)
+        start = time.perf_counter()
+        maps = method.explain(model, x, target, 1).detach().float()
+        _sync(device)
+        seconds += time.perf_counter() - start
+        maps = maps.to(device)
+        scores = metrics.localisation(maps, masks)
+        scores["insertion_minus_deletion"] = metrics.insertion_minus_deletion(model, x, maps, target, 1, settings.steps)
+        scores["faithfulness_correlation"] = metrics.faithfulness_correlation(
+            model, x, maps, target, 1, settings.fc_runs, settings.fc_subset, seed
+        )
+        scores["road"] = metrics.road(model, x, maps, target, 1, kind, settings.road_percentages)
+        scores["randomisation"] = metrics.randomisation(method.explain, model, x, target, 1)
+        for name, array in scores.items():
+            values.setdefault(name, []).append(np.asarray(array, np.float64))
+    return {name: np.concatenate(parts) for name, parts in values.items()}, seconds
+
+
+def score_unit(
+    task: Task, pool: Pool, seed: int, methods: list[Method], config: BenchmarkConfig
+) -> tuple[pd.DataFrame, dict]:
+    """Train (or reuse) the seed's model, explain its held-out instances with every method; rows
+    ``task, seed, method, library, metric, value, n`` and the model's info."""
+    settings, device = config.settings, torch.device(config.device)
+    rng = np.random.default_rng([config.seed, seed])
+    train, held_out = task.split(pool, settings, rng)
+    model, info = train_model(task, pool, train, held_out, settings, seed, config.cache_dir, config.device)
+    quality = ", ".join(f"{k} {v:.2f}" for k, v in info.items() if k in ("r2", "accuracy", "mAP"))
+    how = "reused from the cache" if info["cached"] else f"trained in {info['seconds']:.0f} s"
+    note(f"{task.name} seed {seed}: model {how} ({len(train)} images), held-out {quality}")
+    instances = task.instances(pool, held_out, settings, rng)
+    groups = [instances.x[index].to(device) for _, index in instances.groups()]
+    forward = _forward_seconds(model, groups, device)
+    rows = []
+    with progress(len(methods), f"{task.name} seed {seed}: scoring methods") as bar:
+        for method in methods:
+            try:
+                values, seconds = score_method(method, model, instances, task.kind, settings, seed, device)
+            except Exception as exc:  # a peer library failing on a model is a result, not a crash
+                note(f"{task.name} seed {seed}: {method.key} FAILED: {type(exc).__name__}: {exc}")
+                rows.append({"method": method.name, "library": method.library, "metric": "failed", "value": np.nan})
+                bar.advance(info=method.key)
+                continue
+            values["cost"] = np.array([seconds / forward])
+            for metric, array in values.items():
+                value = float(np.nanmean(array)) if np.isfinite(array).any() else np.nan
+                rows.append({"method": method.name, "library": method.library, "metric": metric, "value": value})
+            bar.advance(info=method.key)
+    table = pd.DataFrame(rows)
+    table.insert(0, "seed", seed)
+    table.insert(0, "task", task.name)
+    table["n"] = len(instances.targets)
+    return table, {"task": task.name, "seed": seed, **info}
+
+
+@contextmanager
+def intra_op_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside the block (``0``: unchanged), restored after."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run(config: BenchmarkConfig) -> RunFolder:
+    """Run the benchmark into ``config.out`` (resumable); see :mod:`matsight.benchmark`."""
+    from matsight.benchmark.report import write_outputs
+
+    methods = all_methods(config.methods)
+    settings = config.settings
+    unit_key = _digest({"settings": settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
+
+    def body(folder: RunFolder) -> RunFolder:
+        with intra_op_threads(settings.threads):
+            return score_all(folder)
+
+    def score_all(folder: RunFolder) -> RunFolder:
+        scores, models = [], []
+        for name in config.tasks:
+            task = TASKS[name]
+            pool = load_pool(task, settings, config.seed, config.cache_dir)
+            for seed in range(config.seeds):
+                part = folder.path / "parts" / f"{name}-seed{seed}-{unit_key}.csv"
+                info_path = part.with_suffix(".json")
+                if part.exists() and info_path.exists():
+                    note(f"{name} seed {seed}: already scored ({part.name})")
+                else:
+                    table, info = score_unit(task, pool, seed, methods, config)
+                    with atomic_path(part) as tmp:
+                        table.to_csv(tmp, index=False)
+                    folder.write_json(str(info_path.relative_to(folder.path)), info)
+                scores.append(pd.read_csv(part))
+                models.append(json.loads(info_path.read_text()))
+        for line in write_outputs(folder, config, pd.concat(scores, ignore_index=True), pd.DataFrame(models)):
+            note(line)
+        return folder
+
+    return execute(config, body)
