@@ -128,12 +128,43 @@ def _knobs_inverse_case(data) -> Case:
     )
 
 
+def _saliency_case(data) -> Case:
+    from matsight.saliency import SaliencyConfig, run
+
+    return Case(
+        config=lambda out: SaliencyConfig(
+            out=out, run=data["regressor"], data=data["lots"], method="gradcam", max_images=4, batch_size=4
+        ),
+        run=run,
+        bad=("sign", 0, "--sign"),
+    )
+
+
+def _textures_case(data) -> Case:
+    from matsight.synth.textures import generate_bank
+    from matsight.textures import TexturesConfig, run
+
+    if "bank" not in data:
+        data["bank"] = generate_bank(
+            data["lots"].parent / "bank", per_class=2, size=16, classes=["dotted", "striped", "cracked"]
+        )
+    return Case(
+        config=lambda out: TexturesConfig(
+            out=out, run=data["regressor"], lots=data["lots"], bank=data["bank"], target="cps", k=2, n_boot=5, n_perm=5
+        ),
+        run=run,
+        bad=("stage", "Z9", "--stage"),
+    )
+
+
 CASES: dict[str, Callable[[dict], Case]] = {
     "train": _train_case,
     "analytics": _analytics_case,
     "knobs-train": _knobs_train_case,
     "knobs-sweep": _knobs_sweep_case,
     "knobs-inverse": _knobs_inverse_case,
+    "saliency": _saliency_case,
+    "textures": _textures_case,
 }
 
 
