@@ -89,7 +89,7 @@ METHODS: dict[str, MethodSpec] = {
 
 
 DEFAULT_METHOD: dict[str, str] = {
-    "regression": "integrated-gradients",
+    "regression": "gradcam",
     "classification": "fastcam",
     "multilabel": "fastcam",
 }
