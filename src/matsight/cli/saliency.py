@@ -57,7 +57,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         overwrite: bool = OVERWRITE,
     ) -> None:
         """Write saliency maps (chunked, resumable), a table and overlay figures into OUT."""
-        from matsight.saliency.runner import SaliencyConfig
+        from matsight.saliency.config import SaliencyConfig
         from matsight.saliency.runner import run as run_saliency
         from matsight.utils import resolve_device
 

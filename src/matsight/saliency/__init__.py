@@ -42,7 +42,7 @@ _HOMES = {
     "METHODS": "registry",
     "DEFAULT_METHOD": "registry",
     "build_explainer": "registry",
-    "SaliencyConfig": "runner",
+    "SaliencyConfig": "config",
     "run": "runner",
 }
 

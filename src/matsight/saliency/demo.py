@@ -7,19 +7,21 @@ import torch
 from matsight.data.inputs import read_for_model
 from matsight.models import load_model
 from matsight.report import Section, write_section
+from matsight.saliency.config import SaliencyConfig
 from matsight.saliency.faithfulness import faithfulness_table
 from matsight.saliency.registry import build_explainer
-from matsight.saliency.runner import SaliencyConfig, run
+from matsight.saliency.runner import run
 from matsight.training.demo import TrainedRegressor
 
 COMPARED = {"fastcam": {}, "gradcam": {}, "integrated-gradients": {"n_steps": 8}}
+DEMO_PRESETS = {"cpu": {"images": 6}, "full": {"images": 32}}  # tiles explained and scored
 
 
 def run_demo(ctx, sem: TrainedRegressor) -> None:
     """Maps of a few tiles with the task's default method, then deletion/insertion AUC for FastCAM,
     Grad-CAM, integrated gradients and the default."""
     run_dir, lots = sem.run, sem.lots
-    n = 32 if ctx.full else 6
+    n = DEMO_PRESETS["full" if ctx.full else "cpu"]["images"]
     folder = run(
         SaliencyConfig(
             out=ctx.root / "sem-saliency",

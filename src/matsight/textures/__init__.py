@@ -4,7 +4,8 @@
 ``run(TexturesConfig(out, run, lots, bank))`` is the ``matsight textures`` workflow.
 """
 
-from matsight.textures.analysis import TexturesConfig, run
+from matsight.textures.analysis import run
+from matsight.textures.config import TexturesConfig
 from matsight.textures.correlation import SIGN_CONVENTION, texture_scores
 from matsight.textures.distances import grouped_mean_distances, nearest
 from matsight.textures.probe import TextureProbe, TextureResult

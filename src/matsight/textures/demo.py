@@ -20,7 +20,8 @@ from scipy.stats import mannwhitneyu
 from matsight.report import ORDER, Section, write_section
 from matsight.store import RunFolder
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
-from matsight.textures.analysis import TexturesConfig, run
+from matsight.textures.analysis import run
+from matsight.textures.config import TexturesConfig
 from matsight.training import TrainConfig, train
 from matsight.training.demo import TrainedRegressor
 
