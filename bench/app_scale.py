@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -22,8 +23,10 @@ import httpx
 import numpy as np
 import uvicorn
 
-from matsight.analytics.schema import write_fake_analytics
 from matsight.analytics.server import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fake_analytics import write_fake_analytics  # noqa: E402  (test helpers: fake folders of the app's shape)
 
 ARGS = [
     "--enable-unsafe-swiftshader",

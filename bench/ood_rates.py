@@ -26,14 +26,14 @@ import torch
 from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 
-from matsight.data import ImageDataset, read_lots
-from matsight.models import build_model
+from matsight.data import read_lots
+from matsight.models import ModelSpec, build_model
 from matsight.ood import FOREIGN_KINDS, conformal_threshold, fit_reference, foreign_images, forward_with_statistics
 from matsight.ood.distances import KNNDistance
 from matsight.ood.features import penultimate_layer
 from matsight.store import RunFolder
 from matsight.synth.sem import generate_lots
-from matsight.training import fit
+from matsight.training import FitConfig, fit
 
 
 def statistics(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 64) -> dict[str, np.ndarray]:
@@ -116,7 +116,7 @@ def main() -> None:
         root = generate_lots(
             Path(scratch) / "lots", lots=total, tiles_per_lot=args.tiles, size=args.size, seed=args.seed
         )
-        table = read_lots(root)
+        table = read_lots(root, target="cps")
         lots = sorted(set(table.groups))
         unseen = set(lots[args.lots :])
         seen_rows = np.array([i for i, g in enumerate(table.groups) if g not in unseen])
@@ -124,23 +124,23 @@ def main() -> None:
         order = np.random.default_rng(args.seed).permutation(seen_rows)
         train_rows, held_rows = order[: round(0.6 * len(order))], order[round(0.6 * len(order)) :]
         crop = args.size - args.size // 12
-        dataset = lambda rows, augment=False: ImageDataset(  # noqa: E731
-            table.subset(rows), args.size, augment=augment, crop_size=crop, cache=True
-        )
         targets = table.targets[train_rows]
+        spec = ModelSpec(
+            arch="resnet18",
+            task="regression",
+            num_outputs=1,
+            target_names=tuple(table.target_names),
+            image_size=args.size,
+            crop_size=crop,
+            target_mean=tuple(targets.mean(0).tolist()),
+            target_std=tuple(targets.std(0).tolist()),
+        )
+        dataset = lambda rows, augment=False: spec.dataset(table.subset(rows), augment=augment, cache=True)  # noqa: E731
         model = build_model("resnet18", "regression")
         print(f"training on {len(train_rows)} tiles for {args.epochs} epochs ...", flush=True)
+        config = FitConfig(epochs=args.epochs, optimizer="adam", lr=1e-3, schedule="cosine", seed=args.seed)
         fit(
-            model,
-            dataset(train_rows, augment=True),
-            dataset(held_rows),
-            task="regression",
-            run=RunFolder(Path(scratch) / "run"),
-            epochs=args.epochs,
-            optimizer="adam",
-            lr=1e-3,
-            schedule="cosine",
-            meta={"target_mean": targets.mean(0).tolist(), "target_std": targets.std(0).tolist()},
+            model, dataset(train_rows, augment=True), dataset(held_rows), spec, RunFolder(Path(scratch) / "run"), config
         )
         model.eval()
         stack = lambda rows: torch.stack([dataset(rows)[i][0] for i in range(len(rows))])  # noqa: E731

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from matsight.concepts.features import SalientWorker
 from matsight.models import build_model, save_checkpoint
 from matsight.saliency.runner import SaliencyWorker
 from matsight.scale import run_chunks
 from matsight.store import ChunkStore
+from matsight.textures.features import SalientWorker
 
 # (engine, Ray actors or local torch threads); Ray actors run 1 torch thread each (OMP_NUM_THREADS=1)
 ENGINES = (("local", 0), ("local", 1), ("ray", 1), ("ray", 2))

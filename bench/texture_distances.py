@@ -1,4 +1,4 @@
-"""Bench: class-averaged L2 distances, blockwise (matsight.concepts.distances) vs naive full cdist.
+"""Bench: class-averaged L2 distances, blockwise (matsight.textures.distances) vs naive full cdist.
 
 Random float32 features: N tiles in L lots × M bank images in T classes × D dims (default the
 issue's 20,000 × 5,000 × 2,048 with 100 lots and 47 classes). Each method runs in its own child
@@ -37,8 +37,8 @@ def _peak_bytes(device: str) -> int:
 
 
 def _child(method: str, n: int, m: int, d: int, lots: int, classes: int, device: str, block: int, threads: int, queue):
-    from matsight.concepts.correlation import class_average
-    from matsight.concepts.distances import grouped_mean_distances
+    from matsight.textures.correlation import class_average
+    from matsight.textures.distances import grouped_mean_distances
 
     torch.set_num_threads(threads)
     x, y, row_g, col_g = _inputs(n, m, d, lots, classes, device)

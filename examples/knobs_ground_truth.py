@@ -13,7 +13,8 @@ they can run in separate processes):
   attribute changed) gives the regressor's true response, overall and per lot.
 
 For each attribute the expected sign of d(CPS)/d(attribute) is the sign of its coefficient in
-``ground_truth.json``, reversed for ``size`` (the formula uses size^-1/2, Hall–Petch-like). Writes
+``ground_truth.json``, reversed for ``size`` (the formula uses size^-1/2, Hall–Petch-like):
+:func:`matsight.knobs.agreement.planted_signs`, as in ``matsight demo``. Writes
 ``<out>/knobs_ground_truth.csv``: per (setting, attribute) the control check, the oracle and sweep
 slopes, the fraction of lots that share the sweep's sign and that agree with their oracle slope, the
 inverse mean ΔA for "increase" (trusted knobs per tile and per lot, all knobs) and whether the signs
@@ -31,17 +32,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
-from matsight.knobs.oracle import oracle_sweep
-from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps
+from matsight.knobs.agreement import planted_signs
+from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
+from matsight.knobs.pipeline import run_inverse, run_sweep, run_train
 from matsight.knobs.regressor import PropertyRegressor
-from matsight.knobs.train_editor import EditorConfig, train_editor
 from matsight.synth.sem import DEFAULT_COEFFICIENTS, generate_lots
+from matsight.synth.sem_tiles import TileAttributes, render_tile
 from matsight.training import TrainConfig, train
-
-
-def expected_sign(name: str, coefficient: float) -> int:
-    return int(-np.sign(coefficient) if name == "size" else np.sign(coefficient))
 
 
 def settings(flip: str) -> dict[str, dict]:
@@ -85,23 +85,61 @@ def editor_dir(args) -> Path:
 
 
 def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
-    out = editor_dir(args)
-    train_editor(
+    run_train(
         EditorConfig(
+            out=editor_dir(args),
             regressor=regressor,
             lots=lots,
-            out=out,
             image_size=args.editor_size,
             steps=args.steps,
             depth=args.editor_depth,
             attribute_weight=args.attribute_weight,
-            attributes=args.attributes.split(","),
+            attributes=tuple(args.attributes.split(",")),
+            quality_epochs=args.quality_epochs,
             seed=args.seed,
             device=args.device,
         )
     )
-    if not (out / "knob_control.json").exists():
-        check_quality(out, epochs=args.quality_epochs, device=args.device)
+
+
+@torch.no_grad()
+def oracle_sweep(
+    regressor: nn.Module,
+    lots: pd.DataFrame,
+    knob: str,
+    values: np.ndarray,
+    tiles_per_lot: int = 4,
+    size: int = 96,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The oracle sweep: what a regressor really does when one attribute of a synthetic lot changes.
+
+    The tiles are rendered again with one attribute changed and the same random seed (the same grains,
+    pits and cracks wherever the attribute does not decide them); the regressor's mean prediction on
+    them, as the attribute moves across the lots' range, is its true partial dependence on that
+    attribute — what a knob sweep through the editor tries to estimate.
+
+    Predictions ``[len(values), len(lots)·tiles_per_lot]`` on tiles re-rendered with ``knob`` set to
+    each of ``values`` (user units) and every other attribute at its lot's value.
+
+    ``lots``: one row per lot with the columns of :class:`TileAttributes`; ``regressor``: tiles
+    ``[N, 1, size, size]`` in [0,1] → ``[N]``. Tile ``j`` of lot ``i`` uses the random stream
+    ``(seed, i, j)`` at every value, so only the attribute differs between the levels.
+    """
+    fields = list(TileAttributes.__dataclass_fields__)
+    tiles = [(i, j) for i in range(len(lots)) for j in range(tiles_per_lot)]
+    out = np.zeros((len(values), len(tiles)))
+    for k, value in enumerate(values):
+        images = []
+        for i, j in tiles:
+            attributes = TileAttributes(**{**lots.iloc[i][fields].astype(float).to_dict(), knob: float(value)})
+            images.append(render_tile(attributes, size, np.random.default_rng([seed, i, j])))
+        batch = torch.from_numpy(np.stack(images)[:, None].astype(np.float32) / 255)
+        out[k] = np.concatenate(
+            [regressor(batch[s : s + batch_size]).cpu().numpy() for s in range(0, len(batch), batch_size)]
+        )
+    return out
 
 
 def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: int = 9) -> pd.DataFrame:
@@ -138,17 +176,14 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
     control = json.loads((editor / "knob_control.json").read_text())
     oracle_lots = oracle_slopes(regressor, args.out / label / "lots", control["names"], args)
     oracle = oracle_lots[oracle_lots["lot"] == "all"].set_index("attribute")["slope"]
-    truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())["coefficients"]
+    truth = json.loads((args.out / label / "lots" / "ground_truth.json").read_text())
+    planted = planted_signs(truth)
     out = evaluation_dir(args, label)
-    sweeps = (
-        run_sweeps(
-            editor, max_tiles=args.eval_tiles, regressor_run=regressor, out=out, view=args.view, device=args.device
-        )
-        .groupby("attribute")
-        .first()
-    )
+    judged = dict(editor=editor, regressor=regressor, view=args.view, device=args.device)
+    swept = run_sweep(SweepConfig(out=out / "sweep", tiles=args.eval_tiles, **judged))
+    sweeps = swept.read_table("knob_sweeps").groupby("attribute").first()
     slopes = sweeps["slope"]
-    lot_pairs = pd.read_csv(out / "tables" / "knob_sweep_lots.csv", dtype={"lot": str}).merge(
+    lot_pairs = pd.read_csv(swept.path / "tables" / "knob_sweep_lots.csv", dtype={"lot": str}).merge(
         oracle_lots, on=["attribute", "lot"], suffixes=("_sweep", "_oracle")
     )
     lots_agree = (
@@ -156,47 +191,21 @@ def evaluate(args, label: str, regressor: Path) -> pd.DataFrame:
         .groupby("attribute")["same"]
         .mean()
     )
-    searches = {
-        "all": run_inverse(
-            editor,
-            "+10%",
-            max_tiles=args.eval_tiles,
-            regressor_run=regressor,
-            out=out / "all-knobs",
-            knobs="all",
-            view=args.view,
-            device=args.device,
-        )
-    }
+
+    def search(folder: str, **kw) -> pd.DataFrame:
+        return run_inverse(InverseConfig(out=out / folder, goal="+10%", **judged, **kw)).read_table("inverse_effects")
+
+    searches = {"all": search("all-knobs", tiles=args.eval_tiles, knobs="all")}
     if any(control["passes"]):
-        searches["trusted"] = run_inverse(
-            editor,
-            "+10%",
-            max_tiles=args.eval_tiles,
-            regressor_run=regressor,
-            out=out,
-            knobs="passing",
-            view=args.view,
-            device=args.device,
-        )
-        searches["lots"] = run_inverse(
-            editor,
-            "+10%",
-            max_tiles=args.lot_tiles,
-            regressor_run=regressor,
-            out=out / "per-lot",
-            knobs="passing",
-            per="lot",
-            view=args.view,
-            device=args.device,
-        )
+        searches["trusted"] = search("inverse", tiles=args.eval_tiles, knobs="passing")
+        searches["lots"] = search("per-lot", tiles=args.lot_tiles, knobs="passing", per="lot")
     rows = []
     for i, name in enumerate(control["names"]):
-        sign = expected_sign(name, truth[name])
+        sign = planted[name]
         row = {
             "setting": label,
             "attribute": name,
-            "coefficient": truth[name],
+            "coefficient": truth["coefficients"][name],
             "expected_sign": sign,
             "control_slope": control["slopes"][i][i],
             "measurer_r2": control["measurer_r2"][i],

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from matsight.concepts.analysis import analyse
 from matsight.synth.sem import generate_lots
 from matsight.synth.textures import generate_bank
+from matsight.textures import TexturesConfig
+from matsight.textures import run as run_textures
 from matsight.training import TrainConfig, train
 
 FAMILY = ("pitted", "dotted", "perforated", "porous")
@@ -98,22 +99,26 @@ def main() -> None:
             )
         )
         for stage in args.stages:
-            result = analyse(
-                run.path,
-                lots,
-                bank,
-                args.out / f"textures-{name}-{stage}",
-                stage=stage,
-                n_boot=100,
-                n_perm=499,
-                highlight=FAMILY,
+            folder = run_textures(
+                TexturesConfig(
+                    out=args.out / f"textures-{name}-{stage}",
+                    run=run.path,
+                    lots=lots,
+                    bank=bank,
+                    stage=stage,
+                    n_boot=100,
+                    n_perm=499,
+                    highlight=FAMILY,
+                    overwrite=True,
+                )
             )
-            ranks = {t: result.rank_of(t) for t in FAMILY}
+            table = folder.read_table("texture_scores")  # highest score first
+            ranks = {t: int(np.flatnonzero(table.texture == t)[0]) + 1 for t in FAMILY}
             summary[f"{name} {stage}"] = {
                 "ranks": ranks,
                 "mean_rank": float(np.mean(list(ranks.values()))),
-                "textures": len(result.textures),
-                "top5": result.table().texture.head(5).tolist(),
+                "textures": len(table),
+                "top5": table.texture.head(5).tolist(),
                 "seconds": round(time.perf_counter() - start, 1),
             }
             print(name, stage, json.dumps(summary[f"{name} {stage}"]), flush=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fake_analytics import write_fake_analytics
 
-from matsight.analytics.schema import write_fake_analytics
 from matsight.analytics.server import STATIC_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,15 +4,16 @@ data folder) and 100 concurrent mixed requests against a real server."""
 
 import io
 import json
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
+from fake_analytics import fake_points, write_fake_analytics
 from fastapi.testclient import TestClient
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from matsight.analytics.schema import fake_points, write_fake_analytics
 from matsight.analytics.server import create_app
 from matsight.errors import DataLayoutError
 
@@ -170,12 +171,19 @@ def test_saliency_overlay_is_the_attributes_map_on_the_crop(model_folder):
         assert overlay.std() > 10 and np.abs(overlay[..., 0].astype(int) - overlay[..., 2]).max() > 30  # coloured
         overlays.append(overlay)
     assert np.abs(overlays[0].astype(int) - overlays[1]).mean() > 1, "the attribute changes the map"
-    hits = data.saliency.png.cache_info().hits
+    cache = data.saliency._cached_png
+    hits = cache.cache_info().hits
     assert (
         client.get("/api/saliency/3?attribute=4&method=gradcam").content
         == client.get("/api/saliency/3?attribute=4&method=gradcam").content
     )
-    assert data.saliency.png.cache_info().hits == hits + 2
+    assert cache.cache_info().hits == hits + 2
+    image = data.image_root / data.images[3]
+    stat = image.stat()
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file replaced while the app runs
+    misses = cache.cache_info().misses
+    assert client.get("/api/saliency/3?attribute=4&method=gradcam").status_code == 200
+    assert cache.cache_info().misses == misses + 1, "a changed image file is explained afresh"
     assert client.get("/api/saliency/3?attribute=1").status_code == 200  # default method: FastCAM x Grad-CAM
     assert client.get("/api/saliency/3?attribute=5").status_code == 400
     assert client.get("/api/saliency/3?attribute=0&method=nope").status_code == 400

@@ -96,6 +96,7 @@ class Fixtures:
     crys: Path  # layout 5, 7 structures
     reg: Path  # regressor run (1 epoch, 16 px)
     crysrun: Path  # crystal ConvNet run on crys
+    soaprun: Path  # crystal SOAP MLP run on crys
     ml: Path  # multi-label run on xray
     editor: Path  # knobs editor run on reg + lots
     user: Path  # a user's folder with their own checkpoint.pt and notes
@@ -137,6 +138,7 @@ def fx(tmp_path_factory) -> Fixtures:
         ["train", root / "xray", "--out", root / "ml", "--task", "multilabel", *tiny],
         ["crystals", "build", root / "crys", "--n", 7, *FAST],
         ["crystals", "train", root / "crys", "--out", root / "crysrun", "--epochs", 1, "--batch-size", 4, *FAST],
+        ["crystals", "train", root / "crys", "--out", root / "soaprun", "--descriptor", "soap", "--epochs", 1, *FAST],
         ["knobs", "train", root / "reg", lots, "--out", root / "editor", "--image-size", 16, "--steps", 2]
         + ["--width", 4, "--depth", 2, "--quality-epochs", 1, *FAST],
     ):
@@ -202,6 +204,7 @@ def fx(tmp_path_factory) -> Fixtures:
         crys=root / "crys",
         reg=reg,
         crysrun=root / "crysrun",
+        soaprun=root / "soaprun",
         ml=root / "ml",
         editor=root / "editor",
         user=user,
@@ -289,6 +292,18 @@ def inverse(f: Fixtures, t: Path, *bad) -> list:
     return ["knobs", "inverse", f.editor, "--tiles", 2, "--steps", 1, "--out", t / "o", *bad, *FAST]
 
 
+def robustness_(f: Fixtures, t: Path, *bad, convnet=None, soap=None, out=None) -> list:
+    """``crystals robustness`` on the tiny crystal runs with small settings, then ``bad``."""
+    runs = ["--convnet", convnet or f.crysrun, "--soap", soap or f.soaprun, "--out", out or t / "c"]
+    return ["crystals", "robustness", *runs, "--per-class", 1, "--mc-samples", 2, *FAST, *bad]
+
+
+def crystal_map(f: Fixtures, t: Path, *bad, convnet=None, soap=None, out=None) -> list:
+    """``crystals map`` on the tiny crystal runs with a coarse stride, then ``bad``."""
+    runs = ["--convnet", convnet or f.crysrun, "--soap", soap or f.soaprun, "--out", out or t / "m"]
+    return ["crystals", "map", *runs, "--stride", 4, "--mc-samples", 2, *FAST, *bad]
+
+
 SMALL_EDITOR = ["--image-size", 16, "--steps", 1, "--width", 4, "--depth", 2, "--quality-epochs", 1, *FAST]
 
 # -- missing inputs, files where folders belong, empty folders ------------------------------------------
@@ -316,7 +331,10 @@ cases(
         "analytics-data": ("nowhere", lambda f, t: ["analytics", f.ml, t / "nowhere", "--out", t / "a", *FAST]),
         "app": ("nowhere", lambda f, t: ["app", t / "nowhere"]),
         "crystals-train": ("nowhere", lambda f, t: ["crystals", "train", t / "nowhere", "--out", t / "c", *FAST]),
-        "crystals-robustness": ("nowhere", lambda f, t: ["crystals", "robustness", t / "nowhere", "--out", t / "c"]),
+        "crystals-robustness-convnet": ("nowhere", lambda f, t: robustness_(f, t, convnet=t / "nowhere")),
+        "crystals-robustness-soap": ("nowhere", lambda f, t: robustness_(f, t, soap=t / "nowhere")),
+        "crystals-map-convnet": ("nowhere", lambda f, t: crystal_map(f, t, convnet=t / "nowhere")),
+        "crystals-map-soap": ("nowhere", lambda f, t: crystal_map(f, t, soap=t / "nowhere")),
         "crystals-explain": ("nowhere", lambda f, t: ["crystals", "explain", t / "nowhere", "--out", t / "c"]),
         "report": ("nowhere", lambda f, t: ["report", t / "nowhere"]),
         "report-second": ("nowhere", lambda f, t: ["report", f.reg, t / "nowhere", "--out", t / "r.html"]),
@@ -341,7 +359,8 @@ cases(
         "analytics-data": ("notes.txt", lambda f, t: ["analytics", f.ml, f.text, "--out", t / "a", *FAST]),
         "app": ("notes.txt", lambda f, t: ["app", f.text]),
         "crystals-train": ("notes.txt", lambda f, t: ["crystals", "train", f.text, "--out", t / "c", *FAST]),
-        "crystals-robustness": ("notes.txt", lambda f, t: ["crystals", "robustness", f.text, "--out", t / "c"]),
+        "crystals-robustness": ("notes.txt", lambda f, t: robustness_(f, t, convnet=f.text)),
+        "crystals-map": ("notes.txt", lambda f, t: crystal_map(f, t, soap=f.text)),
         "report": ("notes.txt", lambda f, t: ["report", f.text]),
         "coefficients-folder": ("empty", lambda f, t: ["synth", "sem-lots", t / "s", "--coefficients", f.empty]),
     },
@@ -363,6 +382,7 @@ cases(
         "app": ("empty", lambda f, t: ["app", f.empty]),
         "crystals-train": ("empty", lambda f, t: ["crystals", "train", f.empty, "--out", t / "c", *FAST]),
         "crystals-explain": ("empty", lambda f, t: ["crystals", "explain", f.empty, "--out", t / "c"]),
+        "crystals-robustness": ("empty", lambda f, t: robustness_(f, t, soap=f.empty)),
         "report": ("empty", lambda f, t: ["report", f.empty]),
     },
 )
@@ -403,7 +423,10 @@ cases(
             "--out",
             lambda f, t: ["crystals", "train", f.crys, "--out", f.crys / "structures" / "r", *FAST],
         ),
-        "crystals-robustness": ("--out", lambda f, t: ["crystals", "robustness", f.crysrun, "--out", f.crysrun]),
+        "crystals-robustness": ("--out", lambda f, t: robustness_(f, t, out=f.crysrun)),
+        "crystals-robustness-soap": ("--out", lambda f, t: robustness_(f, t, out=f.soaprun)),
+        "crystals-map": ("--out", lambda f, t: crystal_map(f, t, out=f.soaprun)),
+        "crystals-map-contains": ("--out", lambda f, t: crystal_map(f, t, out=f.root)),
         "crystals-explain": ("--out", lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.crysrun]),
         "report-lots-csv": ("--out", lambda f, t: ["report", f.reg, "--out", f.lots / "lots.csv"]),
         "report-manifest": ("--out", lambda f, t: ["report", f.reg, "--out", f.reg / "manifest.json", "--overwrite"]),
@@ -438,7 +461,12 @@ cases(
         "knobs-sweep-over-ml": ("train", lambda f, t: ["knobs", "sweep", f.editor, "--out", f.ml, *FAST]),
         "analytics-over-reg": ("train", lambda f, t: ["analytics", f.ml, f.xray, "--out", f.reg, *FAST]),
         "crystals-train-over-reg": ("train", lambda f, t: ["crystals", "train", f.crys, "--out", f.reg, *FAST]),
-        "crystals-robustness-over-ml": ("train", lambda f, t: ["crystals", "robustness", f.crysrun, "--out", f.ml]),
+        "crystals-robustness-over-ml": ("train", lambda f, t: robustness_(f, t, out=f.ml)),
+        "crystals-map-over-user": ("did not write", lambda f, t: crystal_map(f, t, out=f.user)),
+        "crystals-build-over-soaprun": (
+            "crystals train",
+            lambda f, t: ["crystals", "build", f.soaprun, "--n", 7, *FAST],
+        ),
         "crystals-explain-over-user": (
             "did not write",
             lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.user],
@@ -467,7 +495,8 @@ UNDER_FILE = {
     "analytics": lambda f, t: ["analytics", f.ml, f.xray, "--out", f.text / "a", *FAST],
     "crystals-build": lambda f, t: ["crystals", "build", f.text / "c", "--n", 7, *FAST],
     "crystals-train": lambda f, t: ["crystals", "train", f.crys, "--out", f.text / "c", *FAST],
-    "crystals-robustness": lambda f, t: ["crystals", "robustness", f.crysrun, "--out", f.text / "c"],
+    "crystals-robustness": lambda f, t: robustness_(f, t, out=f.text / "c"),
+    "crystals-map": lambda f, t: crystal_map(f, t, out=f.text / "m"),
     "crystals-explain": lambda f, t: ["crystals", "explain", f.crysrun, "--out", f.text / "c"],
     "synth-sem-lots": lambda f, t: ["synth", "sem-lots", f.text / "s", "--lots", 2, "--tiles-per-lot", 1],
     "synth-xray": lambda f, t: ["synth", "xray", f.text / "s", "--n", 2, "--size", 16],
@@ -500,6 +529,14 @@ def knobs_(f, t, *bad):
 
 def crystals_train_(f, t, *bad):
     return ["crystals", "train", f.crys, "--out", t / "c", "--epochs", 1, *FAST, *bad]
+
+
+def crystals_explain_(f, t, *bad):
+    return ["crystals", "explain", f.crysrun, "--out", t / "c", "--class", "A1_fcc", *FAST, *bad]
+
+
+def crystals_build_(f, t, *bad):
+    return ["crystals", "build", t / "c", "--n", 2, *FAST, *bad]
 
 
 def benchmark_(f, t, *bad):
@@ -540,6 +577,8 @@ OPTION_CASES = {
         "device": "--device tpu",
         "workers-0": "--workers 0",
         "engine": "--engine spark",
+        "lots-unknown": "--lots ZZ",
+        "images-unknown": "--images nope.png",
     },
     "textures": {
         "stage": "--stage Z9",
@@ -559,6 +598,9 @@ OPTION_CASES = {
         "adversarial": "--adversarial x",
         "attribute-weight-nan": "--attribute-weight nan",
         "quality-epochs-0": "--quality-epochs 0",
+        "crop-odd": "--crop 6",
+        "crop-above-image-size": "--crop 32",
+        "measure-size-0": "--measure-size 0",
     },
     "sweep": {"levels-0": "--levels 0", "levels-1": "--levels 1", "tiles-0": "--tiles 0", "view": "--view x"},
     "inverse": {
@@ -576,7 +618,31 @@ OPTION_CASES = {
         "batch-size-0": "--batch-size 0",
         "lr-nan": "--lr nan",
         "lr-negative": "--lr -1",
+        "descriptor": "--descriptor xrd",
+        "device": "--device tpu",
     },
+    "crystals-robustness": {
+        "per-class-0": "--per-class 0",
+        "per-class-negative": "--per-class -2",
+        "mc-samples-0": "--mc-samples 0",
+        "device": "--device tpu",
+    },
+    "crystals-map": {
+        "stride-0": "--stride 0",
+        "stride-nan": "--stride nan",
+        "stride-negative": "--stride -1",
+        "mc-samples-0": "--mc-samples 0",
+        "grain-format": "--grain A1_fcc:Ni",
+        "grain-numbers": "--grain A1_fcc:Ni:left:0.5",
+        "grain-nan": "--grain A1_fcc:Ni:nan:0.5",
+        "grain-outside": "--grain A1_fcc:Ni:1.5:0.5",
+        "grain-prototype": "--grain B9_nope:Ni:0.2:0.5",
+        "grain-elements": "--grain B1_rocksalt:Na:0.2:0.5",
+        "grain-element-unknown": "--grain A1_fcc:Xx:0.2:0.5",
+        "grain-one": "--grain A1_fcc:Ni:0.2:0.5",
+    },
+    "crystals-explain": {"class": "--class B9_nope", "top-n-0": "--top-n 0", "device": "--device tpu"},
+    "crystals-build": {"split": "--split nope", "rotation-200": "--max-rotation 200", "engine": "--engine spark"},
     "benchmark": {
         "seeds-0": "--seeds 0",
         "seeds-negative": "--seeds -3",
@@ -602,6 +668,10 @@ BUILDERS = {
     "sweep": sweep,
     "inverse": inverse,
     "crystals-train": crystals_train_,
+    "crystals-robustness": robustness_,
+    "crystals-map": crystal_map,
+    "crystals-explain": crystals_explain_,
+    "crystals-build": crystals_build_,
     "synth-sem-lots": sem_lots_,
     "benchmark": benchmark_,
 }
@@ -623,6 +693,7 @@ cases(
         "predict-workers-0": ("--workers", lambda f, t: ["predict", f.reg, f.lots, "--workers", 0, *FAST]),
         "saliency-target-99": ("--target", lambda f, t: saliency_(f, t, "--target", 99, run=f.ml, data=f.xray)),
         "saliency-target-negative": ("--target", lambda f, t: saliency_(f, t, "--target", -1, run=f.ml, data=f.xray)),
+        "saliency-lots-and-images": ("--images", lambda f, t: saliency_(f, t, "--lots", "A", "--images", "0.png")),
         "textures-target": ("nope", lambda f, t: textures_(f, t, "--target", "nope")),
         "knobs-attributes-unknown": ("nope", lambda f, t: knobs_(f, t, "--attributes", "nope")),
         "knobs-attributes": ("nope", lambda f, t: knobs_(f, t, "--attributes", "nope")),
@@ -643,10 +714,6 @@ cases(
         "crystals-build-rotation-nan": (
             "--max-rotation",
             lambda f, t: ["crystals", "build", t / "c", "--n", 7, "--max-rotation", "nan", *FAST],
-        ),
-        "robustness-n-per-level-0": (
-            "--n-per-level",
-            lambda f, t: ["crystals", "robustness", f.crysrun, "--out", t / "c", "--n-per-level", 0],
         ),
         "synth-sem-lots-coefficients-bad": (
             "coefficients-bad.json",
@@ -736,8 +803,13 @@ cases(
 cases(
     "wrong-kind",
     {
-        "robustness-sem-regressor": ("crystal", lambda f, t: ["crystals", "robustness", f.reg, "--out", t / "c"]),
+        "robustness-sem-regressor": ("crystal", lambda f, t: robustness_(f, t, convnet=f.reg)),
+        "robustness-convnet-is-soap": ("crystal_convnet", lambda f, t: robustness_(f, t, convnet=f.soaprun)),
+        "robustness-soap-is-convnet": ("soap_mlp", lambda f, t: robustness_(f, t, soap=f.crysrun)),
+        "map-soap-is-convnet": ("--soap", lambda f, t: crystal_map(f, t, soap=f.crysrun)),
+        "map-convnet-is-regressor": ("--convnet", lambda f, t: crystal_map(f, t, convnet=f.reg)),
         "explain-xray-run": ("crystal", lambda f, t: ["crystals", "explain", f.ml, "--out", t / "c"]),
+        "explain-soap-run": ("crystal_convnet", lambda f, t: ["crystals", "explain", f.soaprun, "--out", t / "c"]),
         "knobs-multilabel-run": ("regress", lambda f, t: ["knobs", "train", f.ml, f.lots, "--out", t / "e", *FAST]),
         "analytics-regressor": ("multilabel", lambda f, t: ["analytics", f.reg, f.xray, "--out", t / "a", *FAST]),
         "saliency-multilabel-no-target": (

@@ -94,6 +94,14 @@ def test_inverse_reaches_reachable_target_analytically():
     np.testing.assert_allclose(absolute.found[:, 0], 0.4, atol=5e-4)
 
 
+def test_inverse_search_reports_progress_with_its_loss(capsys):
+    images, attrs = torch.full((2, 1, 8, 8), 0.2), torch.tensor([[0.3], [0.3]])
+    InverseSearch(AddEditor([0.5]), MeanRegressor(), lr=0.01, steps=5, tolerance=1e-6).search(images, attrs, "+10%")
+    lines = capsys.readouterr().err.strip().splitlines()  # plain lines: standard error is not a terminal here
+    assert lines[0].endswith("inverse search +10%: 0/5 (0 %) · 0 s elapsed")
+    assert "inverse search +10%: 5/5 (100 %) loss " in lines[-1] and "0/2 reached" in lines[-1]
+
+
 def test_inverse_search_gives_the_editor_back_as_it_was():
     editor = AddEditor([0.5, 0.25])
     editor.c.requires_grad_(True)
@@ -211,9 +219,16 @@ def test_a_knob_passes_only_when_it_is_readable_strong_and_clean():
 
 
 def test_oracle_sweep_renders_the_same_tiles_with_one_attribute_changed():
+    import importlib.util
+    from pathlib import Path
+
     import pandas as pd
 
-    from matsight.knobs.oracle import oracle_sweep
+    path = Path(__file__).parents[1] / "examples" / "knobs_ground_truth.py"
+    spec = importlib.util.spec_from_file_location("knobs_ground_truth", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    oracle_sweep = example.oracle_sweep
 
     class DarkFraction(nn.Module):  # a "regressor" that counts dark pixels
         def forward(self, x):
@@ -243,6 +258,8 @@ def test_lot_slopes_and_how_many_lots_share_the_mean_sign():
     assert per_lot["tiles"].tolist() == [2, 1, 1]
     table = summarise_sweeps({"size": curves}, values, {"size": values * 10}, per_lot)
     assert table["slope"].iloc[0] == pytest.approx(1.25) and table["lots_agreeing"].iloc[0] == pytest.approx(2 / 3)
+    # lots' slopes 2, 2, −1: mean 1, standard error √3/√3 = 1, t(0.975, 2 dof) = 4.303
+    assert (table["ci_low"].iloc[0], table["ci_high"].iloc[0]) == pytest.approx((1 - 4.3027, 1 + 4.3027), abs=1e-3)
     assert "lots_agreeing" not in summarise_sweeps({"size": curves}, values, {"size": values}).columns
 
 
@@ -252,3 +269,114 @@ def test_choose_view_reads_the_edit_when_the_editor_is_at_the_regressors_size():
     assert choose_view("transfer", 96, 96) == "transfer" and choose_view("edit", 32, 96) == "edit"
     with pytest.raises(ConfigError, match="--view 'sideways'"):
         choose_view("sideways", 96, 96)
+
+
+def test_planted_effects_are_the_property_change_over_the_lots_range():
+    from matsight.knobs.agreement import planted_effects, planted_signs
+    from matsight.synth.sem import ATTRIBUTE_RANGES, DEFAULT_COEFFICIENTS
+
+    truth = {"attribute_ranges": ATTRIBUTE_RANGES, "coefficients": DEFAULT_COEFFICIENTS}
+    effects = planted_effects(truth)  # cps = 20 + 10·Σ c·u: the full range of u moves cps by 10·c MPa
+    assert effects == pytest.approx(
+        {"size": -10.0, "porosity": 10.0, "polydispersity": 6.0, "facetness": 2.0, "cracks": -8.0}
+    )
+    assert planted_signs(truth) == {"size": -1, "porosity": 1, "polydispersity": 1, "facetness": 1, "cracks": -1}
+    flipped = {**truth, "coefficients": {**DEFAULT_COEFFICIENTS, "size": -1.0, "facetness": -0.2}}
+    assert planted_signs(flipped)["size"] == 1 and planted_signs(flipped)["facetness"] == -1
+    # lots that span half of porosity's range (0.3..0.9 of 0..1.2) and all of the others
+    lots = [dict(zip(ATTRIBUTE_RANGES, ends)) for ends in zip(*ATTRIBUTE_RANGES.values())]
+    lots[0]["porosity"], lots[1]["porosity"] = 0.3, 0.9
+    assert planted_effects({**truth, "lots": lots})["porosity"] == pytest.approx(5.0)
+
+
+def test_truth_reads_the_regressors_lots_and_its_held_out_error(tmp_path):
+    import json
+
+    from matsight.knobs.agreement import RESOLUTION_FACTOR, Truth, ground_truth_of
+    from matsight.store import RunFolder
+    from matsight.synth.sem import ATTRIBUTE_RANGES, DEFAULT_COEFFICIENTS
+
+    lots, regressor = tmp_path / "lots", tmp_path / "reg"
+    lots.mkdir()
+    truth = {"attribute_ranges": ATTRIBUTE_RANGES, "coefficients": DEFAULT_COEFFICIENTS}
+    (lots / "ground_truth.json").write_text(json.dumps(truth))
+    assert ground_truth_of(regressor) is None  # no run folder yet
+    RunFolder(regressor).start("train", {"data": str(lots)})
+    (regressor / "metrics.json").write_text(json.dumps({"validation": {"tiles": {"rmse": 1.25}}}))
+    assert ground_truth_of(regressor) == lots / "ground_truth.json"
+    read = Truth.read(lots / "ground_truth.json", regressor)
+    assert read.resolution == RESOLUTION_FACTOR * 1.25 and read.effects["facetness"] == pytest.approx(2.0)
+    (regressor / "metrics.json").write_text(json.dumps({"validation": {"tiles": {"rmse": "much"}}}))
+    assert np.isnan(Truth.read(lots / "ground_truth.json", regressor).resolution)
+
+
+def _agreement_inputs():
+    import pandas as pd
+
+    from matsight.knobs.agreement import Truth
+
+    control = {
+        "names": ["size", "porosity", "facetness", "polydispersity", "cracks"],
+        "passes": [True, True, True, True, False],
+    }
+    truth = Truth({"size": -10.0, "porosity": 10.0, "facetness": 2.0, "polydispersity": 6.0, "cracks": -8.0}, 3.4)
+    sweeps = pd.DataFrame(
+        [
+            ("size", -4.9, -6.0, -3.8),
+            ("size", -4.9, -6.0, -3.8),  # a second level of the same knob
+            ("porosity", 0.7, 0.2, 1.2),
+            ("facetness", -6.2, -7.0, -5.0),  # clearly against +, but +2 MPa is below the resolution 3.4
+            ("polydispersity", 0.3, -0.2, 0.8),  # interval spans zero
+            ("cracks", 3.0, 2.0, 4.0),
+        ],
+        columns=["attribute", "slope", "ci_low", "ci_high"],
+    )
+    effects = pd.DataFrame(
+        [
+            ("size", "increase", -4.6, -5.7, -3.5, True),
+            ("size", "decrease", 2.1, 1.0, 3.2, True),
+            ("porosity", "increase", 0.3, 0.1, 0.5, True),
+            ("porosity", "decrease", 0.1, 0.05, 0.15, True),  # lowering CPS by raising porosity: against the +
+            ("facetness", "increase", -0.23, -0.3, -0.1, True),
+            ("facetness", "decrease", 0.2, 0.1, 0.3, True),
+            ("polydispersity", "increase", 0.0, 0.0, 0.0, False),
+            ("polydispersity", "decrease", 0.0, 0.0, 0.0, False),
+            ("cracks", "increase", 0.0, 0.0, 0.0, False),
+            ("cracks", "decrease", 0.0, 0.0, 0.0, False),
+        ],
+        columns=["attribute", "direction", "mean_delta", "ci_low", "ci_high", "free"],
+    )
+    return control, truth, sweeps, effects
+
+
+def test_knob_agreement_verdicts_agree_disagree_and_not_resolved():
+    from matsight.knobs.agreement import AGREES, DISAGREES, NOT_CHECKED, NOT_RESOLVED, Truth, knob_agreement
+
+    control, truth, sweeps, effects = _agreement_inputs()
+    table = knob_agreement(control, truth, sweeps, effects).set_index("knob")
+    assert table["verdict"].tolist() == [AGREES, DISAGREES, NOT_RESOLVED, NOT_RESOLVED, NOT_CHECKED]
+    assert "below the regressor's resolution 3.40" in table.loc["facetness", "reason"]
+    assert "spans zero" in table.loc["polydispersity", "reason"]
+    assert np.isnan(table.loc["cracks", "inverse_increase"]) and table.loc["size", "sweep_slope"] == -4.9
+    assert table.loc["size", "planted_sign"] == -1 and table.loc["size", "resolution"] == 3.4
+    # each run compares its own answers: the sweep alone agrees for porosity; the search alone did not turn
+    # polydispersity, so it checks nothing there
+    sweep_only = knob_agreement(control, truth, sweeps=sweeps)["verdict"].tolist()
+    assert sweep_only == [AGREES, AGREES, NOT_RESOLVED, NOT_RESOLVED, NOT_CHECKED]
+    inverse_only = knob_agreement(control, truth, effects=effects).set_index("knob")
+    assert inverse_only.loc["polydispersity", "verdict"] == NOT_CHECKED and np.isnan(inverse_only["sweep_slope"]).all()
+    # a regressor without held-out metrics resolves nothing
+    unknown = knob_agreement(control, Truth(truth.effects, float("nan")), sweeps, effects)
+    assert (unknown["verdict"].iloc[:4] == NOT_RESOLVED).all()
+
+
+def test_agreement_summary_shows_a_disagreement_with_its_numbers():
+    from matsight.knobs.agreement import NOT_CHECKED, agreement_summary, knob_agreement
+
+    control, truth, sweeps, effects = _agreement_inputs()
+    summary = agreement_summary(knob_agreement(control, truth, sweeps, effects))
+    assert summary.startswith("size agrees; porosity DISAGREES (sweep +0.7 [+0.2, +1.2]; inverse for increase")
+    assert "inverse for decrease +0.1 [+0.05, +0.15]; planted +)" in summary
+    assert "facetness not resolved (planted effect +2.00 is below" in summary and "cracks" not in summary
+    none = knob_agreement({**control, "passes": [False] * 5}, truth, sweeps, effects)
+    assert (none["verdict"] == NOT_CHECKED).all() and "no knob passes" in agreement_summary(none)

@@ -1,5 +1,6 @@
-"""Knobs end to end on tiny synthetic lots: train (resume), quality, sweep and inverse tables, CLI errors."""
+"""Knobs end to end on tiny synthetic lots: train (resume), quality, sweep and inverse runs, CLI errors."""
 
+import dataclasses
 import json
 import sys
 from unittest.mock import patch
@@ -12,9 +13,11 @@ from typer.testing import CliRunner
 
 from matsight.cli.main import app, main
 from matsight.errors import ConfigError
-from matsight.knobs.pipeline import free_knobs, pick_tiles, run_sweeps
-from matsight.knobs.train_editor import EditorConfig, load_editor, read_meta, train_editor
+from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
+from matsight.knobs.pipeline import free_knobs, pick_tiles, run_inverse, run_sweep, run_train
+from matsight.knobs.train_editor import load_editor, read_meta
 from matsight.models import build_model, read_spec, save_checkpoint
+from matsight.store import RunFolder
 from matsight.synth.sem import generate_lots
 
 torch.set_num_threads(1)
@@ -36,29 +39,60 @@ def setup(tmp_path_factory):
         "crop_size": 36,
         "channels": 1,
     }
+    # a regression run trained on the lots (its manifest names them), held-out RMSE 0.05 MPa: the planted
+    # effects of the lots' ground_truth.json are all resolved
+    RunFolder(root / "reg").start("train", {"data": str(lots)})
+    (root / "reg" / "metrics.json").write_text(json.dumps({"validation": {"tiles": {"rmse": 0.05}}}))
     save_checkpoint(root / "reg" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
     return root, lots
 
 
-def test_train_resumes_and_cli_writes_tables(setup):
+@pytest.fixture(scope="module")
+def editor(setup):
+    """A tiny editor run (2 steps, 1 measurer epoch) on the fixture's regressor, shared by the tests
+    that sweep and search (each writes its own run folder)."""
+    root, lots = setup
+    config = EditorConfig(
+        out=root / "shared-editor",
+        regressor=root / "reg",
+        lots=lots,
+        image_size=32,
+        steps=2,
+        width=8,
+        quality_epochs=1,
+        attributes=("size", "porosity"),
+    )
+    return run_train(config).path
+
+
+def test_train_resumes_and_cli_writes_tables(setup, capsys):
     root, lots = setup
     out = root / "editor"
     config = EditorConfig(
+        out=out,
         regressor=root / "reg",
         lots=lots,
-        out=out,
         image_size=32,
+        crop=16,
         steps=3,
         width=8,
         checkpoint_every=3,
-        attributes=["size", "porosity"],
+        quality_epochs=1,
+        attributes=("size", "porosity"),
     )
-    train_editor(config)
+    run_train(config)
     first = read_meta(out)["step"]
-    config.steps = 5
-    train_editor(config)  # resumes from step 3
+    capsys.readouterr()
+    run_train(dataclasses.replace(config, steps=5))  # resumes from step 3
+    progress = capsys.readouterr().err  # plain progress lines: standard error is not a terminal here
+    assert "editor training: 3/5 (60 %)" in progress and "editor training: 5/5 (100 %) critic " in progress
     editor, meta = load_editor(out)
     assert first == 3 and meta["step"] == 5 and len(meta["held_out_rows"]) == 4
+    manifest = RunFolder(out, create=False).read_manifest()
+    assert manifest["command"] == "knobs train" and manifest["status"] == "finished" and manifest["resumed"] is False
+    assert manifest["arguments"]["crop"] == 16 and manifest["arguments"]["steps"] == 5
+    with torch.no_grad():  # trained on 16 px windows, it edits whole 32 px tiles
+        assert editor(torch.rand(2, 1, 32, 32), torch.rand(2, 2)).shape == (2, 1, 32, 32)
     runner = CliRunner()
     res = runner.invoke(
         app,
@@ -79,49 +113,48 @@ def test_train_resumes_and_cli_writes_tables(setup):
             "8",
             "--quality-epochs",
             "1",
+            "--measure-size",
+            "16",
             "--device",
             "cpu",
         ],
     )
     assert res.exit_code == 0, res.output
     assert "control slope" in res.output
+    train_section = json.loads((root / "cli" / "report_sections" / "knobs.json").read_text())
+    assert {"control slope size", "passes facetness", "held-out reconstruction L1"} <= train_section["metrics"].keys()
     res = runner.invoke(app, ["knobs", "sweep", str(root / "cli"), "--levels", "3", "--tiles", "4", "--device", "cpu"])
     assert res.exit_code == 0, res.output
-    sweeps = pd.read_csv(root / "cli" / "tables" / "knob_sweeps.csv")
+    sweep = root / "cli" / "sweep"  # the default --out: a run folder of its own inside the editor run
+    sweeps = pd.read_csv(sweep / "tables" / "knob_sweeps.csv")
     assert set(sweeps["attribute"]) == {"size", "porosity", "facetness"} and len(sweeps) == 9
-    per_lot = pd.read_csv(root / "cli" / "tables" / "knob_sweep_lots.csv")
+    assert (sweeps["ci_low"] <= sweeps["ci_high"]).all()
+    per_lot = pd.read_csv(sweep / "tables" / "knob_sweep_lots.csv")
     assert per_lot["tiles"].sum() == 3 * 4 and sweeps["lots_agreeing"].between(0, 1).all()
+    assert RunFolder(sweep, create=False).read_manifest()["status"] == "finished"
     res = runner.invoke(
         app,
         ["knobs", "inverse", str(root / "cli"), "--goal", "+10%", "--tiles", "3", "--steps", "3", "--device", "cpu"],
     )
     assert res.exit_code == 0, res.output
-    effects = pd.read_csv(root / "cli" / "tables" / "inverse_effects.csv")
+    inverse = root / "cli" / "inverse"
+    effects = pd.read_csv(inverse / "tables" / "inverse_effects.csv")
     assert list(effects.columns[:3]) == ["attribute", "direction", "goal"]
     assert {"mean_delta", "ci_low", "ci_high"} <= set(effects.columns)
     assert set(effects["direction"]) == {"increase", "decrease"} and len(effects) == 6
     assert (effects["view"] == "transfer").all()  # auto: the 32 px editor is smaller than the regressor's 40 px
     assert (effects["ci_low"] <= effects["mean_delta"]).all() and (effects["mean_delta"] <= effects["ci_high"]).all()
-    assert (root / "cli" / "figures" / "inverse_tiles.png").exists()
-    section = json.loads((root / "cli" / "report_sections" / "knobs.json").read_text())
+    assert (inverse / "figures" / "inverse_tiles.png").exists()
+    section = json.loads((sweep / "report_sections" / "knobs-sweep.json").read_text())
     assert "lots sharing the sweep's sign size" in section["metrics"]
     assert section["metrics"]["the regressor reads"] == "the real tile plus the edit"
+    section = json.loads((inverse / "report_sections" / "knobs-inverse.json").read_text())
+    assert section["metrics"]["knobs turned by the inverse search"] == "size, porosity, facetness"
+    assert not (root / "cli" / "tables" / "knob_sweeps.csv").exists()  # the editor run keeps its own files
 
 
-def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp_path):
+def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, editor, tmp_path):
     root, lots = setup
-    editor = root / "chosen"
-    train_editor(
-        EditorConfig(
-            regressor=root / "reg",
-            lots=lots,
-            out=editor,
-            image_size=32,
-            steps=2,
-            width=8,
-            attributes=["size", "porosity"],
-        )
-    )
     torch.manual_seed(1)
     spec = read_spec(root / "reg")
     save_checkpoint(tmp_path / "other" / "checkpoint.pt", build_model("resnet18", "regression", 1), spec)
@@ -152,45 +185,15 @@ def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, tmp
     assert effects.set_index("attribute")["free"].to_dict() == {"size": False, "porosity": True}
     assert (effects.loc[effects["attribute"] == "size", "mean_delta"] == 0).all()
     assert json.loads((out / "manifest.json").read_text())["arguments"]["regressor"] == str(tmp_path / "other")
-    assert not (editor / "tables" / "inverse_effects.csv").exists()  # the editor run is left alone
-    res = runner.invoke(
-        app,
-        [
-            "knobs",
-            "sweep",
-            str(editor),
-            "--levels",
-            "2",
-            "--tiles",
-            "2",
-            "--regressor",
-            str(tmp_path / "other"),
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-        ],
+    assert not (editor / "inverse").exists()  # the editor run is left alone
+    other = run_sweep(
+        SweepConfig(out=tmp_path / "swept", editor=editor, levels=2, tiles=2, regressor=tmp_path / "other")
     )
-    assert res.exit_code == 0, res.output
-    own = run_sweeps(editor, levels=2, max_tiles=2)
-    other = pd.read_csv(out / "tables" / "knob_sweeps.csv")
-    assert not np.allclose(own["mean"], other["mean"])  # judged by the other regressor
+    own = run_sweep(SweepConfig(out=tmp_path / "own", editor=editor, levels=2, tiles=2))
+    assert not np.allclose(own.read_table("knob_sweeps")["mean"], other.read_table("knob_sweeps")["mean"])
 
 
-def test_inverse_per_lot_answers_each_lot_once(setup):
-    root, lots = setup
-    editor = root / "per-lot"
-    train_editor(
-        EditorConfig(
-            regressor=root / "reg",
-            lots=lots,
-            out=editor,
-            image_size=32,
-            steps=2,
-            width=8,
-            attributes=["size", "porosity"],
-        )
-    )
+def test_inverse_per_lot_answers_each_lot_once(editor, tmp_path):
     res = CliRunner().invoke(
         app,
         [
@@ -205,14 +208,16 @@ def test_inverse_per_lot_answers_each_lot_once(setup):
             "lot",
             "--view",
             "edit",
+            "--out",
+            str(tmp_path / "lot"),
             "--device",
             "cpu",
         ],
     )
     assert res.exit_code == 0, res.output
-    effects = pd.read_csv(editor / "tables" / "inverse_effects.csv")
+    effects = pd.read_csv(tmp_path / "lot" / "tables" / "inverse_effects.csv")
     assert (effects["view"] == "edit").all()  # asked for; auto would transfer (editor 32 px < regressor 40 px)
-    answers = pd.read_csv(editor / "tables" / "inverse_answers.csv")
+    answers = pd.read_csv(tmp_path / "lot" / "tables" / "inverse_answers.csv")
     assert (effects["per"] == "lot").all()
     for direction, rows in answers.groupby("direction"):
         assert rows["group"].is_unique  # one answer per lot
@@ -260,32 +265,82 @@ def test_free_knobs_follow_the_control_check(tmp_path):
 
 
 @pytest.mark.parametrize("first_passes", [False, True])
-def test_demo_step_searches_over_passing_knobs_when_any_pass(setup, tmp_path, first_passes):
+def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_ground_truth(setup, tmp_path, first_passes):
+    from rich.console import Console
+
     from matsight.demo import DemoContext
-    from matsight.knobs import demo
+    from matsight.knobs import demo, pipeline
+    from matsight.knobs.agreement import NOT_CHECKED
+    from matsight.training.demo import TrainedRegressor
 
     root, lots = setup
-    real_check = demo.check_quality
+    real_check = pipeline.check_quality
 
-    def check(out, **kw):  # the real check, then (optionally) declare the first knob trusted
-        report = real_check(out, **kw)
+    def check(run, *args):  # the real check, then (optionally) declare the first knob trusted
+        report = real_check(run, *args)
         report.passes[:] = [first_passes] + [False] * (len(report.passes) - 1)
-        (out / "knob_control.json").write_text(json.dumps(report.to_dict()))
+        run.write_json("knob_control.json", report.to_dict())
         return report
 
     tiny = dict(
-        editor=dict(image_size=32, steps=2, width=8, depth=3),
-        quality_epochs=1,
-        sweep_tiles=3,
-        levels=2,
-        inverse_tiles=3,
-        inverse_steps=2,
+        editor=dict(crop=16, steps=2, width=8, depth=3, quality_epochs=1, measure_size=16),
+        sweep=dict(levels=2, tiles=3),
+        inverse=dict(tiles=3, steps=2),
     )
-    ctx = DemoContext(root=tmp_path, shared={"sem_run": root / "reg", "sem_lots": lots})
-    with patch.object(demo, "CPU", tiny), patch.object(demo, "check_quality", check):
-        demo.run_demo(ctx)
-    effects = pd.read_csv(tmp_path / "sem-knobs" / "tables" / "inverse_effects.csv")
+    ctx = DemoContext(root=tmp_path, console=Console(record=True, width=300))
+    with patch.dict(demo.DEMO_PRESETS, {"cpu": tiny}), patch.object(pipeline, "check_quality", check):
+        agreement = demo.run_demo(ctx, TrainedRegressor(lots=lots, run=root / "reg")).set_index("knob")
+    editor = tmp_path / "sem-knobs"
+    assert read_meta(editor)["image_size"] == 40  # the regressor's input size: it reads the edited tiles
+    effects = pd.read_csv(editor / "inverse" / "tables" / "inverse_effects.csv")
+    assert (effects["view"] == "edit").all()
     free = effects.groupby("attribute", sort=False)["free"].first()
     assert free.tolist() == ([True, False, False, False] if first_passes else [True] * 4)
-    section = json.loads((tmp_path / "sem-knobs" / "report_sections" / "knobs.json").read_text())
+    section = json.loads((editor / "inverse" / "report_sections" / "knobs-inverse.json").read_text())
     assert section["metrics"]["knobs turned by the inverse search"] == ", ".join(free.index[free])
+    assert ctx.report_runs == [editor, editor / "sweep", editor / "inverse"]
+    # the passing knobs are compared with the lots' ground_truth.json, in the console and the report
+    assert agreement["passes"].tolist() == [first_passes, False, False, False]
+    assert agreement.loc["size", "planted_sign"] == -1  # default coefficients: CPS falls as grains grow
+    assert (agreement["verdict"].iloc[1:] == NOT_CHECKED).all()
+    assert agreement.loc["size", "verdict"] in (
+        ("agrees", "disagrees", "not resolved") if first_passes else (NOT_CHECKED,)
+    )
+    sweep_section = json.loads((editor / "sweep" / "report_sections" / "knobs-sweep.json").read_text())
+    assert "tables/knob_agreement.csv" in sweep_section["tables"]
+    assert sweep_section["metrics"]["ground truth porosity"] == "not checked (fails the control check)"
+    headlines = dict(ctx.headlines)
+    assert headlines["passing knobs agreeing with ground_truth.json"].endswith("/1" if first_passes else "/0")
+    console = ctx.console.export_text()
+    assert "passing knobs vs the lots' ground_truth.json: " in console
+    assert (f"size {agreement.loc['size', 'verdict']}" in console.replace("DISAGREES", "disagrees")) == first_passes
+
+
+def test_sweep_and_inverse_runs_write_manifest_section_and_agreement_and_rerun(editor, tmp_path):
+    sweep = SweepConfig(out=tmp_path / "s", editor=editor, levels=2, tiles=2)
+    first = run_sweep(sweep).read_manifest()
+    again = run_sweep(sweep).read_manifest()  # the same config again: redone in its folder
+    assert first["command"] == "knobs sweep" and again["status"] == "finished"
+    assert (
+        again["first_started"] == first.get("first_started", first["started"])
+        and again["inputs"]["editor"] == first["inputs"]["editor"]
+    )
+    inverse = run_inverse(InverseConfig(out=tmp_path / "i", editor=editor, tiles=2, steps=1))
+    assert inverse.read_manifest()["command"] == "knobs inverse" and inverse.read_manifest()["status"] == "finished"
+    for folder, section in ((tmp_path / "s", "knobs-sweep"), (tmp_path / "i", "knobs-inverse")):
+        assert (folder / "report_sections" / f"{section}.json").exists()
+        # the regressor's lots have a ground truth and it has held-out metrics: its answers are compared
+        agreement = pd.read_csv(folder / "tables" / "knob_agreement.csv")
+        assert agreement["knob"].tolist() == ["size", "porosity"] and agreement["resolution"].eq(0.1).all()
+
+
+def test_a_failing_workflow_marks_its_run_failed(setup, editor, tmp_path):
+    broken = tmp_path / "broken"
+    RunFolder(broken).start("train", {})  # a run folder without a model
+    with pytest.raises(Exception, match="checkpoint"):
+        run_sweep(SweepConfig(out=tmp_path / "s", editor=editor, levels=2, tiles=2, regressor=broken))
+    manifest = RunFolder(tmp_path / "s", create=False).read_manifest()
+    assert manifest["status"] == "failed" and "checkpoint" in manifest["error"]
+    with pytest.raises(ConfigError, match="shape is not a knob"):  # checked before the folder is claimed
+        run_inverse(InverseConfig(out=tmp_path / "i", editor=editor, knobs=("shape",)))
+    assert not (tmp_path / "i").exists()

@@ -1,5 +1,6 @@
 """Saliency on a dataset: CLI, chunked resume, figures, demo step, error exit."""
 
+import json
 import sys
 import warnings
 
@@ -9,7 +10,9 @@ import torch
 from matsight.cli.main import app, main
 from matsight.demo import DemoContext
 from matsight.models import build_model, save_checkpoint
+from matsight.saliency.registry import DEFAULT_METHOD
 from matsight.synth.sem import generate_lots
+from matsight.training.demo import TrainedRegressor
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="Setting backward hooks")
@@ -70,11 +73,196 @@ def test_demo_step(sem):
     from matsight.saliency.demo import run_demo
 
     root, lots, run = sem
-    ctx = DemoContext(root=root / "demo", shared={"sem_run": run, "sem_lots": lots})
+    ctx = DemoContext(root=root / "demo")
     ctx.root.mkdir()
-    run_demo(ctx)
+    run_demo(ctx, TrainedRegressor(lots=lots, run=run))
     import pandas as pd
 
     faith = pd.read_parquet(ctx.root / "sem-saliency" / "tables" / "faithfulness.parquet")
-    assert list(faith["method"]) == ["fastcam", "gradcam", "integrated-gradients", "random"]
+    default = DEFAULT_METHOD["regression"]
+    assert list(faith["method"]) == list(dict.fromkeys([default, "fastcam", "gradcam", "integrated-gradients"])) + [
+        "random"
+    ]
+    manifest = json.loads((ctx.root / "sem-saliency" / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["arguments"]["method"] == default
     assert ctx.headlines and ctx.report_runs == [ctx.root / "sem-saliency"]
+
+
+def test_peak_maps_back_to_the_original_pixels():
+    """A blob at a known place in a 150 x 200 image, through the real resize + centre crop and back."""
+    from matsight.data.transforms import center_crop, resize_square
+    from matsight.saliency.geometry import CropGeometry
+
+    h, w, known = 150, 200, (40.0, 120.0)
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    image = torch.exp(-((yy - known[0]) ** 2 + (xx - known[1]) ** 2) / 8.0)[None]
+    for image_size, crop in ((64, 59), (150, 150), (300, 280)):
+        model_input = center_crop(resize_square(image, image_size), crop)[0]
+        flat = int(model_input.argmax())
+        y, x = CropGeometry.of((h, w), image_size, crop).to_original(flat // crop, flat % crop)
+        tolerance = 0.5 * max(h, w) / image_size + 0.5  # half a model pixel, in original pixels
+        assert abs(y - known[0]) <= tolerance and abs(x - known[1]) <= tolerance, (image_size, y, x)
+    geometry = CropGeometry.of((h, w), 64, 59)
+    left, right, bottom, top = geometry.extent()
+    y0, x0 = geometry.to_original(0, 0)
+    assert left < x0 < right and top < y0 < bottom  # the crop's first pixel lies inside the drawn extent
+    assert CropGeometry.of((32, 32), 32, 32).to_original(5, 7) == (5, 7)  # no resize, no crop: identity
+
+
+def test_lots_images_and_evaluate(sem):
+    from typer.testing import CliRunner
+
+    root, lots, run = sem
+    import pandas as pd
+
+    out = root / "one-lot"
+    args = ["saliency", str(run), str(lots), "--out", str(out), "--method", "gradcam", "--lots", "B", "--evaluate"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (out / "figures").glob("overlay-*.png")] == ["overlay-B.png"]
+    table = pd.read_parquet(out / "tables" / "maps.parquet")
+    assert set(table["group"]) == {"B"} and {"empty_map", "peak_y", "peak_x"} <= set(table.columns)
+    faith = pd.read_parquet(out / "tables" / "faithfulness.parquet")
+    assert list(faith.columns[:6]) == ["method", "metric", "mean", "sd", "n", "random_baseline"]
+    assert set(faith["metric"]) == {
+        "insertion-minus-deletion",
+        "faithfulness-correlation",
+        "region-perturbation",
+        "road",
+        "mprt",
+    }
+    assert (faith["n"] <= 2).all() and (out / "report_sections" / "faithfulness.json").exists()
+    image = "images/A/" + next((lots / "images" / "A").iterdir()).name  # tile names repeat across lots: a path
+    out2 = root / "one-image"
+    result = CliRunner().invoke(app, ["saliency", str(run), str(lots), "--out", str(out2), "--images", image])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out2 / "tables" / "maps.parquet")) == 1
+    bad = CliRunner().invoke(app, ["saliency", str(run), str(lots), "--out", str(root / "bad"), "--lots", "ZZ"])
+    assert bad.exit_code != 0 and "--lots" in str(bad.exception)
+
+
+def test_an_all_zero_map_is_flagged_and_drawn_with_a_note(sem, tmp_path):
+    """A regressor whose head is zero has no gradient: every Grad-CAM map is all zero."""
+    import pandas as pd
+
+    from matsight.models import load_model
+    from matsight.saliency import SaliencyConfig, run
+    from matsight.saliency.figures import EMPTY_NOTE, OverlayPanel, overlay_figure
+
+    root, lots, trained = sem
+    model, meta = load_model(trained)
+    torch.nn.init.zeros_(model.head.weight)
+    save_checkpoint(tmp_path / "flat" / "checkpoint.pt", model, meta)
+    folder = run(SaliencyConfig(tmp_path / "maps", tmp_path / "flat", lots, method="gradcam"))
+    table = pd.read_parquet(folder.path / "tables" / "maps.parquet")
+    assert table["empty_map"].all() and table["peak_y"].isna().all()
+    assert "4 of 4 maps are all zero" in (folder.path / "report_sections" / "saliency.json").read_text()
+    fig = overlay_figure(
+        [
+            OverlayPanel(torch.rand(1, 8, 8), torch.zeros(8, 8), "A: a.png"),
+            OverlayPanel(torch.rand(1, 8, 8), torch.rand(8, 8), "A: b.png", peak=(2.0, 3.0)),
+        ],
+        "Grad-CAM",
+        "cps",
+        -1,
+    )
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert EMPTY_NOTE.startswith("all-zero map") and any("nothing here pushes cps down" in t for t in texts)
+    assert (
+        "Grad-CAM" in fig._suptitle.get_text()
+        and "cps" in fig._suptitle.get_text()
+        and "-1" in fig._suptitle.get_text()
+    )
+    empty_row, drawn_row = fig.axes[:2], fig.axes[2:4]
+    assert len(empty_row[1].images) == 1 and len(drawn_row[1].images) == 2  # no overlay on the all-zero map
+    assert drawn_row[1].images[1].get_cmap().name == "inferno" and "peak at x=3, y=2" in drawn_row[1].get_title()
+    assert "cps" in fig.axes[-1].get_ylabel()  # the colour bar says what it shows
+    agnostic = overlay_figure(
+        [OverlayPanel(torch.rand(1, 8, 8), torch.rand(8, 8), "A", peak=(1.0, 1.0))], "fastcam", "cps", -1, True
+    )
+    assert "same map for every target and sign" in agnostic._suptitle.get_text()  # FastCAM ignores the sign: say so
+
+
+def test_choosing_images_and_spreading_the_drawn_ones(tmp_path):
+    import numpy as np
+
+    from matsight.data.dataset import ImageTable
+    from matsight.errors import ConfigError
+    from matsight.saliency.selection import select_images, spread
+
+    paths = [tmp_path / "images" / lot / name for lot, name in (("A", "x.png"), ("B", "x.png"), ("B", "y.png"))]
+    table = ImageTable(tmp_path, paths, np.zeros((3, 1), np.float32), ["A", "B", "B"], ["cps"], "regression")
+    assert select_images(table, None, ["y.png"]).tolist() == [2]
+    assert select_images(table, None, ["images/B/x.png"]).tolist() == [1]
+    assert select_images(table, ["B"], None).tolist() == [1, 2]
+    with pytest.raises(ConfigError, match="images/A/x.png"):  # two files are called x.png: ask for the path
+        select_images(table, None, ["x.png"])
+    groups = [lot for lot in "ABCDEFGHIJ" for _ in range(5)]
+    chosen = spread(groups, per_group=2, max_groups=3)
+    assert list(chosen) == ["A", "E", "J"]  # first, middle, last lot: not always the first ones
+    assert chosen["E"] == [20, 24]  # first and last tile of the lot
+
+
+def test_config_names_the_option_before_anything_is_written(tmp_path):
+    from matsight.errors import ConfigError
+    from matsight.saliency import SaliencyConfig
+
+    for bad, option in (
+        ({"sign": 0}, "--sign"),
+        ({"method": "gradcma"}, "did you mean gradcam"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"target": -1}, "--target"),
+        ({"lots": ("A",), "images": ("a.png",)}, "--images"),
+    ):
+        with pytest.raises(ConfigError, match=option):
+            SaliencyConfig(tmp_path / "out", tmp_path / "run", tmp_path / "data", **bad)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def with_reference(tmp_path_factory):
+    """A run with an out-of-distribution reference (6 training tiles, 3 held out) and a folder of new
+    images: two training tiles and vertical stripes (intensities unlike any SEM tile)."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from matsight.data import read_lots
+    from matsight.models import load_model
+    from matsight.ood.run import fit_run_reference
+
+    root = tmp_path_factory.mktemp("ood")
+    lots = generate_lots(root / "lots", lots=3, tiles_per_lot=3, size=32, progress=False)
+    torch.manual_seed(0)
+    spec = {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"], "image_size": 32}
+    save_checkpoint(root / "run" / "checkpoint.pt", build_model("resnet18", "regression", 1), spec)
+    model, spec = load_model(root / "run")
+    table = read_lots(lots, target="cps")
+    fit_run_reference(root / "run", model, spec, table.subset(np.arange(6)), table.subset(np.arange(6, 9)))
+    new = root / "new"
+    new.mkdir()
+    for path in table.paths[:2]:
+        shutil.copy(path, new / f"tile-{path.name}")
+    stripes = np.zeros((32, 32), np.uint8)
+    stripes[:, ::4] = 255
+    Image.fromarray(stripes).save(new / "stripes.png")
+    return root, new
+
+
+def test_default_method_and_out_of_distribution_flags(with_reference, capsys):
+    """No --method: the task's default, recorded in the manifest; images unlike the training data are
+    flagged in the table, on the console and in the report; training tiles are not."""
+    from matsight.saliency import SaliencyConfig, run
+
+    root, new = with_reference
+    folder = run(SaliencyConfig(root / "maps", root / "run", new))
+    manifest = folder.read_manifest()
+    assert manifest["arguments"]["method"] == DEFAULT_METHOD["regression"] and manifest["status"] == "finished"
+    table = folder.read_table("maps").set_index("image")
+    flagged = {name.rsplit("/", 1)[-1] for name in table.index[table["out_of_distribution"]]}
+    assert flagged == {"stripes.png"}
+    assert (table.loc[[i for i in table.index if "tile-" in i], "ood_score"] < 1e-3).all()  # in the reference
+    assert "1 of 3 images look unlike the training data: stripes.png" in capsys.readouterr().err
+    section = json.loads((folder.path / "report_sections" / "saliency.json").read_text())
+    assert "stripes.png" in section["text"] and section["metrics"]["unlike the training data"] == 1

@@ -222,11 +222,14 @@ def test_ray_run_survives_a_killed_worker(job, tmp_path, ray_instance):
 
 @pytest.mark.slow
 def test_saliency_maps_on_ray_equal_the_local_engine(regressor, ray_instance, tmp_path):
-    from matsight.saliency.runner import explain_dataset
+    from matsight.saliency import SaliencyConfig
+    from matsight.saliency import run as explain
 
     data, run = regressor
-    local = explain_dataset(run, data, tmp_path / "local", method="fastcam", batch_size=4)
-    remote = explain_dataset(run, data, tmp_path / "ray", method="fastcam", batch_size=4, engine="ray", workers=2)
+    local = explain(SaliencyConfig(tmp_path / "local", run, data, method="fastcam", batch_size=4))
+    remote = explain(
+        SaliencyConfig(tmp_path / "ray", run, data, method="fastcam", batch_size=4, engine=Engine("ray", workers=2))
+    )
     np.testing.assert_allclose(
         remote.chunks("maps").concat("map").astype(np.float32),
         local.chunks("maps").concat("map").astype(np.float32),
@@ -270,10 +273,10 @@ def test_interrupted_prediction_resumes_on_two_ray_actors(regressor, local_predi
 
 @pytest.mark.slow
 def test_texture_features_on_ray_equal_local(regressor, ray_instance, tmp_path):
-    from matsight.concepts.features import extract
     from matsight.data import read_lots
     from matsight.models import load_model
     from matsight.store import RunFolder
+    from matsight.textures.features import extract
 
     data, run = regressor
     model, _ = load_model(run)

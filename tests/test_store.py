@@ -252,7 +252,7 @@ def test_images_changed_in_place_give_new_predictions_and_maps(tmp_path):
 
     def predictions_and_maps():
         assert cli(["predict", str(run), str(lots), "--out", str(tmp_path / "p.csv"), "--overwrite"]) == 0
-        assert cli(["saliency", str(run), str(lots), "--out", str(tmp_path / "maps"), "--method", "gradcam"]) == 0
+        assert cli(["saliency", str(run), str(lots), "--out", str(tmp_path / "maps"), "--method", "fastcam"]) == 0
         maps = RunFolder(tmp_path / "maps").chunks("maps").concat("map").astype(np.float32)
         return pd.read_csv(tmp_path / "p.csv")["predicted"].to_numpy(), maps
 

@@ -111,16 +111,16 @@ def test_bragg_spots_of_a_prototype_survive_its_defects():
     import torch
 
     from matsight.crystals.defects import vacancies
-    from matsight.crystals.fingerprint import fingerprints
-    from matsight.crystals.prototypes import CLASS_NAMES, random_prototype
+    from matsight.crystals.fingerprint import FingerprintTransformer
+    from matsight.crystals.library import CLASS_NAMES, random_structure
     from matsight.crystals.spots import spot_masks, spots_of
 
     rng = np.random.default_rng(0)
-    fcc, bcc = (random_prototype(CLASS_NAMES.index(name), rng)[0] for name in ("fcc_225", "bcc_229"))
+    fcc, bcc = (random_structure(CLASS_NAMES.index(name), rng)[0] for name in ("A1_fcc", "A2_bcc"))
     spots = spot_masks([fcc, bcc])
     assert spots.shape == (2, 64, 64) and spots.dtype == torch.bool
     assert 0.02 < spots[0].float().mean() < 0.15 and (spots[0] ^ spots[1]).float().mean() > 0.03
-    defective = fingerprints([vacancies(fcc, 0.25, seed=1)])[0].amax(dim=0)
+    defective = FingerprintTransformer().transform([vacancies(fcc, 0.25, seed=1)])[0].amax(dim=0)
     assert defective[spots[0]].mean() > 5 * defective[~spots[0]].mean()
     toy = torch.zeros(1, 3, 8, 8)
     toy[0, 1, 2, 3], toy[0, 0, 5, 5] = 1.0, 0.05

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from matsight.concepts.bank import read_bank
 from matsight.data.images import read_image
 from matsight.errors import ConfigError, DataLayoutError
 from matsight.synth.textures import CLASSES, POROSITY_FAMILY, generate_bank, render_texture
+from matsight.textures.bank import read_bank
 
 
 def test_bank_layout_and_classes(tmp_path):

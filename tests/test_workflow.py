@@ -84,3 +84,17 @@ def test_plain_progress_is_throttled_and_quiet_silences_everything(capsys):
             bar.advance(3)
     progress.note("shown")
     assert capsys.readouterr().err.strip().endswith("] shown")
+
+
+def test_cli_quiet_silences_progress_but_not_results(tmp_path, capsys):
+    from matsight.cli.main import run
+
+    args = ["synth", "sem-lots", "--lots", "2", "--tiles-per-lot", "2", "--size", "32"]
+    assert run([*args[:2], str(tmp_path / "loud"), *args[2:]]) == 0
+    loud = capsys.readouterr()
+    assert "rendering SEM tiles" in loud.err
+    assert run(["--quiet", *args[:2], str(tmp_path / "quiet"), *args[2:]]) == 0
+    silent = capsys.readouterr()
+    assert silent.err == "" and str(tmp_path / "quiet") in silent.out
+    progress.note("after the command")  # the quiet setting ended with the command
+    assert "after the command" in capsys.readouterr().err

@@ -1,9 +1,11 @@
 """``matsight demo``: every workflow end to end on synthetic data, one HTML report at the end.
 
-Each workflow contributes a step: a module with ``run_demo(ctx: DemoContext) -> None`` that works
-under ``ctx.root``, records its run folders in ``ctx.report_runs`` (their report sections end up in
-the combined report), may leave results for later steps in ``ctx.shared``, and prints its headline
-numbers with ``ctx.console``. Steps run in the order of :data:`PARTS`.
+Each workflow contributes a step: a module with a ``run_demo`` function that works under
+``ctx.root`` with its presets (``DEMO_PRESETS["cpu" | "full"]`` in that module), records its run
+folders in ``ctx.report_runs`` (their report sections end up in the combined report) and prints its
+headline numbers with ``ctx.console``. Results pass by return value: in each part of :data:`PARTS`,
+the first step is ``run_demo(ctx) -> result`` and every later step is ``run_demo(ctx, result)``
+(e.g. the SEM part's trained regressor and its lots, read by saliency, textures and knobs).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +21,7 @@ from rich.table import Table
 from matsight.errors import ConfigError
 
 PARTS: dict[str, list[str]] = {
-    "sem": ["matsight.training.demo", "matsight.saliency.demo", "matsight.concepts.demo", "matsight.knobs.demo"],
+    "sem": ["matsight.training.demo", "matsight.saliency.demo", "matsight.textures.demo", "matsight.knobs.demo"],
     "xray": ["matsight.analytics.demo"],
     "crystals": ["matsight.crystals.demo"],
 }
@@ -31,9 +32,8 @@ class DemoContext:
     """State shared by the demo steps.
 
     ``root``: the demo folder; ``full``: bigger GPU-sized settings instead of the 2-core CPU
-    defaults; ``device``: torch device string; ``shared``: results handed between steps
-    (``sem_lots`` → synthetic lots folder, ``sem_run`` → trained regressor run folder, ...);
-    ``report_runs``: run folders whose report sections go into the combined report;
+    defaults; ``device``: torch device string; ``report_runs``: run folders whose report sections go
+    into the combined report;
     ``headlines``: one line per headline number, printed at the end.
     """
 
@@ -42,7 +42,6 @@ class DemoContext:
     seed: int = 0
     device: str = "cpu"
     console: Console = field(default_factory=Console)
-    shared: dict[str, Any] = field(default_factory=dict)
     report_runs: list[Path] = field(default_factory=list)
     headlines: list[tuple[str, str]] = field(default_factory=list)
 
@@ -58,12 +57,17 @@ def run_demo(part: str, root: Path, full: bool = False, seed: int = 0, device: s
     run = RunFolder(ctx.root)
     run.start("demo", {"part": part, "full": full, "device": device}, seed=seed)
     timings = Table("step", "seconds", title="matsight demo")
-    for module_name in [m for p, ms in PARTS.items() if part in ("all", p) for m in ms]:
-        step = importlib.import_module(module_name)
-        ctx.console.rule(module_name.split(".")[1])
-        start = time.perf_counter()
-        step.run_demo(ctx)
-        timings.add_row(module_name, f"{time.perf_counter() - start:.1f}")
+    for steps in [steps for name, steps in PARTS.items() if part in ("all", name)]:
+        first_result = None
+        for index, module_name in enumerate(steps):
+            step = importlib.import_module(module_name)
+            ctx.console.rule(module_name.split(".")[1])
+            start = time.perf_counter()
+            if index == 0:
+                first_result = step.run_demo(ctx)
+            else:
+                step.run_demo(ctx, first_result)
+            timings.add_row(module_name, f"{time.perf_counter() - start:.1f}")
     report = build_study_report([ctx.root, *ctx.report_runs], title="matsight demo report")
     run.set_status("finished", headlines=dict(ctx.headlines))
     ctx.console.print(timings)

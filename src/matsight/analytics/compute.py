@@ -25,7 +25,7 @@ from matsight.errors import ConfigError
 from matsight.models import ModelSpec, read_spec
 from matsight.models.features import features_and_logits
 from matsight.report import ORDER, Section, write_section
-from matsight.report.style import SEQUENTIAL_CMAP, save_figure
+from matsight.report.style import SEQUENTIAL_CMAP, save_figure, styled
 from matsight.scale import LOCAL, Engine
 from matsight.scale.workers import ImageBatchWorker
 from matsight.store import RunFolder
@@ -202,6 +202,7 @@ def _analyse(config: AnalyticsConfig, trained: RunFolder, spec: ModelSpec, table
     _write_section(config, trained, summary, figure, out)
 
 
+@styled
 def embedding_figure(points: pd.DataFrame, path: Path) -> Path:
     """ACT, FEA and PRD embeddings side by side, points coloured by the ACT–PRD error."""
     import matplotlib.pyplot as plt

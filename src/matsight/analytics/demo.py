@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from matsight.analytics.compute import Analytics, AnalyticsConfig
 from matsight.analytics.compute import run as run_analytics
-from matsight.benchmark.agreement import tag_agreement
 from matsight.report import ORDER, Section, write_section
+from matsight.report.agreement import tag_agreement
 
 # Settings of the demo's x-ray step: images, image size (px), epochs, model input size (px).
 DEMO_PRESETS = {

@@ -52,14 +52,15 @@ def blend(grey: np.ndarray, saliency: np.ndarray, alpha: float = ALPHA) -> np.nd
 
 class SaliencyOverlays:
     """Saliency overlays of the model in ``run`` (a run folder with ``checkpoint.pt``) on images under
-    ``image_root``. ``png(image, attribute, method)`` is cached (``cache_size`` PNGs, LRU); one map is
-    computed at a time (a lock), on ``device``."""
+    ``image_root``. ``png(image, attribute, method)`` is cached (``cache_size`` PNGs, LRU) under the
+    image file's size and modification time as well as its name, so a file replaced while the app runs
+    is explained afresh; one map is computed at a time (a lock), on ``device``."""
 
     def __init__(self, run: Path, image_root: Path, device: str = "cpu", cache_size: int = 256):
         self.run, self.image_root, self.device = Path(run), Path(image_root), device
         self._lock = threading.Lock()
         self._model = None
-        self.png = lru_cache(maxsize=cache_size)(self._png)
+        self._cached_png = lru_cache(maxsize=cache_size)(self._png)
 
     @staticmethod
     def available(run: Path) -> bool:
@@ -74,7 +75,12 @@ class SaliencyOverlays:
             self._decoder = self._model[1].intensity.decoder()  # the model's decoding, one survey per folder
         return self._model
 
-    def _png(self, image: str, attribute: int, method: str) -> bytes:
+    def png(self, image: str, attribute: int, method: str) -> bytes:
+        """The overlay PNG (see the class docstring), from the cache while the image file is unchanged."""
+        stat = (self.image_root / image).stat()
+        return self._cached_png(image, attribute, method, (stat.st_size, stat.st_mtime_ns))
+
+    def _png(self, image: str, attribute: int, method: str, file_version: tuple[int, int]) -> bytes:
         """PNG ``[crop, crop, 3]`` of ``method``'s map for output ``attribute`` over the model's view of ``image``."""
         import torch
 

@@ -11,6 +11,7 @@ import pandas as pd
 from matsight.benchmark.leaderboard import BASELINE_LIBRARY
 from matsight.benchmark.metrics import METRICS
 from matsight.benchmark.peers import PEERS
+from matsight.report.style import styled
 
 SHORT = {
     "mass_ratio": "mass ratio ↑",
@@ -47,6 +48,7 @@ def method_order(board: pd.DataFrame) -> list[str]:
     return (pairs["library"] + ":" + pairs["method"]).tolist()
 
 
+@styled
 def leaderboard_figure(board: pd.DataFrame, titles: dict[str, str], n_seeds: int, path: str | os.PathLike) -> Path:
     """Write the figure: per task (in the order of ``titles``), rows = ``library:method`` (baselines in grey
     italics), columns = metrics; colour = rank within the metric (cividis: bright = better), text = the mean."""

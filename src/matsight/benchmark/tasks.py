@@ -211,6 +211,9 @@ class XrayTask(Task):
         )
 
 
+CRYSTAL_CLASSES = ("A1_fcc", "A2_bcc", "A3_hcp", "A4_diamond", "B1_rocksalt", "B2_CsCl", "B3_zincblende")
+
+
 class CrystalTask(Task):
     name = "crystals"
     title = "(d) crystal class of a defective prototype (its Bragg spots)"
@@ -220,25 +223,27 @@ class CrystalTask(Task):
 
     def draw(self, settings: Preset, seed: int) -> Pool:
         from matsight.crystals.defects import vacancies
-        from matsight.crystals.fingerprint import fingerprints
-        from matsight.crystals.prototypes import CLASS_NAMES, random_prototype
+        from matsight.crystals.fingerprint import FingerprintTransformer
+        from matsight.crystals.library import CLASS_NAMES, random_structure
         from matsight.crystals.spots import spots_of
 
         rng = np.random.default_rng([seed, 4])
-        labels = np.repeat(np.arange(len(CLASS_NAMES)), settings.crystals_per_class)
-        pristine = [random_prototype(int(c), rng, max_rotation=MAX_ROTATION)[0] for c in labels]
+        classes = [CLASS_NAMES.index(name) for name in CRYSTAL_CLASSES]
+        labels = np.repeat(np.arange(len(classes)), settings.crystals_per_class)
+        pristine = [random_structure(classes[c], rng, max_rotation=MAX_ROTATION)[0] for c in labels]
         defective = [vacancies(a, rng.uniform(0, MAX_VACANCIES), seed=rng) for a in pristine]
         structures = pristine + defective
+        transformer = FingerprintTransformer()
         chunks = range(0, len(structures), 16)
         images = torch.cat(
             [
-                fingerprints(structures[i : i + 16])
+                transformer.transform(structures[i : i + 16])
                 for i in _counted(chunks, len(chunks), "fingerprinting prototypes (16 per step)")
             ]
         )
         spots = spots_of(images[: len(pristine)]).numpy()
         x = images[len(pristine) :].numpy().astype(np.float32)
-        return Pool(x, labels[:, None].astype(np.float32), spots[:, None], list(CLASS_NAMES))
+        return Pool(x, labels[:, None].astype(np.float32), spots[:, None], list(CRYSTAL_CLASSES))
 
     def target(self, pool: Pool, index: int) -> int | None:
         return int(pool.y[index, 0])

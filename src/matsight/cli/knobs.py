@@ -1,4 +1,8 @@
-"""``matsight knobs train|sweep|inverse``: attribute knobs on an SEM regressor (thin shell over matsight.knobs)."""
+"""``matsight knobs train|sweep|inverse``: attribute knobs on an SEM regressor (thin shell over matsight.knobs).
+
+Each command builds its config (:mod:`matsight.knobs.config`), claims its output folder and calls the
+workflow (:mod:`matsight.knobs.pipeline`); what it prints is read back from the run folder.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import typer
 from matsight.cli.outputs import OVERWRITE, claim_run
 
 REGRESSOR_HELP = "Judge the edits with this regressor run instead of the one the editor was trained for."
-OUT_HELP = "Write tables and figures here instead of into DIR."
 VIEW_HELP = (
     "What the regressor reads: edit (the edited tile, as in the paper), transfer (the real tile plus the "
     "edit, for editors smaller than the regressor's input) or auto (edit when the sizes allow)."
@@ -31,6 +34,21 @@ def _check_regressor(regressor: Path | None) -> None:
         options.require_model(regressor, "--regressor", tasks=("regression",))
 
 
+def _out_help(name: str) -> str:
+    return f"Run folder to write (default DIR/{name}; rerun to redo)."
+
+
+def _verdicts(folder: Path) -> None:
+    """Echo the ground-truth comparison of a sweep or inverse run, when it made one."""
+    from matsight.knobs.agreement import agreement_summary
+
+    path = folder / "tables" / "knob_agreement.csv"
+    if path.exists():
+        import pandas as pd
+
+        typer.echo("passing knobs vs the lots' ground_truth.json: " + agreement_summary(pd.read_csv(path)))
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     knobs = typer.Typer(
         help="Attribute knobs: an attribute editor, forward sweeps and the inverse search.", no_args_is_help=True
@@ -46,6 +64,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             "size,porosity,polydispersity,facetness", help="Comma-separated lots.csv columns."
         ),
         image_size: int = typer.Option(64, help="Editor tile size (px, divisible by 2**depth)."),
+        crop: int = typer.Option(
+            None, help="Train on random windows of this many px of the tiles (default: whole tiles)."
+        ),
         steps: int = typer.Option(300, help="Editor updates (300 ≈ 1 min on 2 CPU cores at 64 px)."),
         width: int = typer.Option(16),
         depth: int = typer.Option(3),
@@ -53,45 +74,48 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         attribute_weight: float = typer.Option(10.0, help="Weight of the attribute loss on edited tiles."),
         gpu_settings: bool = typer.Option(False, "--gpu-settings", help="128 px, 20k steps, wider nets."),
         quality_epochs: int = typer.Option(60, help="Epochs of the independent attribute measurer."),
+        measure_size: int = typer.Option(
+            None, help="The measurer reads tiles at this size (px; default the editor's)."
+        ),
         seed: int = typer.Option(0),
         device: str = typer.Option("auto"),
         overwrite: bool = OVERWRITE,
     ) -> None:
         """Train the editor on LOTS and measure its quality (reconstruction, control slope, cross-talk)."""
         from matsight import options
-        from matsight.knobs.pipeline import check_quality, write_knobs_section
-        from matsight.knobs.train_editor import EditorConfig, train_editor
+        from matsight.knobs.config import EditorConfig
+        from matsight.knobs.pipeline import read_control, run_train
         from matsight.utils import resolve_device
 
-        options.at_least("--quality-epochs", quality_epochs, 1)
-        # a clear error before training when RUN is not a trained regressor
-        options.require_model(run, "knobs train", tasks=("regression",))
-        dev = str(resolve_device(device))
         kw = dict(
+            out=out,
             regressor=run,
             lots=lots,
-            out=out,
-            attributes=[a.strip() for a in attributes.split(",") if a.strip()],
+            attributes=tuple(a.strip() for a in attributes.split(",") if a.strip()),
+            crop=crop,
             adversarial=adversarial,
             attribute_weight=attribute_weight,
+            quality_epochs=quality_epochs,
+            measure_size=measure_size,
             seed=seed,
-            device=dev,
+            device=str(resolve_device(device)),
         )
         config = (
             EditorConfig.gpu(**kw)
             if gpu_settings
             else EditorConfig(**kw, image_size=image_size, steps=steps, width=width, depth=depth)
         )
-        claim_run(out, "knobs train", [run, lots], overwrite)
-        train_editor(config)
-        report = check_quality(out, epochs=quality_epochs, device=dev)
-        write_knobs_section(out)
-        for i, name in enumerate(report.names):
+        # a clear error before training when RUN is not a trained regressor
+        options.require_model(run, "knobs train", tasks=("regression",))
+        claim_run(out, config.command, [run, lots], overwrite)
+        done = run_train(config)
+        control = read_control(done.path)
+        for i, name in enumerate(control["names"]):
             typer.echo(
-                f"{name}: control slope {report.slopes[i, i]:+.2f}, measurer R² {report.measurer_r2[i]:.2f}, "
-                f"{'passes' if report.passes[i] else 'FAILS'} the control check"
+                f"{name}: control slope {control['slopes'][i][i]:+.2f}, measurer R² {control['measurer_r2'][i]:.2f}, "
+                f"{'passes' if control['passes'][i] else 'FAILS'} the control check"
             )
-        typer.echo(f"held-out reconstruction L1 {report.reconstruction_l1:.4f}; editor run: {out}")
+        typer.echo(f"held-out reconstruction L1 {control['reconstruction_l1']:.4f}; editor run: {done.path}")
 
     @knobs.command("sweep")
     def sweep(
@@ -99,33 +123,35 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         levels: int = typer.Option(9),
         tiles: int = typer.Option(48, help="Held-out tiles to average over."),
         regressor: Path = typer.Option(None, help=REGRESSOR_HELP),
-        out: Path = typer.Option(None, help=OUT_HELP),
+        out: Path = typer.Option(None, help=_out_help("sweep")),
         view: str = typer.Option("auto", help=VIEW_HELP),
         device: str = typer.Option("auto"),
         overwrite: bool = OVERWRITE,
     ) -> None:
-        """Forward sensitivity of every knob; writes DIR/tables/knob_sweeps.csv, knob_sweep_lots.csv and figures."""
-        from matsight.knobs.pipeline import run_sweeps, write_knobs_section
+        """Forward sensitivity of every knob: tables/knob_sweeps.csv, knob_sweep_lots.csv and figures in OUT."""
+        from matsight.knobs.config import SweepConfig
+        from matsight.knobs.pipeline import run_sweep
         from matsight.utils import resolve_device
 
-        device = str(resolve_device(device))
-        _check_regressor(regressor)
-        if out is not None:
-            claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
-
-        table = run_sweeps(
-            editor_run,
+        config = SweepConfig(
+            out=out or editor_run / "sweep",
+            editor=editor_run,
             levels=levels,
-            max_tiles=tiles,
-            regressor_run=regressor,
-            out=out,
+            tiles=tiles,
+            regressor=regressor,
             view=view,
-            device=device,
+            device=str(resolve_device(device)),
         )
-        if out is None:
-            write_knobs_section(editor_run)
-        for name, slope in table.groupby("attribute", sort=False)["slope"].first().items():
-            typer.echo(f"{name}: slope {slope:+.3f} per full range")
+        _check_regressor(regressor)
+        claim_run(config.out, config.command, [editor_run, regressor, _lots_of(editor_run)], overwrite)
+        done = run_sweep(config)
+        table = done.read_table("knob_sweeps").groupby("attribute", sort=False).first()
+        for name, row in table.iterrows():
+            typer.echo(
+                f"{name}: slope {row['slope']:+.3f} per full range [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+            )
+        _verdicts(done.path)
+        typer.echo(f"sweeps written to {done.path}")
 
     @knobs.command("inverse")
     def inverse(
@@ -149,38 +175,38 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             "answer per lot, for the mean prediction of its tiles.",
         ),
         regressor: Path = typer.Option(None, help=REGRESSOR_HELP),
-        out: Path = typer.Option(None, help=OUT_HELP),
+        out: Path = typer.Option(None, help=_out_help("inverse")),
         view: str = typer.Option("auto", help=VIEW_HELP),
         device: str = typer.Option("auto"),
         overwrite: bool = OVERWRITE,
     ) -> None:
-        """Inverse search (paper Eq. 2); writes DIR/tables/inverse_effects.csv, inverse_answers.csv (each tile's
-        or lot's ΔA) and the ΔA figure."""
-        from matsight.knobs.pipeline import run_inverse, write_knobs_section
+        """Inverse search (paper Eq. 2): tables/inverse_effects.csv, inverse_answers.csv (each tile's or lot's ΔA)
+        and the ΔA figure in OUT."""
+        from matsight.knobs.config import InverseConfig
+        from matsight.knobs.pipeline import run_inverse
         from matsight.utils import resolve_device
 
-        device = str(resolve_device(device))
-        _check_regressor(regressor)
-        if out is not None:
-            claim_run(out, "knobs", [editor_run, regressor, _lots_of(editor_run)], overwrite)
-
-        chosen = knobs_ if knobs_ in ("all", "passing") else [k.strip() for k in knobs_.split(",") if k.strip()]
-        table = run_inverse(
-            editor_run,
+        chosen = knobs_ if knobs_ in ("all", "passing") else tuple(k.strip() for k in knobs_.split(",") if k.strip())
+        config = InverseConfig(
+            out=out or editor_run / "inverse",
+            editor=editor_run,
             goal=goal,
-            max_tiles=tiles,
+            tiles=tiles,
             steps=steps,
             lam=lam,
             knobs=chosen,
             per=per,
-            regressor_run=regressor,
-            out=out,
+            regressor=regressor,
             view=view,
-            device=device,
+            device=str(resolve_device(device)),
         )
-        if out is None:
-            write_knobs_section(editor_run)
+        _check_regressor(regressor)
+        claim_run(config.out, config.command, [editor_run, regressor, _lots_of(editor_run)], overwrite)
+        done = run_inverse(config)
+        table = done.read_table("inverse_effects")
         for row in table[table["free"]].itertuples():
             typer.echo(
                 f"{row.direction:8s} {row.attribute:15s} {row.mean_delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
             )
+        _verdicts(done.path)
+        typer.echo(f"inverse search written to {done.path}")

@@ -40,11 +40,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    context: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars or progress lines on standard error (results and errors stay)."
+    ),
 ) -> None:
     """matsight: saliency, texture concepts, attribute knobs and visual analytics for scientific CNNs."""
+    from matsight.progress import quiet as quiet_progress
+
+    context.with_resource(quiet_progress(quiet))
 
 
 @app.command()

@@ -10,8 +10,23 @@ from matsight.cli.engine_options import ADDRESS, ENGINE, WORKERS, engine_from
 from matsight.cli.outputs import OVERWRITE, claim_dataset, claim_run, record_output
 
 
+def _help() -> str:
+    from matsight.textures.pretraining import RECIPE
+
+    return "\n\n".join(
+        [
+            "Rank describable textures by how well lots' resemblance to them tracks the property.",
+            "Scores compare textures within each lot (the lot's mean distance over textures is removed); "
+            "p-values permute the property across lots; q-values are Benjamini-Hochberg over the textures.",
+            "The model must know textures: the scores of a regressor trained from scratch follow the lots, "
+            "not textures, and this command warns. Pretrain on a texture bank first (docs/textures.md):",
+            *RECIPE.splitlines(),
+        ]
+    )
+
+
 def register(app: typer.Typer, synth: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=_help())
     def textures(
         run: Path = typer.Argument(..., help="Trained run folder (checkpoint.pt) whose features are probed."),
         lots: Path = typer.Argument(..., help="Lots folder (docs/data-layouts.md layout 1: lots.csv + images/<lot>/)."),
@@ -31,30 +46,36 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         workers: int = WORKERS,
         overwrite: bool = OVERWRITE,
     ) -> None:
-        """Rank describable textures by how well lots' resemblance to them tracks the property."""
-        from matsight.concepts.analysis import analyse
+        from matsight.textures import SIGN_CONVENTION, TexturesConfig
+        from matsight.textures import run as run_textures
+        from matsight.textures.pretraining import pretraining_of
         from matsight.utils import resolve_device
 
-        device = str(resolve_device(device))
-        chosen = engine_from(engine, address, workers)
-        claim_run(out, "textures", [run, lots, bank], overwrite)
-        result = analyse(
-            run,
-            lots,
-            bank,
-            out,
+        config = TexturesConfig(
+            out=out,
+            run=run,
+            lots=lots,
+            bank=bank,
             stage=stage,
             k=k,
             target=target,
             n_boot=n_boot,
             n_perm=n_perm,
-            device=device,
             seed=seed,
-            engine=chosen,
+            device=str(resolve_device(device)),
+            engine=engine_from(engine, address, workers),
+            overwrite=overwrite,
         )
-        typer.echo(result.sign_convention)
-        typer.echo(result.table().head(10).to_string(index=False, float_format="%.3f"))
-        typer.echo(f"table: {Path(out) / 'tables' / 'texture_scores.csv'}")
+        claim_run(out, "textures", [run, lots, bank], overwrite)
+        folder = run_textures(config)
+        warning = pretraining_of(run).warning()
+        if warning:
+            typer.echo(f"WARNING: {warning}", err=True)
+        typer.echo(SIGN_CONVENTION)
+        table = folder.read_table("texture_scores")
+        typer.echo(table.head(10).drop(columns="model_pretrained").to_string(index=False, float_format="%.3f"))
+        typer.echo(f"{int((table.q_value <= 0.05).sum())} of {len(table)} textures with q <= 0.05 (Benjamini-Hochberg)")
+        typer.echo(f"table: {folder.path / 'tables' / 'texture_scores.csv'}")
 
     @synth.command("textures")
     def synth_textures(
@@ -66,8 +87,8 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     ) -> None:
         """Write a procedural describable-texture bank (28 DTD class names) and OUT/contact_sheet.png."""
         from matsight import options
-        from matsight.concepts.figures import bank_contact_sheet
         from matsight.synth.textures import CLASSES, generate_bank
+        from matsight.textures.figures import bank_contact_sheet
 
         options.at_least("--per-class", per_class, 1)
         options.at_least("--size", size, 16, " pixels")

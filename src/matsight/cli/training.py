@@ -101,6 +101,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         out_of_distribution, ood_score, outside_target_range and ood_reasons (images unlike the training data).
         The model outputs are kept in chunks under RUN/arrays/predictions_<data>/: a rerun resumes."""
         from matsight import options
+        from matsight.models import read_spec
         from matsight.store import RunFolder, atomic_path, claim_file
         from matsight.training import predict as run_predict
         from matsight.utils import resolve_device
@@ -108,6 +109,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         options.at_least("--batch-size", batch_size, 1)
         dev, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
         RunFolder(run, create=False)
+        read_spec(run)  # a damaged or unsafe checkpoint is named before anything else
         default = run / f"predictions_{data.resolve().name}.csv"
         path = claim_file(out or default, reads=[run, data], overwrite=overwrite, default=out is None)
         table = run_predict(

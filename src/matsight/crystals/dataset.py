@@ -1,4 +1,4 @@
-"""Fingerprint datasets: in memory, and from user structures in layout 5 of docs/data-layouts.md."""
+"""Descriptor datasets in memory, and user structures in layout 5 of docs/data-layouts.md."""
 
 from __future__ import annotations
 
@@ -11,29 +11,25 @@ import torch
 from ase import Atoms
 from torch.utils.data import Dataset
 
-from matsight.crystals.fingerprint import FingerprintTransformer
-from matsight.crystals.prototypes import CLASS_NAMES
+from matsight.crystals.library import CLASS_NAMES
 from matsight.errors import DataLayoutError
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".xyz", ".extxyz")
 
 
-class FingerprintDataset(Dataset):
-    """``(fingerprint float32 [3,64,64], target float32 [1] = class index)`` pairs held in memory."""
+class DescriptorDataset(Dataset):
+    """``(descriptor, target float32 [1] = class index)`` pairs held in memory; ``inputs`` is
+    ``float32 [N, 3, 64, 64]`` fingerprints or ``float32 [N, D]`` SOAP vectors."""
 
-    def __init__(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor):
-        self.images = images.float()
+    def __init__(self, inputs: torch.Tensor, labels: np.ndarray | torch.Tensor):
+        self.inputs = inputs.float()
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32).view(-1, 1)
-
-    @classmethod
-    def from_structures(cls, structures: list[Atoms], labels, device: str = "cpu") -> FingerprintDataset:
-        return cls(FingerprintTransformer(device=device).transform(structures), labels)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        return self.images[i], self.labels[i]
+        return self.inputs[i], self.labels[i]
 
 
 def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, list[str]]:
@@ -69,12 +65,16 @@ def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, l
         elif text.isdigit() and int(text) < len(CLASS_NAMES):
             labels.append(int(text))
         else:
-            raise DataLayoutError(f"{csv} row {row}: label {text!r} is not one of {', '.join(CLASS_NAMES)}")
+            raise DataLayoutError(
+                f"{csv} row {row}: label {text!r} is neither a prototype name ({CLASS_NAMES[0]}, "
+                f"{CLASS_NAMES[1]}, ...: matsight.crystals.library.CLASS_NAMES) nor a class index "
+                f"0-{len(CLASS_NAMES) - 1}"
+            )
     return atoms, np.array(labels, dtype=np.int64), table["structure"].astype(str).tolist()
 
 
 def write_structures(root: str | os.PathLike, structures: list[Atoms], labels) -> Path:
-    """Write structures in layout 5 (extxyz files and labels.csv); return ``root``."""
+    """Write structures in layout 5 (extxyz files and labels.csv with class names); return ``root``."""
     from ase.io import write
 
     root = Path(root)

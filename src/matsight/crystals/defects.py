@@ -1,7 +1,10 @@
-"""Defects applied to a pristine supercell: random displacements, vacancies, substitutions.
+"""Defects applied to a pristine supercell: displacements, vacancies, substitutions, strain, rotation.
 
 Every function takes a seed (or a ``numpy.random.Generator``) and returns a new
-:class:`ase.Atoms`; the same seed gives the same defective structure.
+:class:`ase.Atoms`; the same seed gives the same defective structure. :func:`apply_defect` names
+them with one level each: ``displacement`` σ as a fraction of the mean nearest-neighbour distance,
+``vacancies`` and ``substitution`` fractions of the atoms, ``strain`` the magnitude of a random
+symmetric strain, ``rotation`` the maximum angle (degrees) of a random rotation.
 """
 
 from __future__ import annotations
@@ -53,15 +56,43 @@ def substitute(atoms: Atoms, fraction: float, element: str | int = "Cu", seed: i
     return out
 
 
-DEFECTS = {"displacement": displace, "vacancies": vacancies, "substitution": substitute}
+def strain(atoms: Atoms, magnitude: float, seed: int | np.random.Generator = 0) -> Atoms:
+    """Deform cell and atoms by ``I + ε`` (:func:`matsight.crystals.library.strain_matrix`)."""
+    from matsight.crystals.library import strain_matrix
+
+    out = atoms.copy()
+    out.set_cell(atoms.cell[:] @ strain_matrix(_rng(seed), magnitude).T, scale_atoms=True)
+    return out
+
+
+def rotation(atoms: Atoms, max_degrees: float, seed: int | np.random.Generator = 0) -> Atoms:
+    """Rotate cell and atoms about a random axis by up to ``max_degrees``."""
+    from matsight.crystals.geometry import random_rotation, rotate
+
+    return rotate(atoms, random_rotation(_rng(seed), max_degrees))
+
+
+def _relative_displacement(atoms: Atoms, fraction: float, seed: int | np.random.Generator = 0) -> Atoms:
+    from matsight.crystals.fingerprint import mean_nearest_neighbour_distance
+
+    return displace(atoms, fraction * mean_nearest_neighbour_distance(atoms), seed)
+
+
+def _substitution(atoms: Atoms, fraction: float, seed: int | np.random.Generator = 0) -> Atoms:
+    return substitute(atoms, fraction, "Cu" if "Cu" not in atoms.get_chemical_symbols() else "Ag", seed)
+
+
+DEFECTS = {
+    "displacement": _relative_displacement,
+    "vacancies": vacancies,
+    "substitution": _substitution,
+    "strain": strain,
+    "rotation": rotation,
+}
 
 
 def apply_defect(atoms: Atoms, defect: str, level: float, seed: int | np.random.Generator = 0) -> Atoms:
-    """``defect`` ∈ {displacement (level = σ in Å), vacancies (level = fraction η),
-    substitution (level = fraction)} applied to ``atoms``."""
+    """``defect`` (a key of :data:`DEFECTS`, level as in the module docstring) applied to ``atoms``."""
     if defect not in DEFECTS:
         raise ConfigError(f"unknown defect {defect!r}: choose one of {', '.join(DEFECTS)}")
-    if defect == "substitution":
-        element = "Cu" if "Cu" not in atoms.get_chemical_symbols() else "Ag"
-        return substitute(atoms, level, element, seed)
     return DEFECTS[defect](atoms, level, seed)

@@ -1,78 +1,154 @@
-"""Demo step: pristine set → ConvNet → robustness vs spglib → response/CLEAR maps (≈ 2–3 min on 2 cores)."""
+"""Demo step: prototype library → ConvNet and SOAP MLP → robustness with uncertainty → polycrystal
+map → response/CLEAR maps. The CPU preset (≈ 1 min on 2 cores) uses 12 prototypes and few
+structures; ``--full`` (GPU) the whole library at the sizes of docs/crystals.md."""
 
 from __future__ import annotations
 
-from matsight.benchmark.agreement import Agreement, class_agreement
-from matsight.crystals.dataset import FingerprintDataset
+from dataclasses import dataclass
+from pathlib import Path
+
+from matsight.crystals.config import ExplainConfig, MapConfig, RobustnessConfig, TrainConfig
+from matsight.crystals.dataset import DescriptorDataset
+from matsight.crystals.descriptors import descriptor
 from matsight.crystals.explain import run_explain
-from matsight.crystals.fingerprint import fingerprints
-from matsight.crystals.prototypes import CLASS_NAMES, pristine_set, prototype_set
-from matsight.crystals.robustness import PAPER_FINDINGS, run_robustness
-from matsight.crystals.train import predict_classes, train_classifier
-from matsight.models import load_model
-from matsight.report import Section, write_section
+from matsight.crystals.library import CLASS_NAMES, library_set
+from matsight.crystals.polycrystal import run_map
+from matsight.crystals.robustness import METHOD_LABELS, run_robustness
+from matsight.crystals.train import train_classifier
+
+DEMO_CLASSES = (
+    "A1_fcc",
+    "A2_bcc",
+    "A3_hcp",
+    "A4_diamond",
+    "B1_rocksalt",
+    "B2_CsCl",
+    "B3_zincblende",
+    "B4_wurtzite",
+    "C1_fluorite",
+    "E21_perovskite",
+    "L21_Heusler",
+    "2D_graphene",
+)
 
 
-def held_out_agreement(run_dir, seed: int, device: str) -> Agreement:
-    """Per-class agreement of the ConvNet with the classes of the held-out prototypes (the robustness
-    table's pristine set: one structure per element of every class, same seed)."""
-    structures, labels, _ = prototype_set(seed)
-    model, _ = load_model(run_dir, device=device)
-    predicted = predict_classes(model, fingerprints(structures, device=device).to(device))
-    return class_agreement(labels, predicted, CLASS_NAMES)
+@dataclass(frozen=True)
+class DemoPreset:
+    """Sizes of one demo preset (``classes=None``: the whole library)."""
+
+    classes: tuple[str, ...] | None
+    per_class: int
+    convnet_epochs: int
+    batch_size: int
+    robustness: dict
+    map_stride: float
+    explained: tuple[str, ...]
+
+
+CPU = DemoPreset(
+    classes=DEMO_CLASSES,
+    per_class=6,
+    convnet_epochs=12,
+    batch_size=8,
+    robustness={
+        "per_class": 1,
+        "displacements": (0.02, 0.10),
+        "vacancies": (0.20, 0.50),
+        "combined": ((0.05, 0.20),),
+        "strains": (0.05,),
+        "rotations": (30.0,),
+        "mc_samples": 20,
+        "spglib_per_class": 1,
+    },
+    map_stride=1.5,
+    explained=("A1_fcc", "B1_rocksalt"),
+)
+FULL = DemoPreset(
+    classes=None,
+    per_class=20,
+    convnet_epochs=10,
+    batch_size=32,
+    robustness={"per_class": 3},
+    map_stride=0.5,
+    explained=("A1_fcc", "B1_rocksalt", "E21_perovskite", "2D_graphene"),
+)
 
 
 def run_demo(ctx) -> None:
-    """Train on pristine fingerprints, run a reduced robustness table and the explanation figures."""
-    n_train, epochs, per_level = (700, 5, 35) if ctx.full else (70, 12, 7)
-    sigmas, etas = (
-        ((0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.06), (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6))
-        if ctx.full
-        else ((0.001, 0.02, 0.06), (0.01, 0.4, 0.6))
-    )
-    structures, labels = pristine_set(n_train, seed=ctx.seed)
-    dataset = FingerprintDataset.from_structures(structures, labels, device=ctx.device)
-    run_dir = ctx.root / "crystal-convnet"
-    metrics = train_classifier(
-        dataset, run_dir, epochs=epochs, batch_size=32 if ctx.full else 8, seed=ctx.seed, device=ctx.device
-    )
-    rob_dir = ctx.root / "crystal-robustness"
-    table = run_robustness(
-        run_dir, rob_dir, n_per_level=per_level, sigmas=sigmas, vacancies=etas, seed=ctx.seed + 1000, device=ctx.device
-    )
-    pristine, rotated = (table[(table["defect"] == "pristine") & (table["level"] == d)].iloc[0] for d in (0, 10))
-    agreement = held_out_agreement(run_dir, ctx.seed + 1000, ctx.device)
-    write_section(
-        run_dir,
-        Section(
-            key="crystals-training",
-            title="Crystal ConvNet on pristine diffraction fingerprints",
-            text=f"{n_train} pristine structures (7 classes), {epochs} epochs Adam lr 1e-3, 90/10 split "
-            "(the CPU demo uses 70 structures, 12 epochs and batch 8 instead of 700, 5 epochs and batch 32); "
-            "held-out pristine set: one new structure per element of every class (70). "
-            f"Paper: {PAPER_FINDINGS} " + agreement.report_text(),
-            metrics={
-                "validation accuracy, 10 % split (%)": round(100 * metrics["val_accuracy"], 1),
-                "n_val": metrics["n_val"],
-                "held-out accuracy, every prototype (%)": round(float(pristine["convnet"]), 1),
-                "held-out accuracy, every prototype rotated ≤ 10° (%)": round(float(rotated["convnet"]), 1),
-                "spglib on held-out prototypes, 1e-5 (%)": round(float(pristine["spglib_tight"]), 1),
-            },
-            order=60,
-        ),
-    )
-    ctx.report_runs += [run_dir, rob_dir]
-    ctx.console.print(agreement.console_line())
-    ctx.headlines.append(
-        ("Crystal ConvNet held-out pristine accuracy (every prototype)", f"{pristine['convnet']:.0f} %")
-    )
-    worst = table.groupby("defect")["convnet"].min()
-    ctx.headlines.append(
-        (
-            "Crystal ConvNet worst defective accuracy (σ / η)",
-            f"{worst['displacement']:.0f} % / {worst['vacancies']:.0f} %",
+    """Train both classifiers on pristine library structures, then robustness, map and explanations."""
+    preset = FULL if ctx.full else CPU
+    classes = [CLASS_NAMES.index(c) for c in preset.classes] if preset.classes else list(range(len(CLASS_NAMES)))
+    sample = library_set(preset.per_class * len(classes), seed=ctx.seed, split="train", classes=classes)
+    runs: dict[str, Path] = {}
+    for name, epochs in (("fingerprint", preset.convnet_epochs), ("soap", None)):
+        inputs = descriptor(name, ctx.device).transform(sample.structures)
+        out = ctx.root / f"crystal-{name}"
+        config = TrainConfig(
+            data=None,
+            out=out,
+            descriptor=name,
+            epochs=epochs,
+            batch_size=preset.batch_size,
+            seed=ctx.seed,
+            device=ctx.device,
+        )
+        metrics = train_classifier(DescriptorDataset(inputs, sample.labels), config).read_json("metrics.json")
+        ctx.console.print(f"crystals: {name} classifier, validation accuracy {100 * metrics['val_accuracy']:.0f} %")
+        runs[name] = out
+    robustness = run_robustness(
+        RobustnessConfig(
+            convnet=runs["fingerprint"],
+            soap=runs["soap"],
+            out=ctx.root / "crystal-robustness",
+            classes=tuple(classes) if preset.classes else None,
+            seed=ctx.seed + 1000,
+            device=ctx.device,
+            **preset.robustness,
         )
     )
-    explain_dir = ctx.root / "crystal-explain"
-    run_explain(run_dir, explain_dir, seed=ctx.seed, device=ctx.device)
-    ctx.report_runs.append(explain_dir)
+    table = robustness.read_table("robustness")
+    crystal_map = run_map(
+        MapConfig(
+            convnet=runs["fingerprint"],
+            soap=runs["soap"],
+            out=ctx.root / "crystal-map",
+            stride=preset.map_stride,
+            mc_samples=preset.robustness.get("mc_samples", 30),
+            seed=ctx.seed,
+            device=ctx.device,
+        )
+    )
+    explain = run_explain(
+        ExplainConfig(
+            run=runs["fingerprint"],
+            out=ctx.root / "crystal-explain",
+            classes=preset.explained,
+            seed=ctx.seed,
+            device=ctx.device,
+        )
+    )
+    ctx.report_runs += [*runs.values(), robustness.path, crystal_map.path, explain.path]
+    held_out = table[table["axis"] == "held-out elements"].set_index("method")
+    n = int(held_out.loc["convnet", "n"])
+    agreement = ", ".join(
+        f"{METHOD_LABELS[m]} {held_out.loc[m, 'accuracy']:.0f} %" for m in ("convnet", "soap_mlp", "spglib_medium")
+    )
+    windows = crystal_map.read_table("windows")
+    interior = windows[windows["boundary_distance"] >= 2]
+    in_grains = ", ".join(
+        f"{METHOD_LABELS[m]} {100 * (interior[f'{m}_predicted'] == interior['grain_class']).mean():.0f} %"
+        for m in ("convnet", "soap_mlp")
+    )
+    ctx.console.print(
+        f"crystals: agreement with the planted prototype classes on {n} held-out-element structures "
+        f"({len(classes)} prototypes): {agreement}; polycrystal windows ≥ 2 bonds inside a grain "
+        f"({len(interior)}): {in_grains}"
+    )
+    ctx.headlines.append((f"Crystal classes recovered, held-out elements ({len(classes)} prototypes)", agreement))
+    worst = table[table["axis"] != "held-out elements"].groupby("method")["accuracy"].min()
+    ctx.headlines.append(
+        (
+            "Crystal classifiers, worst defective level",
+            f"ConvNet {worst['convnet']:.0f} %, SOAP MLP {worst['soap_mlp']:.0f} %",
+        )
+    )

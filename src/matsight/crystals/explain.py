@@ -1,39 +1,47 @@
 """What the crystal ConvNet looks at: attentive response maps and CLEAR maps per class.
 
-For each of the 7 classes one pristine and one defective structure (25 % vacancies) are
-fingerprinted; the figure per class shows the fingerprint, the response map of the top units
-of the last conv stage (``matsight.saliency.ResponseMaps``) and the CLEAR map
-(``matsight.saliency.CLEAR``) for both.
+For each chosen class (:data:`EXPLAINED_CLASSES` by default: one elemental, binary, ternary and
+2-D prototype each) one pristine and one defective structure (25 % vacancies) are fingerprinted;
+the figure per class shows the fingerprint, the response map of the top units of the last conv
+stage (``matsight.saliency.ResponseMaps``) and the CLEAR map (``matsight.saliency.CLEAR``) for both.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from matsight.crystals.config import EXPLAINED_CLASSES, ExplainConfig
 from matsight.crystals.defects import vacancies
 from matsight.crystals.fingerprint import FingerprintTransformer
-from matsight.crystals.prototypes import CLASS_NAMES, random_prototype
+from matsight.crystals.library import CLASS_NAMES, random_structure
+from matsight.report.style import styled
 from matsight.store import RunFolder
+from matsight.workflow import execute
 
 DEFECT_FRACTION = 0.25
 
 
-def example_fingerprints(seed: int = 0, device: str = "cpu") -> torch.Tensor:
-    """``float32 [7, 2, 3, 64, 64]``: pristine and 25 %-vacancy fingerprint per class."""
+def example_fingerprints(
+    classes: Sequence[str] = EXPLAINED_CLASSES, seed: int = 0, device: str = "cpu"
+) -> torch.Tensor:
+    """``float32 [len(classes), 2, 3, 64, 64]``: pristine and 25 %-vacancy fingerprint per class
+    (held-out elements)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     structures = []
-    for cls in range(len(CLASS_NAMES)):
-        atoms, _ = random_prototype(cls, rng)
-        structures += [atoms, vacancies(atoms, DEFECT_FRACTION, seed=seed + cls)]
-    return FingerprintTransformer(device=device).transform(structures).view(len(CLASS_NAMES), 2, 3, 64, 64)
+    for k, name in enumerate(classes):
+        atoms, _ = random_structure(CLASS_NAMES.index(name), rng, split="test")
+        structures += [atoms, vacancies(atoms, DEFECT_FRACTION, seed=seed + k)]
+    return FingerprintTransformer(device=device).transform(structures).view(len(classes), 2, 3, 64, 64)
 
 
-def plot_class(cls: int, images: torch.Tensor, response, clear, path: str | os.PathLike) -> Path:
+@styled
+def plot_class(name: str, images: torch.Tensor, response, clear, path: str | os.PathLike) -> Path:
     """One figure: rows pristine / defective; columns fingerprint, response map (max over the top
     units), dominant unit D(x), CLEAR map (dominant class C(x), brightness = level L(x))."""
     import matplotlib.pyplot as plt
@@ -42,7 +50,10 @@ def plot_class(cls: int, images: torch.Tensor, response, clear, path: str | os.P
 
     from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, save_figure
 
-    classes = ListedColormap(OKABE_ITO[: len(CLASS_NAMES)])
+    shown = sorted({int(c) for c in clear.dominant.unique()})
+    palette = (OKABE_ITO * 8)[: len(shown)]
+    lookup = np.zeros(len(CLASS_NAMES), dtype=int)
+    lookup[shown] = np.arange(len(shown))
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
     fig.subplots_adjust(wspace=0.5, hspace=0.35)
     for row, name in enumerate(("pristine", f"{int(DEFECT_FRACTION * 100)} % vacancies")):
@@ -55,49 +66,48 @@ def plot_class(cls: int, images: torch.Tensor, response, clear, path: str | os.P
         shown = axes[row, 2].imshow(response.dominant[row].numpy(), cmap="cividis")
         fig.colorbar(shown, ax=axes[row, 2], fraction=0.046, label="unit rank")
         axes[row, 2].set_title("dominant unit D(x)", fontsize=7)
-        rgba = classes(clear.dominant[row].numpy())
+        rgba = ListedColormap(palette)(lookup[clear.dominant[row].numpy()])
         rgba[..., 3] = np.sqrt(level / max(level.max(), 1e-12))
         axes[row, 3].imshow(rgba)
         axes[row, 3].set_title("CLEAR: dominant class, opacity = level", fontsize=7)
         axes[row, 0].set_ylabel("detector y (px)", fontsize=7)
         for ax in axes[row]:
             ax.set_xlabel("detector x (px)", fontsize=7)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=OKABE_ITO[c]) for c in range(len(CLASS_NAMES))]
-    fig.legend(handles, CLASS_NAMES, loc="lower center", ncol=len(CLASS_NAMES), fontsize=7)
-    fig.suptitle(f"class {CLASS_NAMES[cls]}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[i]) for i in range(len(shown))]
+    fig.legend(handles, [CLASS_NAMES[c] for c in shown], loc="lower center", ncol=min(len(shown), 7), fontsize=7)
+    fig.suptitle(f"class {name}: what the ConvNet looks at (CLEAR colours: dominant classes)")
     return save_figure(fig, path)
 
 
-def run_explain(
-    run_dir: str | os.PathLike, out: str | os.PathLike, seed: int = 0, device: str = "cpu", top_n: int = 4
-) -> list[Path]:
-    """Write ``out/figures/explain_<class>.png`` for each class and a report section; return the paths."""
-    from matsight.models import load_model
+def run_explain(config: ExplainConfig) -> RunFolder:
+    """Write ``figures/explain_<class>.png`` per class and a report section."""
+    from matsight.crystals.train import load_classifier
     from matsight.report import Section, write_section
     from matsight.saliency import CLEAR, ResponseMaps
 
-    model, _ = load_model(run_dir, device=device)
-    run = RunFolder(out)
-    run.start("crystals explain", {"run": str(run_dir), "top_n": top_n}, seed=seed)
-    examples = example_fingerprints(seed, device)
-    x = examples.view(-1, 3, 64, 64).to(device)
-    response = ResponseMaps(model, top_n=top_n).explain(x)
-    clear = CLEAR(model).explain(x)
-    paths = []
-    for c in range(len(CLASS_NAMES)):
-        pair = slice(2 * c, 2 * c + 2)
-        part_r, part_c = response.subset(pair).to("cpu"), clear.subset(pair).to("cpu")
-        paths.append(plot_class(c, examples[c], part_r, part_c, run.figure_path(f"explain_{CLASS_NAMES[c]}.png")))
-    write_section(
-        run.path,
-        Section(
-            key="crystals-explain",
-            title="Crystal ConvNet: attentive response and CLEAR maps",
-            text=f"Per class: a pristine and a {int(DEFECT_FRACTION * 100)} %-vacancy fingerprint, the response "
-            f"map of the top {top_n} units of the last conv stage, and the CLEAR map.",
-            figures=[str(p.relative_to(run.path)) for p in paths],
-            order=62,
-        ),
-    )
-    run.set_status("finished")
-    return paths
+    def body(run: RunFolder) -> RunFolder:
+        model, _ = load_classifier(config.run, config.device, name="fingerprint")
+        examples = example_fingerprints(config.classes, config.seed, config.device)
+        x = examples.view(-1, 3, 64, 64).to(config.device)
+        response = ResponseMaps(model, top_n=config.top_n).explain(x)
+        clear = CLEAR(model).explain(x)
+        paths = []
+        for k, name in enumerate(config.classes):
+            pair = slice(2 * k, 2 * k + 2)
+            maps, levels = response.subset(pair).to("cpu"), clear.subset(pair).to("cpu")
+            paths.append(plot_class(name, examples[k], maps, levels, run.figure_path(f"explain_{name}.png")))
+        write_section(
+            run.path,
+            Section(
+                key="crystals-explain",
+                title="Crystal ConvNet: attentive response and CLEAR maps",
+                text=f"Per class: a pristine and a {int(DEFECT_FRACTION * 100)} %-vacancy fingerprint of a held-out "
+                f"element structure, the response map of the top {config.top_n} units of the last conv stage, "
+                "and the CLEAR map.",
+                figures=[str(p.relative_to(run.path)) for p in paths],
+                order=62,
+            ),
+        )
+        return run
+
+    return execute(config, body)

@@ -13,10 +13,14 @@ around its centroid.
 A plane wave of wavelength 5 pm hits the cluster along +z; a 64×64 detector of 0.4 mm pixels sits
 0.1 m away. For the pixel in direction ŝ the scattering vector is ``q = (ŝ − ẑ)/λ`` (on the Ewald
 sphere, in units of 1/nearest-neighbour distance) and the kinematic intensity is
-``|Σ_j w_j f(|q|) exp(−2πi q·r_j)|²`` with a smooth, element-independent form factor ``f``.
+``|Σ_j w_j a_j f(|q|) exp(−2πi q·r_j)|²`` with a smooth form factor ``f`` shared by all elements
+and an amplitude ``a_j`` per atom: its atomic number Z (``species="atomic_number"``, x-ray-like, the
+default: a binary differs from its elemental parent lattice) or 1 for every atom (``"uniform"``,
+the paper's element-blind choice). For a one-element structure both give the same fingerprint.
 Channel R sums the patterns of the structure rotated by +45° and −45° about x, G about y, B about
 z. Pixels at radius ≤ 10 px or ≥ 30 px are masked to 0 and the three channels are min–max
-normalised jointly to [0, 1]. Batched in torch; runs on CPU or CUDA.
+normalised jointly to [0, 1]. On CPU a fused numba kernel computes the intensities
+(:mod:`matsight.crystals.intensity`), on CUDA batched torch.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ase import Atoms
-from ase.neighborlist import neighbor_list
+from scipy.spatial import cKDTree
 
+from matsight.crystals.intensity import intensity_cpu, intensity_torch
 from matsight.errors import ConfigError
+
+SPECIES_AMPLITUDES = ("atomic_number", "uniform")
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,8 @@ class Diffraction2D:
     """Fingerprint settings (SI units for the optics). ``form_factor_width`` is the 1/e width of
     the Gaussian form factor ``f(q) = exp(−|q|²/(2 w²))`` in 1/nearest-neighbour-distance;
     ``window_sigma`` is the standard deviation of the Gaussian atom window in nearest-neighbour
-    distances and ``window_cutoff`` the cluster radius in units of ``window_sigma``."""
+    distances and ``window_cutoff`` the cluster radius in units of ``window_sigma``; ``species``
+    the scattering amplitude per atom (one of :data:`SPECIES_AMPLITUDES`)."""
 
     wavelength: float = 5e-12
     detector_distance: float = 0.1
@@ -50,6 +58,15 @@ class Diffraction2D:
     form_factor_width: float = 2.0
     window_sigma: float = 1.5
     window_cutoff: float = 2.5
+    species: str = "atomic_number"
+
+    def __post_init__(self):
+        if self.species not in SPECIES_AMPLITUDES:
+            raise ConfigError(f"species={self.species!r}: choose one of {', '.join(SPECIES_AMPLITUDES)}")
+        positive = ("wavelength", "detector_distance", "pixels", "pixel_size", "form_factor_width", "window_sigma")
+        for name in positive + ("window_cutoff",):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"Diffraction2D.{name} must be > 0, got {getattr(self, name)}")
 
     def scattering_vectors(self) -> torch.Tensor:
         """``q`` for every pixel, ``float64 [P, 3]`` (P = pixels², row-major), in 1/NN-distance."""
@@ -85,103 +102,148 @@ def is_periodic(atoms: Atoms) -> bool:
     return bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
 
 
-def mean_nearest_neighbour_distance(atoms: Atoms) -> float:
-    """Mean over atoms of the distance (Å) to the nearest other atom, periodic images included."""
+def check_structure(atoms: Atoms, index: int | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``atoms`` has ≥ 2 atoms, or ≥ 1 in a periodic cell."""
     if len(atoms) == 0 or (len(atoms) < 2 and not is_periodic(atoms)):
+        where = "" if index is None else f"structure {index}: "
         raise ConfigError(
-            f"a fingerprint needs at least 2 atoms, or 1 in a periodic cell; got {len(atoms)} "
+            f"{where}a fingerprint needs at least 2 atoms, or 1 in a periodic cell; got {len(atoms)} "
             f"atom(s) with pbc={atoms.pbc.tolist()}"
         )
-    if not is_periodic(atoms):
-        pos = torch.from_numpy(np.asarray(atoms.positions, dtype=np.float64))
-        d = torch.cdist(pos, pos)
-        d.fill_diagonal_(math.inf)
-        return float(d.min(dim=1).values.mean())
-    cutoff = 1.5 * (abs(atoms.cell.volume) / len(atoms)) ** (1 / 3)
-    while True:  # grow the cutoff until every atom has a neighbour (sparse, defective cells)
-        i, d = neighbor_list("id", atoms, cutoff)
-        nearest = np.full(len(atoms), np.inf)
-        np.minimum.at(nearest, i, d)
-        if np.isfinite(nearest).all():
+
+
+def _images(frac: np.ndarray, cell: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Fractional positions ``[S·N, 3]`` of ``frac [N, 3]`` shifted by every lattice vector ``n``
+    with ``|n_i| ≤ reach[i]`` (shift-major order)."""
+    shifts = np.stack(np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij"), -1).reshape(-1, 3)
+    return (frac[None] + shifts[:, None]).reshape(-1, 3)
+
+
+def _periodic_nearest(atoms: Atoms) -> float:
+    """Mean nearest-neighbour distance (Å) of a periodic structure.
+
+    Only images within ``cutoff`` of the cell (in every fractional direction) enter the k-d tree;
+    when every atom finds its neighbour within ``cutoff`` that neighbour is the nearest, otherwise the
+    cutoff doubles."""
+    cell = np.asarray(atoms.cell[:], dtype=np.float64)
+    frac = atoms.get_scaled_positions(wrap=True)
+    spacing = 1 / np.linalg.norm(np.linalg.inv(cell), axis=0)  # distance between lattice planes
+    cutoff = 1.5 * (abs(np.linalg.det(cell)) / len(atoms)) ** (1 / 3)
+    while True:
+        margin = cutoff / spacing  # in fractional units per axis
+        images = _images(frac, cell, np.ceil(margin).astype(int))
+        near = np.all((images > -margin) & (images < 1 + margin), axis=1)
+        nearest = cKDTree(images[near] @ cell).query(frac @ cell, k=2)[0][:, 1]
+        if nearest.max() <= cutoff:
             return float(nearest.mean())
-        cutoff *= 1.5
+        cutoff *= 2
+
+
+def mean_nearest_neighbour_distance(atoms: Atoms) -> float:
+    """Mean over atoms of the distance (Å) to the nearest other atom, periodic images included."""
+    check_structure(atoms)
+    if not is_periodic(atoms):
+        pos = np.asarray(atoms.positions, dtype=np.float64)
+        return float(cKDTree(pos).query(pos, k=2)[0][:, 1].mean())
+    return _periodic_nearest(atoms)
+
+
+def species_amplitudes(atoms: Atoms, settings: Diffraction2D) -> np.ndarray:
+    """Scattering amplitude per atom, ``float64 [N]`` in (0, 1]: Z / max Z, or 1."""
+    if settings.species == "uniform":
+        return np.ones(len(atoms))
+    z = atoms.numbers.astype(np.float64)
+    return z / z.max()
 
 
 def windowed_cluster(atoms: Atoms, settings: Diffraction2D) -> tuple[np.ndarray, np.ndarray]:
     """The scattering cluster: positions ``float64 [M, 3]`` in nearest-neighbour units relative to
     the window centre (the cell centre, or the centroid of a non-periodic structure) and atom weights
-    ``float64 [M]`` in (0, 1], the Gaussian window shifted to reach 0 at the cluster radius."""
+    ``float64 [M]`` in (0, 1]: the Gaussian window shifted to reach 0 at the cluster radius, times
+    the species amplitude."""
     nn = mean_nearest_neighbour_distance(atoms)
     radius = settings.window_sigma * settings.window_cutoff  # NN units
+    amplitude = species_amplitudes(atoms, settings)
     if is_periodic(atoms):
         cell = np.asarray(atoms.cell[:], dtype=np.float64)
-        # images needed along cell vector i: the lattice planes are 1/|b_i| apart
-        reach = np.ceil(radius * nn * np.linalg.norm(np.linalg.inv(cell), axis=0)).astype(int) + 1
-        shifts = np.stack(np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij"), -1).reshape(-1, 3)
-        frac = atoms.get_scaled_positions(wrap=True)
-        pos = (frac[None] + shifts[:, None]).reshape(-1, 3) @ cell - cell.sum(axis=0) / 2
+        # Atoms n cells away along i are ≥ (|n_i| − ½) plane spacings from the cell centre: the
+        # sphere needs |n_i| ≤ ceil(R / spacing_i + ½) − 1.
+        reach = np.ceil(radius * nn * np.linalg.norm(np.linalg.inv(cell), axis=0) + 0.5).astype(int) - 1
+        pos = (_images(atoms.get_scaled_positions(wrap=True), cell, reach) - 0.5) @ cell
+        amplitude = np.tile(amplitude, len(pos) // len(atoms))
     else:
         pos = np.asarray(atoms.positions, dtype=np.float64)
         pos = pos - pos.mean(axis=0)
     pos = pos / nn
     r2 = (pos**2).sum(axis=1)
     keep = r2 < radius**2
+    if keep.sum() < 2:
+        raise ConfigError(
+            f"{atoms.get_chemical_formula()}: fewer than 2 atoms within {radius:g} nearest-neighbour distances of "
+            "the cell centre, where the scattering window sits: centre the slab or cluster in its cell"
+        )
     two_s2 = 2 * settings.window_sigma**2
     weight = np.exp(-r2[keep] / two_s2) - math.exp(-(radius**2) / two_s2)
-    return pos[keep], weight
+    return pos[keep], weight * amplitude[keep]
 
 
 class FingerprintTransformer:
-    """``FingerprintTransformer(settings, device).transform(structures) -> float32 [N, 3, 64, 64]``."""
+    """``FingerprintTransformer(settings, device).transform(structures) -> float32 [N, 3, 64, 64]``.
+
+    ``batch_size`` structures are padded into one array per kernel call (CPU: the numba kernel on
+    torch's thread count; CUDA: one phase matrix per batch, so keep it ≤ 64 on a large GPU)."""
 
     def __init__(
-        self, settings: Diffraction2D = Diffraction2D(), device: str | torch.device = "cpu", batch_size: int = 8
+        self, settings: Diffraction2D = Diffraction2D(), device: str | torch.device = "cpu", batch_size: int = 16
     ):
         self.settings = settings
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self._mask = settings.mask().to(self.device)
-        q = settings.scattering_vectors()[settings.mask().flatten()]  # kept pixels only [K, 3]
+        mask = settings.mask()
+        self._kept = np.flatnonzero(mask.numpy().ravel())  # kept pixel indices, row-major [K]
+        q = settings.scattering_vectors()[mask.flatten()]  # [K, 3]
         rot = settings.rotations()  # [3, 2, 3, 3]
-        # q·(R r) = (Rᵀ q)·r  →  rotate the scattering vectors instead of the atoms
-        self._q = torch.einsum("pi,ckij->ckpj", q, rot).to(self.device, torch.float32)  # [3, 2, P, 3]
+        # q·(R r) = (Rᵀ q)·r  →  rotate the scattering vectors instead of the atoms; [3·2, 3, K]
+        self._q = torch.einsum("pi,ckij->ckjp", q, rot).reshape(6, 3, -1).contiguous()
         width = settings.form_factor_width
-        self._f2 = torch.exp(-(q.norm(dim=1) ** 2) / width**2).to(self.device, torch.float32)  # f² [K]
+        self._f2 = torch.exp(-(q.norm(dim=1) ** 2) / width**2).numpy().astype(np.float32)  # f² [K]
 
-    def _intensity(self, pos: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """pos ``[B, N, 3]`` (padded), weight ``[B, N]`` (window / 0 pad) → ``[B, 3, K]`` on kept pixels."""
-        phase = 2 * math.pi * pos @ self._q.reshape(-1, 3).T  # [B, N, 3·2·K]
-        w = weight[:, None, :]
-        re, im = torch.bmm(w, torch.cos(phase)), torch.bmm(w, torch.sin(phase))  # [B, 1, 3·2·K]
-        intensity = (re**2 + im**2).view(len(pos), 3, 2, -1) * self._f2
-        return intensity.sum(dim=2)
+    def intensities(self, clusters: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``float32 [B, 3, K]`` on the kept pixels: the f²-weighted sums of the ±angle patterns."""
+        n = max(len(p) for p, _ in clusters)
+        pos = np.zeros((len(clusters), 3, n), np.float32)
+        weight = np.zeros((len(clusters), n), np.float32)
+        for i, (p, w) in enumerate(clusters):
+            pos[i, :, : len(p)] = p.T
+            weight[i, : len(p)] = w
+        if self.device.type == "cpu":
+            patterns = intensity_cpu(pos, weight, np.array([len(p) for p, _ in clusters]), self._q.numpy())
+        else:
+            to = {"device": self.device, "dtype": torch.float32}
+            patterns = intensity_torch(
+                torch.from_numpy(pos).to(**to), torch.from_numpy(weight).to(**to), self._q.to(**to)
+            )
+            patterns = patterns.cpu().numpy()
+        return (patterns * self._f2).reshape(len(clusters), 3, 2, -1).sum(axis=2)
 
-    def _normalise(self, intensity: torch.Tensor) -> torch.Tensor:
-        s = self.settings.pixels
-        lo = intensity.amin(dim=(1, 2), keepdim=True)
-        hi = intensity.amax(dim=(1, 2), keepdim=True)
-        img = torch.zeros(len(intensity), 3, s, s, device=intensity.device)
-        img[:, :, self._mask] = (intensity - lo) / (hi - lo).clamp_min(1e-12)
-        return img
+    def images(self, intensity: np.ndarray) -> torch.Tensor:
+        """``float32 [B, 3, pixels, pixels]``: ``intensity [B, 3, K]`` min–max normalised per structure
+        (three channels jointly) on the kept pixels, 0 elsewhere."""
+        lo = intensity.min(axis=(1, 2), keepdims=True)
+        hi = intensity.max(axis=(1, 2), keepdims=True)
+        img = np.zeros((len(intensity), 3, self.settings.pixels**2), np.float32)
+        img[:, :, self._kept] = (intensity - lo) / np.maximum(hi - lo, 1e-12)
+        return torch.from_numpy(img).view(len(intensity), 3, self.settings.pixels, self.settings.pixels)
 
     @torch.no_grad()
     def transform(self, structures: Sequence[Atoms]) -> torch.Tensor:
         """Fingerprints ``float32 [len(structures), 3, 64, 64]`` in [0, 1] (on CPU)."""
-        out = []
-        for start in range(0, len(structures), self.batch_size):
-            batch = [windowed_cluster(a, self.settings) for a in structures[start : start + self.batch_size]]
-            n = max(len(p) for p, _ in batch)
-            pos = torch.zeros(len(batch), n, 3)
-            weight = torch.zeros(len(batch), n)
-            for i, (p, w) in enumerate(batch):
-                pos[i, : len(p)] = torch.from_numpy(p)
-                weight[i, : len(p)] = torch.from_numpy(w)
-            out.append(self._normalise(self._intensity(pos.to(self.device), weight.to(self.device))).cpu())
-        if not out:
-            return torch.zeros(0, 3, self.settings.pixels, self.settings.pixels)
-        return torch.cat(out)
-
-
-def fingerprints(structures: Sequence[Atoms], device: str | torch.device = "cpu", batch_size: int = 8) -> torch.Tensor:
-    """Shortcut: :class:`FingerprintTransformer` with the default settings."""
-    return FingerprintTransformer(device=device, batch_size=batch_size).transform(structures)
+        for i, atoms in enumerate(structures):
+            check_structure(atoms, i)
+        out = [
+            self.images(
+                self.intensities([windowed_cluster(a, self.settings) for a in structures[i : i + self.batch_size]])
+            )
+            for i in range(0, len(structures), self.batch_size)
+        ]
+        return torch.cat(out) if out else torch.zeros(0, 3, self.settings.pixels, self.settings.pixels)

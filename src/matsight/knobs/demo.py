@@ -1,57 +1,98 @@
 """Demo step: attribute knobs on the SEM regressor of the training step.
 
-Trains the editor on ``ctx.shared["sem_lots"]`` (32 px, 2000 steps on CPU; GPU settings with
-``ctx.full``), measures control/cross-talk with an independent attribute measurer, sweeps every
-knob and runs the inverse search for ±10 % of the predicted CPS — over the knobs that pass the
-control check when any does, else over all knobs (the report says which). The regressor judges the
-real held-out tiles plus each edit at its own input size.
+Trains the editor at the regressor's input size on random windows of the tiles
+(:data:`DEMO_PRESETS`), measures control and cross-talk with an independent attribute measurer,
+sweeps every knob and runs the inverse search for ±10 % of the predicted CPS — over the knobs that
+pass the control check when any does, else over all knobs (the report says which). The regressor
+reads the edited tiles themselves. Last, every passing knob's sweep and inverse answers are compared
+with the effects planted in the lots' ``ground_truth.json`` (:mod:`matsight.knobs.agreement`); the
+console and the report say where they agree, disagree, or where the planted effect is too small for
+the regressor to resolve.
 """
 
 from __future__ import annotations
 
-from matsight.knobs.pipeline import check_quality, run_inverse, run_sweeps, write_knobs_section
-from matsight.knobs.train_editor import EditorConfig, train_editor
+import pandas as pd
 
-CPU = dict(
-    editor=dict(image_size=32, steps=2000, width=16, depth=3),
-    quality_epochs=60,
-    sweep_tiles=32,
-    levels=7,
-    inverse_tiles=16,
-    inverse_steps=60,
-)
-FULL = dict(editor=dict(), quality_epochs=60, sweep_tiles=256, levels=11, inverse_tiles=256, inverse_steps=300)
+from matsight.knobs.agreement import AGREES, Truth, agreement_summary, knob_agreement
+from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
+from matsight.knobs.pipeline import read_control, run_inverse, run_sweep, run_train
+from matsight.models import read_spec
+from matsight.training.demo import TrainedRegressor
+
+# Settings of the demo's knobs step. The editor works at the regressor's input size (filled in from its
+# model spec) so the regressor reads the edited tiles themselves, and trains on random windows of them
+# (``crop`` px) to stay within the 2-core budget; the measurer reads tiles at ``measure_size`` px.
+DEMO_PRESETS = {
+    "cpu": dict(
+        editor=dict(crop=48, steps=2000, width=16, depth=3, quality_epochs=60, measure_size=32),
+        sweep=dict(levels=7, tiles=32),
+        inverse=dict(tiles=16, steps=60),
+    ),
+    "full": dict(
+        editor=dict(crop=128, steps=20000, batch_size=64, width=32, depth=4, quality_epochs=60, measure_size=96),
+        sweep=dict(levels=11, tiles=256),
+        inverse=dict(tiles=256, steps=300),
+    ),
+}
 
 
-def run_demo(ctx) -> None:
-    settings = FULL if ctx.full else CPU
-    out = ctx.root / "sem-knobs"
-    kw = dict(regressor=ctx.shared["sem_run"], lots=ctx.shared["sem_lots"], out=out, seed=ctx.seed, device=ctx.device)
-    config = EditorConfig.gpu(**kw) if ctx.full else EditorConfig(**kw, **settings["editor"])
-    train_editor(config)
-    control = check_quality(out, epochs=settings["quality_epochs"], device=ctx.device)
-    sweeps = run_sweeps(out, levels=settings["levels"], max_tiles=settings["sweep_tiles"], device=ctx.device)
-    knobs = "passing" if control.passes.any() else "all"
-    effects = run_inverse(
-        out,
-        "+10%",
-        max_tiles=settings["inverse_tiles"],
-        steps=settings["inverse_steps"],
-        knobs=knobs,
-        device=ctx.device,
-    )
-    write_knobs_section(out)
-    ctx.report_runs.append(out)
-    first = sweeps.groupby("attribute", sort=False).first()
-    up = effects[effects["direction"] == "increase"].set_index("attribute")["mean_delta"]
-    free = effects[effects["direction"] == "increase"].set_index("attribute")["free"]
-    for i, name in enumerate(control.names):
-        inverse = f"inverse ΔA for +10 %: {up[name]:+.3f}" if free[name] else "not turned by the inverse search"
-        ctx.console.print(
-            f"knob {name}: control slope {control.slopes[i, i]:+.2f} "
-            f"({'passes' if control.passes[i] else 'fails'}), "
-            f"sweep slope {first.loc[name, 'slope']:+.2f} MPa/range "
-            f"(sign shared by {first.loc[name, 'lots_agreeing']:.0%} of lots), " + inverse
+def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
+    """Train, sweep and search; print one line per knob and the agreement with the lots' ground truth;
+    return the agreement table (:func:`~matsight.knobs.agreement.knob_agreement`)."""
+    preset = DEMO_PRESETS["full" if ctx.full else "cpu"]
+    regressor, lots = sem.run, sem.lots
+    common = dict(device=ctx.device)
+    editor = run_train(
+        EditorConfig(
+            out=ctx.root / "sem-knobs",
+            regressor=regressor,
+            lots=lots,
+            image_size=read_spec(regressor).image_size,
+            seed=ctx.seed,
+            **common,
+            **preset["editor"],
         )
-    ctx.headlines.append(("knobs passing the control check", f"{int(control.passes.sum())}/{len(control.names)}"))
-    ctx.headlines.append(("editor held-out reconstruction L1", f"{control.reconstruction_l1:.4f}"))
+    )
+    control = read_control(editor.path)
+    sweep = run_sweep(SweepConfig(out=editor.path / "sweep", editor=editor.path, **common, **preset["sweep"]))
+    knobs = "passing" if any(control["passes"]) else "all"
+    inverse = run_inverse(
+        InverseConfig(
+            out=editor.path / "inverse", editor=editor.path, goal="+10%", knobs=knobs, **common, **preset["inverse"]
+        )
+    )
+    ctx.report_runs += [editor.path, sweep.path, inverse.path]
+    sweeps = sweep.read_table("knob_sweeps")
+    effects = inverse.read_table("inverse_effects")
+    agreement = knob_agreement(control, Truth.read(lots / "ground_truth.json", regressor), sweeps, effects)
+    _print(ctx, control, sweeps, effects, agreement)
+    passing = agreement[agreement["passes"]]
+    ctx.headlines.append(("knobs passing the control check", f"{len(passing)}/{len(agreement)}"))
+    ctx.headlines.append(
+        ("passing knobs agreeing with ground_truth.json", f"{int((passing['verdict'] == AGREES).sum())}/{len(passing)}")
+    )
+    ctx.headlines.append(("editor held-out reconstruction L1", f"{control['reconstruction_l1']:.4f}"))
+    return agreement
+
+
+def _print(ctx, control: dict, sweeps: pd.DataFrame, effects: pd.DataFrame, agreement: pd.DataFrame) -> None:
+    first = sweeps.groupby("attribute", sort=False).first()
+    up = effects[effects["direction"] == "increase"].set_index("attribute")
+    verdict = agreement.set_index("knob")
+    for i, name in enumerate(control["names"]):
+        passes = control["passes"][i]
+        inverse = (
+            f"inverse ΔA for +10 %: {up.loc[name, 'mean_delta']:+.3f} "
+            f"[{up.loc[name, 'ci_low']:+.3f}, {up.loc[name, 'ci_high']:+.3f}]"
+            if up.loc[name, "free"]
+            else "not turned by the inverse search"
+        )
+        truth = f"; {verdict.loc[name, 'verdict'].upper()} with ground_truth.json" if passes else ""
+        ctx.console.print(
+            f"knob {name}: control slope {control['slopes'][i][i]:+.2f} ({'passes' if passes else 'fails'}), "
+            f"sweep slope {first.loc[name, 'slope']:+.2f} [{first.loc[name, 'ci_low']:+.2f}, "
+            f"{first.loc[name, 'ci_high']:+.2f}] MPa/range (sign shared by {first.loc[name, 'lots_agreeing']:.0%} "
+            f"of lots), " + inverse + truth
+        )
+    ctx.console.print("passing knobs vs the lots' ground_truth.json: " + agreement_summary(agreement))

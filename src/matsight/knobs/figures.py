@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from matsight.report.style import DIVERGING_CMAP, OKABE_ITO, SEQUENTIAL_CMAP, plt, save_figure
+from matsight.report.style import DIVERGING_CMAP, OKABE_ITO, SEQUENTIAL_CMAP, save_figure, styled
 
 
+@styled
 def sweep_figure(table: pd.DataFrame, path: Path, ylabel: str) -> Path:
     """One panel per attribute: mean prediction vs knob value (user units) with the 10–90 % band over tiles."""
     names = list(dict.fromkeys(table["attribute"]))
@@ -25,6 +27,7 @@ def sweep_figure(table: pd.DataFrame, path: Path, ylabel: str) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def heatmap_figure(
     grid: np.ndarray, u: np.ndarray, v: np.ndarray, names: tuple[str, str], path: Path, label: str
 ) -> Path:
@@ -37,6 +40,7 @@ def heatmap_figure(
     return save_figure(fig, path)
 
 
+@styled
 def control_figure(slopes: np.ndarray, names: list[str], path: Path) -> Path:
     """Knob i (rows) → measured attribute j (columns) slope; diagonal = control, off-diagonal = cross-talk."""
     fig, ax = plt.subplots(figsize=(3.6, 3.0))
@@ -53,6 +57,7 @@ def control_figure(slopes: np.ndarray, names: list[str], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+@styled
 def inverse_figure(
     original: np.ndarray,
     edited: dict[str, np.ndarray],

@@ -175,15 +175,17 @@ class InverseSearch:
                 if bool(done.all()):
                     break
                 loss = self.lam * err**2 + group.mean((images - edited).abs().flatten(1).mean(1))
+                searching = (~done).float()
                 opt.zero_grad()
-                (loss * (~done).float()).sum().backward()
+                (loss * searching).sum().backward()
                 frozen = a.detach().clone()
                 opt.step()
                 with torch.no_grad():  # converged rows keep their A' (Adam momentum would move them on)
                     a.clamp_(0, 1)
                     a[done] = frozen[done]
                     a[:, fixed] = start[:, fixed]
-                bar.advance(info=f"{int(done.sum())}/{len(done)} reached")
+                mean_loss = float((loss.detach() * searching).sum() / searching.sum())
+                bar.advance(info=f"loss {mean_loss:.4g} (still searching), {int(done.sum())}/{len(done)} reached")
         with torch.no_grad():
             reached = group.mean(predict(self.editor(images, a[group.index])))
         done = (reached - wanted).abs() / self.scale < self.tolerance

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -41,18 +42,27 @@ def reconstruction_error(editor: nn.Module, images: torch.Tensor, attributes: to
     return float((editor(images, attributes) - images).abs().mean())
 
 
-class Measurer(nn.Module):
-    """A trained :class:`AttributeRegressor` returning scaled attributes ``[N, A]`` (un-standardised)."""
+def resize_tiles(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Tiles ``[N, C, S, S]`` resized (antialiased bilinear) to ``size`` px; ``None`` or ``S``: unchanged."""
+    if size is None or size == images.shape[-1]:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
-    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+
+class Measurer(nn.Module):
+    """A trained :class:`AttributeRegressor` returning scaled attributes ``[N, A]`` (un-standardised) of
+    tiles resized to ``size`` px (the size it was trained at; ``None``: as given)."""
+
+    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, size: int | None = None):
         super().__init__()
         self.model = model.eval()
+        self.size = size
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) * self.std + self.mean
+        return self.model(resize_tiles(x, self.size)) * self.std + self.mean
 
 
 def fit_measurer(
@@ -64,15 +74,17 @@ def fit_measurer(
     epochs: int = 60,
     width: int = MEASURER_WIDTH,
     depth: int | None = None,
+    size: int | None = None,
     seed: int = 0,
     device: str = "cpu",
 ) -> Measurer:
     """Train the independent attribute regressor on real tiles ``[N,1,S,S]`` into ``run`` (resumable via
-    ``fit``); ``depth=None`` → :func:`measurer_depth` of ``S``."""
+    ``fit``), read at ``size`` px (``None``: ``S``); ``depth=None`` → :func:`measurer_depth` of that size."""
     from matsight.models import ModelSpec, read_checkpoint
     from matsight.training import FitConfig, fit
 
     torch.manual_seed(seed)
+    images, val_images = resize_tiles(images, size), resize_tiles(val_images, size)
     depth = measurer_depth(images.shape[-1]) if depth is None else depth
     model = AttributeRegressor(attributes.shape[1], width, depth)
     mean, std = attributes.mean(0), attributes.std(0).clamp_min(1e-3)
@@ -87,7 +99,7 @@ def fit_measurer(
     config = FitConfig(epochs=epochs, batch_size=32, optimizer="adam", lr=2e-3, seed=seed, device=device)
     fit(model, TensorDataset(images, attributes), TensorDataset(val_images, val_attributes), spec, run, config)
     model.load_state_dict(read_checkpoint(run.path)["model"])
-    return Measurer(model, mean, std)
+    return Measurer(model, mean, std, images.shape[-1])
 
 
 def r2_scores(measured: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch import nn
 
 from matsight.knobs.transfer import transfer_edit
@@ -106,6 +107,14 @@ def lot_slopes(curves: dict[str, np.ndarray], values01: np.ndarray, groups: list
     return pd.DataFrame(rows)
 
 
+def lots_interval(slopes: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """t interval of the mean of the lots' slopes ``[L]`` (NaN for fewer than two lots)."""
+    if len(slopes) < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(slopes) - 1) * slopes.std(ddof=1) / np.sqrt(len(slopes))
+    return float(slopes.mean() - half), float(slopes.mean() + half)
+
+
 def summarise_sweeps(
     curves: dict[str, np.ndarray],
     values01: np.ndarray,
@@ -115,21 +124,22 @@ def summarise_sweeps(
     """Long table: ``attribute, knob (0..1), value (user units), mean, low, high`` (10–90 % band over
     tiles) and per attribute the least-squares ``slope`` of mean prediction per unit of the knob (0..1);
     given :func:`lot_slopes`, ``lots_agreeing``: the fraction of lots whose own slope has the sign of
-    ``slope`` (near 1: the lots agree; near 0.5: a few lots decide the mean)."""
+    ``slope`` (near 1: the lots agree; near 0.5: a few lots decide the mean), and ``ci_low, ci_high``:
+    the 95 % interval of the mean of the lots' slopes (:func:`lots_interval`)."""
     rows = []
     for name, pred in curves.items():
         mean = pred.mean(1)
         slope = float(np.polyfit(values01, mean, 1)[0])
         low, high = np.percentile(pred, [10, 90], axis=1)
-        extra = (
-            {}
-            if per_lot is None
-            else {
-                "lots_agreeing": float(
-                    (np.sign(per_lot.loc[per_lot["attribute"] == name, "slope"]) == np.sign(slope)).mean()
-                )
+        extra = {}
+        if per_lot is not None:
+            lots = per_lot.loc[per_lot["attribute"] == name, "slope"].to_numpy()
+            ci_low, ci_high = lots_interval(lots)
+            extra = {
+                "lots_agreeing": float((np.sign(lots) == np.sign(slope)).mean()),
+                "ci_low": ci_low,
+                "ci_high": ci_high,
             }
-        )
         for k, v in enumerate(values01):
             rows.append(
                 {

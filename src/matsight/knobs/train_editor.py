@@ -1,10 +1,12 @@
 """Train the attribute editor on lots (layout 1); checkpointed and resumable like ``matsight train``.
 
-``train_editor(EditorConfig(...))`` reads the lots, min–max scales the chosen attributes over the
+:func:`train_editor` (the body of ``matsight knobs train``, run by
+:func:`matsight.knobs.pipeline.run_train`) reads the lots, min–max scales the chosen attributes over the
 lots, holds out a fraction of the tiles (for reconstruction error and the knob analyses), and
 alternates critic and editor steps. Target attributes of each step are the batch's own attributes
 shuffled across the batch, interpolated towards the tile's own values by a random factor and
-jittered (there are only as many distinct label vectors as lots). Tiles are decoded with the
+jittered (there are only as many distinct label vectors as lots); with ``crop`` each step sees a random
+window of every tile. Tiles are decoded with the
 regressor's intensity normalisation (its :class:`~matsight.models.ModelSpec`). ``editor.pt`` holds
 weights, optimisers, RNG state, the step and the run's meta (a snapshot of
 :mod:`matsight.training.resume`, loaded as data); rerunning the same command resumes from it.
@@ -12,82 +14,26 @@ weights, optimisers, RNG state, the step and the run's meta (a snapshot of
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from matsight import options
 from matsight.data import read_lots
 from matsight.data.dataset import ImageDataset, ImageTable
 from matsight.data.intensity import Intensity
 from matsight.data.split import split_indices
-from matsight.errors import ConfigError, DataLayoutError, RunFolderError
+from matsight.errors import DataLayoutError, RunFolderError
+from matsight.knobs.config import EditorConfig
 from matsight.knobs.editor import AttributeScaler, Discriminator, Editor
-from matsight.knobs.losses import ADVERSARIAL, LossWeights, discriminator_loss, generator_loss
+from matsight.knobs.losses import LossWeights, discriminator_loss, generator_loss
 from matsight.models import read_spec
+from matsight.progress import progress
 from matsight.store import RunFolder
 from matsight.training import resume
 
 CHECKPOINT = "editor.pt"
-DEFAULT_ATTRIBUTES = ("size", "porosity", "polydispersity", "facetness")
-
-
-@dataclass
-class EditorConfig:
-    """What ``matsight knobs train`` is asked to do.
-
-    ``regressor``: run folder of the property regressor the knobs will explain; ``lots``: layout-1
-    folder; ``image_size``: tiles are resized to this (px, divisible by ``2**depth``); ``steps``:
-    editor updates; ``width``/``depth``: channels of the first conv and number of strided convs;
-    ``attribute_weight``: weight of the attribute loss on edited tiles (AttGAN's λ2).
-    Defaults train at 64 px in about a minute on 2 CPU cores;
-    :meth:`gpu` gives larger settings.
-    """
-
-    regressor: Path
-    lots: Path
-    out: Path
-    attributes: list[str] = field(default_factory=lambda: list(DEFAULT_ATTRIBUTES))
-    image_size: int = 64
-    steps: int = 300
-    batch_size: int = 32
-    width: int = 16
-    depth: int = 3
-    lr: float = 2e-4
-    adversarial: str = "wgan-gp"
-    attribute_weight: float = LossWeights.attribute_edit
-    jitter: float = 0.05
-    held_out: float = 0.2
-    checkpoint_every: int = 50
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        self.regressor, self.lots, self.out = Path(self.regressor), Path(self.lots), Path(self.out)
-        if self.adversarial not in ADVERSARIAL:
-            raise ConfigError(f"--adversarial {self.adversarial!r}: choose {' or '.join(ADVERSARIAL)}")
-        if self.image_size % 2**self.depth:
-            raise ConfigError(f"--image-size {self.image_size} must be divisible by 2**depth = {2**self.depth}")
-        if not self.attributes:
-            raise ConfigError("--attributes is empty: name at least one lots.csv column, e.g. size,porosity")
-        if self.attribute_weight < 0:
-            raise ConfigError(f"--attribute-weight must be 0 or more (AttGAN uses 10), got {self.attribute_weight}")
-        for option, value in (("--steps", self.steps), ("--width", self.width), ("--depth", self.depth)):
-            options.at_least(option, value, 1)
-        options.at_least("--image-size", self.image_size, 8, " pixels")
-        options.at_least("--batch-size", self.batch_size, 1)
-        options.non_negative("--attribute-weight", self.attribute_weight)
-        options.positive("--lr", self.lr)
-
-    @classmethod
-    def gpu(cls, **kw) -> EditorConfig:
-        """Larger settings for a GPU: 128 px, 20k steps, wider and deeper networks."""
-        return cls(**{"image_size": 128, "steps": 20000, "batch_size": 64, "width": 32, "depth": 4, **kw})
-
-    def arguments(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 def target_attributes(a: torch.Tensor, jitter: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -97,6 +43,14 @@ def target_attributes(a: torch.Tensor, jitter: float, generator: torch.Generator
     t = torch.rand(a.shape[0], 1, generator=generator)
     noise = torch.randn(a.shape, generator=generator) * jitter
     return (t * a[perm] + (1 - t) * a + noise).clamp(0, 1)
+
+
+def random_crops(images: torch.Tensor, size: int | None, generator: torch.Generator) -> torch.Tensor:
+    """A random ``size`` × ``size`` window of each tile ``[N, C, S, S]`` (``None`` or ``S``: the tiles)."""
+    if size is None or size == images.shape[-1]:
+        return images
+    corners = torch.randint(0, images.shape[-1] - size + 1, (len(images), 2), generator=generator).tolist()
+    return torch.stack([image[:, y : y + size, x : x + size] for image, (y, x) in zip(images, corners)])
 
 
 def load_tiles(table: ImageTable, image_size: int, intensity: Intensity | None = None) -> torch.Tensor:
@@ -176,16 +130,15 @@ def _check_attributes(table: ImageTable, config: EditorConfig) -> None:
         )
 
 
-def train_editor(config: EditorConfig) -> RunFolder:
-    """Train (or resume) the editor into ``config.out``; returns the run folder."""
+def train_editor(config: EditorConfig, run: RunFolder) -> None:
+    """Train (or resume) the editor into the run folder ``run`` (``editor.pt``, ``editor_history.json``);
+    progress per step with the losses."""
     torch.manual_seed(config.seed)
     intensity = read_spec(config.regressor).intensity
-    table = read_lots(config.lots, attributes=config.attributes)
+    table = read_lots(config.lots, attributes=list(config.attributes))
     _check_attributes(table, config)
-    scaler = AttributeScaler.fit(config.attributes, table.attributes)
+    scaler = AttributeScaler.fit(list(config.attributes), table.attributes)
     train_rows, held_rows = split_indices(len(table), "tiles", config.held_out, config.seed)
-    run = RunFolder(config.out)
-    run.start("knobs train", config.arguments(), seed=config.seed, inputs={"lots": config.lots / "lots.csv"})
     meta = {
         **config.arguments(),
         "intensity": intensity.to_dict(),
@@ -212,43 +165,45 @@ def train_editor(config: EditorConfig) -> RunFolder:
         shape = ("attributes", "image_size", "width", "depth")
         if {k: saved["progress"]["meta"].get(k) for k in shape} != {k: meta[k] for k in shape}:
             raise RunFolderError(f"{path} was trained with other attributes/sizes: choose a new --out folder")
-        progress = resume.restore(saved, parts, gen)
-        step, history = progress["step"], progress["history"]
+        restored = resume.restore(saved, parts, gen)
+        step, history = restored["step"], restored["history"]
 
     def save() -> None:
-        progress = {"step": step, "history": history, "meta": {**meta, "history": history, "step": step}}
-        resume.write_snapshot(path, resume.snapshot(parts, gen, progress))
+        state = {"step": step, "history": history, "meta": {**meta, "history": history, "step": step}}
+        resume.write_snapshot(path, resume.snapshot(parts, gen, state))
 
     weights = LossWeights(attribute_edit=config.attribute_weight)
     editor.train()
     critic.train()
-    while step < config.steps:
-        idx = torch.randint(0, len(images), (min(config.batch_size, len(images)),), generator=gen).to(device)
-        real, a = images[idx], attrs[idx]
-        b = target_attributes(a.cpu(), config.jitter, gen).to(device)
-        feats = editor.encode(real)
-        edited = editor.decode(feats, b)
-        d = discriminator_loss(critic, real, edited, a, config.adversarial, weights)
-        opt_d.zero_grad(set_to_none=True)
-        d["total"].backward()
-        opt_d.step()
-        g = generator_loss(critic, editor.decode(feats, a), real, edited, b, weights)
-        opt_g.zero_grad(set_to_none=True)
-        g["total"].backward()
-        opt_g.step()
-        step += 1
-        if step % 10 == 0 or step == config.steps:
-            history.append(
-                {
-                    "step": step,
-                    "d_loss": float(d["total"].detach()),
-                    "g_adv": float(g["adversarial"]),
-                    "g_attribute": float(g["attribute"]),
-                    "reconstruction_l1": float(g["reconstruction"]),
-                }
+    with progress(config.steps, "editor training", completed=step) as bar:
+        while step < config.steps:
+            idx = torch.randint(0, len(images), (min(config.batch_size, len(images)),), generator=gen).to(device)
+            real, a = random_crops(images[idx], config.crop, gen), attrs[idx]
+            b = target_attributes(a.cpu(), config.jitter, gen).to(device)
+            feats = editor.encode(real)
+            edited = editor.decode(feats, b)
+            d = discriminator_loss(critic, real, edited, a, config.adversarial, weights)
+            opt_d.zero_grad(set_to_none=True)
+            d["total"].backward()
+            opt_d.step()
+            g = generator_loss(critic, editor.decode(feats, a), real, edited, b, weights)
+            opt_g.zero_grad(set_to_none=True)
+            g["total"].backward()
+            opt_g.step()
+            step += 1
+            losses = {
+                "step": step,
+                "d_loss": float(d["total"].detach()),
+                "g_adv": float(g["adversarial"]),
+                "g_attribute": float(g["attribute"]),
+                "reconstruction_l1": float(g["reconstruction"]),
+            }
+            if step % 10 == 0 or step == config.steps:
+                history.append(losses)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save()
+            bar.advance(
+                info=f"critic {losses['d_loss']:.3f}, attribute {losses['g_attribute']:.3f}, "
+                f"L1 {losses['reconstruction_l1']:.4f}"
             )
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save()
     run.write_json("editor_history.json", history)
-    run.set_status("finished")
-    return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from matsight.errors import ConfigError, RunFolderError
 from matsight.models.backbones import ARCHITECTURES, ImageNet
-from matsight.models.crystal import CrystalConvNet
+from matsight.models.crystal import CrystalConvNet, SoapMLP
 from matsight.models.spec import ModelSpec
 from matsight.store.atomic import atomic_path
 
@@ -38,14 +39,23 @@ def safe_load(path: str | os.PathLike, what: str, map_location: str | torch.devi
         raise RunFolderError(f"{path} {reason}; it is not a usable {what}: retrain, or restore the file") from None
 
 
-def build_model(arch: str, task: str, num_outputs: int = 1, weights: str | os.PathLike | None = None) -> nn.Module:
+def build_model(
+    arch: str,
+    task: str,
+    num_outputs: int = 1,
+    weights: str | os.PathLike | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> nn.Module:
     """A model with named ``stages``, optionally initialised from a local weights file.
 
     ``weights`` may be a torchvision state dict (the head is skipped when its shape differs)
-    or a matsight checkpoint. Nothing is downloaded.
+    or a matsight checkpoint. Nothing is downloaded. ``params``: the architecture's own sizes
+    (:attr:`ModelSpec.arch_params`; ``soap_mlp`` needs ``n_features``, may take ``hidden`` and ``dropout``).
     """
     if arch == "crystal_convnet":
         model: nn.Module = CrystalConvNet(num_outputs=num_outputs)
+    elif arch == SoapMLP.arch:
+        model = SoapMLP.from_params(num_outputs, params or {})
     elif arch in ARCHITECTURES:
         model = ImageNet(arch, task, num_outputs)
     else:
@@ -137,7 +147,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     """
     payload = read_checkpoint(path)
     spec = payload["spec"]
-    model = build_model(spec.arch, spec.task, spec.num_outputs)
+    model = build_model(spec.arch, spec.task, spec.num_outputs, params=spec.arch_parameters)
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, TypeError, AttributeError) as exc:

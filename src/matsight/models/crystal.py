@@ -1,9 +1,19 @@
-"""The crystal-structure ConvNet of Ziletti et al. (Nat. Commun. 2018)."""
+"""Crystal-structure classifiers: the ConvNet of Ziletti et al. (Nat. Commun. 2018) on diffraction
+fingerprints and a small MLP on SOAP vectors (ARISE-style).
+
+Both split into a deterministic ``features(x)`` and a ``classifier`` head that holds the dropout,
+so that MC-dropout samples re-run only the head (:mod:`matsight.crystals.uncertainty`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
+
+from matsight.errors import ConfigError
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -43,8 +53,70 @@ class CrystalConvNet(nn.Module):
     def head(self) -> nn.Linear:
         return self.classifier[-1]
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 8, 16, 16]`` output of the last conv stage (no dropout before it)."""
+        return self.block3(self.block2(self.block1(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.block3(self.block2(self.block1(x))))
+        return self.classifier(self.features(x))
+
+
+class SoapMLP(nn.Module):
+    """Input ``float32 [N, n_features]`` SOAP vectors; output ``[N, num_outputs]`` class logits.
+
+    Inputs are standardised with the stored ``mean``/``std`` buffers (set from the training set),
+    then dense layers of ``hidden`` units, each with ReLU and dropout ``dropout``, and a linear head.
+    """
+
+    arch = "soap_mlp"
+    task = "classification"
+
+    def __init__(self, n_features: int, num_outputs: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2):
+        super().__init__()
+        self.num_outputs, self.n_features, self.hidden, self.dropout = num_outputs, n_features, tuple(hidden), dropout
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        layers: list[nn.Module] = []
+        width = n_features
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(dropout)]
+            width = units
+        self.classifier = nn.Sequential(*layers, nn.Linear(width, num_outputs))
+
+    @property
+    def arch_params(self) -> dict[str, int | float | tuple[int, ...]]:
+        """The sizes this model was built with (:attr:`matsight.models.ModelSpec.arch_params`)."""
+        return {"n_features": self.n_features, "hidden": self.hidden, "dropout": self.dropout}
+
+    @classmethod
+    def from_params(cls, num_outputs: int, params: Mapping[str, Any]) -> SoapMLP:
+        """Build from :attr:`arch_params` (a checkpoint's ``arch_params``); ConfigError naming a missing,
+        unknown or out-of-range parameter."""
+        unknown = sorted(set(params) - {"n_features", "hidden", "dropout"})
+        if unknown or "n_features" not in params:
+            raise ConfigError(
+                f"model spec: soap_mlp arch_params need n_features (optionally hidden, dropout), got {sorted(params)}"
+            )
+        n_features, hidden, dropout = params["n_features"], params.get("hidden", (256, 128)), params.get("dropout", 0.2)
+        hidden = tuple(hidden) if isinstance(hidden, (list, tuple)) else hidden
+        if not isinstance(n_features, int) or n_features < 1:
+            raise ConfigError(f"model spec: soap_mlp n_features must be a positive integer, got {n_features!r}")
+        if not isinstance(hidden, tuple) or not all(isinstance(h, int) and h >= 1 for h in hidden):
+            raise ConfigError(f"model spec: soap_mlp hidden must be a list of positive integers, got {hidden!r}")
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+            raise ConfigError(f"model spec: soap_mlp dropout must be a number in [0, 1), got {dropout!r}")
+        return cls(n_features, num_outputs, hidden, dropout)
+
+    def set_standardisation(self, features: torch.Tensor) -> None:
+        """Store the mean and standard deviation (floored at 1e-6) of ``features [N, n_features]``."""
+        self.mean.copy_(features.mean(0))
+        self.std.copy_(features.std(0).clamp_min(1e-6))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
 
 
 def keras_parameter_count(model: nn.Module) -> int:

@@ -10,7 +10,12 @@ user again. It says
 - **how an image becomes its input** (:meth:`prepare`, :meth:`dataset`, :meth:`batch_worker`): decode
   with ``intensity`` (:class:`~matsight.data.intensity.Intensity`), resize the short side to
   ``image_size``, centre-crop ``crop_size``, ``channels`` channels;
-- **what it was trained on**: ``arch`` and the dataset ``layout`` (lots, multilabel, classes).
+- **what it was trained on**: ``arch`` and the dataset ``layout`` (lots, multilabel, classes);
+- **models that read a structure descriptor instead of images** (crystal classifiers): the
+  ``descriptor`` name (``fingerprint``, ``soap``; None for image models) and ``arch_params``, the
+  sizes the architecture is built with (a SOAP MLP's ``n_features``, ``hidden``, ``dropout``), given
+  as a mapping of names to numbers, strings or lists of numbers and stored as sorted pairs so that
+  the spec stays hashable (:attr:`ModelSpec.arch_parameters` returns the dict).
 
 Stage names are not stored: they follow from ``arch`` (:func:`matsight.models.stage_names`).
 """
@@ -40,6 +45,33 @@ def _strings(value: Any, name: str) -> tuple[str, ...]:
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"model spec: {name} must be a list of strings, got {value!r}")
     return tuple(value)
+
+
+ArchValue = int | float | str | bool | tuple[int | float, ...]
+
+
+def _arch_params(value: Any) -> tuple[tuple[str, ArchValue], ...]:
+    """A mapping (or pairs) of parameter names to plain values → sorted ``(name, value)`` pairs,
+    lists as tuples; ConfigError naming the parameter otherwise."""
+    items = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = [(name, v) for name, v in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"model spec: arch_params must map names to values, got {value!r}") from None
+    out = {}
+    for name, v in pairs:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"model spec: arch_params names must be strings, got {name!r}")
+        if isinstance(v, (list, tuple)):
+            v = tuple(v)
+            plain = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        else:
+            plain = isinstance(v, (int, float, str, bool))
+        floats = [x for x in (v if isinstance(v, tuple) else (v,)) if isinstance(x, float)]
+        if not plain or not all(math.isfinite(x) for x in floats):
+            raise ConfigError(f"model spec: arch_params {name!r} must be a finite number, a string or numbers")
+        out[name] = v
+    return tuple(sorted(out.items()))
 
 
 def _floats(value: Any, name: str, n: int, default: float) -> tuple[float, ...]:
@@ -73,6 +105,8 @@ class ModelSpec:
     target_mean: tuple[float, ...] = ()
     target_std: tuple[float, ...] = ()
     layout: str | None = None
+    descriptor: str | None = None
+    arch_params: tuple[tuple[str, ArchValue], ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -109,6 +143,14 @@ class ModelSpec:
             raise ConfigError(f"model spec: target_std must be positive, got {self.target_std}")
         if self.layout is not None and self.layout not in LAYOUTS:
             raise ConfigError(f"model spec: layout {self.layout!r}: choose one of {', '.join(LAYOUTS)}")
+        if self.descriptor is not None and (not isinstance(self.descriptor, str) or not self.descriptor):
+            raise ConfigError(f"model spec: descriptor must be a name or None, got {self.descriptor!r}")
+        set_(self, "arch_params", _arch_params(self.arch_params))
+
+    @property
+    def arch_parameters(self) -> dict[str, ArchValue]:
+        """``arch_params`` as a dict (the keyword arguments the architecture is built with)."""
+        return dict(self.arch_params)
 
     # -- what the model predicts --------------------------------------------------------------
     @property
@@ -175,7 +217,9 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["intensity"] = self.intensity.to_dict()
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+        data["arch_params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.arch_params}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:

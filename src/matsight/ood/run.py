@@ -21,6 +21,7 @@ from matsight.data import ImageTable
 from matsight.models import ModelSpec
 from matsight.ood.features import dataset_statistics
 from matsight.ood.reference import OODReference, OODScores, fit_reference
+from matsight.store import ChunkStore
 
 REFERENCE = "ood.json"
 
@@ -88,3 +89,15 @@ def score_images(
     if load_run_reference(run_dir) is None:
         return None
     return score_arrays(run_dir, spec, dataset_statistics(model, spec.dataset(table), device))
+
+
+STATISTICS = ("output", "features", "intensities")
+"""The arrays of :func:`~matsight.ood.features.forward_with_statistics` that :func:`score_arrays` reads."""
+
+
+def score_store(run_dir: str | os.PathLike, spec: ModelSpec, store: ChunkStore) -> OODScores | None:
+    """Verdicts from a chunk store whose chunks also hold :data:`STATISTICS` (a batch worker that adds
+    ``forward_with_statistics`` to its own arrays, e.g. saliency maps); None when the run has no reference."""
+    if load_run_reference(run_dir) is None:
+        return None
+    return score_arrays(run_dir, spec, {key: store.concat(key) for key in STATISTICS})

@@ -1,16 +1,23 @@
-"""Figure style shared by every workflow: colour-blind-safe palettes, readable fonts, saving."""
+"""Figure style shared by every workflow: colour-blind-safe palettes, readable fonts, saving.
+
+Importing this module changes nothing in matplotlib: the style applies inside :func:`figure_style`
+(a ``with`` block) or to a function decorated with :func:`styled`, and is undone after it, so a
+user's own figures in the same session keep their settings.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-import matplotlib
+from cycler import cycler
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matsight.store.atomic import atomic_path
 
-from matsight.store.atomic import atomic_path  # noqa: E402
+F = TypeVar("F", bound=Callable)
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -18,24 +25,42 @@ SEQUENTIAL_CMAP = "cividis"  # maps and heatmaps
 DIVERGING_CMAP = "RdBu_r"  # signed quantities centred on 0
 SALIENCY_CMAP = "inferno"  # saliency overlays on grey images
 
-plt.rcParams.update(
-    {
-        "figure.dpi": 110,
-        "savefig.dpi": 150,
-        "font.size": 9,
-        "axes.titlesize": 10,
-        "axes.labelsize": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
-        "image.cmap": SEQUENTIAL_CMAP,
-        "savefig.bbox": "tight",
-    }
-)
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
+    "image.cmap": SEQUENTIAL_CMAP,
+    "savefig.bbox": "tight",
+}
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
-    """Save ``fig`` atomically (format from the extension) and close it."""
+def figure_style():
+    """A ``with`` block in which figures get matsight's style (``matplotlib.rc_context``)."""
+    import matplotlib
+
+    return matplotlib.rc_context(STYLE)
+
+
+def styled(function: F) -> F:
+    """Decorator: run ``function`` (one that draws and saves a figure) inside :func:`figure_style`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with figure_style():
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Save the matplotlib figure ``fig`` atomically (format from the extension) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")

@@ -40,7 +40,10 @@ _HOMES = {
     "find_stages": "stages",
     "locate_stages": "stages",
     "METHODS": "registry",
+    "DEFAULT_METHOD": "registry",
     "build_explainer": "registry",
+    "SaliencyConfig": "runner",
+    "run": "runner",
 }
 
 __all__ = sorted(_HOMES)

@@ -1,54 +1,55 @@
-"""Demo step: FastCAM overlays and a faithfulness table on the demo SEM regressor (< 60 s, 2 cores)."""
+"""Demo step: overlays of the regression default and a faithfulness table on the demo SEM regressor (< 60 s)."""
 
 from __future__ import annotations
 
 import torch
 
-from matsight.data.validate import read_dataset
+from matsight.data.inputs import read_for_model
 from matsight.models import load_model
 from matsight.report import Section, write_section
-from matsight.saliency.captum_methods import IntegratedGradients
 from matsight.saliency.faithfulness import faithfulness_table
-from matsight.saliency.fastcam import FastCAM
-from matsight.saliency.gradcam import GradCAM
-from matsight.saliency.runner import explain_dataset
+from matsight.saliency.registry import build_explainer
+from matsight.saliency.runner import SaliencyConfig, run
+from matsight.training.demo import TrainedRegressor
+
+COMPARED = {"fastcam": {}, "gradcam": {}, "integrated-gradients": {"n_steps": 8}}
 
 
-def run_demo(ctx) -> None:
-    """FastCAM maps of a few tiles, then deletion/insertion AUC for FastCAM, Grad-CAM and IG."""
-    run_dir, lots = ctx.shared["sem_run"], ctx.shared["sem_lots"]
+def run_demo(ctx, sem: TrainedRegressor) -> None:
+    """Maps of a few tiles with the task's default method, then deletion/insertion AUC for FastCAM,
+    Grad-CAM, integrated gradients and the default."""
+    run_dir, lots = sem.run, sem.lots
     n = 32 if ctx.full else 6
-    run = explain_dataset(
-        run_dir,
-        lots,
-        ctx.root / "sem-saliency",
-        method="fastcam",
-        max_images=n,
-        batch_size=n,
-        per_group=2,
-        device=ctx.device,
+    folder = run(
+        SaliencyConfig(
+            out=ctx.root / "sem-saliency",
+            run=run_dir,
+            data=lots,
+            max_images=n,
+            batch_size=n,
+            per_group=2,
+            device=ctx.device,
+        )
     )
+    default = folder.read_manifest()["arguments"]["method"]
     model, spec = load_model(run_dir, ctx.device)
-    ds = spec.dataset(read_dataset(lots, target=spec.target))
+    ds = spec.dataset(read_for_model(lots, spec))
     x = torch.stack([ds[i][0] for i in range(0, len(ds), max(1, len(ds) // n))][:n]).to(ctx.device)
-    explainers = {
-        "fastcam": FastCAM(model),
-        "gradcam": GradCAM(model),
-        "integrated-gradients": IntegratedGradients(model, n_steps=8),
-    }
+    explainers = {key: build_explainer(key, model, **kw) for key, kw in {default: {}, **COMPARED}.items()}
     faith = faithfulness_table(model, x, explainers, steps=8)
-    run.write_table("faithfulness", faith)
+    folder.write_table("faithfulness", faith)
     write_section(
-        run.path,
+        folder.path,
         Section(
             key="faithfulness",
             title="Saliency faithfulness (deletion / insertion)",
             text="Score = standardised prediction minus the blurred image's prediction; deletion replaces the "
-            "most salient pixels first (lower AUC is better), insertion restores them (higher is better).",
+            "most salient pixels first (lower AUC is better), insertion restores them (higher is better). "
+            f"The overlays show {default}, the default for regressors.",
             tables=["tables/faithfulness.csv"],
         ),
     )
-    ctx.report_runs.append(run.path)
+    ctx.report_runs.append(folder.path)
     best = faith.sort_values("insertion_minus_deletion", ascending=False).iloc[0]
     ctx.headlines.append(
         (

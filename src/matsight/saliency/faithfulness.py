@@ -9,8 +9,10 @@ insertion starts from the substrate and restores them (higher AUC = more faithfu
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -78,13 +80,31 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (ra * rb).sum(dim=1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)
 
 
+@contextmanager
+def isolated_rng(seed: int) -> Iterator[None]:
+    """Seed numpy's and torch's global random states for the block; restore the caller's afterwards.
+
+    For code that draws from the global states and takes no generator (``reset_parameters``,
+    Quantus), so a caller's random streams are the same whether or not it ran.
+    """
+    state = np.random.get_state()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
 def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
-    """A deep copy of ``model`` with every layer's parameters re-initialised (``reset_parameters``)."""
-    torch.manual_seed(seed)
+    """A deep copy of ``model`` with every layer's parameters re-initialised (``reset_parameters``),
+    drawn under :func:`isolated_rng` (the caller's global random state is left as it was)."""
     clone = copy.deepcopy(model)
-    for module in clone.modules():
-        if hasattr(module, "reset_parameters") and module is not clone:
-            module.reset_parameters()
+    with isolated_rng(seed):
+        for module in clone.modules():
+            if hasattr(module, "reset_parameters") and module is not clone:
+                module.reset_parameters()
     return clone
 
 

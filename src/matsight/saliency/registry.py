@@ -88,6 +88,22 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
+DEFAULT_METHOD: dict[str, str] = {
+    "regression": "fastcam",
+    "classification": "fastcam",
+    "multilabel": "fastcam",
+}
+"""The method ``matsight saliency`` uses when ``--method`` is not given, per task (docs/saliency.md says
+which method answers which question and how these were chosen)."""
+
+
+def default_method(task: str) -> str:
+    """The default method key for a model of ``task`` (regression, classification or multilabel)."""
+    if task not in DEFAULT_METHOD:
+        raise ConfigError(f"no default saliency method for task {task!r}: pass --method ({', '.join(METHODS)})")
+    return DEFAULT_METHOD[task]
+
+
 def method_spec(key: str) -> MethodSpec:
     """The spec of ``key``; an unknown key raises :class:`ConfigError` naming the closest keys."""
     if key not in METHODS:

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import Progress
 
 from matsight.errors import ConfigError
+from matsight.progress import progress
 from matsight.store import ChunkStore
 from matsight.store.atomic import atomic_write_json, remove_stale_temporaries
 
@@ -173,16 +173,16 @@ def run_chunks(
     pending = pending_chunks(n_items, chunk_size, store)
     if not pending:
         return store
-    if engine == "local":
-        worker = factory()
-        with Progress(transient=True) as progress:
-            task = progress.add_task(description, total=len(pending))
+    total = -(-n_items // chunk_size)
+    with progress(total, f"{description} (chunks of {chunk_size})", completed=total - len(pending)) as bar:
+        if engine == "local":
+            worker = factory()
             for chunk in pending:
                 _compute_chunk(worker, store, n_items, chunk_size, chunk)
-                progress.advance(task)
-        return store
-    for _ in _run_on_ray(pending, n_items, chunk_size, store, factory, address, workers, gpus_per_worker):
-        pass
+                bar.advance()
+        else:
+            for _ in _run_on_ray(pending, n_items, chunk_size, store, factory, address, workers, gpus_per_worker):
+                bar.advance()
     return store
 
 

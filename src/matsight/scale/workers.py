@@ -99,29 +99,3 @@ class ImageBatchWorker:
             return {key: np.concatenate(values) for key, values in parts.items()}
 
         return worker
-
-
-@dataclass
-class FingerprintWorker:
-    """Factory of workers that compute diffraction fingerprints of ``structures`` (ase Atoms):
-    ``{"fingerprint": float32 [n, 3, 64, 64]}`` per chunk of structure indices."""
-
-    structures: list
-    device: str = "cpu"
-    batch_size: int = 8
-
-    def job_key(self) -> str:
-        """Changes with the structures (atomic numbers, positions, cell, periodicity)."""
-        digest = hashlib.sha1(type(self).__qualname__.encode())
-        for atoms in self.structures:
-            for array in (atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc):
-                digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()
-
-    def __call__(self):
-        from matsight.crystals.fingerprint import FingerprintTransformer
-
-        transformer = FingerprintTransformer(device=self.device, batch_size=self.batch_size)
-        return lambda indices: {
-            "fingerprint": transformer.transform([self.structures[int(i)] for i in indices]).numpy()
-        }

@@ -30,13 +30,12 @@ def files_digest(paths: Sequence[str | os.PathLike]) -> str:
     """One digest of an ordered list of files: each file's path, size, modification time (ns) and
     content digest. Changes when any file is renamed, reordered, touched or rewritten. Shows a
     progress bar for long lists."""
-    from rich.progress import Progress
+    from matsight.progress import progress, quiet
 
     digest = hashlib.blake2b(digest_size=16)
-    with Progress(transient=True, disable=len(paths) < PROGRESS_FROM) as progress:
-        task = progress.add_task("checking the inputs' bytes", total=len(paths))
+    with quiet(len(paths) < PROGRESS_FROM), progress(len(paths), "checking the inputs' bytes") as bar:
         for path in paths:
             stat = os.stat(path)
             digest.update(f"{os.fspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{file_digest(path)}\n".encode())
-            progress.advance(task)
+            bar.advance()
     return digest.hexdigest()

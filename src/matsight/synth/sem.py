@@ -27,10 +27,11 @@ from string import ascii_uppercase
 import numpy as np
 import pandas as pd
 from PIL import Image
-from rich.progress import Progress
 from scipy.stats import qmc
 
 from matsight.errors import ConfigError
+from matsight.progress import progress as progress_report
+from matsight.progress import quiet
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.synth.masks import write_masks
 from matsight.synth.sem_tiles import MASK_NAMES, TileAttributes, render_tile_with_truth
@@ -152,8 +153,7 @@ def generate_lots(
     attributes = lot_attributes(names, design, rng, seed)
     cps = critical_peak_stress(attributes, coefficients, rng)
     counts = []
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("rendering SEM tiles", total=lots * tiles_per_lot)
+    with quiet(not progress), progress_report(lots * tiles_per_lot, "rendering SEM tiles") as bar:
         for index, name in enumerate(names):
             folder = out / "images" / name
             folder.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def generate_lots(
                 if masks:
                     write_masks(out / "masks" / name / path.name, truth.masks, MASK_NAMES, (size, size))
                     counts.append({"lot": name, "tile": path.name, "pits": truth.n_pits, "cracks": truth.n_cracks})
-                bar.advance(task)
+                bar.advance()
     if masks:
         with atomic_path(out / "masks" / "counts.csv") as tmp:
             pd.DataFrame(counts).to_csv(tmp, index=False)

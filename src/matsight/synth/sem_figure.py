@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from matsight.report.style import styled
 from matsight.store.atomic import atomic_path
 from matsight.synth.sem import ATTRIBUTE_RANGES
 from matsight.synth.sem_tiles import TileAttributes, render_tile
@@ -15,6 +16,7 @@ from matsight.synth.sem_tiles import TileAttributes, render_tile
 MIDDLE = {"size": 12.0, "porosity": 0.3, "polydispersity": 0.25, "facetness": 0.8, "cracks": 0.0}
 
 
+@styled
 def attribute_figure(path: str | os.PathLike, side: int = 128, seed: int = 0) -> Path:
     """Write the figure: each row varies one attribute (others at :data:`MIDDLE`), low | high, same seed."""
     import matplotlib.pyplot as plt

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from matsight.report.style import styled
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.synth import xray_physics as phys
 from matsight.synth.masks import write_masks
@@ -213,6 +214,7 @@ def generate_xray(out: str | os.PathLike, n: int = 2000, size: int = 256, seed: 
     return out
 
 
+@styled
 def contact_sheet(root: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Save a figure with one example image per tag (the image carrying it with the fewest other tags)."""
     import matplotlib.pyplot as plt

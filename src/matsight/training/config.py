@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from matsight import options
 from matsight.data.split import SPLITS
@@ -12,12 +12,13 @@ from matsight.errors import ConfigError
 from matsight.models import ARCHITECTURES, TASKS
 from matsight.training.loop import OPTIMIZERS, SCHEDULES
 from matsight.utils import resolve_device
+from matsight.workflow import WorkflowConfig
 
 MIN_IMAGE_SIZE = 16
 
 
-@dataclass
-class TrainConfig:
+@dataclass(frozen=True)
+class TrainConfig(WorkflowConfig):
     """Arguments of ``matsight train`` (defaults follow the SEM paper, scaled to small images).
 
     ``target``: the property column of lots.csv (regression; None: the only numeric column — several
@@ -29,7 +30,6 @@ class TrainConfig:
     """
 
     data: Path
-    out: Path
     task: str = "regression"
     arch: str = "resnet18"
     target: str | None = None
@@ -47,8 +47,12 @@ class TrainConfig:
     schedule: str = "exponential"
     overwrite: bool = False
 
+    command: ClassVar[str] = "train"
+    input_fields: ClassVar[tuple[str, ...]] = ("data", "weights")
+
     def __post_init__(self) -> None:
-        self.data, self.out = Path(self.data), Path(self.out)
+        object.__setattr__(self, "data", Path(self.data))
+        object.__setattr__(self, "out", Path(self.out))
         if self.task not in TASKS:
             raise ConfigError(f"--task {self.task!r}: choose one of {', '.join(TASKS)}")
         if self.arch not in ARCHITECTURES:
@@ -75,9 +79,3 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else (0.01 if self.optimizer == "sgd" else 1e-3)
-
-    def arguments(self) -> dict[str, Any]:
-        """The arguments that decide the result (for the manifest and the resume check)."""
-        args = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-        args.pop("overwrite")
-        return args

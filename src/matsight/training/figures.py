@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from matsight.report.style import OKABE_ITO, SEQUENTIAL_CMAP, plt, save_figure
+from matsight.report.style import OKABE_ITO, SEQUENTIAL_CMAP, save_figure, styled
 
 
+@styled
 def predicted_vs_measured(predictions: pd.DataFrame, per_lot: pd.DataFrame, target: str, path) -> None:
     """Tiles as faint points, lots as means with ±1 s.d. error bars, the identity line."""
     fig, ax = plt.subplots(figsize=(4.2, 4))
@@ -32,6 +34,7 @@ def predicted_vs_measured(predictions: pd.DataFrame, per_lot: pd.DataFrame, targ
     save_figure(fig, path)
 
 
+@styled
 def learning_curves(history: pd.DataFrame, path) -> None:
     fig, ax = plt.subplots(figsize=(4.2, 3))
     ax.plot(history["epoch"], history["train_loss"], label="training")
@@ -43,6 +46,7 @@ def learning_curves(history: pd.DataFrame, path) -> None:
     save_figure(fig, path)
 
 
+@styled
 def confusion_matrix(matrix: list[list[int]], names: list[str], path) -> None:
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(1 + 0.45 * len(names), 0.8 + 0.45 * len(names)))

@@ -19,16 +19,17 @@ the class index in column 0, or 0/1 attributes. Regression targets are standardi
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from matsight.errors import ConfigError
 from matsight.models import ModelSpec, save_checkpoint
+from matsight.progress import note, progress
 from matsight.scale import distributed
 from matsight.store import BackgroundWriter, RunFolder
 from matsight.training import resume
@@ -108,17 +109,6 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int, lr_de
     raise ConfigError(f"schedule {schedule!r}: use exponential or cosine")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-
-
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, loader: DataLoader, spec: ModelSpec, device: torch.device) -> float:
     """Mean validation loss per sample."""
@@ -179,10 +169,8 @@ def fit(
     if last_path.exists():
         state = resume.restore(resume.read_snapshot(last_path, device), parts, generator)
     epochs = config.epochs
-    with _progress() as progress, BackgroundWriter() as writer:
-        bar = progress.add_task(
-            "training", total=epochs * len(train_loader), info="", completed=state["epoch"] * len(train_loader)
-        )
+    steps, started, first_epoch = len(train_loader), time.monotonic(), state["epoch"]
+    with progress(epochs * steps, "training", completed=state["epoch"] * steps) as bar, BackgroundWriter() as writer:
         for epoch in range(state["epoch"] + 1, epochs + 1):
             if sampler is not None:
                 sampler.set_epoch(epoch)
@@ -203,7 +191,7 @@ def fit(
                 opt.step()
                 running += float(loss.detach()) * len(images)
                 seen += len(images)
-                progress.update(bar, advance=1, info=f"epoch {epoch}/{epochs} loss {running / seen:.4f}")
+                bar.advance(info=f"epoch {epoch}/{epochs} loss {running / seen:.4f}")
             scheduler.step()
             val_loss = evaluate_loss(model, val_loader, spec, device)
             state["history"].append(
@@ -218,6 +206,15 @@ def fit(
             improved = val_loss < state["best_val_loss"]
             if improved:
                 state.update(best_val_loss=val_loss, best_epoch=epoch)
+            if distributed.is_main():
+                per_epoch = (time.monotonic() - started) / (epoch - first_epoch)
+                best = (
+                    "best so far" if improved else f"best {state['best_val_loss']:.4g} in epoch {state['best_epoch']}"
+                )
+                note(
+                    f"epoch {epoch}/{epochs}: train loss {running / max(seen, 1):.4g}, validation loss {val_loss:.4g} "
+                    f"({best}); {per_epoch:.1f} s per epoch, ~{per_epoch * (epochs - epoch):.0f} s left"
+                )
             if distributed.is_main():  # snapshot now, write while the next epoch computes
                 writer.submit(_write_epoch_state, run.path, resume.snapshot(parts, generator, state), spec, improved)
             distributed.barrier()

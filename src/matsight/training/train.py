@@ -27,6 +27,7 @@ from matsight.training.metrics import classification_metrics, multilabel_metrics
 from matsight.training.predict import model_outputs, outputs_to_table, read_table
 from matsight.training.seen import SPLIT_TABLE, split_frame
 from matsight.utils import resolve_device, seed_everything
+from matsight.workflow import execute
 
 LAYOUT_OF_TASK = {"regression": "lots", "multilabel": "multilabel", "classification": "classes"}
 
@@ -168,21 +169,39 @@ def train(config: TrainConfig) -> RunFolder:
     """Train as ``matsight train`` does and return the finished run folder.
 
     Lots whose property cell is blank are left out (``metrics.json`` counts them); the split used is
-    written to ``tables/split`` (:mod:`matsight.training.seen`).
+    written to ``tables/split`` (:mod:`matsight.training.seen`). Under torchrun every rank trains;
+    rank 0 alone claims the folder, writes the manifest, the results and the status.
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
     run = RunFolder(config.out)
-    reads = [config.data, config.weights]
     if distributed.is_main():
-        run.claim("train", reads=reads, overwrite=config.overwrite, check_only=True)
+        run.claim(config.command, reads=list(config.inputs().values()), overwrite=config.overwrite, check_only=True)
     data = read_training_data(config)
-    table = data.table
-    train_rows, val_rows = split_indices(table, config.split, config.val_fraction, config.seed)
+    train_rows, val_rows = split_indices(data.table, config.split, config.val_fraction, config.seed)
     if distributed.is_main():
         _check_resumable(run, config)
-        run.claim("train", reads=reads, overwrite=config.overwrite)
-        run.start("train", config.arguments(), seed=config.seed, inputs={"data": config.data})
+
+    def body(folder: RunFolder) -> RunFolder:
+        _train(config, data, train_rows, val_rows, device, folder)
+        return folder
+
+    result = execute(config, body, run) if distributed.is_main() else body(run)
+    distributed.barrier()
+    return result
+
+
+def _train(
+    config: TrainConfig,
+    data: TrainingData,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    device,
+    run: RunFolder,
+) -> None:
+    """Fit, evaluate and fill ``run`` (results on rank 0 only)."""
+    table = data.table
+    if distributed.is_main():
         run.write_table(SPLIT_TABLE, split_frame(table, train_rows, val_rows))
     surveys = survey(table.paths)
     spec = model_spec(config, table, train_rows, Intensity.fit(surveys))
@@ -223,6 +242,3 @@ def train(config: TrainConfig) -> RunFolder:
             },
         )
         _write_section(run, config, spec, metrics, data)
-        run.set_status("finished")
-    distributed.barrier()
-    return run

@@ -11,10 +11,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from matsight.report.style import DIVERGING_CMAP, OKABE_ITO, SEQUENTIAL_CMAP, plt, save_figure
+from matsight.report.style import DIVERGING_CMAP, OKABE_ITO, SEQUENTIAL_CMAP, save_figure, styled
 
 Box = tuple[float, float, float, float]
 
@@ -39,6 +40,7 @@ def _show(ax, image: np.ndarray, title: str, box: Box | None = None) -> None:
     ax.set_yticks([])
 
 
+@styled
 def contact_sheet(
     images: Sequence[np.ndarray], titles: Sequence[str], path: str | os.PathLike, columns: int = 7, suptitle: str = ""
 ) -> Path:
@@ -55,6 +57,7 @@ def contact_sheet(
     return save_figure(fig, path)
 
 
+@styled
 def neighbours_figure(
     rows: Sequence[tuple[str, np.ndarray, Box | None, list[tuple[str, np.ndarray, Box | None]]]],
     path: str | os.PathLike,
@@ -80,6 +83,7 @@ def neighbours_figure(
     return save_figure(fig, path)
 
 
+@styled
 def scores_bar(
     textures: Sequence[str],
     scores: np.ndarray,
@@ -106,6 +110,7 @@ def scores_bar(
     return save_figure(fig, path)
 
 
+@styled
 def per_lot_figure(
     lots: Sequence[str],
     prop_values: np.ndarray,
@@ -130,6 +135,7 @@ def per_lot_figure(
     return save_figure(fig, path)
 
 
+@styled
 def lot_similarity_figure(
     lots: Sequence[str], prop_values: np.ndarray, matrix: np.ndarray, path: str | os.PathLike, prop: str = "property"
 ) -> Path:
@@ -149,8 +155,8 @@ def lot_similarity_figure(
 
 def bank_contact_sheet(bank: str | os.PathLike, path: str | os.PathLike, columns: int = 7) -> Path:
     """The first image of every class of a DTD-layout bank, titled by class."""
-    from matsight.concepts.bank import read_bank
     from matsight.data.images import read_image
+    from matsight.textures.bank import read_bank
 
     table = read_bank(bank, per_class=1)
     return contact_sheet([read_image(p)[0] for p in table.paths], table.groups, path, columns)

@@ -4,9 +4,9 @@
     result = probe.correlate(lots, property="cps")              # lots: folder (layout 1) or ImageTable
     result.table()                                              # texture, score, ci_low, ci_high, p_value
 
-Features come from :mod:`matsight.concepts.features` (one FastCAM pass per image, resumable chunks
-in ``run``); distances from :mod:`matsight.concepts.distances` (blockwise); scores, sign
-convention and uncertainty from :mod:`matsight.concepts.correlation` / :mod:`.uncertainty`.
+Features come from :mod:`matsight.textures.features` (one FastCAM pass per image, resumable chunks
+in ``run``); distances from :mod:`matsight.textures.distances` (blockwise); scores, sign
+convention and uncertainty from :mod:`matsight.textures.correlation` / :mod:`.uncertainty`.
 """
 
 from __future__ import annotations
@@ -19,18 +19,21 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from matsight.concepts.bank import read_bank
-from matsight.concepts.correlation import SIGN_CONVENTION, class_average, texture_scores
-from matsight.concepts.distances import DEFAULT_BLOCK, grouped_mean_distances, nearest
-from matsight.concepts.features import SalientFeatures, extract
-from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues
 from matsight.data import read_lots
 from matsight.data.dataset import ImageTable
 from matsight.data.intensity import Intensity
 from matsight.data.layouts import choose_target
 from matsight.errors import ConfigError
+from matsight.models import ModelSpec
+from matsight.ood import OODScores
+from matsight.ood.run import load_run_reference, score_store
 from matsight.scale import LOCAL, Engine
 from matsight.store import RunFolder
+from matsight.textures.bank import read_bank
+from matsight.textures.correlation import SIGN_CONVENTION, class_average, remove_lot_offset, texture_scores
+from matsight.textures.distances import DEFAULT_BLOCK, grouped_mean_distances, nearest
+from matsight.textures.features import SalientFeatures, extract
+from matsight.textures.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
 
 
 @dataclass
@@ -38,7 +41,8 @@ class TextureResult:
     """Everything :meth:`TextureProbe.correlate` computes.
 
     ``textures [T]``, ``lots [L]``, ``prop [L]`` (property per lot); ``scores, ci_low, ci_high,
-    p_value [T]``; ``relevance [L, T]`` mean L2 distance lot ↔ texture (eq. 4.3);
+    p_value, q_value [T]`` (q: Benjamini-Hochberg over the T textures); ``relevance [L, T]`` mean L2
+    distance lot ↔ texture (eq. 4.3) minus the lot's mean over textures (:func:`remove_lot_offset`);
     ``lot_bank [L, M]`` mean distance lot ↔ bank image (eq. 4.2); ``neighbours, neighbour_distance
     [N, k]`` nearest bank images per tile; ``tile_lot [N]`` lot index per tile.
     """
@@ -51,15 +55,18 @@ class TextureResult:
     ci_low: np.ndarray
     ci_high: np.ndarray
     p_value: np.ndarray
+    q_value: np.ndarray
     relevance: np.ndarray
     lot_bank: np.ndarray
     neighbours: np.ndarray
     neighbour_distance: np.ndarray
     tile_lot: np.ndarray
+    model_pretrained: bool | None = None
     sign_convention: str = SIGN_CONVENTION
 
     def table(self) -> pd.DataFrame:
-        """One row per texture, highest score first: ``texture, score, ci_low, ci_high, p_value``."""
+        """One row per texture, highest score first: ``texture, score, ci_low, ci_high, p_value, q_value``
+        and ``model_pretrained`` (see :mod:`matsight.textures.pretraining`; empty when unknown)."""
         df = pd.DataFrame(
             {
                 "texture": self.textures,
@@ -67,6 +74,8 @@ class TextureResult:
                 "ci_low": self.ci_low,
                 "ci_high": self.ci_high,
                 "p_value": self.p_value,
+                "q_value": self.q_value,
+                "model_pretrained": self.model_pretrained,
             }
         )
         return df.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
@@ -91,7 +100,9 @@ class TextureProbe:
     model input (pixels); ``run``: run folder for the resumable feature chunks (a temporary one
     when ``None``); ``block``: rows/cols per distance block; ``n_boot``/``n_perm``: bootstrap and
     permutation draws; ``engine``: where feature extraction runs (local or Ray); ``intensity``: how
-    images are decoded (the model's :class:`~matsight.data.intensity.Intensity`).
+    images are decoded (the model's :class:`~matsight.data.intensity.Intensity`); ``ood_reference``:
+    the training run whose out-of-distribution reference judges the lots' tiles
+    (:meth:`ood_scores`; ``None``: no check).
     """
 
     def __init__(
@@ -110,7 +121,9 @@ class TextureProbe:
         seed: int = 0,
         engine: Engine = LOCAL,
         intensity: Intensity | None = None,
+        ood_reference: str | os.PathLike | None = None,
     ):
+        self.ood_reference = ood_reference if ood_reference and load_run_reference(ood_reference) else None
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
         self.intensity = intensity or Intensity()
         self.batch_size, self.device, self.block = batch_size, device, block
@@ -129,10 +142,17 @@ class TextureProbe:
             self.device,
             self.engine,
             self.intensity,
+            statistics=name == "tiles" and self.ood_reference is not None,
         )
         if self.stage not in feats.vectors:
             raise ConfigError(f"--stage {self.stage!r}: choose one of {', '.join(feats.vectors)}")
         return feats
+
+    def ood_scores(self, spec: ModelSpec) -> OODScores | None:
+        """Out-of-distribution verdicts on the lots' tiles of :meth:`correlate` (None without a reference)."""
+        if self.ood_reference is None:
+            return None
+        return score_store(self.ood_reference, spec, self.run.chunks("tiles"))
 
     def fit(self, bank: ImageTable | str | os.PathLike) -> TextureProbe:
         """Extract salient features of every bank image (DTD layout folder or table)."""
@@ -162,11 +182,13 @@ class TextureProbe:
         y = self.bank_features_.vectors[self.stage]
         bank_class = self.bank_.targets[:, 0].astype(np.int64)
         tile_relevance = grouped_mean_distances(x, y, None, bank_class, self.block, self.device)  # [N, T]
+        tile_relevance = remove_lot_offset(tile_relevance)
         relevance = class_average(tile_relevance, tile_lot, len(lot_names))  # [L, T]
         lot_bank = grouped_mean_distances(x, y, tile_lot, None, self.block, self.device)  # [L, M]
         neighbours, neighbour_distance = nearest(x, y, self.k, self.block, self.device)
         scores = texture_scores(relevance, prop)
         low, high = confidence_interval(bootstrap_scores(tile_relevance, tile_lot, prop, self.n_boot, self.seed))
+        p_value = permutation_pvalues(relevance, prop, self.n_perm, self.seed)
         return TextureResult(
             textures=list(self.bank_.class_names),
             lots=lot_names,
@@ -175,7 +197,8 @@ class TextureProbe:
             scores=scores,
             ci_low=low,
             ci_high=high,
-            p_value=permutation_pvalues(relevance, prop, self.n_perm, self.seed),
+            p_value=p_value,
+            q_value=q_values(p_value),
             relevance=relevance,
             lot_bank=lot_bank,
             neighbours=neighbours,

@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from matsight.concepts.correlation import class_average, cosine, lot_similarity, texture_scores, zscore
-from matsight.concepts.distances import grouped_mean_distances, nearest
-from matsight.concepts.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues
+from matsight.textures.correlation import (
+    class_average,
+    cosine,
+    lot_similarity,
+    remove_lot_offset,
+    texture_scores,
+    zscore,
+)
+from matsight.textures.distances import grouped_mean_distances, nearest
+from matsight.textures.uncertainty import bootstrap_scores, confidence_interval, permutation_pvalues, q_values
 
 
 def test_nearest_order_and_ties():
@@ -99,14 +106,48 @@ def test_bootstrap_and_permutation():
 
 
 def test_result_table_order_rank_and_table1():
-    from matsight.concepts.probe import TextureResult
+    from matsight.textures.probe import TextureResult
 
     t = 22
     scores = np.linspace(-1, 1, t)
     zeros = np.zeros(t)
     r = TextureResult(
-        [f"t{i}" for i in range(t)], [], "cps", zeros, scores, zeros, zeros, zeros, None, None, None, None, None
+        [f"t{i}" for i in range(t)], [], "cps", zeros, scores, zeros, zeros, zeros, zeros, None, None, None, None, None
     )
     assert r.table().texture[0] == f"t{t - 1}" and r.rank_of("t0") == t
     top = r.top_bottom(10)
     assert len(top) == 20 and top["rank"].tolist() == list(range(1, 11)) + list(range(13, 23))
+
+
+def test_benjamini_hochberg_known_answers():
+    # worked example: p sorted, q_i = min_{j >= i} p_j * m / j
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
+    np.testing.assert_allclose(q_values(p), [0.025, 0.05, 0.05, 0.025, 0.5])
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=28)
+    q = q_values(p)
+    assert (q >= p - 1e-15).all() and (q <= 1).all()
+    assert np.all(np.diff(q[np.argsort(p)]) >= 0)  # the order of the p-values is kept
+
+
+def test_a_planted_lot_offset_is_not_a_texture_finding():
+    """Lots whose distance to *every* texture grows with the property, and no texture effect at all:
+    uncorrected, all textures come out significant; with the offset removed, none does."""
+    rng = np.random.default_rng(3)
+    lots, tiles, textures = 12, 6, 10
+    prop = rng.normal(size=lots)
+    tile_lot = np.repeat(np.arange(lots), tiles)
+    base = rng.uniform(5, 10, size=textures)  # each texture's typical distance
+    offset = 2.0 * prop[tile_lot][:, None]  # one lot-level shift, shared by all textures
+    tile_rel = base[None] + offset + 0.3 * rng.normal(size=(lots * tiles, textures))
+    before = permutation_pvalues(class_average(tile_rel, tile_lot), prop, n_perm=199, seed=0)
+    assert (q_values(before) <= 0.05).all()  # 10 of 10 "significant": the old behaviour
+    centred = class_average(remove_lot_offset(tile_rel), tile_lot)
+    after = q_values(permutation_pvalues(centred, prop, n_perm=199, seed=0))
+    assert (after > 0.05).all()
+    # a real texture effect survives: texture 0 gets closer as the property rises
+    tile_rel[:, 0] -= 1.5 * prop[tile_lot]
+    scores = texture_scores(class_average(remove_lot_offset(tile_rel), tile_lot), prop)
+    p = permutation_pvalues(class_average(remove_lot_offset(tile_rel), tile_lot), prop, n_perm=199, seed=0)
+    assert scores.argmax() == 0 and scores[0] > 0.9 and q_values(p)[0] <= 0.05
+    np.testing.assert_allclose(remove_lot_offset(tile_rel).mean(axis=1), 0.0, atol=1e-12)

@@ -18,6 +18,7 @@ from torch import nn
 
 from matsight.data.dataset import ImageDataset, ImageTable
 from matsight.data.intensity import Intensity
+from matsight.ood import forward_with_statistics
 from matsight.saliency.fastcam import FastCAM
 from matsight.scale import LOCAL, Engine
 from matsight.scale.workers import ImageBatchWorker
@@ -71,10 +72,17 @@ def salient_batch(explainer: FastCAM, x: torch.Tensor) -> tuple[dict[str, np.nda
 @dataclass
 class SalientWorker(ImageBatchWorker):
     """Per chunk, the arrays of :func:`salient_batch` (one FastCAM pass per batch); picklable, so
-    Ray actors can build it."""
+    Ray actors can build it. ``statistics``: also the arrays of
+    :func:`~matsight.ood.forward_with_statistics` (one more forward pass, no gradient) for the
+    out-of-distribution check."""
+
+    statistics: bool = False
 
     def compute(self, model: nn.Module, images: torch.Tensor) -> dict[str, np.ndarray]:
-        return salient_batch(FastCAM(model), images)[0]
+        arrays = salient_batch(FastCAM(model), images)[0]
+        if self.statistics:
+            arrays.update(forward_with_statistics(model, images))
+        return arrays
 
 
 def extract(
@@ -88,6 +96,7 @@ def extract(
     device: str = "cpu",
     engine: Engine = LOCAL,
     intensity: Intensity | None = None,
+    statistics: bool = False,
 ) -> SalientFeatures:
     """Salient features of every image of ``table`` (chunk i = images ``[i*batch_size, (i+1)*batch_size)``).
 
@@ -106,6 +115,7 @@ def extract(
         device=device,
         batch_size=batch_size,
         intensity=intensity,
+        statistics=statistics,
     )
     store = engine.run(len(table), batch_size, run.chunks(name), factory, device, description="salient features")
     first = ImageDataset(table, image_size, channels=channels, crop_size=image_size, intensity=intensity)[0][0][None]

@@ -14,7 +14,6 @@ The step agrees when every label that occurs in the held-out images agrees.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +57,7 @@ class Agreement:
         )
 
     def report_text(self) -> str:
-        """One HTML-escaped paragraph for the report section."""
+        """One plain-text paragraph for the report section (the report escapes it when it renders)."""
         if self.agrees:
             verdict = f"agrees with the generator's ground truth: every one of the {len(self.scores)} labels has"
         else:
@@ -67,7 +66,7 @@ class Agreement:
                 f"labels ({self._detail()}); these labels are not learnt and their outputs are not findings. "
                 f"The other labels have"
             )
-        return html.escape(
+        return (
             f"Ground-truth check on {self.images} held-out images: the {self.what} {verdict} "
             f"{self.measure} ≥ {self.threshold:g}."
         )

@@ -6,7 +6,8 @@ the lot looks like the texture, so the score uses similarity ``-r``:
 
     score_t = cos( z(-r[:, t]), z(property) )
 
-with ``z`` the z-normalisation over lots. SIGN CONVENTION: a positive score means "the more a lot
+with ``z`` the z-normalisation over lots, after :func:`remove_lot_offset` has taken out each tile's
+mean distance over the textures. SIGN CONVENTION: a positive score means "the more a lot
 looks like this texture, the higher its property"; a negative one, the lower. With z-normalised
 vectors the cosine equals the Pearson correlation, so scores lie in [-1, 1].
 """
@@ -52,6 +53,20 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64)
     norm = np.linalg.norm(a, axis=0) * np.linalg.norm(b)
     return np.divide(a.T @ b, norm, out=np.zeros(a.shape[1]), where=norm > 0)
+
+
+def remove_lot_offset(tile_relevance: np.ndarray) -> np.ndarray:
+    """Subtract each row's mean over textures: ``r[i, t] - mean_t r[i, t]`` (``[N, T]`` or ``[L, T]``).
+
+    A tile's (or lot's) distance to every texture shares a term of its own: the feature norm, which
+    in a regressor tracks the prediction. Left in, it moves all textures together with the property
+    (every texture "significant" with one sign). This is the within transformation of a model
+    ``r[i, t] = mu_t + u_i + e[i, t]``: the unit's offset ``u_i`` is removed, so the score asks
+    whether a lot resembles texture t *more than the other textures* as the property rises.
+    Linear, so centring tiles and then averaging per lot equals averaging and then centring.
+    """
+    r = np.asarray(tile_relevance, dtype=np.float64)
+    return r - r.mean(axis=1, keepdims=True)
 
 
 def texture_scores(relevance: np.ndarray, prop: np.ndarray) -> np.ndarray:

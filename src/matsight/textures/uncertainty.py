@@ -1,4 +1,4 @@
-"""How sure is a texture score? Bootstrap over tiles within lots, permutation over lots.
+"""How sure is a texture score? Bootstrap over tiles within lots, permutation over lots, BH q-values.
 
 Works on per-tile relevance ``tile_relevance [N, T]`` (mean distance of tile i to the bank images
 of texture t); a lot's relevance is the mean over its tiles, so resampling tiles is cheap.
@@ -7,8 +7,9 @@ of texture t); a lot's relevance is the mean over its tiles, so resampling tiles
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import false_discovery_control
 
-from matsight.concepts.correlation import texture_scores
+from matsight.textures.correlation import texture_scores
 
 
 def bootstrap_scores(
@@ -45,3 +46,9 @@ def permutation_pvalues(relevance: np.ndarray, prop: np.ndarray, n_perm: int = 9
     for _ in range(n_perm):
         exceed += np.abs(texture_scores(relevance, rng.permutation(prop))) >= observed - 1e-12
     return (1.0 + exceed) / (1.0 + n_perm)
+
+
+def q_values(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values ``[T]`` (``scipy.stats.false_discovery_control``): ranking T
+    textures tests T hypotheses; ``q <= 0.05`` keeps the expected share of false findings at 5 %."""
+    return false_discovery_control(np.asarray(p_values, dtype=np.float64), method="bh")

@@ -1,0 +1,199 @@
+"""Common checks over every workflow (the spirit of scikit-learn's ``parametrize_with_checks``).
+
+Each workflow is a frozen config and ``run(config) -> RunFolder``. For every one, on tiny data:
+the manifest names the command, the arguments, the seed and the hashed inputs; the status ends
+``finished``; a report section is written whose figures and tables exist; an interruption marks the
+run ``failed`` with the error and the rerun resumes to ``finished``; a rerun of a finished run
+keeps its results; a bad value is a one-line ConfigError that names the CLI option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from matsight.errors import ConfigError
+from matsight.report import read_sections
+from matsight.store import RunFolder
+
+
+@dataclass
+class Case:
+    """One workflow on tiny data: ``config(out)`` builds its config; ``run`` runs it; ``bad`` is a
+    field, a bad value and the CLI option the error must name."""
+
+    config: Callable[[Path], Any]
+    run: Callable[[Any], RunFolder]
+    bad: tuple[str, Any, str]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Tiny inputs shared by the cases: SEM lots, x-ray images, a regressor and a multi-label tagger."""
+    from matsight.progress import quiet
+    from matsight.synth.sem import generate_lots
+    from matsight.synth.xray import generate_xray
+    from matsight.training import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("workflows")
+    tiny = dict(epochs=1, image_size=16, batch_size=4, optimizer="adam", device="cpu")
+    with quiet():
+        lots = generate_lots(root / "lots", lots=3, tiles_per_lot=4, size=32, seed=1)
+        xray = generate_xray(root / "xray", n=24, size=32, seed=1)
+        regressor = train(TrainConfig(data=lots, out=root / "regressor", target="cps", **tiny)).path
+        tagger = train(TrainConfig(data=xray, out=root / "tagger", task="multilabel", **tiny)).path
+    return {"lots": lots, "xray": xray, "regressor": regressor, "tagger": tagger}
+
+
+def _train_case(data) -> Case:
+    from matsight.training import TrainConfig, train
+
+    return Case(
+        config=lambda out: TrainConfig(
+            data=data["lots"], out=out, target="cps", epochs=1, image_size=16, batch_size=4, optimizer="adam"
+        ),
+        run=train,
+        bad=("epochs", 0, "--epochs"),
+    )
+
+
+def _analytics_case(data) -> Case:
+    from matsight.analytics.compute import AnalyticsConfig, run
+
+    return Case(
+        config=lambda out: AnalyticsConfig(out=out, run=data["tagger"], perplexity=5.0),
+        run=run,
+        bad=("distance", "manhattan", "--distance"),
+    )
+
+
+def _knobs_editor_config(data, out: Path):
+    from matsight.knobs.config import EditorConfig
+
+    return EditorConfig(
+        out=out,
+        regressor=data["regressor"],
+        lots=data["lots"],
+        attributes=("size", "porosity"),
+        image_size=16,
+        steps=2,
+        width=4,
+        depth=2,
+        quality_epochs=1,
+    )
+
+
+def _knobs_editor(data) -> Path:
+    """One tiny editor run for the sweep and inverse cases (trained once per module)."""
+    from matsight.knobs.pipeline import run_train
+
+    if "editor" not in data:
+        data["editor"] = _quietly(run_train, _knobs_editor_config(data, data["lots"].parent / "editor")).path
+    return data["editor"]
+
+
+def _knobs_train_case(data) -> Case:
+    from matsight.knobs.pipeline import run_train
+
+    return Case(config=lambda out: _knobs_editor_config(data, out), run=run_train, bad=("steps", 0, "--steps"))
+
+
+def _knobs_sweep_case(data) -> Case:
+    from matsight.knobs.config import SweepConfig
+    from matsight.knobs.pipeline import run_sweep
+
+    editor = _knobs_editor(data)
+    return Case(
+        config=lambda out: SweepConfig(out=out, editor=editor, levels=2, tiles=2),
+        run=run_sweep,
+        bad=("levels", 1, "--levels"),
+    )
+
+
+def _knobs_inverse_case(data) -> Case:
+    from matsight.knobs.config import InverseConfig
+    from matsight.knobs.pipeline import run_inverse
+
+    editor = _knobs_editor(data)
+    return Case(
+        config=lambda out: InverseConfig(out=out, editor=editor, tiles=2, steps=2),
+        run=run_inverse,
+        bad=("per", "image", "--per"),
+    )
+
+
+CASES: dict[str, Callable[[dict], Case]] = {
+    "train": _train_case,
+    "analytics": _analytics_case,
+    "knobs-train": _knobs_train_case,
+    "knobs-sweep": _knobs_sweep_case,
+    "knobs-inverse": _knobs_inverse_case,
+}
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request, data) -> Case:
+    return CASES[request.param](data)
+
+
+def _quietly(function, *args):
+    from matsight.progress import quiet
+
+    with quiet():
+        return function(*args)
+
+
+def test_run_writes_manifest_status_and_report_section(case, tmp_path):
+    config = case.config(tmp_path / "run")
+    folder = _quietly(case.run, config)
+    assert folder.path == config.out
+    manifest = folder.read_manifest()
+    assert manifest["command"] == config.command and manifest["status"] == "finished"
+    assert manifest["arguments"] == json.loads(json.dumps(config.arguments()))
+    assert manifest.get("seed") == config.seed_value
+    assert set(config.inputs()) <= set(manifest.get("inputs", {})), "every input is hashed into the manifest"
+    sections = read_sections(folder.path)
+    assert sections, "a report section"
+    for section in sections:
+        for relative in [*section.figures, *section.tables]:
+            assert (folder.path / relative).is_file(), f"{section.key} names {relative}, which is missing"
+
+
+def test_interrupted_run_is_marked_failed_and_the_rerun_finishes(case, tmp_path, monkeypatch):
+    import matsight.report.sections as sections
+
+    config = case.config(tmp_path / "run")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sections, "atomic_write_json", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            _quietly(case.run, config)
+    manifest = RunFolder(config.out, create=False).read_manifest()
+    assert manifest["status"] == "failed" and "KeyboardInterrupt" in manifest.get("error", "")
+    assert _quietly(case.run, config).read_manifest()["status"] == "finished"
+
+
+def test_rerun_of_a_finished_run_keeps_its_results(case, tmp_path):
+    config = case.config(tmp_path / "run")
+    first = _quietly(case.run, config)
+    tables = {p.name: p.read_bytes() for p in sorted((first.path / "tables").glob("*.csv"))}
+    second = _quietly(case.run, config)
+    assert second.read_manifest()["status"] == "finished"
+    assert {p.name: p.read_bytes() for p in sorted((second.path / "tables").glob("*.csv"))} == tables
+
+
+def test_bad_value_is_a_config_error_naming_the_option(case, tmp_path):
+    field, value, option = case.bad
+    config = case.config(tmp_path / "run")
+    with pytest.raises(ConfigError) as error:
+        dataclasses.replace(config, **{field: value})
+    assert option in str(error.value) and "\n" not in str(error.value)
