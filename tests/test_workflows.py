@@ -128,7 +128,20 @@ def _knobs_inverse_case(data) -> Case:
     )
 
 
+def _saliency_case(data) -> Case:
+    from matsight.saliency.runner import SaliencyConfig, run
+
+    return Case(
+        config=lambda out: SaliencyConfig(
+            out=out, run=data["regressor"], data=data["lots"], method="gradcam", max_images=4, batch_size=2
+        ),
+        run=run,
+        bad=("sign", 0, "--sign"),
+    )
+
+
 CASES: dict[str, Callable[[dict], Case]] = {
+    "saliency": _saliency_case,
     "train": _train_case,
     "analytics": _analytics_case,
     "knobs-train": _knobs_train_case,
