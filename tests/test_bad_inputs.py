@@ -15,6 +15,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -830,8 +831,10 @@ cases(
 
 def _one_line_error(err: str) -> str:
     """The error message: one line, or (a dataset with several problems) a header line ending in
-    "problem(s) found:" followed only by "  - " items, all reported at once."""
-    lines = [line for line in err.splitlines() if line.strip()]
+    "problem(s) found:" followed only by "  - " items, all reported at once. Progress lines that came
+    before the error (time-stamped, ``[HH:MM:SS] ...``) are not part of it."""
+    progress = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+    lines = [line for line in err.splitlines() if line.strip() and not progress.match(line)]
     assert lines and lines[0].startswith("error: "), err
     if len(lines) > 1:
         assert lines[0].endswith("problem(s) found:") and all(line.startswith("  - ") for line in lines[1:]), err

@@ -228,3 +228,21 @@ def test_the_verdict_names_each_familys_winner_and_recommends_a_matsight_method_
     assert row["recommended_default"] == "matsight:gradcam" and row["passes_all"]
     row = verdict(scores, {"t": ("gradcam", "matsight")}).iloc[0]
     assert row["passes"] and row["recommended_default"] == "matsight:gradcam"
+
+
+def test_the_markdown_leaderboard_shares_rows_between_libraries_that_agree_and_bolds_each_best():
+    from matsight.benchmark.report import markdown_leaderboard
+
+    values = {
+        ("matsight", "gradcam"): [0.7, 0.8, 0.9],
+        ("torchcam", "gradcam"): [0.7, 0.8, 0.9],  # the same numbers: shares matsight's row
+        ("pytorch-grad-cam", "gradcam"): [0.6, 0.6, 0.6],  # differs: its own row
+        ("baseline", "sobel"): [0.5, 0.5, 0.5],
+    }
+    lines = markdown_leaderboard(leaderboard(_scores(values)), ["t"]).splitlines()
+    assert lines[0] == "| method | t AUROC | t ins−del |"
+    assert lines[2:] == [
+        "| gradcam (matsight = torchcam) | **0.80 ± 0.10** | **0.80 ± 0.10** |",
+        "| gradcam (pytorch-grad-cam) | 0.60 ± 0.00 | 0.60 ± 0.00 |",
+        "| sobel (baseline) | 0.50 ± 0.00 | 0.50 ± 0.00 |",
+    ]

@@ -133,7 +133,7 @@ def _saliency_case(data) -> Case:
 
     return Case(
         config=lambda out: SaliencyConfig(
-            out=out, run=data["regressor"], data=data["lots"], method="gradcam", max_images=4, batch_size=4
+            out=out, run=data["regressor"], data=data["lots"], method="gradcam", max_images=4, batch_size=2
         ),
         run=run,
         bad=("sign", 0, "--sign"),

@@ -30,7 +30,7 @@ class Preset:
     ``road_percentages``: ROAD's removal levels (%); ``threads``: torch's intra-op CPU threads during the
     run (``0``: torch's default). The quick preset's models are so small (2.8 M multiply-adds per 48-px
     image) that more threads only add synchronisation: on a shared machine, ``OMP_NUM_THREADS=2`` spent
-    8× the CPU time of one thread on the same work.
+    about 8× the CPU time of one thread on the same work.
     """
 
     name: str

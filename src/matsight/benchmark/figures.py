@@ -50,13 +50,13 @@ def method_order(board: pd.DataFrame) -> list[str]:
 
 @styled
 def leaderboard_figure(board: pd.DataFrame, titles: dict[str, str], n_seeds: int, path: str | os.PathLike) -> Path:
-    """Write the figure: per task, rows = ``library:method`` (baselines in grey italics), columns =
-    metrics; colour = rank within the metric (cividis: bright = better), text = the mean."""
+    """Write the figure: per task (in the order of ``titles``), rows = ``library:method`` (baselines in grey
+    italics), columns = metrics; colour = rank within the metric (cividis: bright = better), text = the mean."""
     import matplotlib.pyplot as plt
 
     from matsight.report.style import SEQUENTIAL_CMAP, save_figure
 
-    tasks = list(dict.fromkeys(board["task"]))
+    tasks = [task for task in titles if task in set(board["task"])]  # the run's order
     metrics = [m for m in METRICS if m in set(board["metric"])]
     keys = method_order(board)
     fig, axes = plt.subplots(

@@ -48,25 +48,30 @@ def verdict_lines(table: pd.DataFrame) -> list[str]:
 
 
 def markdown_leaderboard(board: pd.DataFrame, tasks: list[str], metrics: tuple[str, ...] = HEADLINE) -> str:
-    """A markdown table: one row per ``library:method`` (matsight first, baselines last), one column per
-    task and metric, cells ``mean ± sd`` over seeds; the best mean of each column in bold."""
-    keys = method_order(board)
+    """A markdown table: one row per method (matsight first, baselines last), one column per task and
+    metric, cells ``mean ± sd`` over seeds, the best mean of each column in bold. Libraries whose row
+    of cells is the same as another's for that method share its row: ``gradcam (matsight =
+    pytorch-grad-cam = torchcam)``."""
     columns, cells = [], {}
     for task in tasks:
         for metric in metrics:
             part = board[(board["task"] == task) & (board["metric"] == metric)]
             if part.empty:
                 continue
-            part = part.assign(key=part["library"] + ":" + part["method"]).set_index("key")
-            best = part["mean"].idxmax() if METRICS[metric].higher_is_better else part["mean"].idxmin()
             columns.append((task, metric))
-            for key, row in part.iterrows():
-                text = f"{row['mean']:.2f}" + (f" ± {row['sd']:.2f}" if pd.notna(row["sd"]) else "")
-                cells[key, task, metric] = f"**{text}**" if key == best else text
+            best = part["mean"].max() if METRICS[metric].higher_is_better else part["mean"].min()
+            for row in part.itertuples(index=False):
+                text = f"{row.mean:.2f}" + (f" ± {row.sd:.2f}" if pd.notna(row.sd) else "")
+                bold = f"{row.mean:.2f}" == f"{best:.2f}"
+                cells[f"{row.library}:{row.method}", task, metric] = f"**{text}**" if bold else text
+    rows: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (method, cells) -> libraries, in table order
+    for key in method_order(board):
+        library, method = key.split(":", 1)
+        rows.setdefault((method, tuple(cells.get((key, t, m), "–") for t, m in columns)), []).append(library)
     header = "| method | " + " | ".join(f"{t} {SHORT_NAMES[m]}" for t, m in columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 1)]
-    for key in keys:
-        lines.append(f"| {key} | " + " | ".join(cells.get((key, t, m), "–") for t, m in columns) + " |")
+    for (method, row), libraries in rows.items():
+        lines.append(f"| {method} ({' = '.join(libraries)}) | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +122,9 @@ def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame,
         "pytorch-grad-cam, torchcam, captum and zennit, and three baselines (random, centre Gaussian, Sobel "
         "edges) are scored on localisation against the generators' masks (mass ratio, pointing game, AUROC), "
         "faithfulness (insertion − deletion, Quantus FaithfulnessCorrelation and ROAD), the randomisation "
-        f"check and cost. Held-out model quality: {quality_text}. "
+        "check and cost. The verdict judges localisation by AUROC and faithfulness by insertion − deletion: a "
+        "method beats a baseline when it is better on the mean and in every seed. "
+        f"Held-out model quality: {quality_text}. "
         + " ".join(lines)
         + (f" {len(failed)} (method, task, seed) runs failed; see tables/failures.csv." if len(failed) else "")
     )

@@ -28,7 +28,7 @@ from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
 from matsight.workflow import execute
 
-POOL_VERSION = 1  # bump when a generator or a task's pool changes
+POOL_VERSION = 2  # bump when a generator or a task's pool changes (2: crystals from matsight.crystals.library)
 
 
 def _digest(obj) -> str:
