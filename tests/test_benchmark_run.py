@@ -15,7 +15,7 @@ from matsight.benchmark.methods import all_methods
 from matsight.benchmark.tasks import TASKS
 from matsight.benchmark.training import train_model
 from matsight.errors import ConfigError
-from matsight.saliency.registry import METHODS
+from matsight.saliency.registry import DEFAULT_METHOD, METHODS
 
 TINY = dict(
     image_size=16,
@@ -103,7 +103,7 @@ def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tm
     random_map = board[(board["method"] == "random") & (board["metric"] == "randomisation")]
     assert np.allclose(random_map["mean"], 1.0)  # a model-free map does not change with the model
     verdict = pd.read_csv(folder.path / "tables" / "verdict.csv").iloc[0]
-    assert verdict["task"] == "xray" and verdict["default"] == "matsight:fastcam"
+    assert verdict["task"] == "xray" and verdict["default"] == f"matsight:{DEFAULT_METHOD['multilabel']}"
     assert verdict["recommended_default"].startswith("matsight:")
     assert verdict["localisation_winner"] in {f"{lib}:{name}" for lib, name in expected if lib != "baseline"}
     markdown = (folder.path / "tables" / "leaderboard.md").read_text().splitlines()
@@ -112,7 +112,7 @@ def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tm
     manifest = json.loads((folder.path / "manifest.json").read_text())
     assert manifest["status"] == "finished" and (folder.path / "figures" / "leaderboard.png").stat().st_size > 10_000
     section = json.loads((folder.path / "report_sections" / "benchmark.json").read_text())
-    assert "fastcam" in section["text"] and section["figures"] == ["figures/leaderboard.png"]
+    assert DEFAULT_METHOD["multilabel"] in section["text"] and section["figures"] == ["figures/leaderboard.png"]
     before = (folder.path / "tables" / "scores.csv").read_text()
     run(config)  # every (task, seed) is already scored: nothing is recomputed, same table
     assert (folder.path / "tables" / "scores.csv").read_text() == before

@@ -15,9 +15,6 @@ from matsight.benchmark.peers import PEERS
 from matsight.errors import ConfigError
 from matsight.saliency.registry import METHODS, build_explainer
 
-DEFAULT_METHOD = {"regression": "fastcam", "classification": "fastcam", "multilabel": "fastcam"}
-"""The method ``matsight saliency`` uses when none is given, per task kind (the verdict's subject)."""
-
 
 @dataclass(frozen=True)
 class Method:

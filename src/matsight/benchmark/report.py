@@ -9,10 +9,10 @@ import pandas as pd
 from matsight.benchmark.config import BenchmarkConfig
 from matsight.benchmark.figures import leaderboard_figure, method_order
 from matsight.benchmark.leaderboard import VERDICT_METRICS, leaderboard, verdict
-from matsight.benchmark.methods import DEFAULT_METHOD
 from matsight.benchmark.metrics import METRICS
 from matsight.benchmark.tasks import TASKS
 from matsight.report import Section, write_section
+from matsight.saliency.registry import default_method
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
 
@@ -96,7 +96,7 @@ def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame,
     run.write_table("models", models)
     if len(failed):
         run.write_table("failures", failed[["task", "seed", "method", "library"]])
-    defaults = {t: (DEFAULT_METHOD[TASKS[t].kind], "matsight") for t in config.tasks}
+    defaults = {t: (default_method(TASKS[t].kind), "matsight") for t in config.tasks}  # matsight saliency's
     table = verdict(scores, defaults)
     run.write_table("verdict", table)
     figure = leaderboard_figure(
