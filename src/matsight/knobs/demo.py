@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from matsight.knobs.agreement import AGREES, Truth, agreement_summary, knob_agreement
+from matsight.knobs.agreement import AGREES, DISAGREES, NOT_RESOLVED, Truth, agreement_summary, knob_agreement
 from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.pipeline import read_control, run_inverse, run_sweep, run_train
 from matsight.models import read_spec
@@ -68,9 +68,13 @@ def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
     agreement = knob_agreement(control, Truth.read(lots / "ground_truth.json", regressor), sweeps, effects)
     _print(ctx, control, sweeps, effects, agreement)
     passing = agreement[agreement["passes"]]
+    counts = passing["verdict"].value_counts()
     ctx.headlines.append(("knobs passing the control check", f"{len(passing)}/{len(agreement)}"))
     ctx.headlines.append(
-        ("passing knobs agreeing with ground_truth.json", f"{int((passing['verdict'] == AGREES).sum())}/{len(passing)}")
+        (
+            "passing knobs vs ground_truth.json",
+            ", ".join(f"{int(counts.get(v, 0))} {v}" for v in (AGREES, DISAGREES, NOT_RESOLVED)),
+        )
     )
     ctx.headlines.append(("editor held-out reconstruction L1", f"{control['reconstruction_l1']:.4f}"))
     return agreement
@@ -88,7 +92,7 @@ def _print(ctx, control: dict, sweeps: pd.DataFrame, effects: pd.DataFrame, agre
             if up.loc[name, "free"]
             else "not turned by the inverse search"
         )
-        truth = f"; {verdict.loc[name, 'verdict'].upper()} with ground_truth.json" if passes else ""
+        truth = f"; {_verdict_text(verdict.loc[name])}" if passes else ""
         ctx.console.print(
             f"knob {name}: control slope {control['slopes'][i][i]:+.2f} ({'passes' if passes else 'fails'}), "
             f"sweep slope {first.loc[name, 'slope']:+.2f} [{first.loc[name, 'ci_low']:+.2f}, "
@@ -96,3 +100,11 @@ def _print(ctx, control: dict, sweeps: pd.DataFrame, effects: pd.DataFrame, agre
             f"of lots), " + inverse + truth
         )
     ctx.console.print("passing knobs vs the lots' ground_truth.json: " + agreement_summary(agreement))
+
+
+def _verdict_text(row: pd.Series) -> str:
+    if row["verdict"] == DISAGREES:
+        return "DISAGREES with ground_truth.json: not a finding"
+    if row["verdict"] == AGREES:
+        return "agrees with ground_truth.json"
+    return f"{row['verdict']} against ground_truth.json ({row['reason']})"
