@@ -4,16 +4,16 @@ Steps, each resumable (rerun the same command after an interruption):
 
 1. ``build``: ``--per-class`` pristine structures of every library prototype, training elements
    only, with fingerprints and SOAP vectors (``<out>/data``);
-2. ``train``: the ConvNet (fingerprints) and the SOAP MLP with the library defaults
-   (``<out>/fingerprint``, ``<out>/soap``);
+2. ``train``: the ConvNet (fingerprints, ``--convnet-epochs``) and the SOAP MLP (library default,
+   60 epochs) (``<out>/fingerprint``, ``<out>/soap``);
 3. ``robustness``: every axis at the default levels on held-out-element structures
    (``<out>/robustness``; ``--robustness-per-class`` structures per class and level);
 4. ``map``: the default fcc | bcc bicrystal (``<out>/map``).
 
-Prints the held-out pristine accuracy of the three methods and the map's boundary/interior
-uncertainties.
+Prints the accuracy of every method per axis and level, the learned classifiers' mutual information
+and ECE per level, the held-out pristine accuracy, and the map's boundary/interior uncertainties.
 
-    python examples/crystals_acceptance.py --out /tmp/crystals-acceptance [--per-class 16]
+    python examples/crystals_acceptance.py --out /tmp/crystals-acceptance [--per-class 16] [--convnet-epochs 30]
 """
 
 from __future__ import annotations
@@ -32,26 +32,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-class", type=int, default=16)
+    parser.add_argument("--convnet-epochs", type=int, default=30)
     parser.add_argument("--robustness-per-class", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     data = build(args.out / "data", n=args.per_class * len(CLASS_NAMES), seed=0, device=args.device)
-    for name in ("soap", "fingerprint"):
-        run = run_train(TrainConfig(data=data, out=args.out / name, descriptor=name, device=args.device))
+    for name, epochs in (("soap", None), ("fingerprint", args.convnet_epochs)):
+        config = TrainConfig(out=args.out / name, data=data, descriptor=name, epochs=epochs, device=args.device)
+        run = run_train(config)
         print(name, run.read_json("metrics.json"), flush=True)
     robustness = run_robustness(
         RobustnessConfig(
+            out=args.out / "robustness",
             convnet=args.out / "fingerprint",
             soap=args.out / "soap",
-            out=args.out / "robustness",
             per_class=args.robustness_per_class,
             device=args.device,
         )
     ).read_table("robustness")
+    levels = {"index": ["axis", "label"], "columns": "method", "sort": False}
+    print(robustness.pivot_table(values="accuracy", **levels).round(1).to_string(), flush=True)
+    learned = robustness[robustness["method"].isin(["convnet", "soap_mlp"])]
+    print(learned.pivot_table(values=["mutual_information", "ece"], **levels).round(3).to_string(), flush=True)
     held_out = robustness[robustness["axis"] == "held-out elements"]
     for _, row in held_out.iterrows():
         print(f"held-out elements, pristine: {METHOD_LABELS[row['method']]} {row['accuracy']:.1f} %", flush=True)
-    crystal_map = run_map(MapConfig(convnet=args.out / "fingerprint", soap=args.out / "soap", out=args.out / "map"))
+    crystal_map = run_map(
+        MapConfig(out=args.out / "map", convnet=args.out / "fingerprint", soap=args.out / "soap", device=args.device)
+    )
     for key, value in crystal_map.read_json("metrics.json").items():
         print(f"{key}: {value}")
 

@@ -288,3 +288,15 @@ def test_descriptor_cache_is_keyed_by_content_not_by_row_count(tmp_path, monkeyp
     assert load_descriptors(data, "soap").inputs.shape == np.load(data / "fingerprints.npy").shape[:1] + (
         soap.n_features,
     )
+
+
+def test_explain_draws_one_figure_per_class_and_finishes(tmp_path):
+    from matsight.crystals.config import ExplainConfig
+    from matsight.crystals.explain import run_explain
+
+    torch.manual_seed(0)
+    convnet = CrystalConvNet(len(CLASS_NAMES))
+    save_checkpoint(tmp_path / "convnet" / "checkpoint.pt", convnet, classifier_spec(convnet, "fingerprint"))
+    run = run_explain(ExplainConfig(out=tmp_path / "out", run=tmp_path / "convnet", classes=("B1_rocksalt",), top_n=2))
+    assert [p.name for p in (run.path / "figures").iterdir()] == ["explain_B1_rocksalt.png"]
+    assert run.read_manifest()["status"] == "finished"

@@ -4,6 +4,8 @@ For each chosen class (:data:`EXPLAINED_CLASSES` by default: one elemental, bina
 2-D prototype each) one pristine and one defective structure (25 % vacancies) are fingerprinted;
 the figure per class shows the fingerprint, the response map of the top units of the last conv
 stage (``matsight.saliency.ResponseMaps``) and the CLEAR map (``matsight.saliency.CLEAR``) for both.
+CLEAR back-projects the :data:`CANDIDATES` most probable classes of each example and the class
+itself (not all 54: one deconvnet pass per class, and a legend of a few colours).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from matsight.store import RunFolder
 from matsight.workflow import execute
 
 DEFECT_FRACTION = 0.25
+CANDIDATES = 3
 
 
 def example_fingerprints(
@@ -50,23 +53,24 @@ def plot_class(name: str, images: torch.Tensor, response, clear, path: str | os.
 
     from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, save_figure
 
-    shown = sorted({int(c) for c in clear.dominant.unique()})
+    dominant = np.asarray(clear.outputs)[clear.dominant.numpy()]  # class index per pixel [2, H, W]
+    shown = sorted({int(c) for c in np.unique(dominant)})
     palette = (OKABE_ITO * 8)[: len(shown)]
     lookup = np.zeros(len(CLASS_NAMES), dtype=int)
     lookup[shown] = np.arange(len(shown))
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.5))
     fig.subplots_adjust(wspace=0.5, hspace=0.35)
-    for row, name in enumerate(("pristine", f"{int(DEFECT_FRACTION * 100)} % vacancies")):
+    for row, state in enumerate(("pristine", f"{int(DEFECT_FRACTION * 100)} % vacancies")):
         level = clear.level[row].numpy()
         axes[row, 0].imshow(images[row].permute(1, 2, 0).numpy())
-        axes[row, 0].set_title(f"{name}: fingerprint (RGB = x/y/z)", fontsize=7)
-        shown = axes[row, 1].imshow(response.maps[row].amax(0).numpy(), cmap=SALIENCY_CMAP)
-        fig.colorbar(shown, ax=axes[row, 1], fraction=0.046, label="response")
+        axes[row, 0].set_title(f"{state}: fingerprint (RGB = x/y/z)", fontsize=7)
+        image = axes[row, 1].imshow(response.maps[row].amax(0).numpy(), cmap=SALIENCY_CMAP)
+        fig.colorbar(image, ax=axes[row, 1], fraction=0.046, label="response")
         axes[row, 1].set_title(f"response map, top {response.maps.shape[1]} units of Z3", fontsize=7)
-        shown = axes[row, 2].imshow(response.dominant[row].numpy(), cmap="cividis")
-        fig.colorbar(shown, ax=axes[row, 2], fraction=0.046, label="unit rank")
+        image = axes[row, 2].imshow(response.dominant[row].numpy(), cmap="cividis")
+        fig.colorbar(image, ax=axes[row, 2], fraction=0.046, label="unit rank")
         axes[row, 2].set_title("dominant unit D(x)", fontsize=7)
-        rgba = ListedColormap(palette)(lookup[clear.dominant[row].numpy()])
+        rgba = ListedColormap(palette)(lookup[dominant[row]])
         rgba[..., 3] = np.sqrt(level / max(level.max(), 1e-12))
         axes[row, 3].imshow(rgba)
         axes[row, 3].set_title("CLEAR: dominant class, opacity = level", fontsize=7)
@@ -90,7 +94,10 @@ def run_explain(config: ExplainConfig) -> RunFolder:
         examples = example_fingerprints(config.classes, config.seed, config.device)
         x = examples.view(-1, 3, 64, 64).to(config.device)
         response = ResponseMaps(model, top_n=config.top_n).explain(x)
-        clear = CLEAR(model).explain(x)
+        with torch.no_grad():
+            likely = model(x).topk(CANDIDATES, dim=1).indices.flatten().tolist()
+        outputs = sorted(set(likely) | {CLASS_NAMES.index(c) for c in config.classes})
+        clear = CLEAR(model, outputs=outputs).explain(x)
         paths = []
         for k, name in enumerate(config.classes):
             pair = slice(2 * k, 2 * k + 2)
@@ -103,7 +110,7 @@ def run_explain(config: ExplainConfig) -> RunFolder:
                 title="Crystal ConvNet: attentive response and CLEAR maps",
                 text=f"Per class: a pristine and a {int(DEFECT_FRACTION * 100)} %-vacancy fingerprint of a held-out "
                 f"element structure, the response map of the top {config.top_n} units of the last conv stage, "
-                "and the CLEAR map.",
+                f"and the CLEAR map over the explained classes and each example's {CANDIDATES} most probable.",
                 figures=[str(p.relative_to(run.path)) for p in paths],
                 order=62,
             ),
