@@ -1,6 +1,7 @@
 """Common checks over every workflow (the spirit of scikit-learn's ``parametrize_with_checks``).
 
-Each workflow is a frozen config and ``run(config) -> RunFolder``. For every one, on tiny data:
+Each workflow (train, analytics, knobs train/sweep/inverse, saliency, textures, crystals train,
+benchmark) is a frozen config and ``run(config) -> RunFolder``. For every one, on tiny data:
 the manifest names the command, the arguments, the seed and the hashed inputs; the status ends
 ``finished``; a report section is written whose figures and tables exist; an interruption marks the
 run ``failed`` with the error and the rerun resumes to ``finished``; a rerun of a finished run
@@ -157,6 +158,40 @@ def _textures_case(data) -> Case:
     )
 
 
+def _crystal_data(data) -> Path:
+    """A layout-5 folder of six pristine library structures (one per class), built once per module."""
+    from matsight.crystals.train import build
+
+    if "crystals" not in data:
+        data["crystals"] = _quietly(lambda: build(data["lots"].parent / "crystals", n=6, seed=3))
+    return data["crystals"]
+
+
+def _crystals_train_case(data) -> Case:
+    from matsight.crystals.config import TrainConfig
+    from matsight.crystals.train import run_train
+
+    crystals = _crystal_data(data)
+    return Case(
+        config=lambda out: TrainConfig(out=out, data=crystals, descriptor="soap", epochs=1, batch_size=4),
+        run=run_train,
+        bad=("descriptor", "xrd", "--descriptor"),
+    )
+
+
+def _benchmark_case(data) -> Case:
+    from matsight.benchmark import BenchmarkConfig, run
+
+    tiny = dict(image_size=16, pool=24, n_eval=2, targets_per_seed=1, epochs=1, fc_runs=2, steps=3)
+    return Case(
+        config=lambda out: BenchmarkConfig(
+            out=out, seeds=1, tasks=("cps",), methods=("matsight:gradcam", "baseline:random"), overrides=tiny
+        ),
+        run=run,
+        bad=("seeds", 0, "--seeds"),
+    )
+
+
 CASES: dict[str, Callable[[dict], Case]] = {
     "train": _train_case,
     "analytics": _analytics_case,
@@ -165,6 +200,8 @@ CASES: dict[str, Callable[[dict], Case]] = {
     "knobs-inverse": _knobs_inverse_case,
     "saliency": _saliency_case,
     "textures": _textures_case,
+    "crystals-train": _crystals_train_case,
+    "benchmark": _benchmark_case,
 }
 
 

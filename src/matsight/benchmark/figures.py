@@ -60,7 +60,7 @@ def leaderboard_figure(board: pd.DataFrame, titles: dict[str, str], n_seeds: int
     metrics = [m for m in METRICS if m in set(board["metric"])]
     keys = method_order(board)
     fig, axes = plt.subplots(
-        1, len(tasks), figsize=(1.0 + 0.62 * len(metrics) * len(tasks) + 2.2, 0.9 + 0.24 * len(keys)), squeeze=False
+        1, len(tasks), figsize=(1.0 + 0.62 * len(metrics) * len(tasks) + 2.2, 2.2 + 0.24 * len(keys)), squeeze=False
     )
     for ax, task in zip(axes[0], tasks):
         part = board[board["task"] == task].assign(key=lambda t: t["library"] + ":" + t["method"])
