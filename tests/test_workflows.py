@@ -1,8 +1,8 @@
 """Common checks over every workflow (the spirit of scikit-learn's ``parametrize_with_checks``).
 
-Each workflow (train, analytics, knobs train/sweep/inverse, saliency, textures, crystals train,
-benchmark) is a frozen config and ``run(config) -> RunFolder``. For every one, on tiny data:
-the manifest names the command, the arguments, the seed and the hashed inputs; the status ends
+Each workflow (train, analytics, knobs train/sweep/inverse, saliency, textures, crystals
+train/robustness/map/explain, benchmark) is a frozen config and ``run(config) -> RunFolder``. For
+every one, on tiny data: the manifest names the command, the arguments, the seed and the hashed inputs; the status ends
 ``finished``; a report section is written whose figures and tables exist; an interruption marks the
 run ``failed`` with the error and the rerun resumes to ``finished``; a rerun of a finished run
 keeps its results; a bad value is a one-line ConfigError that names the CLI option.
@@ -179,6 +179,61 @@ def _crystals_train_case(data) -> Case:
     )
 
 
+def _crystal_models(data) -> tuple[Path, Path]:
+    """A one-epoch ConvNet (fingerprints) and SOAP classifier on :func:`_crystal_data`, trained once."""
+    from matsight.crystals.config import TrainConfig
+    from matsight.crystals.train import run_train
+
+    if "crystal_models" not in data:
+        root, crystals = data["lots"].parent, _crystal_data(data)
+        data["crystal_models"] = tuple(
+            _quietly(run_train, TrainConfig(out=root / d, data=crystals, descriptor=d, epochs=1)).path
+            for d in ("fingerprint", "soap")
+        )
+    return data["crystal_models"]
+
+
+def _crystals_robustness_case(data) -> Case:
+    from matsight.crystals.config import RobustnessConfig
+    from matsight.crystals.robustness import run_robustness
+
+    convnet, soap = _crystal_models(data)
+    levels = dict(displacements=(0.02,), vacancies=(0.1,), combined=((0.02, 0.1),), strains=(0.02,), rotations=(30.0,))
+    return Case(
+        config=lambda out: RobustnessConfig(
+            out=out, convnet=convnet, soap=soap, classes=(0, 1), mc_samples=2, spglib_per_class=1, **levels
+        ),
+        run=run_robustness,
+        bad=("mc_samples", 0, "--mc-samples"),
+    )
+
+
+def _crystals_map_case(data) -> Case:
+    from matsight.crystals.config import MapConfig
+    from matsight.crystals.polycrystal import run_map
+
+    convnet, soap = _crystal_models(data)
+    return Case(
+        config=lambda out: MapConfig(
+            out=out, convnet=convnet, soap=soap, size=(12.0, 12.0, 9.0), stride=3.0, mc_samples=2
+        ),
+        run=run_map,
+        bad=("stride", 0.0, "--stride"),
+    )
+
+
+def _crystals_explain_case(data) -> Case:
+    from matsight.crystals.config import ExplainConfig
+    from matsight.crystals.explain import run_explain
+
+    convnet, _ = _crystal_models(data)
+    return Case(
+        config=lambda out: ExplainConfig(out=out, run=convnet, classes=("A1_fcc",), top_n=1),
+        run=run_explain,
+        bad=("top_n", 0, "--top-n"),
+    )
+
+
 def _benchmark_case(data) -> Case:
     from matsight.benchmark import BenchmarkConfig, run
 
@@ -201,6 +256,9 @@ CASES: dict[str, Callable[[dict], Case]] = {
     "saliency": _saliency_case,
     "textures": _textures_case,
     "crystals-train": _crystals_train_case,
+    "crystals-robustness": _crystals_robustness_case,
+    "crystals-map": _crystals_map_case,
+    "crystals-explain": _crystals_explain_case,
     "benchmark": _benchmark_case,
 }
 

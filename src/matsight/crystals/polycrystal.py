@@ -231,15 +231,15 @@ def run_map(config: MapConfig) -> RunFolder:
                 table[f"{method}_{key}"] = values
         run.write_table("windows", table)
         plot_map(crystal, centres, shape, results, run.figure_path("polycrystal_map.png"))
-        near = distance < 1.0
+        near, far = distance < 1.0, distance >= 2.0
         metrics = {}
         for method, r in results.items():
-            metrics[f"{method}: accuracy ≥ 2 bonds from a boundary (%)"] = round(
-                100 * float((r["predicted"] == truth)[distance >= 2].mean()), 1
+            metrics[f"{method}: accuracy ≥ 2 bonds from a boundary (%)"] = _mean_text(
+                100 * (r["predicted"] == truth), far
             )
             for key in ("entropy", "mutual_information"):
                 metrics[f"{method}: mean {key}, < 1 bond from a boundary / ≥ 2 bonds"] = (
-                    f"{r[key][near].mean():.3f} / {r[key][distance >= 2].mean():.3f}"
+                    f"{_mean_text(r[key], near, '.3f')} / {_mean_text(r[key], far, '.3f')}"
                 )
         run.write_json("metrics.json", metrics)
         write_section(
@@ -263,3 +263,8 @@ def run_map(config: MapConfig) -> RunFolder:
         return run
 
     return execute(config, body)
+
+
+def _mean_text(values: np.ndarray, where: np.ndarray, spec: str = ".1f") -> str:
+    """The mean of ``values[where]`` formatted with ``spec``; ``n/a (no window)`` when none is selected."""
+    return format(float(values[where].mean()), spec) if where.any() else "n/a (no window)"
