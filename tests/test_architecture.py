@@ -107,6 +107,23 @@ assert torch.equal(torch.get_rng_state(), torch_state), "torch random state chan
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_the_command_line_starts_without_torch_or_pandas():
+    """``matsight --help`` / ``--version`` build every command's options without the heavy libraries
+    (they are imported when a command runs): the CLI answers in about a second, not 15 s."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from matsight.cli.main import run
+assert run(["--version"]) == 0
+heavy = sorted(m for m in ("torch", "torchvision", "pandas", "matplotlib", "scipy") if m in sys.modules)
+assert not heavy, f"importing the CLI loaded {heavy}"
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_figure_style_applies_inside_styled_functions_only():
     import matplotlib
 

@@ -18,15 +18,17 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from matsight.errors import RunFolderError
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.store.claim import claim_folder, record
 from matsight.store.manifest import build_manifest
+
+if TYPE_CHECKING:  # pandas is imported where a table is read (the CLI starts without it)
+    import pandas as pd
 
 SMALL_TABLE_ROWS = 100_000
 
@@ -123,6 +125,8 @@ class RunFolder:
         path = self.path / "tables" / f"{name}.parquet"
         if not path.exists():
             raise RunFolderError(f"{path} is missing: run the command that makes it first")
+        import pandas as pd
+
         return pd.read_parquet(path)
 
     # -- figures and arrays ---------------------------------------------------------------
