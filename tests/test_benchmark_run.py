@@ -119,13 +119,22 @@ def test_micro_benchmark_scores_every_method_library_and_baseline_and_resumes(tm
 
 
 def test_regression_and_classification_tasks_with_a_few_methods(tmp_path):
+    """Six units in two worker processes; the same units scored in this process give the same scores."""
     keys = ("matsight:fastcam", "zennit:lrp", "baseline:random", "baseline:centre-gaussian", "baseline:sobel")
     tasks = ("pits", "cps", "crystals")
-    config = BenchmarkConfig(out=tmp_path / "run", seeds=2, tasks=tasks, methods=keys, overrides=TINY)
-    board = pd.read_csv(run(config).path / "tables" / "leaderboard.csv")
+    common = dict(seeds=2, methods=keys, overrides=TINY, cache=tmp_path / "cache")
+    folder = run(BenchmarkConfig(out=tmp_path / "run", tasks=tasks, workers=2, **common))
+    board = pd.read_csv(folder.path / "tables" / "leaderboard.csv")
     assert set(board["task"]) == set(tasks) and set(board["library"] + ":" + board["method"]) == set(keys)
     assert (board["n"] == 2).all() and set(board["metric"]) >= {"auroc", "faithfulness_correlation", "randomisation"}
     assert "road" not in set(board["metric"])  # a regressor has no decision; Quantus ROAD fails on 3 channels
+    serial = run(BenchmarkConfig(out=tmp_path / "serial", tasks=("pits",), workers=1, **common))
+
+    def scores(folder, task="pits"):  # cost is a timing; everything else is determined by the cached models
+        table = pd.read_csv(folder.path / "tables" / "scores.csv")
+        return table[(table["task"] == task) & (table["metric"] != "cost")].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(scores(folder), scores(serial))
 
 
 def test_bad_options_are_config_errors_naming_the_option(tmp_path):
@@ -138,6 +147,8 @@ def test_bad_options_are_config_errors_naming_the_option(tmp_path):
         BenchmarkConfig(out="x", methods=("matsight:fastcam", "captum:lime"))
     with pytest.raises(ConfigError, match="--methods"):
         BenchmarkConfig(out="x", methods=())
+    with pytest.raises(ConfigError, match="--workers"):
+        BenchmarkConfig(out="x", workers=0)
     (tmp_path / "notes.txt").write_text("a user's file")
     with pytest.raises(ConfigError, match="--cache .* is under the file"):
         BenchmarkConfig(out="x", cache=tmp_path / "notes.txt" / "cache")

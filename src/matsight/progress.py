@@ -20,6 +20,7 @@ Everything goes to standard error, so standard output keeps only results.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -43,8 +44,18 @@ def quiet(enabled: bool = True) -> Iterator[None]:
         _QUIET.reset(token)
 
 
+def is_quiet() -> bool:
+    """Whether the code runs inside :func:`quiet` (worker processes are started with the same setting)."""
+    return _QUIET.get()
+
+
+PLAIN_ENV = "MATSIGHT_PLAIN_PROGRESS"
+"""Set (to any value) in worker processes that share the parent's terminal: they write plain lines,
+never a second live bar."""
+
+
 def _is_terminal() -> bool:
-    return sys.stderr.isatty()
+    return sys.stderr.isatty() and not os.environ.get(PLAIN_ENV)
 
 
 def _stamp() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -100,8 +101,9 @@ class BenchmarkConfig(WorkflowConfig):
     instances per task (≥ 3 for a mean ± sd); ``tasks`` subset of :data:`TASK_NAMES`; ``methods``
     ``None`` = every method, library and baseline, else ``library:method`` keys; ``cache`` folder
     for task pools and trained models (default ``<out>/cache``; keyed by content, so it can be
-    shared between runs); ``seed`` draws the pools; ``overrides`` replace preset fields (tests use
-    tiny sizes)."""
+    shared between runs); ``seed`` draws the pools; ``workers`` processes scoring (task, seed) units
+    side by side (``None``: one per CPU core on the CPU, at most one per unit; one on a GPU; ``1``: in
+    this process); ``overrides`` replace preset fields (tests use tiny sizes)."""
 
     preset: str = "quick"
     seeds: int = 3
@@ -110,10 +112,11 @@ class BenchmarkConfig(WorkflowConfig):
     cache: Path | None = None
     seed: int = 0
     device: str = "cpu"
+    workers: int | None = None
     overrides: dict = field(default_factory=dict)
 
     command: ClassVar[str] = "benchmark"
-    neutral_fields: ClassVar[tuple[str, ...]] = ("device", "cache")
+    neutral_fields: ClassVar[tuple[str, ...]] = ("device", "cache", "workers")
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
@@ -126,6 +129,8 @@ class BenchmarkConfig(WorkflowConfig):
             raise ConfigError(f"preset {self.preset!r}: choose --quick or --full")
         options.at_least("--seeds", self.seeds, 1, " (3 or more for a mean ± sd)")
         options.at_least("--seed", self.seed, 0)
+        if self.workers is not None:
+            options.at_least("--workers", self.workers, 1)
         unknown = [t for t in self.tasks if t not in TASK_NAMES]
         if unknown or not self.tasks:
             raise ConfigError(f"--tasks {','.join(self.tasks)}: choose from {', '.join(TASK_NAMES)}")
@@ -147,6 +152,16 @@ class BenchmarkConfig(WorkflowConfig):
     def settings(self) -> Preset:
         """The preset with ``overrides`` applied."""
         return replace(PRESETS[self.preset], **self.overrides)
+
+    @property
+    def worker_count(self) -> int:
+        """Processes for the units: ``workers``, else one per CPU core on the CPU and one on a GPU."""
+        if self.workers is not None:
+            return self.workers
+        if self.device.startswith("cuda"):
+            return 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, cores or 1)
 
     @property
     def cache_dir(self) -> Path:

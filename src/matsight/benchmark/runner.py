@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from matsight.benchmark.config import BenchmarkConfig, Preset
 from matsight.benchmark.methods import Method, all_methods
 from matsight.benchmark.tasks import TASKS, Instances, Pool, Task
 from matsight.benchmark.training import train_model
-from matsight.progress import note, progress
+from matsight.progress import PLAIN_ENV, is_quiet, note, progress, quiet
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
 from matsight.workflow import execute
@@ -161,32 +164,68 @@ def run(config: BenchmarkConfig) -> RunFolder:
     from matsight.benchmark.report import write_outputs
 
     methods = all_methods(config.methods)
-    settings = config.settings
-    unit_key = _digest({"settings": settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
+    unit_key = _digest({"settings": config.settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
 
     def body(folder: RunFolder) -> RunFolder:
-        with intra_op_threads(settings.threads):
-            return score_all(folder)
-
-    def score_all(folder: RunFolder) -> RunFolder:
-        scores, models = [], []
-        for name in config.tasks:
-            task = TASKS[name]
-            pool = load_pool(task, settings, config.seed, config.cache_dir)
-            for seed in range(config.seeds):
-                part = folder.path / "parts" / f"{name}-seed{seed}-{unit_key}.csv"
-                info_path = part.with_suffix(".json")
-                if part.exists() and info_path.exists():
-                    note(f"{name} seed {seed}: already scored ({part.name})")
-                else:
-                    table, info = score_unit(task, pool, seed, methods, config)
-                    with atomic_path(part) as tmp:
-                        table.to_csv(tmp, index=False)
-                    folder.write_json(str(info_path.relative_to(folder.path)), info)
-                scores.append(pd.read_csv(part))
-                models.append(json.loads(info_path.read_text()))
-        for line in write_outputs(folder, config, pd.concat(scores, ignore_index=True), pd.DataFrame(models)):
+        units = [(name, seed) for name in config.tasks for seed in range(config.seeds)]
+        parts = {unit: folder.path / "parts" / f"{unit[0]}-seed{unit[1]}-{unit_key}.csv" for unit in units}
+        pending = []
+        for unit, part in parts.items():
+            if part.exists() and part.with_suffix(".json").exists():
+                note(f"{unit[0]} seed {unit[1]}: already scored ({part.name})")
+            else:
+                pending.append(unit)
+        for unit, (table, info) in score_units(pending, config):
+            with atomic_path(parts[unit]) as tmp:
+                table.to_csv(tmp, index=False)
+            folder.write_json(str(parts[unit].with_suffix(".json").relative_to(folder.path)), info)
+        scores = pd.concat([pd.read_csv(parts[unit]) for unit in units], ignore_index=True)
+        models = pd.DataFrame([json.loads(parts[unit].with_suffix(".json").read_text()) for unit in units])
+        for line in write_outputs(folder, config, scores, models):
             note(line)
         return folder
 
     return execute(config, body)
+
+
+Unit = tuple[str, int]
+"""A task name and a seed: one trained model, explained by every method."""
+
+
+def score_units(units: list[Unit], config: BenchmarkConfig) -> Iterator[tuple[Unit, tuple[pd.DataFrame, dict]]]:
+    """Score ``units`` and yield each one's :func:`score_unit` result as it finishes: in this process, or
+    in ``config.worker_count`` spawned processes (each with its share of the CPU threads, progress as
+    plain lines) when there are several units. Task pools are drawn (and cached) here first."""
+    for name in dict.fromkeys(name for name, _ in units):
+        load_pool(TASKS[name], config.settings, config.seed, config.cache_dir)
+    workers = min(config.worker_count, len(units))
+    if workers <= 1:
+        threads = config.settings.threads
+        for unit in units:
+            yield unit, _score_unit_job(unit, config, threads, is_quiet())
+        return
+    threads = config.settings.threads or max(1, torch.get_num_threads() // workers)
+    note(f"benchmark: {len(units)} units (task × seed) on {workers} worker processes, {threads} thread(s) each")
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and locks
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_plain_progress) as pool:
+        futures = {pool.submit(_score_unit_job, unit, config, threads, is_quiet()): unit for unit in units}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _plain_progress() -> None:
+    """Worker initialiser: workers share the parent's terminal, so they write plain lines, never a bar."""
+    os.environ[PLAIN_ENV] = "1"
+
+
+def _score_unit_job(unit: Unit, config: BenchmarkConfig, threads: int, silent: bool) -> tuple[pd.DataFrame, dict]:
+    """:func:`score_unit` of one (task, seed), its pool read from the cache (a worker's entry point)."""
+    name, seed = unit
+    task = TASKS[name]
+    with quiet(silent), intra_op_threads(threads):
+        pool = load_pool(task, config.settings, config.seed, config.cache_dir)
+        return score_unit(task, pool, seed, all_methods(config.methods), config)

@@ -21,6 +21,9 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         cache: Path = typer.Option(None, help="Folder for pools and trained models (default OUT/cache)."),
         seed: int = typer.Option(0, help="Seed of the task pools."),
         device: str = typer.Option("auto", help="auto, cpu or cuda."),
+        workers: int = typer.Option(
+            None, help="Processes scoring (task, seed) units side by side (default: one per CPU core; 1 on a GPU)."
+        ),
         overwrite: bool = OVERWRITE,
     ) -> None:
         """Score every explanation method, peer library and baseline against the generators' ground truth."""
@@ -39,6 +42,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             cache=cache,
             seed=seed,
             device=str(resolve_device(device)),
+            workers=workers,
         )
         claim_run(out, "benchmark", [], overwrite)
         folder = run(config)
