@@ -173,9 +173,8 @@ def _explain(config: SaliencyConfig, model, spec: ModelSpec, table: ImageTable, 
     empty = chunks.concat("empty").astype(bool)
     top = chunks.concat("explained").astype(int) if top_output else None
     geometry = [CropGeometry.of(image_size_of(p), spec.image_size, maps.shape[-1]) for p in table.paths]
-    frame = _maps_table(table, maps, empty, geometry)
-    for column, values in reversed(explained_columns(spec, config.method, config.target, top, len(table)).items()):
-        frame.insert(2, column, values)
+    explains = explained_columns(spec, config.method, config.target, top, len(table))
+    frame = _maps_table(table, explains, maps, empty, geometry)
     ood = score_store(config.run, spec, chunks) if checks_ood else None
     ood_line = None
     if ood is not None:
@@ -195,8 +194,11 @@ def _explain(config: SaliencyConfig, model, spec: ModelSpec, table: ImageTable, 
     return run
 
 
-def _maps_table(table: ImageTable, maps: np.ndarray, empty: np.ndarray, geometry: list[CropGeometry]) -> pd.DataFrame:
-    """One row per image: mean of the map, ``empty_map`` and the peak in the original image's pixels."""
+def _maps_table(
+    table: ImageTable, explains: dict, maps: np.ndarray, empty: np.ndarray, geometry: list[CropGeometry]
+) -> pd.DataFrame:
+    """One row per image: what its map explains (:func:`explained_columns`), mean of the map,
+    ``empty_map`` and the peak in the original image's pixels."""
     crop = maps.shape[-1]
     flat_peak = maps.reshape(len(maps), -1).argmax(axis=1)
     peaks = [g.to_original(i // crop, i % crop) for g, i in zip(geometry, flat_peak)]
@@ -204,6 +206,7 @@ def _maps_table(table: ImageTable, maps: np.ndarray, empty: np.ndarray, geometry
         {
             "image": [str(p) for p in table.paths],
             "group": table.groups,
+            **explains,
             "map_mean": maps.mean(axis=(1, 2)),
             "empty_map": empty,
             "peak_y": pd.array([None if e else round(float(y)) for e, (y, _) in zip(empty, peaks)], "Int64"),
