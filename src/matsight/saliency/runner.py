@@ -229,7 +229,7 @@ def _draw(config, run, dataset: ImageDataset, table, maps, frame, geometry, labe
             OverlayPanel(
                 image=dataset[i][0],
                 map=torch.from_numpy(maps[i]),
-                label=f"{group}: {table.paths[i].name}" + (f"\nexplains {frame['explained'][i]}" if per_image else ""),
+                label=f"{group}: {table.paths[i].name}" + (f", explains {frame['explained'][i]}" if per_image else ""),
                 extent=geometry[i].extent(),
                 peak=None if frame["empty_map"][i] else (float(frame["peak_y"][i]), float(frame["peak_x"][i])),
             )
