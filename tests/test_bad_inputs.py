@@ -813,10 +813,8 @@ cases(
         "explain-soap-run": ("crystal_convnet", lambda f, t: ["crystals", "explain", f.soaprun, "--out", t / "c"]),
         "knobs-multilabel-run": ("regress", lambda f, t: ["knobs", "train", f.ml, f.lots, "--out", t / "e", *FAST]),
         "analytics-regressor": ("multilabel", lambda f, t: ["analytics", f.reg, f.xray, "--out", t / "a", *FAST]),
-        "saliency-multilabel-no-target": (
-            "--target",
-            lambda f, t: ["saliency", f.ml, f.xray, "--method", "gradcam", "--out", t / "s"],
-        ),
+        # saliency of a tagger without --target is no longer an error: each image explains its top-scoring
+        # attribute (tests/test_saliency_cli.py::test_a_tagger_without_target_explains_each_images_top_attribute)
         "sweep-training-run": ("editor", lambda f, t: ["knobs", "sweep", f.reg, *FAST]),
         "inverse-training-run": ("editor", lambda f, t: ["knobs", "inverse", f.reg, *FAST]),
         "sweep-regressor-multilabel": ("regression", lambda f, t: sweep(f, t, "--regressor", f.ml)),

@@ -266,3 +266,138 @@ def test_default_method_and_out_of_distribution_flags(with_reference, capsys):
     assert "1 of 3 images look unlike the training data: stripes.png" in capsys.readouterr().err
     section = json.loads((folder.path / "report_sections" / "saliency.json").read_text())
     assert "stripes.png" in section["text"] and section["metrics"]["unlike the training data"] == 1
+
+
+# -- classifiers and taggers: each image's top-scoring output ----------------------------------------------
+PLANTED = {"multilabel": [0, 1, 2, 3, 0, 1], "classification": [0, 1, 2, 0, 1, 2]}  # image i's top output
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A folder of 6 images (lots A, B; 64 px) and, per task, a ResNet-18 whose head is fitted so that
+    image i's top-scoring output is ``PLANTED[task][i]`` (logit 10 there, 0 elsewhere)."""
+    import numpy as np
+    from PIL import Image
+
+    from matsight.data.inputs import read_for_model
+    from matsight.models import load_model
+
+    root = tmp_path_factory.mktemp("planted")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        pixels = rng.random((64, 64)) * (0.4 + 0.3 * (i % 3))
+        pixels[:, :: 3 + i] = 1.0
+        (root / "images" / "AB"[i // 3]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((pixels * 255).astype(np.uint8)).save(root / "images" / "AB"[i // 3] / f"{i}.png")
+    runs = {}
+    for task, wanted in PLANTED.items():
+        n = max(wanted) + 1
+        names = [f"{task[:5]}-{k}" for k in range(n)]
+        spec = {
+            "arch": "resnet18",
+            "task": task,
+            "num_outputs": n,
+            "target_names": names if task == "multilabel" else [],
+            "class_names": names if task == "classification" else [],
+            "image_size": 64,
+            "crop_size": 64,
+            "channels": 1,
+        }
+        torch.manual_seed(0)
+        save_checkpoint(root / task / "checkpoint.pt", build_model("resnet18", task, n), spec)
+        model, spec = load_model(root / task)
+        dataset = spec.dataset(read_for_model(root / "images", spec))
+        x = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        head, model.backbone.fc = model.backbone.fc, torch.nn.Identity()
+        with torch.no_grad():
+            features = model(x)  # what the head reads, [6, 512]
+        model.backbone.fc = head
+        order = [int(p.stem) for p in read_for_model(root / "images", spec).paths]
+        logits = 10 * torch.nn.functional.one_hot(torch.tensor([wanted[i] for i in order]), n).float()
+        with torch.no_grad():
+            head.weight.copy_((torch.linalg.pinv(features) @ logits).T)
+            head.bias.zero_()
+            assert model(x).argmax(1).tolist() == [wanted[i] for i in order]
+        save_checkpoint(root / task / "checkpoint.pt", model, spec)
+        runs[task] = root / task
+    return root / "images", runs
+
+
+def _maps(folder):
+    return folder.chunks("maps").concat("map").astype("float32")
+
+
+def test_the_default_method_per_task():
+    """The ground-truth benchmark's picks (docs/saliency.md): LayerCAM for regressors and taggers, FastCAM for
+    classifiers."""
+    from matsight.saliency.registry import default_method
+
+    assert DEFAULT_METHOD == {"regression": "layercam", "classification": "fastcam", "multilabel": "layercam"}
+    assert [default_method(t) for t in ("regression", "classification", "multilabel")] == [
+        "layercam",
+        "fastcam",
+        "layercam",
+    ]
+
+
+@pytest.mark.parametrize("task", ["multilabel", "classification"])
+def test_without_target_each_image_explains_its_top_output(planted, task, tmp_path):
+    """No target: each map equals the map of that image with its top-scoring output as an explicit target;
+    the table names it (explained, explained_output) and the report says so."""
+    from matsight.saliency import SaliencyConfig, run
+
+    images, runs = planted
+    folder = run(SaliencyConfig(tmp_path / "top", runs[task], images, method="layercam"))
+    table = folder.read_table("maps")
+    wanted = [PLANTED[task][int(p.rsplit("/", 1)[-1][:-4])] for p in table["image"]]
+    assert table["explained_output"].tolist() == wanted
+    assert table["explained"].tolist() == [f"{task[:5]}-{k}" for k in wanted]
+    top = _maps(folder)
+    assert not table["empty_map"].any() and top.std() > 0
+    for k in sorted(set(wanted)):
+        rows = [i for i, w in enumerate(wanted) if w == k]
+        names = tuple(table["image"][i].rsplit("/", 1)[-1] for i in rows)
+        explicit = run(
+            SaliencyConfig(tmp_path / f"target-{k}", runs[task], images, method="layercam", target=k, images=names)
+        )
+        assert explicit.read_table("maps")["explained_output"].tolist() == [k] * len(rows)
+        assert _maps(explicit) == pytest.approx(top[rows], abs=1e-3)
+    kind = "class" if task == "classification" else "attribute"
+    section = json.loads((folder.path / "report_sections" / "saliency.json").read_text())
+    assert f"the top-scoring {kind} of each image" in section["title"] and "column explained" in section["text"]
+
+
+def test_a_tagger_without_target_explains_each_images_top_attribute(planted, tmp_path):
+    """The CLI on a tagger with no --method and no --target: the default (LayerCAM) on each image's top
+    attribute, exit 0; --evaluate scores each map on the attribute it explains."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    images, runs = planted
+    out = tmp_path / "cli"
+    args = ["saliency", str(runs["multilabel"]), str(images), "--out", str(out), "--evaluate", "--max-images", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["arguments"]["method"] == DEFAULT_METHOD["multilabel"] and manifest["status"] == "finished"
+    table = pd.read_parquet(out / "tables" / "maps.parquet")
+    assert list(table.columns[:4]) == ["image", "group", "explained", "explained_output"]
+    faith = pd.read_parquet(out / "tables" / "faithfulness.parquet")
+    assert table["explained_output"].tolist() == PLANTED["multilabel"][:3]
+    assert (faith["n"] == 3).all() and faith["mean"].notna().all()
+    section = json.loads((out / "report_sections" / "faithfulness.json").read_text())
+    assert "the top-scoring attribute of each image" in section["text"]
+
+
+def test_a_class_agnostic_map_explains_no_output(planted, tmp_path):
+    """FastCAM (the classifier default) ignores the target: the column says so; --evaluate scores its
+    maps on each image's top-scoring class."""
+    from matsight.saliency import SaliencyConfig, run
+    from matsight.saliency.runner import CLASS_AGNOSTIC_EXPLAINED
+
+    images, runs = planted
+    folder = run(SaliencyConfig(tmp_path / "fastcam", runs["classification"], images, evaluate=True, max_images=2))
+    assert folder.read_manifest()["arguments"]["method"] == "fastcam"
+    table = folder.read_table("maps")
+    assert (table["explained"] == CLASS_AGNOSTIC_EXPLAINED).all() and table["explained_output"].isna().all()
+    assert folder.read_table("faithfulness")["n"].eq(2).all()

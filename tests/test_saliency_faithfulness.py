@@ -6,6 +6,7 @@ import quantus
 import torch
 from torch import nn
 
+from matsight.saliency.base import select_output
 from matsight.saliency.evaluation import METRICS, EvaluationConfig, ExplainedScalar, StillHolds, evaluate_maps
 from matsight.saliency.faithfulness import isolated_rng, randomised_copy
 
@@ -30,12 +31,12 @@ def spots(n: int = 8) -> torch.Tensor:
     return (torch.rand(n, 1, H, H, generator=torch.Generator().manual_seed(1)) > 0.7).float()
 
 
-def follows_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def follows_model(model: nn.Module, x: torch.Tensor, _target=None) -> torch.Tensor:
     """Each pixel's contribution w_i x_i to the output (positive part): what the model uses."""
     return (model[1].weight.view(1, H, H) * x[:, 0]).clamp_min(0)
 
 
-def ignores_model(_model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def ignores_model(_model: nn.Module, x: torch.Tensor, _target=None) -> torch.Tensor:
     """A centre-weighted bump: plausible-looking, independent of the model (FastCAM's suspected border bias)."""
     yy, xx = torch.meshgrid(torch.arange(H), torch.arange(H), indexing="ij")
     bump = torch.exp(-((yy - H / 2 + 0.5) ** 2 + (xx - H / 2 + 0.5) ** 2) / 20.0)
@@ -90,9 +91,10 @@ class TinyClassifier(nn.Module):
         return self.head(torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4).flatten(1))
 
 
-def gradient_times_input(model: nn.Module, x: torch.Tensor, target: int = 2) -> torch.Tensor:
+def gradient_times_input(model: nn.Module, x: torch.Tensor, target=2) -> torch.Tensor:
+    """Gradient x input of ``output[:, target]`` (one index, or one per image), ``[N,H,W]``."""
     x = x.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(model(x)[:, target].sum(), x)
+    (grad,) = torch.autograd.grad(select_output(model(x), target).sum(), x)
     return (grad * x).detach()[:, 0]
 
 
@@ -163,3 +165,30 @@ def test_no_global_reseeding():
     evaluate_maps(model, x, maps, {"follows": follows_model}, config=CONFIG)
     randomised_copy(model, seed=4)
     assert np.random.rand() == expect_np and torch.equal(torch.rand(1), expect_torch)
+
+
+def test_per_image_targets_score_each_image_on_its_own_output():
+    """Targets [0, 1, 2, 0, 1] (e.g. each image's top class): every image scores what it scores alone with
+    its target as the one target (metrics whose per-image score does not depend on the other images)."""
+    torch.manual_seed(0)
+    model = TinyClassifier().eval()
+    x = torch.rand(5, 1, H, H, generator=torch.Generator().manual_seed(2))
+    targets = [0, 1, 2, 0, 1]
+    maps = torch.cat([gradient_times_input(model, x[i : i + 1], t) for i, t in enumerate(targets)])
+    metrics = ("insertion-minus-deletion", "region-perturbation", "road", "mprt")
+    config = EvaluationConfig(patch_size=4, regions=6, runs=10, road_percentages=(20, 50, 80), seed=5, metrics=metrics)
+    kwargs = dict(task="classification", config=config)
+    explain = {"gxi": gradient_times_input}
+    together = evaluate_maps(model, x, {"gxi": maps}, explain, target=targets, **kwargs).set_index("metric")
+    alone = [
+        evaluate_maps(model, x[i : i + 1], {"gxi": maps[i : i + 1]}, explain, target=t, **kwargs).set_index("metric")
+        for i, t in enumerate(targets)
+    ]
+    for metric in metrics:
+        expected = np.mean([a.loc[metric, "mean"] for a in alone])
+        assert together.loc[metric, "mean"] == pytest.approx(expected, rel=1e-5, abs=1e-7), metric
+    # a wrong target changes the answer: the scores are those of each image's own output
+    shifted = evaluate_maps(model, x, {"gxi": maps}, explain, target=[(t + 1) % 3 for t in targets], **kwargs)
+    assert shifted.set_index("metric").loc["insertion-minus-deletion", "mean"] != pytest.approx(
+        together.loc["insertion-minus-deletion", "mean"], rel=1e-3
+    )

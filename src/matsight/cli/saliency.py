@@ -28,7 +28,11 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             f"({', '.join(f'{task} {key}' for task, key in DEFAULT_METHOD.items())}); docs/saliency.md says "
             "which method answers which question.",
         ),
-        target: int = typer.Option(None, help="Class or attribute index (omit for a regressor)."),
+        target: int = typer.Option(
+            None,
+            help="Class or attribute index explained for every image. Omit: a regressor's output; on a "
+            "classifier or tagger, each image's top-scoring class or attribute (column explained).",
+        ),
         sign: int = typer.Option(1, help="+1: what pushes the output up; -1: down."),
         batch_size: int = typer.Option(16),
         max_images: int = typer.Option(None, help="Explain only the first N images."),

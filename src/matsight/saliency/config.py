@@ -22,7 +22,8 @@ class SaliencyConfig(WorkflowConfig):
     :func:`~matsight.data.inputs.read_for_model`); ``method``: a key of
     :data:`~matsight.saliency.registry.METHODS` (``None``: the task's default,
     :data:`~matsight.saliency.registry.DEFAULT_METHOD`, recorded in the manifest); ``target``: the
-    class or attribute explained (``None``: a regressor's output); ``sign``: +1 explains what pushes
+    class or attribute explained for every image (``None``: a regressor's output; on a classifier or
+    tagger, each image's top-scoring output, see :mod:`matsight.saliency.runner`); ``sign``: +1 explains what pushes
     it up, -1 down; ``lots`` / ``images``: explain and draw only these lots or image files (names or
     paths inside ``data``); ``max_images``: explain only the first N (after ``lots`` / ``images``);
     ``per_group``: overlays per lot; ``evaluate``: also measure faithfulness against random maps;

@@ -1,9 +1,11 @@
 """How faithful are saliency maps? Quantus 0.6.0's metrics next to matsight's deletion/insertion.
 
 The explained quantity is the scalar ``s(x) = sign * output[:, target]`` (:func:`select_output`):
-the signed prediction of a regressor, a class logit or an attribute logit. Quantus reads
-``model(x)[:, y]``, so the model is handed to it as :class:`ExplainedScalar` (``[N, 1]``, ``y = 0``,
-no softmax): every metric then measures what happens to ``s``.
+the signed prediction of a regressor, a class logit or an attribute logit; ``target`` is one index
+for every image or one per image (e.g. each image's top-scoring class). Quantus reads
+``model(x)[:, y]`` with ``y`` one label per image, so the model is handed to it as
+:class:`SignedOutputs` (``sign * output``, no softmax) with ``y`` = each image's target (0 for a
+regressor): every metric then measures what happens to ``s``.
 
 Metrics (per image; the table gives mean, sd and n over images):
 
@@ -43,11 +45,12 @@ import torch
 from torch import nn
 
 from matsight.errors import ConfigError
-from matsight.saliency.base import Target, check_sign, select_output
+from matsight.saliency.base import Target, check_sign, per_image_targets, select_output, target_of
 from matsight.saliency.faithfulness import deletion_insertion, isolated_rng
 
-# An explanation function for MPRT: (model, images [N,C,H,W]) -> maps [N,H,W]; it must use the model it is given.
-ExplainFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+# An explanation function for MPRT: (model, images [N,C,H,W], target) -> maps [N,H,W]; it must use the model it
+# is given. ``target``: ``None`` (a regressor's output) or one output index per image.
+ExplainFn = Callable[[nn.Module, torch.Tensor, list[int] | None], torch.Tensor]
 
 METRICS = ("insertion-minus-deletion", "faithfulness-correlation", "region-perturbation", "road", "mprt")
 HIGHER_IS_BETTER = {
@@ -60,8 +63,22 @@ HIGHER_IS_BETTER = {
 RANDOM = "random"
 
 
+class SignedOutputs(nn.Module):
+    """``model`` as Quantus reads it: ``sign * model(x)`` as ``[N, T]`` (a regressor: ``T = 1``); Quantus
+    picks each image's explained output with its label ``y``."""
+
+    def __init__(self, model: nn.Module, sign: int):
+        super().__init__()
+        self.model, self.sign = model, check_sign(sign)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return self.sign * out.reshape(out.shape[0], -1)
+
+
 class ExplainedScalar(nn.Module):
-    """``model`` as the one output Quantus reads: ``sign * model(x)[:, target]`` as ``[N, 1]`` (read ``y = 0``)."""
+    """``model`` as one output: ``sign * model(x)[:, target]`` as ``[N, 1]`` (read ``y = 0``; ROAD's
+    :class:`StillHolds` reads it one image at a time)."""
 
     def __init__(self, model: nn.Module, target: Target, sign: int):
         super().__init__()
@@ -136,15 +153,17 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 class _Evaluator:
     """Per-image scores of one metric for one set of maps (used by :func:`evaluate_maps`)."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, target, sign: int, classification: bool, config):
-        self.model, self.x, self.target, self.sign = model, x, target, sign
+    def __init__(self, model: nn.Module, x: torch.Tensor, target: Target, sign: int, classification: bool, config):
+        self.model, self.x, self.sign = model, x, sign
         self.classification, self.config = classification, config
-        self.scalar = ExplainedScalar(model, target, sign).eval()
+        self.signed = SignedOutputs(model, sign).eval()
         self.device = str(x.device)
         self.x_np = _numpy(x)
-        self.y0 = np.zeros(len(x), dtype=int)
         with torch.no_grad():
-            self.s = select_output(model(x), target, sign).float().cpu().numpy()
+            self.s = select_output(model(x), target, sign).float().cpu().numpy()  # checks the target
+        per_image = per_image_targets(target, len(x))
+        self.target = per_image if per_image is not None else target  # None, one index, or one per image
+        self.y = np.array([0 if target is None else target_of(self.target, i) for i in range(len(x))], dtype=int)
         spread = float(self.s.std()) if len(self.s) > 1 else 0.0
         self.tolerance = config.tolerance if config.tolerance is not None else max(0.5 * spread, 1e-6)
 
@@ -165,7 +184,9 @@ class _Evaluator:
     def subset(self, rows: np.ndarray) -> _Evaluator:
         """The same evaluator (same tolerance) on images ``rows`` only."""
         view = copy.copy(self)
-        view.x, view.x_np, view.y0, view.s = self.x[torch.as_tensor(rows)], self.x_np[rows], self.y0[rows], self.s[rows]
+        view.x, view.x_np, view.y, view.s = self.x[torch.as_tensor(rows)], self.x_np[rows], self.y[rows], self.s[rows]
+        if isinstance(self.target, list):
+            view.target = [self.target[i] for i in rows]
         return view
 
     def score(self, metric: str, maps: torch.Tensor, explain: ExplainFn | None) -> np.ndarray:
@@ -198,7 +219,7 @@ class _Evaluator:
                 return_aggregate=False,
                 disable_warnings=True,
             )
-            return np.asarray(self._quantus(fc, self.scalar, self.x_np, self.y0, m), dtype=np.float64)
+            return np.asarray(self._quantus(fc, self.signed, self.x_np, self.y, m), dtype=np.float64)
         if metric == "region-perturbation":
             rp = quantus.RegionPerturbation(
                 patch_size=c.patch_size,
@@ -207,7 +228,7 @@ class _Evaluator:
                 normalise=False,
                 disable_warnings=True,
             )
-            return np.asarray(self._quantus(rp, self.scalar, self.x_np, self.y0, m), dtype=np.float64).mean(axis=1)
+            return np.asarray(self._quantus(rp, self.signed, self.x_np, self.y, m), dtype=np.float64).mean(axis=1)
         if metric == "road":
             return self._road(m)
         if metric == "mprt":
@@ -219,13 +240,14 @@ class _Evaluator:
 
             def quantus_explain(model, inputs, targets, **_):
                 x = torch.as_tensor(inputs, device=self.x.device)
-                randomised = _numpy(explain(model.model, x))[:, None]
+                target = None if self.target is None else [int(t) for t in targets]
+                randomised = _numpy(explain(model.model, x, target))[:, None]
                 if not randomised.any():  # Quantus refuses all-zero maps; the rank correlation is undefined
                     raise _NoStructure
                 return randomised
 
             try:
-                scores = self._quantus(mprt, self.scalar, self.x_np, self.y0, m, explain_func=quantus_explain)
+                scores = self._quantus(mprt, self.signed, self.x_np, self.y, m, explain_func=quantus_explain)
             except _NoStructure:
                 return np.full(len(m), np.nan)
             return np.asarray(scores, dtype=np.float64)
@@ -249,9 +271,10 @@ class _Evaluator:
                 disable_warnings=True,
             )
             if native:
-                model, y = self.model, np.array([int(self.target)])
+                model, y = self.model, self.y[i : i + 1]
             else:
-                model, y = StillHolds(self.scalar, self.s[i] - self.tolerance).eval(), self.y0[:1]
+                scalar = ExplainedScalar(self.model, None if self.target is None else int(self.y[i]), self.sign)
+                model, y = StillHolds(scalar, self.s[i] - self.tolerance).eval(), np.zeros(1, dtype=int)
             curve = self._quantus(road, model, self.x_np[i : i + 1], y, maps[i : i + 1])
             out[i] = np.mean(list(curve.values()))
         return out
@@ -262,7 +285,7 @@ def evaluate_maps(
     x: torch.Tensor,
     maps: dict[str, torch.Tensor],
     explain: dict[str, ExplainFn] | None = None,
-    target: int | None = None,
+    target: int | list[int] | None = None,
     sign: int = 1,
     task: str = "regression",
     config: EvaluationConfig | None = None,
@@ -270,8 +293,10 @@ def evaluate_maps(
 ) -> pd.DataFrame:
     """Faithfulness table of ``maps`` (``name -> [N,H,W]`` for images ``x [N,C,H,W]``).
 
-    ``explain[name](model, x) -> [N,H,W]`` recomputes a method's maps on another model (needed for
-    MPRT; without it the MPRT row is NaN). Returns one row per method and metric:
+    ``target``: ``None`` (a regressor's output), one output index for every image, or a list of one
+    index per image (e.g. each image's top-scoring class). ``explain[name](model, x, target) -> [N,H,W]``
+    recomputes a method's maps on another model (needed for MPRT; without it the MPRT row is NaN;
+    ``target`` is ``None`` or one index per image of ``x``). Returns one row per method and metric:
     ``method, metric, mean, sd, n, random_baseline, higher_is_better, beats_random`` (mean and sd over
     the images where the metric is defined; ``n`` = their number; sd with ddof 1). ``on_step(text)``
     is called before each metric of each map (progress).
@@ -280,7 +305,7 @@ def evaluate_maps(
     evaluator = _Evaluator(model, x, target, sign, task == "classification", config)
     rand = random_maps(x, config.seed)
     explain = dict(explain or {})
-    explain[RANDOM] = lambda _model, images: random_maps(images, config.seed)
+    explain[RANDOM] = lambda _model, images, _target: random_maps(images, config.seed)
     rows = []
     for metric in config.metrics:
         if on_step is not None:

@@ -19,7 +19,7 @@ from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
 from matsight.errors import ConfigError
-from matsight.saliency.base import select_output
+from matsight.saliency.base import Target, per_image_targets, select_output
 
 
 def substrate(x: torch.Tensor, kind: str = "blur") -> torch.Tensor:
@@ -35,7 +35,8 @@ def substrate(x: torch.Tensor, kind: str = "blur") -> torch.Tensor:
 
 @torch.no_grad()
 def _scores(model: nn.Module, images: torch.Tensor, target, sign, batch_size: int) -> torch.Tensor:
-    return torch.cat([select_output(model(chunk), target, sign) for chunk in images.split(batch_size)])
+    """``sign * output[:, target]`` ``[M]`` for ``images`` ``[M,C,H,W]`` (a per-image ``target``: one per image)."""
+    return select_output(torch.cat([model(chunk) for chunk in images.split(batch_size)]), target, sign)
 
 
 @torch.no_grad()
@@ -43,13 +44,14 @@ def deletion_insertion(
     model: nn.Module,
     x: torch.Tensor,
     maps: torch.Tensor,
-    target: int | None = None,
+    target: Target = None,
     sign: int = 1,
     steps: int = 10,
     kind: str = "blur",
     batch_size: int = 64,
 ) -> dict:
-    """Deletion and insertion curves for maps ``[N,H,W]`` on images ``[N,C,H,W]``.
+    """Deletion and insertion curves for maps ``[N,H,W]`` on images ``[N,C,H,W]`` (``target``: see
+    :func:`~matsight.saliency.base.select_output`, e.g. one output index per image).
 
     Returns ``{"fraction": [steps+1], "deletion": [N,steps+1], "insertion": [N,steps+1],
     "deletion_auc": [N], "insertion_auc": [N]}``; curves are score minus substrate score (output
@@ -64,9 +66,11 @@ def deletion_insertion(
     deleted = x * (1 - keep) + base * keep
     inserted = base * (1 - keep) + x * keep
     sub = _scores(model, base, target, sign, batch_size)
+    per_image = per_image_targets(target, n)
+    every_step = target if per_image is None else per_image * (steps + 1)  # images are step-major below
     out = {"fraction": fractions}
     for name, images in (("deletion", deleted), ("insertion", inserted)):
-        s = _scores(model, images.flatten(0, 1), target, sign, batch_size).view(steps + 1, n).T - sub[:, None]
+        s = _scores(model, images.flatten(0, 1), every_step, sign, batch_size).view(steps + 1, n).T - sub[:, None]
         out[name] = s
         out[f"{name}_auc"] = torch.trapezoid(s, fractions, dim=1)
     return out

@@ -77,13 +77,14 @@ def overlay_figure(
     alpha: float = 0.5,
 ) -> plt.Figure:
     """A row per image: the grey image, and the image with the map on top; axes in the original
-    image's pixels, the peak marked, one labelled colour bar. Titled with ``method``, ``target`` and
+    image's pixels, the peak marked, one labelled colour bar. Titled with ``method``, ``target`` (a name,
+    or e.g. "the top-scoring class of each image", each panel's ``label`` then naming its own) and
     ``sign`` (``class_agnostic``: the method ignores them, e.g. FastCAM, and the title says so); an
     all-zero map is drawn as the plain image with a note, never as an empty overlay."""
     n = len(panels)
     fig, axes = plt.subplots(n, 2, figsize=(6, 2.6 * n + 0.6), squeeze=False)
     what = explained(target, sign, class_agnostic)
-    fig.suptitle(f"{method}: {what} (target {target}, sign {sign:+d})", fontsize=10)
+    fig.suptitle(f"{method}: {what}" if class_agnostic else f"{method}: {what} (sign {sign:+d})", fontsize=10)
     shown = None
     for row, panel in zip(axes, panels):
         img = panel.image.detach().float().cpu().mean(dim=0).numpy()

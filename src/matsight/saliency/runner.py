@@ -2,14 +2,22 @@
 
 ``run(SaliencyConfig(out=..., run=..., data=...))`` writes into the run folder ``out``:
 ``arrays/maps/chunk-*.npz`` (``map [n,H,W]`` float16 in [0,1], ``empty [n]`` (no structure: the map is
-zeros), ``index [n]``, ``dominant`` for response maps / CLEAR and, when the run keeps an
-out-of-distribution reference, the arrays that check reads), ``tables/maps.parquet`` (``image, group,
-map_mean, empty_map, peak_y, peak_x``: the peak in the original image's pixels, empty for an empty
-map; plus :meth:`~matsight.ood.OODScores.columns` when the run keeps a reference) and
+zeros), ``index [n]``, ``explained [n]`` when each image explains its own top-scoring output,
+``dominant`` for response maps / CLEAR and, when the run keeps an out-of-distribution reference, the
+arrays that check reads), ``tables/maps.parquet`` (``image, group, explained, explained_output,
+map_mean, empty_map, peak_y, peak_x``: what the map explains, the peak in the original image's
+pixels, empty for an empty map; plus :meth:`~matsight.ood.OODScores.columns` when the run keeps a
+reference) and
 ``figures/overlay-<group>.png`` (a few images per lot / class, spread over the lots unless ``lots`` /
 ``images`` name them). ``evaluate=True`` adds ``tables/faithfulness.parquet``
-(:func:`matsight.saliency.evaluation.evaluate_maps` on up to 16 images spread over the lots) and a
-report section.
+(:func:`matsight.saliency.evaluation.evaluate_maps` on up to 16 images spread over the lots, each
+with the target its map explains) and a report section.
+
+**What is explained.** A regressor: its output. ``target=K``: output ``K`` (a class or an attribute)
+of every image. A classifier or tagger without ``target``, with a method that needs one: each image's
+top-scoring output (the argmax of its logits: the predicted class, the most probable attribute), as
+pytorch-grad-cam (``targets=None``) and torchcam (``class_idx`` = argmax) do; the ``explained`` column,
+the figures and the report say which. Class-agnostic methods (FastCAM, EigenCAM, ...) explain no output.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from matsight.report import ORDER, Section, write_section
 from matsight.report.style import save_figure
 from matsight.saliency.config import SaliencyConfig
 from matsight.saliency.evaluation import HIGHER_IS_BETTER, METRICS, evaluate_maps
-from matsight.saliency.figures import OverlayPanel, direction, overlay_figure
+from matsight.saliency.figures import OverlayPanel, direction, explained, overlay_figure
 from matsight.saliency.geometry import CropGeometry, image_size_of
 from matsight.saliency.registry import default_method, method_spec
 from matsight.saliency.selection import evaluation_rows, select_images, spread
@@ -41,7 +49,7 @@ from matsight.store import RunFolder
 from matsight.workflow import execute
 
 
-def compute_maps(method: str, model, images: torch.Tensor, target: int | None, sign: int) -> torch.Tensor:
+def compute_maps(method: str, model, images: torch.Tensor, target: int | list[int] | None, sign: int) -> torch.Tensor:
     """``method``'s normalised maps ``[n,H,W]`` (float32) for ``images`` ``[n,C,H,W]`` through the registry
     (the evaluation and MPRT's randomised model go through it)."""
     return method_spec(method).build(model).explain(images, target, sign).map.float()
@@ -53,21 +61,49 @@ class SaliencyWorker(ImageBatchWorker):
     (``matsight.saliency.registry``): ``map`` float16 [n,H,W] in [0,1], ``empty`` bool [n] and, for
     response/CLEAR maps, ``dominant`` int16 [n,H,W]. ``statistics``: also the ``output``, ``features``
     and ``intensities`` of :func:`~matsight.ood.forward_with_statistics` (one more forward pass, no
-    gradient) for the out-of-distribution check."""
+    gradient) for the out-of-distribution check. ``top_output``: explain each image's top-scoring output
+    (``target`` is ``None``; one more forward pass) and store its index as ``explained`` int16 [n]."""
 
     method: str = "fastcam"
     target: int | None = None
     sign: int = 1
     statistics: bool = False
+    top_output: bool = False
 
     def compute(self, model, images):
         spec = method_spec(self.method)
-        explanation = spec.build(model).explain(images, self.target, self.sign)
+        target = self.target
+        arrays = {}
+        if self.top_output:
+            target = top_outputs(model, images)
+            arrays["explained"] = torch.tensor(target, dtype=torch.int16)
+        explanation = spec.build(model).explain(images, target, self.sign)
         dtypes = {"map": torch.float16, "empty": torch.bool}
-        arrays = {k: getattr(explanation, k).detach().to(dtypes.get(k, torch.int16)) for k in spec.arrays}
+        arrays.update({k: getattr(explanation, k).detach().to(dtypes.get(k, torch.int16)) for k in spec.arrays})
         if self.statistics:
             arrays.update(forward_with_statistics(model, images))
         return arrays
+
+
+TOP_OUTPUT = {
+    "classification": "the top-scoring class of each image",
+    "multilabel": "the top-scoring attribute of each image",
+}
+"""What a map explains when each image explains its own top-scoring output, per task."""
+CLASS_AGNOSTIC_EXPLAINED = "no output (class-agnostic method)"
+
+
+def explains_top_output(spec: ModelSpec, method: str, target: int | None) -> bool:
+    """Whether each image explains its own top-scoring output: a classifier or tagger, no ``target``
+    and a method whose map depends on it."""
+    return spec.task in TOP_OUTPUT and target is None and method_spec(method).needs_target
+
+
+@torch.no_grad()
+def top_outputs(model, images: torch.Tensor) -> list[int]:
+    """Each image's top-scoring output index (argmax of the logits: the predicted class, the most
+    probable attribute) for ``images`` ``[n,C,H,W]``."""
+    return model(images).reshape(len(images), -1).argmax(dim=1).tolist()
 
 
 def target_label(spec: ModelSpec, target: int | None) -> str:
@@ -79,22 +115,32 @@ def target_label(spec: ModelSpec, target: int | None) -> str:
     return "the prediction" if target is None else f"output {index}"
 
 
+def explained_columns(spec: ModelSpec, method: str, target: int | None, top: np.ndarray | None, n: int) -> dict:
+    """``explained`` (the name of what each image's map explains) and ``explained_output`` (its output
+    index, empty for a class-agnostic method) for ``n`` images; ``top`` [n]: each image's top-scoring
+    output when it explains that (:func:`explains_top_output`)."""
+    if not method_spec(method).needs_target:
+        return {"explained": [CLASS_AGNOSTIC_EXPLAINED] * n, "explained_output": pd.array([None] * n, "Int64")}
+    chosen = [int(t) for t in top] if top is not None else [target] * n  # None: a regressor's output
+    return {
+        "explained": [target_label(spec, t) for t in chosen],
+        "explained_output": pd.array([0 if t is None else int(t) for t in chosen], "Int64"),
+    }
+
+
 def run(config: SaliencyConfig) -> RunFolder:
     """Explain the images of ``config.data`` with the model of ``config.run`` (see the module docstring).
 
     The inputs are checked before the run folder is claimed; ``config.method=None`` becomes the task's
-    default. Chunks are computed on ``config.engine`` and resume on a rerun with the same config.
+    default; on a classifier or tagger without ``config.target``, each image explains its top-scoring
+    output (module docstring). Chunks are computed on ``config.engine`` and resume on a rerun with the same config.
     """
     model, spec = load_model(config.run, config.device)
     config = dataclasses.replace(config, method=config.method or default_method(spec.task))
-    if spec.task != "regression" and config.target is None and method_spec(config.method).needs_target:
-        raise ConfigError(f"{config.run} is a {spec.task} model: pass --target <class or attribute index>")
     if config.target is not None and config.target >= spec.num_outputs:
         raise ConfigError(
             f"--target {config.target}: the model has {spec.num_outputs} outputs, 0 to {spec.num_outputs - 1}"
         )
-    if config.evaluate and spec.task != "regression" and config.target is None:
-        raise ConfigError(f"--evaluate on a {spec.task} model needs --target <class or attribute index>")
     table = read_for_model(config.data, spec)
     table = table.subset(select_images(table, config.lots, config.images))
     if config.max_images is not None:
@@ -104,6 +150,9 @@ def run(config: SaliencyConfig) -> RunFolder:
 
 def _explain(config: SaliencyConfig, model, spec: ModelSpec, table: ImageTable, run: RunFolder) -> RunFolder:
     checks_ood = load_run_reference(config.run) is not None
+    top_output = explains_top_output(spec, config.method, config.target)
+    if top_output:
+        note(f"saliency: no --target on a {spec.task} model: each map explains {TOP_OUTPUT[spec.task]}")
     chunks = run.chunks("maps")
     factory = spec.batch_worker(
         SaliencyWorker,
@@ -115,14 +164,17 @@ def _explain(config: SaliencyConfig, model, spec: ModelSpec, table: ImageTable, 
         target=config.target,
         sign=config.sign,
         statistics=checks_ood,
+        top_output=top_output,
     )
     config.engine.run(
         len(table), config.batch_size, chunks, factory, config.device, description=f"{config.method} maps"
     )
     maps = chunks.concat("map").astype(np.float32)
     empty = chunks.concat("empty").astype(bool)
+    top = chunks.concat("explained").astype(int) if top_output else None
     geometry = [CropGeometry.of(image_size_of(p), spec.image_size, maps.shape[-1]) for p in table.paths]
-    frame = _maps_table(table, maps, empty, geometry)
+    explains = explained_columns(spec, config.method, config.target, top, len(table))
+    frame = _maps_table(table, explains, maps, empty, geometry)
     ood = score_store(config.run, spec, chunks) if checks_ood else None
     ood_line = None
     if ood is not None:
@@ -133,16 +185,20 @@ def _explain(config: SaliencyConfig, model, spec: ModelSpec, table: ImageTable, 
             note(f"saliency: {ood_line}")
     run.write_table("maps", frame)
     dataset = spec.dataset(table)
-    label = target_label(spec, config.target)
-    figures = _draw(config, run, dataset, table, maps, frame, geometry, label)
-    _section(config, run, table, frame, figures, label, ood_line)
+    label = TOP_OUTPUT[spec.task] if top_output else target_label(spec, config.target)
+    figures = _draw(config, run, dataset, table, maps, frame, geometry, label, per_image=top_output)
+    _section(config, run, table, frame, figures, label, ood_line, top_output)
     if config.evaluate:
-        write_evaluation(config, run, model, spec, dataset, table.groups, maps, label)
+        targets = top.tolist() if top is not None else config.target
+        write_evaluation(config, run, model, spec, dataset, table.groups, maps, label, targets)
     return run
 
 
-def _maps_table(table: ImageTable, maps: np.ndarray, empty: np.ndarray, geometry: list[CropGeometry]) -> pd.DataFrame:
-    """One row per image: mean of the map, ``empty_map`` and the peak in the original image's pixels."""
+def _maps_table(
+    table: ImageTable, explains: dict, maps: np.ndarray, empty: np.ndarray, geometry: list[CropGeometry]
+) -> pd.DataFrame:
+    """One row per image: what its map explains (:func:`explained_columns`), mean of the map,
+    ``empty_map`` and the peak in the original image's pixels."""
     crop = maps.shape[-1]
     flat_peak = maps.reshape(len(maps), -1).argmax(axis=1)
     peaks = [g.to_original(i // crop, i % crop) for g, i in zip(geometry, flat_peak)]
@@ -150,6 +206,7 @@ def _maps_table(table: ImageTable, maps: np.ndarray, empty: np.ndarray, geometry
         {
             "image": [str(p) for p in table.paths],
             "group": table.groups,
+            **explains,
             "map_mean": maps.mean(axis=(1, 2)),
             "empty_map": empty,
             "peak_y": pd.array([None if e else round(float(y)) for e, (y, _) in zip(empty, peaks)], "Int64"),
@@ -158,8 +215,9 @@ def _maps_table(table: ImageTable, maps: np.ndarray, empty: np.ndarray, geometry
     )
 
 
-def _draw(config, run, dataset: ImageDataset, table, maps, frame, geometry, label) -> list[str]:
-    """Overlay figures: every named lot (``per_group`` images each) or image, else spread over up to 6 lots."""
+def _draw(config, run, dataset: ImageDataset, table, maps, frame, geometry, label, per_image: bool) -> list[str]:
+    """Overlay figures: every named lot (``per_group`` images each) or image, else spread over up to 6 lots;
+    ``per_image``: each panel names what its map explains (``frame["explained"]``)."""
     if config.lots or config.images:
         drawn = spread(table.groups, len(table) if config.images else config.per_group, max_groups=None)
     else:
@@ -171,7 +229,7 @@ def _draw(config, run, dataset: ImageDataset, table, maps, frame, geometry, labe
             OverlayPanel(
                 image=dataset[i][0],
                 map=torch.from_numpy(maps[i]),
-                label=f"{group}: {table.paths[i].name}",
+                label=f"{group}: {table.paths[i].name}" + (f", explains {frame['explained'][i]}" if per_image else ""),
                 extent=geometry[i].extent(),
                 peak=None if frame["empty_map"][i] else (float(frame["peak_y"][i]), float(frame["peak_x"][i])),
             )
@@ -183,13 +241,21 @@ def _draw(config, run, dataset: ImageDataset, table, maps, frame, geometry, labe
     return figures
 
 
-def _section(config, run, table, frame, figures, label, ood_line: str | None) -> None:
+def _section(config, run, table, frame, figures, label, ood_line: str | None, top_output: bool) -> None:
     n, n_empty = len(table), int(frame["empty_map"].sum())
     way = direction(config.sign)
+    what = explained(label, config.sign, not method_spec(config.method).needs_target)
     text = (
-        f"{config.method} maps (target {label}, sign {config.sign:+d}) for {n} images of {config.data}; "
+        f"{config.method} maps ({what}, sign {config.sign:+d}) for {n} images of {config.data}; "
         "overlays show a few images per group, axes and peaks in the original image's pixels. "
     )
+    if top_output:
+        counts = frame["explained"].value_counts()
+        text += (
+            f"No --target was given: each map explains {label} (column explained; "
+            + ", ".join(f"{name}: {count}" for name, count in counts.items())
+            + "); pass --target K to explain output K of every image. "
+        )
     if n_empty:
         text += (
             f"{n_empty} of {n} maps are all zero (nothing in those images pushes {label} {way}); "
@@ -203,7 +269,7 @@ def _section(config, run, table, frame, figures, label, ood_line: str | None) ->
         run.path,
         Section(
             key="saliency",
-            title=f"Saliency: {config.method}, what pushes {label} {way}",
+            title=f"Saliency: {config.method}, {what}",
             figures=figures,
             tables=["tables/maps.csv"] if n <= 200 else [],
             text=text,
@@ -212,18 +278,25 @@ def _section(config, run, table, frame, figures, label, ood_line: str | None) ->
     )
 
 
-def write_evaluation(config: SaliencyConfig, run, model, spec, dataset, groups, maps, label) -> pd.DataFrame:
-    """Faithfulness of the stored maps on up to 16 images spread over the lots:
+def write_evaluation(
+    config: SaliencyConfig, run, model, spec, dataset, groups, maps, label, targets: int | list[int] | None
+) -> pd.DataFrame:
+    """Faithfulness of the stored maps on up to 16 images spread over the lots, each scored on the
+    output its map explains (``targets``: one for every image or one per image; a class-agnostic map
+    of a classifier or tagger without ``--target``: each image's top-scoring output):
     ``tables/faithfulness.parquet`` and the ``faithfulness`` report section."""
-    method, target, sign = config.method, config.target, config.sign
+    method, sign = config.method, config.sign
     rows = evaluation_rows(groups)
     x = torch.stack([dataset[i][0] for i in rows]).to(config.device)
+    target = [targets[i] for i in rows] if isinstance(targets, list) else targets
+    if target is None and spec.task in TOP_OUTPUT:
+        target, label = top_outputs(model, x), TOP_OUTPUT[spec.task]
     with progress(2 * len(METRICS), "faithfulness") as bar:  # each metric: random maps, then the method's
         table = evaluate_maps(
             model,
             x,
             {method: torch.from_numpy(maps[rows]).to(config.device)},
-            {method: lambda m, images: compute_maps(method, m, images, target, sign)},
+            {method: lambda m, images, chosen: compute_maps(method, m, images, chosen, sign)},
             target=target,
             sign=sign,
             task=spec.task,
