@@ -1,4 +1,4 @@
-"""Pictures of maps: overlays with a colour bar, layer contribution (HSV), CLEAR / dominant-unit maps.
+"""Pictures of maps: overlays with a colour bar, CLEAR / dominant-unit maps.
 
 Overlays use :data:`matsight.report.style.SALIENCY_CMAP` (inferno: perceptually uniform, readable
 with every common colour-vision deficiency and in grey print) over the grey image.
