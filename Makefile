@@ -3,8 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
-# one pytest-xdist worker per core; a file stays on one worker, so its module fixtures are built once
-PYTEST_ARGS ?= -n auto --dist loadfile
+PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint frontend clean
 
