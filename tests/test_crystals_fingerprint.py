@@ -84,7 +84,7 @@ def test_mean_nearest_neighbour_distance_equals_ase_neighbor_list(structures):
 
 
 def test_windowed_cluster_is_the_sphere_cut_from_the_periodic_crystal(structures):
-    """Brute force: every image within 3 cells, cut at 3.75 NN around the cell centre, Gaussian window × Z/Z_max."""
+    """Brute force: every image within 3 cells, cut at 3.75 NN around the cell centre, Gaussian window × rank/2."""
     settings = Diffraction2D()
     atoms = structures[2]  # rock salt NaCl
     pos, weight = windowed_cluster(atoms, settings)
@@ -96,7 +96,7 @@ def test_windowed_cluster_is_the_sphere_cut_from_the_periodic_crystal(structures
     inside = (every**2).sum(1) < radius**2
     r2 = (every[inside] ** 2).sum(1)
     window = np.exp(-r2 / (2 * settings.window_sigma**2)) - math.exp(-(radius**2) / (2 * settings.window_sigma**2))
-    expected = np.column_stack([every[inside], window * z[inside] / 17])  # Cl: Z = 17 is the largest
+    expected = np.column_stack([every[inside], window * np.where(z[inside] == 17, 1.0, 0.5)])  # Na 11 < Cl 17
     found = np.column_stack([pos, weight])
     assert len(found) == len(expected) > 100
     order = lambda a: a[np.lexsort(np.round(a[:, :3], 6).T)]  # noqa: E731
@@ -104,14 +104,21 @@ def test_windowed_cluster_is_the_sphere_cut_from_the_periodic_crystal(structures
 
 
 def test_species_amplitude_tells_a_binary_from_its_elemental_lattice():
-    """Rock salt is simple cubic with alternating species: identical under uniform amplitudes, different under Z."""
-    salt = library_supercell("B1_rocksalt", "K", "I")
-    sc = salt.copy()
+    """Rock salt is simple cubic with alternating species: identical under uniform amplitudes, different under
+    Z and rank; under Z a decoration of close elements (K 19, Ca 20) nearly vanishes, under rank it is the
+    same as any other rock salt's."""
+    far, close = library_supercell("B1_rocksalt", "K", "I"), library_supercell("B1_rocksalt", "K", "I")
+    close.numbers = np.where(far.numbers == 53, 20, 19)
+    sc = far.copy()
     sc.numbers = np.full(len(sc), 19)
-    uniform = FingerprintTransformer(Diffraction2D(species="uniform")).transform([salt, sc])
+    uniform = FingerprintTransformer(Diffraction2D(species="uniform")).transform([far, sc])
     assert float((uniform[0] - uniform[1]).abs().max()) < 1e-6
-    z = FingerprintTransformer().transform([salt, sc])
-    assert float((z[0] - z[1]).norm() / z[1].norm()) > 0.1  # K (19) and I (53): superlattice spots
+    z = FingerprintTransformer(Diffraction2D(species="atomic_number")).transform([far, close, sc])
+    assert relative_l2(z[0], z[2]) > 0.1  # K (19) and I (53): superlattice spots
+    assert relative_l2(z[1], z[2]) < 0.01  # K and Ca: nearly simple cubic
+    rank = FingerprintTransformer().transform([far, close, sc])
+    assert float((rank[0] - rank[1]).abs().max()) < 1e-5
+    assert relative_l2(rank[1], rank[2]) > 0.05  # amplitudes 1/2 and 1: 0.09
     with pytest.raises(ConfigError, match="species"):
         Diffraction2D(species="colour")
 

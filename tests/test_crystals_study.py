@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from matsight.crystals.config import MapConfig, RobustnessConfig, TrainConfig, parse_grain
+from matsight.crystals.descriptors import descriptor as make_descriptor
 from matsight.crystals.geometry import random_rotation, rotate, supercell
 from matsight.crystals.library import CLASS_NAMES, build
 from matsight.crystals.polycrystal import polycrystal
@@ -100,6 +101,30 @@ def test_soap_classifier_checkpoint_roundtrip(tmp_path):
     assert ModelSpec.from_json(spec.to_json()) == spec and hash(spec) == hash(read_spec(tmp_path))
     with pytest.raises(ConfigError, match="crystal_convnet"):
         load_classifier(tmp_path, name="fingerprint")
+
+
+def test_convnet_reads_the_square_root_and_its_checkpoint_keeps_the_input_power(tmp_path):
+    """input_power 0.5 = the same weights on sqrt(x); the power travels in the spec's arch_params; a spec
+    without it (checkpoints written before it existed) reads the fingerprint as it is."""
+    model = make_descriptor("fingerprint").model(len(CLASS_NAMES)).eval()
+    plain = CrystalConvNet(len(CLASS_NAMES)).eval()
+    plain.load_state_dict(model.state_dict())
+    x = torch.rand(2, 3, 64, 64) ** 4
+    assert model.input_power == 0.5 and plain.input_power == 1.0
+    assert torch.allclose(model(x), plain(x.clamp_min(1e-6).sqrt()), atol=1e-5)
+    x.requires_grad_(True)
+    model(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    save_checkpoint(tmp_path / "checkpoint.pt", model, classifier_spec(model, "fingerprint"))
+    loaded, spec = load_classifier(tmp_path, name="fingerprint")
+    assert spec.arch_parameters == {"input_power": 0.5} and loaded.input_power == 0.5
+    from matsight.models import build_model
+
+    assert build_model("crystal_convnet", "classification", 3).input_power == 1.0
+    with pytest.raises(ConfigError, match="input_power"):
+        build_model("crystal_convnet", "classification", 3, params={"input_power": 0.0})
+    with pytest.raises(ConfigError, match="input_power"):
+        build_model("crystal_convnet", "classification", 3, params={"power": 0.5})
 
 
 def test_model_spec_arch_params_are_validated():

@@ -211,3 +211,26 @@ def test_no_torch_load_without_weights_only_in_the_package():
         if "weights_only=False" in p.read_text() or "pickle.load" in p.read_text()
     ]
     assert offenders == []
+
+
+def test_crystal_convnet_starts_input_sensitive_unlike_torch_default_init():
+    """He initialisation: random-weight last-stage features of different sparse peak images differ by
+    tens of %; PyTorch's default init (reset_parameters) washes the input out to < 1 % (biases dominate)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(4, 3, 64, 64, generator=g) > 0.98).float() * torch.rand(4, 3, 64, 64, generator=g)
+
+    def spread(model):
+        with torch.no_grad():
+            f = model.eval().features(x).flatten(1)
+        return float((f - f.mean(0)).norm(dim=1).mean() / f.mean(0).norm())
+
+    model = CrystalConvNet(54)
+    assert all(
+        float(m.bias.abs().max()) == 0 for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    )
+    he = spread(model)
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            module.reset_parameters()
+    assert he > 0.1 > 0.02 > spread(model)

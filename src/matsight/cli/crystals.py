@@ -33,6 +33,7 @@ def require_classifier(run: Path, descriptor: str, purpose: str) -> None:
 
 def register(app: typer.Typer, synth: typer.Typer) -> None:
     from matsight.crystals.config import (
+        DEFAULT_BATCH_SIZE,
         DEFAULT_EPOCHS,
         BuildConfig,
         ExplainConfig,
@@ -89,7 +90,10 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         epochs: int = typer.Option(
             None, help=f"Default: {DEFAULT_EPOCHS['fingerprint']} (ConvNet), {DEFAULT_EPOCHS['soap']} (SOAP MLP)."
         ),
-        batch_size: int = typer.Option(default(TrainConfig, "batch_size")),
+        batch_size: int = typer.Option(
+            None,
+            help=f"Default: {DEFAULT_BATCH_SIZE['fingerprint']} (ConvNet), {DEFAULT_BATCH_SIZE['soap']} (SOAP MLP).",
+        ),
         lr: float = typer.Option(default(TrainConfig, "lr")),
         seed: int = typer.Option(default(TrainConfig, "seed")),
         device: str = typer.Option("auto"),

@@ -17,7 +17,10 @@ from matsight.errors import ConfigError
 from matsight.workflow import WorkflowConfig
 
 DESCRIPTOR_NAMES = ("fingerprint", "soap")
-DEFAULT_EPOCHS = {"fingerprint": 10, "soap": 60}
+DEFAULT_EPOCHS = {"fingerprint": 12, "soap": 60}
+DEFAULT_BATCH_SIZE = {"fingerprint": 8, "soap": 32}
+# the learning-rate schedule of each classifier (matsight.training.FitConfig.schedule)
+SCHEDULE = {"fingerprint": "cosine", "soap": "exponential"}
 PER_CLASS = 20
 SPLITS = ("train", "test", "any")
 # one elemental, binary, ternary and 2-D prototype
@@ -64,13 +67,14 @@ class BuildConfig:
 @dataclass(frozen=True)
 class TrainConfig(WorkflowConfig):
     """``matsight crystals train``: ``out`` the run folder, ``data`` a layout-5 folder (``None`` when
-    the caller hands the descriptors over in memory); ``epochs`` ``None`` = :data:`DEFAULT_EPOCHS`
-    of the descriptor; Adam; ``val_fraction`` of the structures held out at random."""
+    the caller hands the descriptors over in memory); ``epochs`` and ``batch_size`` ``None`` =
+    :data:`DEFAULT_EPOCHS` / :data:`DEFAULT_BATCH_SIZE` of the descriptor; Adam with the descriptor's
+    :data:`SCHEDULE`; ``val_fraction`` of the structures held out at random."""
 
     data: Path | None = None
     descriptor: str = "fingerprint"
     epochs: int | None = None
-    batch_size: int = 32
+    batch_size: int | None = None
     lr: float = 1e-3
     val_fraction: float = 0.1
     seed: int = 0
@@ -84,7 +88,8 @@ class TrainConfig(WorkflowConfig):
         options.one_of("--descriptor", self.descriptor, DESCRIPTOR_NAMES)
         if self.epochs is not None:
             options.at_least("--epochs", self.epochs, 1)
-        options.at_least("--batch-size", self.batch_size, 1)
+        if self.batch_size is not None:
+            options.at_least("--batch-size", self.batch_size, 1)
         options.positive("--lr", self.lr)
         options.positive("--val-fraction", self.val_fraction)
         check(self.val_fraction < 1, "--val-fraction", f"{self.val_fraction!r}: must be a fraction below 1")

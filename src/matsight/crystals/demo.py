@@ -38,8 +38,8 @@ class DemoPreset:
 
     classes: tuple[str, ...] | None
     per_class: int
-    convnet_epochs: int
-    batch_size: int
+    convnet_epochs: int | None  # None: the library's default (DEFAULT_EPOCHS)
+    batch_size: int | None  # None: each classifier's default (DEFAULT_BATCH_SIZE)
     robustness: dict
     map_stride: float
     explained: tuple[str, ...]
@@ -66,8 +66,8 @@ CPU = DemoPreset(
 FULL = DemoPreset(
     classes=None,
     per_class=20,
-    convnet_epochs=10,
-    batch_size=32,
+    convnet_epochs=None,
+    batch_size=None,
     robustness={"per_class": 3},
     map_stride=0.5,
     explained=("A1_fcc", "B1_rocksalt", "E21_perovskite", "2D_graphene"),

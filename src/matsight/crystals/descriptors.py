@@ -29,6 +29,9 @@ class Descriptor(Protocol):
     def model(self, num_classes: int) -> nn.Module: ...
 
 
+INPUT_POWER = 0.5  # the ConvNet reads the square root of the fingerprint (amplitude; models/crystal.py)
+
+
 class FingerprintDescriptor:
     name = "fingerprint"
     label = "ConvNet (fingerprint)"
@@ -43,9 +46,9 @@ class FingerprintDescriptor:
         return self.transformer.transform(structures)
 
     def model(self, num_classes: int) -> nn.Module:
-        from matsight.models import build_model
+        from matsight.models.crystal import CrystalConvNet
 
-        return build_model("crystal_convnet", "classification", num_classes)
+        return CrystalConvNet(num_classes, input_power=INPUT_POWER)
 
 
 class SoapDescriptor:

@@ -14,9 +14,12 @@ A plane wave of wavelength 5 pm hits the cluster along +z; a 64×64 detector of 
 0.1 m away. For the pixel in direction ŝ the scattering vector is ``q = (ŝ − ẑ)/λ`` (on the Ewald
 sphere, in units of 1/nearest-neighbour distance) and the kinematic intensity is
 ``|Σ_j w_j a_j f(|q|) exp(−2πi q·r_j)|²`` with a smooth form factor ``f`` shared by all elements
-and an amplitude ``a_j`` per atom: its atomic number Z (``species="atomic_number"``, x-ray-like, the
-default: a binary differs from its elemental parent lattice) or 1 for every atom (``"uniform"``,
-the paper's element-blind choice). For a one-element structure both give the same fingerprint.
+and an amplitude ``a_j`` per atom: the rank of its atomic number among the structure's species,
+divided by their number (``species="rank"``, the default: chemistry-agnostic but species-aware, as
+the SOAP descriptor's species renaming; a binary differs from its elemental parent lattice by the
+same contrast whatever its elements), its atomic number Z (``"atomic_number"``, x-ray-like: a
+decoration of elements close in Z is nearly invisible) or 1 for every atom (``"uniform"``, the
+paper's element-blind choice). For a one-element structure all three give the same fingerprint.
 Channel R sums the patterns of the structure rotated by +45° and −45° about x, G about y, B about
 z. Pixels at radius ≤ 10 px or ≥ 30 px are masked to 0 and the three channels are min–max
 normalised jointly to [0, 1]. On CPU a fused numba kernel computes the intensities
@@ -37,7 +40,7 @@ from scipy.spatial import cKDTree
 from matsight.crystals.intensity import intensity_cpu, intensity_torch
 from matsight.errors import ConfigError
 
-SPECIES_AMPLITUDES = ("atomic_number", "uniform")
+SPECIES_AMPLITUDES = ("rank", "atomic_number", "uniform")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Diffraction2D:
     form_factor_width: float = 2.0
     window_sigma: float = 1.5
     window_cutoff: float = 2.5
-    species: str = "atomic_number"
+    species: str = "rank"
 
     def __post_init__(self):
         if self.species not in SPECIES_AMPLITUDES:
@@ -149,9 +152,13 @@ def mean_nearest_neighbour_distance(atoms: Atoms) -> float:
 
 
 def species_amplitudes(atoms: Atoms, settings: Diffraction2D) -> np.ndarray:
-    """Scattering amplitude per atom, ``float64 [N]`` in (0, 1]: Z / max Z, or 1."""
+    """Scattering amplitude per atom, ``float64 [N]`` in (0, 1]: rank of Z among the k species / k,
+    Z / max Z, or 1 (``settings.species``)."""
     if settings.species == "uniform":
         return np.ones(len(atoms))
+    if settings.species == "rank":
+        species = np.unique(atoms.numbers)
+        return (np.searchsorted(species, atoms.numbers) + 1) / len(species)
     z = atoms.numbers.astype(np.float64)
     return z / z.max()
 

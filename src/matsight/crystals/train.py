@@ -17,7 +17,15 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from matsight.crystals.config import DEFAULT_EPOCHS, DESCRIPTOR_NAMES, PER_CLASS, BuildConfig, TrainConfig
+from matsight.crystals.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DESCRIPTOR_NAMES,
+    PER_CLASS,
+    SCHEDULE,
+    BuildConfig,
+    TrainConfig,
+)
 from matsight.crystals.dataset import DescriptorDataset, read_structures, write_structures
 from matsight.crystals.descriptors import DESCRIPTORS, descriptor, descriptor_key
 from matsight.crystals.library import CLASS_NAMES, library_set
@@ -107,7 +115,7 @@ def classifier_spec(model: nn.Module, name: str) -> ModelSpec:
         "descriptor": name,
     }
     if name == "fingerprint":
-        return ModelSpec(**common, image_size=64, channels=3)
+        return ModelSpec(**common, image_size=64, channels=3, arch_params=model.arch_params)
     return ModelSpec(**common, arch_params=model.arch_params)
 
 
@@ -148,6 +156,7 @@ def _train(dataset: DescriptorDataset, config: TrainConfig, run: RunFolder) -> N
 
     name = config.descriptor
     epochs = config.epochs or DEFAULT_EPOCHS[name]
+    batch_size = config.batch_size or DEFAULT_BATCH_SIZE[name]
     order = np.random.default_rng(config.seed).permutation(len(dataset))
     n_val = max(1, round(len(dataset) * config.val_fraction))
     if len(dataset) - n_val < 1:
@@ -158,10 +167,11 @@ def _train(dataset: DescriptorDataset, config: TrainConfig, run: RunFolder) -> N
         model.set_standardisation(dataset.inputs[order[n_val:]])
     fit_config = FitConfig(
         epochs=epochs,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         optimizer="adam",
         lr=config.lr,
         weight_decay=0.0,
+        schedule=SCHEDULE[name],
         seed=config.seed,
         device=config.device,
     )
@@ -186,7 +196,8 @@ def _train(dataset: DescriptorDataset, config: TrainConfig, run: RunFolder) -> N
             key=f"crystals-train-{name}",
             title=f"Crystal classifier on pristine structures: {DESCRIPTORS[name].label}",
             text=f"{len(train)} pristine library structures ({len(CLASS_NAMES)} prototypes, training "
-            f"elements only), {epochs} epochs, Adam lr {config.lr}, batch {config.batch_size}; validation: "
+            f"elements only), {epochs} epochs, Adam lr {config.lr} ({SCHEDULE[name]} schedule), batch {batch_size}; "
+            f"validation: "
             f"{n_val} random structures of the same elements (MC dropout, 30 samples).",
             metrics={
                 "validation accuracy (%)": round(summary["accuracy"], 1),

@@ -50,10 +50,11 @@ def build_model(
 
     ``weights`` may be a torchvision state dict (the head is skipped when its shape differs)
     or a matsight checkpoint. Nothing is downloaded. ``params``: the architecture's own sizes
-    (:attr:`ModelSpec.arch_params`; ``soap_mlp`` needs ``n_features``, may take ``hidden`` and ``dropout``).
+    (:attr:`ModelSpec.arch_params`; ``soap_mlp`` needs ``n_features``, may take ``hidden`` and ``dropout``;
+    ``crystal_convnet`` may take ``input_power``).
     """
     if arch == "crystal_convnet":
-        model: nn.Module = CrystalConvNet(num_outputs=num_outputs)
+        model: nn.Module = CrystalConvNet.from_params(num_outputs, params or {})
     elif arch == SoapMLP.arch:
         model = SoapMLP.from_params(num_outputs, params or {})
     elif arch in ARCHITECTURES:
