@@ -31,7 +31,9 @@ from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
 from matsight.workflow import execute
 
-POOL_VERSION = 2  # bump when a generator or a task's pool changes (2: crystals from matsight.crystals.library)
+POOL_VERSION = 3
+"""Bump when a generator or a task's pool changes (2: crystals from matsight.crystals.library; 3: crystal
+fingerprint amplitudes by the rank of Z)."""
 
 
 def _digest(obj) -> str:
