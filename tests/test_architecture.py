@@ -138,3 +138,14 @@ def test_figure_style_applies_inside_styled_functions_only():
     before = matplotlib.rcParams["font.size"]
     draw()
     assert seen["font"] == STYLE["font.size"] and matplotlib.rcParams["font.size"] == before
+
+
+def test_palette_is_okabe_ito_then_distinct_up_to_twenty_classes():
+    from matplotlib.colors import to_rgb
+
+    from matsight.report.style import OKABE_ITO, palette
+
+    assert palette(8).tolist() == [list(to_rgb(c)) for c in OKABE_ITO]
+    for n in (9, 12, 20):
+        colours = palette(n)
+        assert colours.shape == (n, 3) and len({tuple(c) for c in colours.round(6)}) == n

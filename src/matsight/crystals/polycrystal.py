@@ -159,12 +159,12 @@ def plot_map(
     from matplotlib.colors import ListedColormap
 
     from matsight.crystals.robustness import METHOD_LABELS
-    from matsight.report.style import OKABE_ITO, save_figure
+    from matsight.report.style import palette, save_figure
 
     extent = [centres[:, 0].min(), centres[:, 0].max(), centres[:, 1].min(), centres[:, 1].max()]
     shown = sorted({int(c) for r in results.values() for c in r["predicted"]} | set(crystal.labels.tolist()))
-    palette = (OKABE_ITO * 4)[: len(shown)]
-    cmap = ListedColormap(palette)
+    colours = palette(len(shown))  # distinct up to 20 classes
+    cmap = ListedColormap(colours)
     fig, axes = plt.subplots(len(results), 3, figsize=(13, 3.2 * len(results)), squeeze=False)
     gx = np.linspace(0, crystal.box[0], 400)
     gy = np.linspace(0, crystal.box[1], 400)
@@ -177,13 +177,13 @@ def plot_map(
             (r["entropy"].reshape(shape), "cividis", "predictive entropy (nats)", None),
             (r["mutual_information"].reshape(shape), "cividis", "mutual information (nats)", None),
         ]
-        for col, (values, colours, title, limits) in enumerate(panels):
+        for col, (values, panel_cmap, title, limits) in enumerate(panels):
             ax = axes[row, col]
             image = ax.imshow(
                 values,
                 origin="lower",
                 extent=extent,
-                cmap=colours,
+                cmap=panel_cmap,
                 interpolation="nearest",
                 vmin=None if limits is None else limits[0],
                 vmax=None if limits is None else limits[1],
@@ -204,7 +204,7 @@ def plot_map(
             ax.set_ylabel("y (Å)", fontsize=7)
             if col > 0:
                 fig.colorbar(image, ax=ax, fraction=0.046)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[i]) for i in range(len(shown))]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(len(shown))]
     fig.legend(handles, [CLASS_NAMES[c] for c in shown], loc="lower center", ncol=min(len(shown), 6), fontsize=7)
     truth = " | ".join(CLASS_NAMES[c] for c in crystal.labels)
     fig.suptitle(f"Strided-window classification of a polycrystal ({truth}); dashed: grain boundaries")

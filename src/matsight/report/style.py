@@ -21,6 +21,20 @@ F = TypeVar("F", bound=Callable)
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+def palette(n: int):
+    """``n`` distinct RGB colours, float ``[n,3]`` in [0,1]: Okabe-Ito up to 8, tab20 up to 20 (beyond,
+    tab20 repeats)."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    if n <= len(OKABE_ITO):
+        return np.array([to_rgb(c) for c in OKABE_ITO[:n]]).reshape(n, 3)
+    return matplotlib.colormaps["tab20"](np.arange(n) % 20)[:, :3]
+
+
 SEQUENTIAL_CMAP = "cividis"  # maps and heatmaps
 DIVERGING_CMAP = "RdBu_r"  # signed quantities centred on 0
 SALIENCY_CMAP = "inferno"  # saliency overlays on grey images

@@ -11,17 +11,9 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.colors import to_rgb
 from matplotlib.patches import Patch
 
-from matsight.report.style import OKABE_ITO, SALIENCY_CMAP, styled
-
-
-def palette(n: int) -> np.ndarray:
-    """``n`` distinct RGB colours ``[n,3]``: Okabe-Ito up to 8, tab20 beyond."""
-    if n <= len(OKABE_ITO):
-        return np.array([to_rgb(c) for c in OKABE_ITO[:n]])
-    return plt.get_cmap("tab20")(np.arange(n) % 20)[:, :3]
+from matsight.report.style import SALIENCY_CMAP, palette, styled
 
 
 def clear_rgb(dominant: torch.Tensor, level: torch.Tensor, n: int | None = None) -> np.ndarray:
