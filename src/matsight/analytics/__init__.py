@@ -3,25 +3,21 @@
 Exports load lazily so that light modules (e.g. ``matsight.analytics.schema``) do not import torch.
 """
 
-from importlib import import_module
+from matsight.lazy import lazy_exports
 
 _EXPORTS = {
-    "run": "matsight.analytics.compute",
-    "AnalyticsConfig": "matsight.analytics.compute",
-    "features_and_logits": "matsight.analytics.compute",
-    "Analytics": "matsight.analytics.compute",
-    "SpaceEmbedding": "matsight.analytics.embeddings",
-    "place_new": "matsight.analytics.embeddings",
-    "per_attribute": "matsight.analytics.metrics",
-    "average_precision": "matsight.analytics.metrics",
-    "mean_average_precision": "matsight.analytics.metrics",
-    "outcomes": "matsight.analytics.metrics",
-    "error_distance": "matsight.analytics.metrics",
+    "run": "compute",
+    "AnalyticsConfig": "compute",
+    "features_and_logits": "compute",
+    "Analytics": "compute",
+    "SpaceEmbedding": "embeddings",
+    "place_new": "embeddings",
+    "per_attribute": "metrics",
+    "average_precision": "metrics",
+    "mean_average_precision": "metrics",
+    "outcomes": "metrics",
+    "error_distance": "metrics",
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'matsight.analytics' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

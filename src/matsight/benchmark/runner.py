@@ -171,18 +171,20 @@ def run(config: BenchmarkConfig) -> RunFolder:
     def body(folder: RunFolder) -> RunFolder:
         units = [(name, seed) for name in config.tasks for seed in range(config.seeds)]
         parts = {unit: folder.path / "parts" / f"{unit[0]}-seed{unit[1]}-{unit_key}.csv" for unit in units}
+        infos = {unit: part.with_suffix(".json") for unit, part in parts.items()}
         pending = []
         for unit, part in parts.items():
-            if part.exists() and part.with_suffix(".json").exists():
+            if part.exists() and infos[unit].exists():
                 note(f"{unit[0]} seed {unit[1]}: already scored ({part.name})")
             else:
                 pending.append(unit)
-        for unit, (table, info) in score_units(pending, config):
-            with atomic_path(parts[unit]) as tmp:
-                table.to_csv(tmp, index=False)
-            folder.write_json(str(parts[unit].with_suffix(".json").relative_to(folder.path)), info)
+        with intra_op_threads(config.settings.threads):
+            for unit, (table, info) in score_units(pending, config, methods):
+                with atomic_path(parts[unit]) as tmp:
+                    table.to_csv(tmp, index=False)
+                folder.write_json(str(infos[unit].relative_to(folder.path)), info)
         scores = pd.concat([pd.read_csv(parts[unit]) for unit in units], ignore_index=True)
-        models = pd.DataFrame([json.loads(parts[unit].with_suffix(".json").read_text()) for unit in units])
+        models = pd.DataFrame([json.loads(infos[unit].read_text()) for unit in units])
         for line in write_outputs(folder, config, scores, models):
             note(line)
         return folder
@@ -194,18 +196,26 @@ Unit = tuple[str, int]
 """A task name and a seed: one trained model, explained by every method."""
 
 
-def score_units(units: list[Unit], config: BenchmarkConfig) -> Iterator[tuple[Unit, tuple[pd.DataFrame, dict]]]:
-    """Score ``units`` and yield each one's :func:`score_unit` result as it finishes: in this process, or
-    in ``config.worker_count`` spawned processes (each with its share of the CPU threads, progress as
-    plain lines) when there are several units. Task pools are drawn (and cached) here first."""
-    for name in dict.fromkeys(name for name, _ in units):
-        load_pool(TASKS[name], config.settings, config.seed, config.cache_dir)
+def score_units(
+    units: list[Unit], config: BenchmarkConfig, methods: list[Method]
+) -> Iterator[tuple[Unit, tuple[pd.DataFrame, dict]]]:
+    """Score ``units`` with ``methods`` and yield each one's :func:`score_unit` result as it finishes: in
+    this process (each task's pool read once), or, when there are several units, in
+    ``config.worker_count`` spawned processes (each with its share of the CPU threads, progress as
+    plain lines) that read the pools drawn and cached here first."""
+    seeds: dict[str, list[int]] = {}
+    for name, seed in units:
+        seeds.setdefault(name, []).append(seed)
     workers = min(config.worker_count, len(units))
     if workers <= 1:
-        threads = config.settings.threads
-        for unit in units:
-            yield unit, _score_unit_job(unit, config, threads, is_quiet())
+        for name, task_seeds in seeds.items():
+            task = TASKS[name]
+            pool = load_pool(task, config.settings, config.seed, config.cache_dir)
+            for seed in task_seeds:
+                yield (name, seed), score_unit(task, pool, seed, methods, config)
         return
+    for name in seeds:
+        load_pool(TASKS[name], config.settings, config.seed, config.cache_dir)
     threads = config.settings.threads or max(1, torch.get_num_threads() // workers)
     note(f"benchmark: {len(units)} units (task × seed) on {workers} worker processes, {threads} thread(s) each")
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and locks
@@ -225,7 +235,7 @@ def _plain_progress() -> None:
 
 
 def _score_unit_job(unit: Unit, config: BenchmarkConfig, threads: int, silent: bool) -> tuple[pd.DataFrame, dict]:
-    """:func:`score_unit` of one (task, seed), its pool read from the cache (a worker's entry point)."""
+    """:func:`score_unit` of one (task, seed) in a worker process, its pool read from the cache."""
     name, seed = unit
     task = TASKS[name]
     with quiet(silent), intra_op_threads(threads):

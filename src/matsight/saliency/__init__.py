@@ -7,7 +7,7 @@ first use (importing the package loads neither torch nor captum).
 
 from __future__ import annotations
 
-import importlib
+from matsight.lazy import lazy_exports
 
 _HOMES = {
     "Explainer": "base",
@@ -48,8 +48,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'matsight.saliency' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"matsight.saliency.{_HOMES[name]}"), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -62,7 +62,8 @@ class SaliencyWorker(ImageBatchWorker):
     response/CLEAR maps, ``dominant`` int16 [n,H,W]. ``statistics``: also the ``output``, ``features``
     and ``intensities`` of :func:`~matsight.ood.forward_with_statistics` (one more forward pass, no
     gradient) for the out-of-distribution check. ``top_output``: explain each image's top-scoring output
-    (``target`` is ``None``; one more forward pass) and store its index as ``explained`` int16 [n]."""
+    (``target`` is ``None``; read off the statistics pass's ``output``, else one more forward pass) and
+    store its index as ``explained`` int16 [n]."""
 
     method: str = "fastcam"
     target: int | None = None
@@ -73,15 +74,13 @@ class SaliencyWorker(ImageBatchWorker):
     def compute(self, model, images):
         spec = method_spec(self.method)
         target = self.target
-        arrays = {}
+        arrays = forward_with_statistics(model, images) if self.statistics else {}
         if self.top_output:
-            target = top_outputs(model, images)
+            target = top_outputs(model, images, arrays.get("output"))
             arrays["explained"] = torch.tensor(target, dtype=torch.int16)
         explanation = spec.build(model).explain(images, target, self.sign)
         dtypes = {"map": torch.float16, "empty": torch.bool}
         arrays.update({k: getattr(explanation, k).detach().to(dtypes.get(k, torch.int16)) for k in spec.arrays})
-        if self.statistics:
-            arrays.update(forward_with_statistics(model, images))
         return arrays
 
 
@@ -100,10 +99,12 @@ def explains_top_output(spec: ModelSpec, method: str, target: int | None) -> boo
 
 
 @torch.no_grad()
-def top_outputs(model, images: torch.Tensor) -> list[int]:
+def top_outputs(model, images: torch.Tensor, output=None) -> list[int]:
     """Each image's top-scoring output index (argmax of the logits: the predicted class, the most
-    probable attribute) for ``images`` ``[n,C,H,W]``."""
-    return model(images).reshape(len(images), -1).argmax(dim=1).tolist()
+    probable attribute) for ``images`` ``[n,C,H,W]``; ``output``: the model's outputs ``[n,K]`` for
+    them when already computed (then no forward pass)."""
+    scores = model(images) if output is None else torch.as_tensor(output)
+    return scores.reshape(len(images), -1).argmax(dim=1).tolist()
 
 
 def target_label(spec: ModelSpec, target: int | None) -> str:

@@ -7,7 +7,7 @@ on first use (importing the package loads no torch, so the CLI starts fast).
 
 from __future__ import annotations
 
-import importlib
+from matsight.lazy import lazy_exports
 
 _HOMES = {
     "SIGN_CONVENTION": "correlation",
@@ -22,8 +22,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'matsight.textures' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"matsight.textures.{_HOMES[name]}"), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
