@@ -4,6 +4,7 @@ import json
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,6 +87,55 @@ def test_demo_step(sem):
     manifest = json.loads((ctx.root / "sem-saliency" / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["arguments"]["method"] == default
     assert ctx.headlines and ctx.report_runs == [ctx.root / "sem-saliency"]
+    from matsight.benchmark.demo import run_demo as check_against_ground_truth
+
+    agrees = check_against_ground_truth(ctx, TrainedRegressor(lots=lots, run=run))
+    assert (ctx.root / "sem-saliency" / "report_sections" / "saliency-planted-causes.json").exists()
+    verdict = dict(ctx.headlines)[f"saliency: {default} maps vs planted pits and grain boundaries"]
+    assert verdict == ("agrees" if agrees else "does NOT agree")
+    assert not agrees  # 4 tiles cannot pass a one-sided Wilcoxon test at 0.05 (its smallest p is 1/16)
+
+
+def test_planted_causes_are_the_masks_of_what_raises_cps(sem):
+    """Default coefficients: porosity and size (on size^-1/2) raise CPS, cracks lower it."""
+    from matsight.benchmark.demo import planted_causes
+    from matsight.data.inputs import read_for_model
+    from matsight.models import read_spec
+    from matsight.synth.masks import read_masks
+    from matsight.synth.sem import raising_cause_mask
+
+    root, lots, run = sem
+    table = read_for_model(lots, read_spec(run))
+    got = planted_causes(lots, table, [1, 3])
+    names = ["pits", "cracks", "grain_boundaries", "facets"]
+    for row, i in enumerate([1, 3]):
+        m = read_masks(lots / "masks" / table.groups[i] / table.paths[i].name, names)
+        assert (got[row] == (m["pits"] | m["grain_boundaries"])).all()
+    assert got.any() and not got.all()
+    m = {name: np.zeros((4, 4), bool) for name in names}
+    m["pits"][0, 3] = True
+    m["cracks"] = np.eye(4, dtype=bool)
+    m["grain_boundaries"][2:] = True
+    only_pits = raising_cause_mask(m, {"porosity": 1.0, "size": -1.0, "cracks": -0.8})
+    assert only_pits.sum() == 1 and only_pits[0, 3]
+    with_cracks = raising_cause_mask(m, {"porosity": 1.0, "size": -1.0, "cracks": 0.5})
+    assert with_cracks.sum() == 5  # the pit and the diagonal crack
+    assert raising_cause_mask(m, {"porosity": 1.0, "size": 1.0, "cracks": -0.8}).sum() == 9  # + 8 boundary pixels
+
+
+def test_localisation_agreement_has_known_answers():
+    from matsight.benchmark.demo import localisation_agreement
+
+    rng = np.random.default_rng(0)
+    sobel = 0.6 + rng.normal(0, 0.02, 12)
+    agrees, line = localisation_agreement("layercam", sobel + 0.2 + rng.normal(0, 0.01, 12), sobel)
+    assert agrees and "layercam maps agree" in line and "12 tiles" in line and "p = 0.000" in line
+    agrees, line = localisation_agreement("layercam", sobel - 0.05, sobel)  # above chance, below Sobel
+    assert not agrees and "do NOT agree" in line and "(p = 0.000) and Sobel" in line
+    agrees, _ = localisation_agreement("layercam", np.full(12, 0.5) + rng.normal(0, 0.01, 12), sobel - 0.2)
+    assert not agrees  # beats Sobel but not chance
+    agrees, line = localisation_agreement("layercam", np.full(12, 0.5), np.full(12, 0.5))  # constant maps: no test
+    assert not agrees and "p = 1.000" in line
 
 
 def test_peak_maps_back_to_the_original_pixels():

@@ -21,7 +21,13 @@ from rich.table import Table
 from matsight.errors import ConfigError
 
 PARTS: dict[str, list[str]] = {
-    "sem": ["matsight.training.demo", "matsight.saliency.demo", "matsight.textures.demo", "matsight.knobs.demo"],
+    "sem": [
+        "matsight.training.demo",
+        "matsight.saliency.demo",
+        "matsight.benchmark.demo",
+        "matsight.textures.demo",
+        "matsight.knobs.demo",
+    ],
     "xray": ["matsight.analytics.demo"],
     "crystals": ["matsight.crystals.demo"],
 }

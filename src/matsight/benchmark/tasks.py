@@ -9,8 +9,8 @@ evaluation images from the pool, trains a model on the rest and explains the hel
   number of pits drawn in the tile; mask = the pits.
 - ``cps`` (b, global attributes): one SEM tile per lot, CPS by the generator's formula with the
   default coefficients (:data:`matsight.synth.sem.FORMULA`); mask = the local features whose
-  coefficient raises CPS (:data:`CPS_CAUSES`: pits for porosity, grain boundaries for size,
-  cracks only when their coefficient is positive).
+  coefficient raises CPS (:func:`matsight.synth.sem.raising_cause_mask`: pits for porosity, grain
+  boundaries for size, cracks only when their coefficient is positive).
 - ``xray`` (c, multi-label): synthetic scattering images with 17 tags; one instance per (image,
   local tag it carries), balanced over tags; mask = that tag's region (rings, halo, beamstop, …).
 - ``crystals`` (d, classes): fingerprints of prototypes with 0–25 % vacancies and up to 10°
@@ -28,8 +28,6 @@ import torch
 
 from matsight.benchmark.config import Preset
 
-CPS_CAUSES = {"porosity": "pits", "size": "grain_boundaries", "cracks": "cracks"}
-"""Attribute of the CPS formula → the SEM mask that carries it (positive coefficient = raises CPS)."""
 CRACKS_PER_TILE = (0.5, 2.0)  # distractor cracks drawn per pits tile (expected count)
 MAX_VACANCIES, MAX_ROTATION = 0.25, 10.0  # crystal defects (fraction) and orientation spread (degrees)
 
@@ -158,14 +156,13 @@ class CPSTask(Task):
         self.coefficients = merge_coefficients(coefficients)
 
     def draw(self, settings: Preset, seed: int) -> Pool:
-        from matsight.synth.sem import critical_peak_stress
+        from matsight.synth.sem import critical_peak_stress, raising_cause_mask
 
         rng = np.random.default_rng([seed, 2])
         attributes = _random_attributes(settings.pool, rng)
         y = critical_peak_stress(attributes, self.coefficients, rng).astype(np.float32)[:, None]
         x, truths = _sem_tiles(attributes, settings.image_size, seed + 1)
-        raising = [mask for name, mask in CPS_CAUSES.items() if self.coefficients[name] > 0]
-        masks = np.stack([np.logical_or.reduce([t.masks[m] for m in raising]) for t in truths])[:, None]
+        masks = np.stack([raising_cause_mask(t.masks, self.coefficients) for t in truths])[:, None]
         return Pool(x, y, masks, ["cps"])
 
 

@@ -59,6 +59,18 @@ FORMULA = (
 )
 
 
+CAUSE_MASKS = {"porosity": "pits", "size": "grain_boundaries", "cracks": "cracks"}
+"""Attribute of :data:`FORMULA` → the mask (:data:`matsight.synth.sem_tiles.MASK_NAMES`) of the local
+feature that carries it in a tile (smaller grains = more grain boundaries)."""
+
+
+def raising_cause_mask(masks: dict[str, np.ndarray], coefficients: dict[str, float]) -> np.ndarray:
+    """Where a tile carries what raises its CPS: the union of the masks of :data:`CAUSE_MASKS` whose
+    attribute has a positive coefficient (``masks``: name → ``bool [H, W]``; returns ``bool [H, W]``)."""
+    raising = [masks[mask] for name, mask in CAUSE_MASKS.items() if coefficients[name] > 0]
+    return np.logical_or.reduce(raising)
+
+
 def lot_names() -> Iterator[str]:
     """A, B, …, Z, AA, AB, … like the LLNL lots."""
     for length in count(1):

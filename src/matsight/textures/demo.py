@@ -10,7 +10,6 @@ should rank near the top; the step prints whether they do (:func:`planted_story`
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
@@ -137,10 +136,8 @@ def run_demo(ctx, sem: TrainedRegressor) -> None:
         Section(
             key="textures-planted-story",
             title="Texture demo: does the table tell the planted story?",
-            text=html.escape(
-                f"The regressor probed here was pretrained on a texture bank of its own (seed {PRETRAIN_SEED}) "
-                f"and fine-tuned on the demo lots (held-out tile R² {r2:.3f}). The table {line}."
-            ),
+            text=f"The regressor probed here was pretrained on a texture bank of its own (seed {PRETRAIN_SEED}) "
+            f"and fine-tuned on the demo lots (held-out tile R² {r2:.3f}). The table {line}.",
             metrics={"planted story": "agrees" if agrees else "does not agree"},
             order=ORDER["textures"] + 1,
         ),
