@@ -121,6 +121,10 @@ def test_inverse_clamps_to_training_range():
     res = InverseSearch(AddEditor([0.5, -0.5]), MeanRegressor(), lr=0.1, steps=200).search(images, attrs, "+300%")
     assert not res.converged.any()  # unreachable inside [0,1]
     np.testing.assert_allclose(res.found, [[1.0, 0.0]], atol=1e-6)  # pushed to the bounds, not beyond
+    assert res.steps < 50  # held there by the gradient, the search stops instead of running all 200 steps
+    # one knob still free to move inside the range keeps the search going until it reaches its bound too
+    slow = InverseSearch(AddEditor([0.5, -0.5]), MeanRegressor(), lr=0.01, steps=200)
+    assert slow.search(images, attrs, "+300%").steps > res.steps
 
 
 def test_inverse_turns_only_free_knobs():

@@ -8,8 +8,9 @@ training range)::
 with Adam, where ``σ`` is the regressor's target scale (so λ does not depend on the property's
 units). Only the knobs marked ``free`` move (e.g. those that pass the control check); the others
 stay at each tile's own values. A tile stops moving once its prediction is within ``tolerance·σ``
-of ``p'``. Targets are an absolute value or a change relative to the prediction for the unedited
-tile (``"+10%"``, ``"-10%"``).
+of ``p'``; the search ends early once every tile has stopped or is held at the bounds of the range
+by the gradient (an unreachable target: no step inside [0,1] lowers its loss). Targets are an
+absolute value or a change relative to the prediction for the unedited tile (``"+10%"``, ``"-10%"``).
 Lot attributes are one value per lot, and a lot's property is the mean over its tiles: given
 ``groups`` (a lot name per tile), the tiles of one lot share one ``A'`` and the target term uses the
 lot's mean prediction (and the L1 term the lot's mean edit), so each lot gets one answer.
@@ -178,6 +179,8 @@ class InverseSearch:
                 searching = (~done).float()
                 opt.zero_grad()
                 (loss * searching).sum().backward()
+                if bool((done | _held_at_bounds(a, fixed)).all()):
+                    break
                 frozen = a.detach().clone()
                 opt.step()
                 with torch.no_grad():  # converged rows keep their A' (Adam momentum would move them on)
@@ -199,6 +202,14 @@ class InverseSearch:
             step,
             group.names,
         )
+
+
+def _held_at_bounds(a: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+    """Rows ``[G]`` of ``a`` (with its gradient) where every free knob sits at a bound of [0, 1] and the
+    gradient pushes it further out: a constrained stationary point, where no step inside the range
+    lowers the loss, so the search stops there instead of spending its remaining steps."""
+    held = ((a <= 0) & (a.grad > 0)) | ((a >= 1) & (a.grad < 0)) | fixed
+    return held.all(1)
 
 
 class _Groups:
