@@ -19,6 +19,18 @@ torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="Setting backward hooks")
 
 
+@pytest.fixture(autouse=True)
+def small_evaluation(monkeypatch):
+    """``--evaluate`` with few steps, subsets and ROAD levels: these tests check what is explained and
+    written, not the metrics' values (tests/test_saliency_faithfulness.py checks those)."""
+    import functools
+
+    from matsight.saliency import evaluation
+
+    small = functools.partial(evaluation.EvaluationConfig, steps=4, runs=4, regions=4, road_percentages=(20, 60))
+    monkeypatch.setattr(evaluation, "EvaluationConfig", small)
+
+
 @pytest.fixture(scope="module")
 def sem(tmp_path_factory):
     root = tmp_path_factory.mktemp("sal")
