@@ -3,7 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
-PYTEST_ARGS ?=
+# one pytest-xdist worker per core; a file's tests stay on one worker (module fixtures are built once)
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: setup demo test lint frontend clean
 

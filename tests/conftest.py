@@ -7,8 +7,9 @@ import os
 import pytest
 import torch
 
-# Two cores in CI: keep each test process from oversubscribing them.
-torch.set_num_threads(int(os.environ.get("MATSIGHT_TEST_THREADS", "2")))
+# Two cores in CI: keep the test processes (one, or one per pytest-xdist worker) from oversubscribing them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(int(os.environ.get("MATSIGHT_TEST_THREADS", max(1, 2 // _WORKERS))))
 
 
 @pytest.fixture
