@@ -599,6 +599,7 @@ OPTION_CASES = {
         "adversarial": "--adversarial x",
         "attribute-weight-nan": "--attribute-weight nan",
         "quality-epochs-0": "--quality-epochs 0",
+        "guide-epochs-negative": "--guide-epochs -1",
         "crop-odd": "--crop 6",
         "crop-above-image-size": "--crop 32",
         "measure-size-0": "--measure-size 0",

@@ -9,8 +9,9 @@ from matsight.errors import ConfigError
 from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
 from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.losses import discriminator_loss, generator_loss
+from matsight.knobs.quality import r2_scores
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
-from matsight.knobs.train_editor import target_attributes
+from matsight.knobs.train_editor import fit_guide, target_attributes
 from matsight.knobs.transfer import choose_view, transfer_edit
 
 
@@ -47,6 +48,39 @@ def test_editor_and_critic_shapes(size, depth):
     gl = generator_loss(d, g(x, a), x, y, a)
     dl["total"].backward(retain_graph=True)
     assert torch.isfinite(gl["total"]) and set(gl) >= {"reconstruction", "attribute", "adversarial"}
+
+
+def test_the_guide_learns_to_read_a_planted_attribute_off_windows_of_the_tiles():
+    """Tiles whose brightness is attribute 0 and whose stripes' contrast is attribute 1: after fitting on
+    random 8 px windows the guide reads both off other windows of new tiles."""
+    torch.manual_seed(0)
+
+    def tiles(a):
+        x = torch.arange(16.0)
+        stripes = torch.sin(x * torch.pi / 2).expand(16, 16) * a[:, 1, None, None, None]
+        return 0.3 + 0.4 * a[:, 0, None, None, None] + 0.25 * stripes
+
+    a, a_new = torch.rand(128, 2), torch.rand(64, 2)
+    guide = AttributeRegressor(2, width=8, depth=2)
+    untrained = r2_scores(guide(tiles(a_new)[..., :8, :8]).detach().numpy(), a_new.numpy())
+    fit_guide(guide, tiles(a), a, crop=8, epochs=40, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        r2 = r2_scores(guide(tiles(a_new)[..., 4:12, 4:12]).numpy(), a_new.numpy())
+    assert (r2 > 0.5).all() and (untrained < 0).all(), (r2, untrained)
+
+
+def test_the_editor_loss_reads_the_edit_with_the_guide_when_given():
+    torch.manual_seed(0)
+    g, d = Editor(2, width=8, depth=2), Discriminator(2, width=8, depth=2)
+    x, target = torch.rand(3, 1, 16, 16), torch.full((3, 2), 0.25)
+
+    class Constant(nn.Module):
+        def forward(self, images):
+            return torch.full((len(images), 2), 0.75)
+
+    y = g(x, target)
+    assert float(generator_loss(d, y, x, y, target, guide=Constant())["attribute"]) == pytest.approx(0.25)
+    assert float(generator_loss(d, y, x, y, target)["attribute"]) != pytest.approx(0.25)
 
 
 def test_target_attributes_stay_in_range_and_mix_lots():

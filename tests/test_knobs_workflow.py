@@ -19,6 +19,7 @@ from matsight.knobs.train_editor import load_editor, read_meta
 from matsight.models import build_model, read_spec, save_checkpoint
 from matsight.store import RunFolder
 from matsight.synth.sem import generate_lots
+from matsight.training import resume
 
 torch.set_num_threads(1)
 
@@ -65,10 +66,10 @@ def editor(setup):
     return run_train(config).path
 
 
-def test_train_resumes_and_cli_writes_tables(setup, capsys):
+def resumable_config(setup, out, **kw) -> EditorConfig:
+    """3 steps on 16 px windows of 32 px tiles, a checkpoint at step 3: rerun with more steps to resume."""
     root, lots = setup
-    out = root / "editor"
-    config = EditorConfig(
+    return EditorConfig(
         out=out,
         regressor=root / "reg",
         lots=lots,
@@ -79,7 +80,14 @@ def test_train_resumes_and_cli_writes_tables(setup, capsys):
         checkpoint_every=3,
         quality_epochs=1,
         attributes=("size", "porosity"),
+        **kw,
     )
+
+
+def test_train_resumes_and_cli_writes_tables(setup, capsys):
+    root, lots = setup
+    out = root / "editor"
+    config = resumable_config(setup, out)
     run_train(config)
     first = read_meta(out)["step"]
     capsys.readouterr()
@@ -151,6 +159,20 @@ def test_train_resumes_and_cli_writes_tables(setup, capsys):
     section = json.loads((inverse / "report_sections" / "knobs-inverse.json").read_text())
     assert section["metrics"]["knobs turned by the inverse search"] == "size, porosity, facetness"
     assert not (root / "cli" / "tables" / "knob_sweeps.csv").exists()  # the editor run keeps its own files
+
+
+def test_a_guided_editor_fits_its_guide_once_and_keeps_it_on_resume(setup, capsys):
+    out = setup[0] / "guided"
+    config = resumable_config(setup, out, guide_epochs=2)
+    run_train(config)
+    first = resume.read_snapshot(out / "editor.pt")["states"]["guide"]
+    assert "attribute guide: 2/2 (100 %)" in capsys.readouterr().err  # 16 training tiles: one batch per epoch
+    run_train(dataclasses.replace(config, steps=5))
+    progress = capsys.readouterr().err
+    assert "attribute guide" not in progress and "editor training: 5/5 (100 %)" in progress
+    second = resume.read_snapshot(out / "editor.pt")["states"]["guide"]
+    assert all(torch.equal(first[k], second[k]) for k in first)  # frozen while the editor trained
+    assert RunFolder(out, create=False).read_manifest()["arguments"]["guide_epochs"] == 2
 
 
 def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, editor, tmp_path):

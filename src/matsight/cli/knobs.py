@@ -72,6 +72,11 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         depth: int = typer.Option(3),
         adversarial: str = typer.Option("wgan-gp", help="wgan-gp or hinge."),
         attribute_weight: float = typer.Option(10.0, help="Weight of the attribute loss on edited tiles."),
+        guide_epochs: int = typer.Option(
+            0,
+            help="Read the edits with a frozen attribute regressor trained this many epochs on the real "
+            "tiles first (0: with the critic's own attribute head, as AttGAN).",
+        ),
         gpu_settings: bool = typer.Option(False, "--gpu-settings", help="128 px, 20k steps, wider nets."),
         quality_epochs: int = typer.Option(60, help="Epochs of the independent attribute measurer."),
         measure_size: int = typer.Option(
@@ -95,6 +100,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             crop=crop,
             adversarial=adversarial,
             attribute_weight=attribute_weight,
+            guide_epochs=guide_epochs,
             quality_epochs=quality_epochs,
             measure_size=measure_size,
             seed=seed,

@@ -41,6 +41,9 @@ class EditorConfig(WorkflowConfig):
     afterwards; attributes of a lot are the same in every window) — ``None``: whole tiles;
     ``steps``: editor updates; ``width``/``depth``: channels of the first conv and number of strided
     convs; ``attribute_weight``: weight of the attribute loss on edited tiles (AttGAN's λ2);
+    ``guide_epochs``: when > 0, that loss reads the edits with a frozen attribute regressor (the *guide*,
+    the editor's width and depth) trained for that many epochs on windows of the real training tiles
+    before the editor, instead of the critic's attribute head, which learns alongside the editor;
     ``quality_epochs``: epochs of the independent attribute measurer, which reads tiles at
     ``measure_size`` px (``None``: the editor's size). :meth:`gpu` gives larger settings.
     """
@@ -57,6 +60,7 @@ class EditorConfig(WorkflowConfig):
     lr: float = 2e-4
     adversarial: str = "wgan-gp"
     attribute_weight: float = LossWeights.attribute_edit
+    guide_epochs: int = 0
     jitter: float = 0.05
     held_out: float = 0.2
     checkpoint_every: int = 50
@@ -88,6 +92,7 @@ class EditorConfig(WorkflowConfig):
             )
         options.at_least("--batch-size", self.batch_size, 1)
         options.non_negative("--attribute-weight", self.attribute_weight)
+        options.non_negative("--guide-epochs", self.guide_epochs)
         options.positive("--lr", self.lr)
         options.at_least("--quality-epochs", self.quality_epochs, 1)
         if self.measure_size is not None:

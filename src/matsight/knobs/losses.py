@@ -59,9 +59,13 @@ def generator_loss(
     edited: torch.Tensor,
     target_attributes: torch.Tensor,
     weights: LossWeights = LossWeights(),
+    guide: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Editor loss: fool the critic with the edit, hit the target attributes, reconstruct with A unchanged."""
+    """Editor loss: fool the critic with the edit, hit the target attributes as the critic's attribute head
+    reads them (or a frozen ``guide``, ``[N,1,S,S]`` → ``[N, A]``), reconstruct with A unchanged."""
     score, attr = discriminator(edited)
+    if guide is not None:
+        attr = guide(edited)
     adv = -score.mean()  # the same generator term for WGAN and hinge
     attr_loss = F.mse_loss(attr, target_attributes)
     rec = F.l1_loss(reconstructed, real)

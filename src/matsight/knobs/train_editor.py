@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from matsight.data import read_lots
 from matsight.data.dataset import ImageDataset, ImageTable
@@ -26,7 +28,7 @@ from matsight.data.intensity import Intensity
 from matsight.data.split import split_indices
 from matsight.errors import DataLayoutError, RunFolderError
 from matsight.knobs.config import EditorConfig
-from matsight.knobs.editor import AttributeScaler, Discriminator, Editor
+from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
 from matsight.knobs.losses import LossWeights, discriminator_loss, generator_loss
 from matsight.models import read_spec
 from matsight.progress import progress
@@ -34,6 +36,7 @@ from matsight.store import RunFolder
 from matsight.training import resume
 
 CHECKPOINT = "editor.pt"
+GUIDE_BATCH = 32
 
 
 def target_attributes(a: torch.Tensor, jitter: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -118,6 +121,30 @@ def load_editor(run_dir: Path, device: str = "cpu") -> tuple[Editor, dict]:
     return editor.to(device).eval(), meta
 
 
+def fit_guide(
+    guide: nn.Module,
+    images: torch.Tensor,
+    attributes: torch.Tensor,
+    crop: int | None,
+    epochs: int,
+    generator: torch.Generator,
+) -> None:
+    """Train ``guide`` (an :class:`AttributeRegressor`) to read the scaled attributes ``[N, A]`` off random
+    ``crop`` px windows of the real tiles ``[N,1,S,S]``: ``epochs`` passes, batches of 32, Adam, MSE.
+    The editor's attribute loss then reads its edits with the frozen guide (``--guide-epochs``)."""
+    opt = torch.optim.Adam(guide.parameters(), lr=2e-3)
+    batches = max(1, len(images) // GUIDE_BATCH)
+    with progress(epochs * batches, "attribute guide") as bar:
+        for _ in range(epochs):
+            order = torch.randperm(len(images), generator=generator).to(images.device)
+            for idx in order[: batches * GUIDE_BATCH].view(batches, -1):
+                loss = F.mse_loss(guide(random_crops(images[idx], crop, generator)), attributes[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                bar.advance(info=f"MSE {loss.item():.4f}")
+
+
 def _check_attributes(table: ImageTable, config: EditorConfig) -> None:
     blank = np.isnan(table.attributes).any(axis=0)
     if blank.any():
@@ -158,15 +185,22 @@ def train_editor(config: EditorConfig, run: RunFolder) -> None:
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=(0.5, 0.999))
     gen = torch.Generator().manual_seed(config.seed)
     parts = {"editor": editor, "critic": critic, "opt_g": opt_g, "opt_d": opt_d}
+    guide = AttributeRegressor(n_attr, config.width, config.depth).to(device) if config.guide_epochs else None
+    if guide is not None:
+        parts["guide"] = guide
     step, history = 0, []
     path = run.path / CHECKPOINT
     if path.exists():
         saved = resume.read_snapshot(path, device)
-        shape = ("attributes", "image_size", "width", "depth")
+        shape = ("attributes", "image_size", "width", "depth", "guide_epochs")
         if {k: saved["progress"]["meta"].get(k) for k in shape} != {k: meta[k] for k in shape}:
-            raise RunFolderError(f"{path} was trained with other attributes/sizes: choose a new --out folder")
+            raise RunFolderError(f"{path} was trained with other attributes, sizes or guide: choose a new --out folder")
         restored = resume.restore(saved, parts, gen)
         step, history = restored["step"], restored["history"]
+    elif guide is not None:
+        fit_guide(guide, images, attrs, config.crop, config.guide_epochs, gen)
+    if guide is not None:
+        guide.eval().requires_grad_(False)
 
     def save() -> None:
         state = {"step": step, "history": history, "meta": {**meta, "history": history, "step": step}}
@@ -186,7 +220,7 @@ def train_editor(config: EditorConfig, run: RunFolder) -> None:
             opt_d.zero_grad(set_to_none=True)
             d["total"].backward()
             opt_d.step()
-            g = generator_loss(critic, editor.decode(feats, a), real, edited, b, weights)
+            g = generator_loss(critic, editor.decode(feats, a), real, edited, b, weights, guide)
             opt_g.zero_grad(set_to_none=True)
             g["total"].backward()
             opt_g.step()
