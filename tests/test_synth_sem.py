@@ -168,3 +168,20 @@ def test_design_option_of_the_command(tmp_path):
     expected = lot_attributes(list(table.index), "lhs", np.random.default_rng(0), seed=0)
     np.testing.assert_allclose(table[list(ATTRIBUTE_RANGES)], expected, atol=1e-6)
     assert json.loads((out / "ground_truth.json").read_text())["design"] == "lhs"
+
+
+def test_the_largest_grain_seed_never_gets_a_nan_height():
+    """float32 rounding makes max(r)² − r² = −1.5e-5 for the largest of these radii; the tile that drew
+    them (benchmark CPS pool, tile 1993 of 3000) crashed the k-d tree with NaN before."""
+    from matsight.synth.sem_tiles import _laguerre_labels
+
+    radii = np.array([14.4313135, 3.0], np.float32)
+    assert (radii.max() ** 2 - radii**2)[0] < 0  # the rounding this guards against
+    labels = _laguerre_labels((8, 8), np.array([[2.0, 2.0], [6.0, 6.0]], np.float32), radii)
+    assert (labels == 0).all()  # power distance: the much larger grain owns every pixel
+    tile = render_tile(
+        TileAttributes(17.936905951508884, 0.7958495333539363, 0.23493991084437643, 0.82, 0.196),
+        48,
+        np.random.default_rng([1, 1993]),
+    )
+    assert tile.shape == (48, 48)

@@ -68,7 +68,8 @@ def _laguerre_labels(shape: tuple[int, int], centres: np.ndarray, radii: np.ndar
     from scipy.spatial import cKDTree
 
     h, w = shape
-    lift = np.sqrt(radii.max() ** 2 - radii**2)
+    # ≥ 0 in exact arithmetic; float32 rounding can leave −1e-5 for the largest seed (a NaN height)
+    lift = np.sqrt(np.maximum(radii.max() ** 2 - radii**2, 0))
     tree = cKDTree(np.column_stack([centres, lift]))
     yy, xx = np.mgrid[0:h, 0:w]
     _, labels = tree.query(np.column_stack([yy.ravel(), xx.ravel(), np.zeros(h * w)]))
