@@ -32,15 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from matsight.knobs.agreement import planted_signs
 from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.pipeline import run_inverse, run_sweep, run_train
 from matsight.knobs.regressor import PropertyRegressor
+from matsight.knobs.response import rerendered_predictions
 from matsight.synth.sem import DEFAULT_COEFFICIENTS, generate_lots
-from matsight.synth.sem_tiles import TileAttributes, render_tile
 from matsight.training import TrainConfig, train
 
 
@@ -102,49 +100,10 @@ def train_and_check_editor(args, lots: Path, regressor: Path) -> None:
     )
 
 
-@torch.no_grad()
-def oracle_sweep(
-    regressor: nn.Module,
-    lots: pd.DataFrame,
-    knob: str,
-    values: np.ndarray,
-    tiles_per_lot: int = 4,
-    size: int = 96,
-    seed: int = 0,
-    batch_size: int = 64,
-) -> np.ndarray:
-    """The oracle sweep: what a regressor really does when one attribute of a synthetic lot changes.
-
-    The tiles are rendered again with one attribute changed and the same random seed (the same grains,
-    pits and cracks wherever the attribute does not decide them); the regressor's mean prediction on
-    them, as the attribute moves across the lots' range, is its true partial dependence on that
-    attribute — what a knob sweep through the editor tries to estimate.
-
-    Predictions ``[len(values), len(lots)·tiles_per_lot]`` on tiles re-rendered with ``knob`` set to
-    each of ``values`` (user units) and every other attribute at its lot's value.
-
-    ``lots``: one row per lot with the columns of :class:`TileAttributes`; ``regressor``: tiles
-    ``[N, 1, size, size]`` in [0,1] → ``[N]``. Tile ``j`` of lot ``i`` uses the random stream
-    ``(seed, i, j)`` at every value, so only the attribute differs between the levels.
-    """
-    fields = list(TileAttributes.__dataclass_fields__)
-    tiles = [(i, j) for i in range(len(lots)) for j in range(tiles_per_lot)]
-    out = np.zeros((len(values), len(tiles)))
-    for k, value in enumerate(values):
-        images = []
-        for i, j in tiles:
-            attributes = TileAttributes(**{**lots.iloc[i][fields].astype(float).to_dict(), knob: float(value)})
-            images.append(render_tile(attributes, size, np.random.default_rng([seed, i, j])))
-        batch = torch.from_numpy(np.stack(images)[:, None].astype(np.float32) / 255)
-        out[k] = np.concatenate(
-            [regressor(batch[s : s + batch_size]).cpu().numpy() for s in range(0, len(batch), batch_size)]
-        )
-    return out
-
-
 def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: int = 9) -> pd.DataFrame:
     """The regressor's true partial dependence on each attribute (MPa per the lots' full range):
-    every lot's tiles re-rendered with one attribute changed (:func:`oracle_sweep`). Columns
+    every lot's tiles re-rendered with one attribute changed
+    (:func:`~matsight.knobs.response.rerendered_predictions`). Columns
     ``attribute, lot, slope``; lot ``"all"`` is the mean over lots."""
     table = pd.read_csv(lots / "lots.csv")
     model = PropertyRegressor.from_run(regressor, args.device)
@@ -152,9 +111,7 @@ def oracle_slopes(regressor: Path, lots: Path, names: list[str], args, levels: i
     for name in names:
         values = np.linspace(table[name].min(), table[name].max(), levels)
         pred = (
-            oracle_sweep(
-                model, table, name, values, tiles_per_lot=args.oracle_tiles, size=args.tile_size, seed=args.seed + 1
-            )
+            rerendered_predictions(model, table, name, values, args.oracle_tiles, args.tile_size, seed=args.seed + 1)
             .reshape(levels, len(table), args.oracle_tiles)
             .mean(2)
         )

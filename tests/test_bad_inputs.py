@@ -604,7 +604,13 @@ OPTION_CASES = {
         "crop-above-image-size": "--crop 32",
         "measure-size-0": "--measure-size 0",
     },
-    "sweep": {"levels-0": "--levels 0", "levels-1": "--levels 1", "tiles-0": "--tiles 0", "view": "--view x"},
+    "sweep": {
+        "levels-0": "--levels 0",
+        "levels-1": "--levels 1",
+        "tiles-0": "--tiles 0",
+        "view": "--view x",
+        "response-tiles-negative": "--response-tiles -1",
+    },
     "inverse": {
         "goal-text": "--goal lots",
         "goal-nan": "--goal nan",

@@ -1,6 +1,7 @@
 """Knobs: editor/critic shapes, attribute targets, scaling, and the inverse search on an analytic stand-in."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -214,6 +215,31 @@ def test_effects_table_and_sweep_signs():
     np.testing.assert_allclose(np.diff(curve.mean(1)), -3 * 0.25, atol=1e-5)  # slope 10·(-0.3) per unit
 
 
+def test_inverse_effects_count_only_the_searches_that_reached_the_goal():
+    from matsight.knobs.inverse import InverseResult
+
+    def result(delta, converged):
+        start = np.full((len(delta), 1), 0.5)
+        zeros = np.zeros(len(delta))
+        return InverseResult(start, start + np.array(delta)[:, None], zeros, zeros, zeros, np.array(converged), 10)
+
+    # three tiles reached the goal by lowering the knob; the fourth stopped short after turning it the other way
+    table = effects_table(
+        {
+            "increase": result([-0.2, -0.4, -0.3, 0.5], [True, True, True, False]),
+            "decrease": result([0.3, 0.1], [False, False]),
+            "one": result([0.1, 0.2], [True, False]),
+        },
+        ["size"],
+        span=np.array([10.0]),
+    ).set_index("direction")
+    up = table.loc["increase"]
+    assert up["mean_delta"] == pytest.approx(-3.0) and up["n"] == 4 and up["reached"] == 3
+    assert up["ci_low"] < -3.0 < up["ci_high"] < 0 and up["converged"] == pytest.approx(3 / 4)
+    assert np.isnan(table.loc["decrease", ["mean_delta", "ci_low", "ci_high"]].astype(float)).all()
+    assert table.loc["one", "mean_delta"] == pytest.approx(1.0) and np.isnan(table.loc["one", "ci_low"])
+
+
 def test_transfer_edit_adds_the_upsampled_change_and_keeps_the_original_otherwise():
     full = torch.rand(2, 1, 16, 16) * 0.5
     small = torch.rand(2, 1, 8, 8)
@@ -256,21 +282,16 @@ def test_a_knob_passes_only_when_it_is_readable_strong_and_clean():
     assert knob_passes(slopes, r2).tolist() == [True, False, False, False, False]
 
 
-def test_oracle_sweep_renders_the_same_tiles_with_one_attribute_changed():
-    import importlib.util
-    from pathlib import Path
+class DarkFraction(nn.Module):
+    """A "regressor" that counts dark pixels: more pits, more dark pixels."""
 
-    import pandas as pd
+    def forward(self, x):
+        return (x < 0.2).float().mean((1, 2, 3))
 
-    path = Path(__file__).parents[1] / "examples" / "knobs_ground_truth.py"
-    spec = importlib.util.spec_from_file_location("knobs_ground_truth", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    oracle_sweep = example.oracle_sweep
 
-    class DarkFraction(nn.Module):  # a "regressor" that counts dark pixels
-        def forward(self, x):
-            return (x < 0.2).float().mean((1, 2, 3))
+def test_rerendered_tiles_differ_only_in_the_changed_attribute():
+
+    from matsight.knobs.response import rerendered_predictions
 
     lots = pd.DataFrame(
         [
@@ -278,13 +299,29 @@ def test_oracle_sweep_renders_the_same_tiles_with_one_attribute_changed():
             {"size": 14.0, "porosity": 0.8, "polydispersity": 0.4, "facetness": 0.3, "cracks": 1.0},
         ]
     )
-    pred = oracle_sweep(DarkFraction(), lots, "porosity", np.array([0.0, 0.6, 1.2]), tiles_per_lot=2, size=48)
+    pred = rerendered_predictions(DarkFraction(), lots, "porosity", np.array([0.0, 0.6, 1.2]), 2, 48)
     assert pred.shape == (3, 4)
     assert (pred[2] > pred[0]).all()  # more pits, more dark pixels, on every tile
-    again = oracle_sweep(DarkFraction(), lots, "porosity", np.array([0.6]), tiles_per_lot=2, size=48)
+    again = rerendered_predictions(DarkFraction(), lots, "porosity", np.array([0.6]), 2, 48)
     np.testing.assert_array_equal(again[0], pred[1])  # same random streams: same tiles
-    gaps = oracle_sweep(DarkFraction(), lots, "facetness", np.array([0.0, 1.0]), tiles_per_lot=2, size=48)
+    gaps = rerendered_predictions(DarkFraction(), lots, "facetness", np.array([0.0, 1.0]), 2, 48)
     assert (gaps[0] > gaps[1]).all()  # rounded grains pack with wider dark gaps
+
+
+def test_regressor_response_reads_generator_lots_and_nothing_else(tmp_path):
+    from matsight.knobs.response import regressor_response
+    from matsight.synth.sem import generate_lots
+
+    lots = generate_lots(tmp_path / "lots", lots=4, tiles_per_lot=1, size=48, seed=3)
+    values = {"porosity": np.linspace(0.1, 1.1, 3), "not_drawn": np.linspace(0, 1, 3)}
+    table = regressor_response(DarkFraction(), lots, values, tiles_per_lot=2)
+    assert set(table["attribute"]) == {"porosity"} and len(table) == 3
+    first = table.iloc[0]
+    assert first["slope"] > 0 and first["ci_low"] > 0 and first["lots_agreeing"] == 1.0  # every lot darkens
+    np.testing.assert_allclose(table["value"], values["porosity"])
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "lots.csv").write_text("lot,porosity\nA,0.2\n")
+    assert regressor_response(DarkFraction(), tmp_path / "plain", values) is None  # no ground_truth.json
 
 
 def test_lot_slopes_and_how_many_lots_share_the_mean_sign():
@@ -349,7 +386,6 @@ def test_truth_reads_the_regressors_lots_and_its_held_out_error(tmp_path):
 
 
 def _agreement_inputs():
-    import pandas as pd
 
     from matsight.knobs.agreement import Truth
 
@@ -406,6 +442,55 @@ def test_knob_agreement_verdicts_agree_disagree_and_not_resolved():
     # a regressor without held-out metrics resolves nothing
     unknown = knob_agreement(control, Truth(truth.effects, float("nan")), sweeps, effects)
     assert (unknown["verdict"].iloc[:4] == NOT_RESOLVED).all()
+
+
+def test_a_knob_whose_sweep_opposes_the_regressors_real_response_misreads_it():
+    from matsight.knobs.agreement import (
+        AGREES,
+        MISREADS,
+        NOT_RESOLVED,
+        agreement_summary,
+        knob_agreement,
+        trusted_knobs,
+    )
+
+    control, truth, sweeps, effects = _agreement_inputs()
+    response = pd.DataFrame(
+        [
+            ("size", -8.0, -9.5, -6.5),  # the knob's sweep shares the regressor's sign
+            ("facetness", 6.0, 5.0, 7.0),  # the knob sweeps -6.2 where the regressor rises: the edit is not facetness
+            ("polydispersity", -3.0, -4.0, -2.0),  # the sweep's interval spans zero: nothing to oppose
+        ],
+        columns=["attribute", "slope", "ci_low", "ci_high"],
+    )
+    table = knob_agreement(control, truth, sweeps, effects, response).set_index("knob")
+    assert table.loc["facetness", "verdict"] == MISREADS  # checked before the planted effect's resolution
+    assert "opposite to the regressor's real response +6.00 [+5.00, +7.00]" in table.loc["facetness", "reason"]
+    assert table.loc["size", "verdict"] == AGREES and table.loc["polydispersity", "verdict"] == NOT_RESOLVED
+    assert table.loc["size", "response_slope"] == -8.0 and np.isnan(table.loc["porosity", "response_slope"])
+    assert trusted_knobs(table.reset_index()) == ["size", "porosity", "polydispersity"]  # passing, not misreading
+    assert "facetness MISREADS THE REGRESSOR (sweep -6.2 [-7, -5]; real response +6 [+5, +7])" in agreement_summary(
+        table.reset_index()
+    )
+    flipped = response.assign(
+        slope=lambda t: -t["slope"], ci_low=lambda t: -t["ci_high"], ci_high=lambda t: -t["ci_low"]
+    )
+    again = knob_agreement(control, truth, sweeps, effects, flipped).set_index("knob")
+    assert again.loc["size", "verdict"] == MISREADS and again.loc["facetness", "verdict"] == NOT_RESOLVED
+    failing = knob_agreement({**control, "passes": [True, True, False, True, True]}, truth, sweeps, effects, response)
+    assert failing.set_index("knob").loc["facetness", "verdict"] != MISREADS  # a failing knob is not checked
+
+
+def test_an_inverse_direction_no_search_reached_gives_no_answer():
+    from matsight.knobs.agreement import AGREES, knob_agreement
+
+    control, truth, sweeps, effects = _agreement_inputs()
+    unreached = effects.copy()
+    unreached.loc[unreached["direction"] == "decrease", ["mean_delta", "ci_low", "ci_high"]] = np.nan
+    table = knob_agreement(control, truth, sweeps, unreached).set_index("knob")
+    assert table.loc["size", "verdict"] == AGREES and np.isnan(table.loc["size", "inverse_decrease"])
+    # porosity's only disagreeing answer was its decrease search: without it the sweep and increase agree
+    assert table.loc["porosity", "verdict"] == AGREES
 
 
 def test_agreement_summary_shows_a_disagreement_with_its_numbers():

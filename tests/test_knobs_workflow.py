@@ -151,7 +151,9 @@ def test_train_resumes_and_cli_writes_tables(setup, capsys):
     assert {"mean_delta", "ci_low", "ci_high"} <= set(effects.columns)
     assert set(effects["direction"]) == {"increase", "decrease"} and len(effects) == 6
     assert (effects["view"] == "transfer").all()  # auto: the 32 px editor is smaller than the regressor's 40 px
-    assert (effects["ci_low"] <= effects["mean_delta"]).all() and (effects["mean_delta"] <= effects["ci_high"]).all()
+    reached = effects[effects["reached"] > 1]  # means and intervals over the searches that reached the goal
+    assert (reached["ci_low"] <= reached["mean_delta"]).all() and (reached["mean_delta"] <= reached["ci_high"]).all()
+    assert effects.loc[effects["reached"] == 0, "mean_delta"].isna().all()
     assert (inverse / "figures" / "inverse_tiles.png").exists()
     section = json.loads((sweep / "report_sections" / "knobs-sweep.json").read_text())
     assert "lots sharing the sweep's sign size" in section["metrics"]
@@ -205,7 +207,8 @@ def test_another_regressor_and_chosen_knobs_write_to_their_own_folder(setup, edi
     assert res.exit_code == 0, res.output
     effects = pd.read_csv(out / "tables" / "inverse_effects.csv")
     assert effects.set_index("attribute")["free"].to_dict() == {"size": False, "porosity": True}
-    assert (effects.loc[effects["attribute"] == "size", "mean_delta"] == 0).all()
+    size = effects[(effects["attribute"] == "size") & (effects["reached"] > 0)]
+    assert (size["mean_delta"] == 0).all()
     assert json.loads((out / "manifest.json").read_text())["arguments"]["regressor"] == str(tmp_path / "other")
     assert not (editor / "inverse").exists()  # the editor run is left alone
     other = run_sweep(
@@ -292,7 +295,7 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
 
     from matsight.demo import DemoContext
     from matsight.knobs import demo, pipeline
-    from matsight.knobs.agreement import NOT_CHECKED
+    from matsight.knobs.agreement import MISREADS, NOT_CHECKED
     from matsight.training.demo import TrainedRegressor
 
     root, lots = setup
@@ -317,7 +320,8 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
     effects = pd.read_csv(editor / "inverse" / "tables" / "inverse_effects.csv")
     assert (effects["view"] == "edit").all()
     free = effects.groupby("attribute", sort=False)["free"].first()
-    assert free.tolist() == ([True, False, False, False] if first_passes else [True] * 4)
+    trusted = first_passes and agreement.loc["size", "verdict"] != MISREADS  # passes and reads the regressor
+    assert free.tolist() == ([True, False, False, False] if trusted else [True] * 4)
     section = json.loads((editor / "inverse" / "report_sections" / "knobs-inverse.json").read_text())
     assert section["metrics"]["knobs turned by the inverse search"] == ", ".join(free.index[free])
     assert ctx.report_runs == [editor, editor / "sweep", editor / "inverse"]
@@ -326,17 +330,19 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
     assert agreement.loc["size", "planted_sign"] == -1  # default coefficients: CPS falls as grains grow
     assert (agreement["verdict"].iloc[1:] == NOT_CHECKED).all()
     assert agreement.loc["size", "verdict"] in (
-        ("agrees", "disagrees", "not resolved") if first_passes else (NOT_CHECKED,)
+        ("agrees", "disagrees", "not resolved", MISREADS) if first_passes else (NOT_CHECKED,)
     )
+    assert agreement["response_slope"].notna().all()  # the regressor's real response to every knob
     sweep_section = json.loads((editor / "sweep" / "report_sections" / "knobs-sweep.json").read_text())
-    assert "tables/knob_agreement.csv" in sweep_section["tables"]
+    assert {"tables/knob_agreement.csv", "tables/regressor_response.csv"} <= set(sweep_section["tables"])
     assert sweep_section["metrics"]["ground truth porosity"] == "not checked (fails the control check)"
     headlines = dict(ctx.headlines)
-    counts = headlines["passing knobs vs ground_truth.json"]  # e.g. "1 agrees, 0 disagrees, 0 not resolved"
+    counts = headlines["passing knobs vs ground_truth.json"]  # e.g. "1 agrees, 0 disagrees, 0 not resolved, 0 mis…"
     assert sum(int(part.split()[0]) for part in counts.split(", ")) == int(first_passes)
     console = ctx.console.export_text()
     assert "passing knobs vs the lots' ground_truth.json: " in console
-    assert (f"size {agreement.loc['size', 'verdict']}" in console.replace("DISAGREES", "disagrees")) == first_passes
+    shown = console.replace("DISAGREES", "disagrees").replace("MISREADS THE REGRESSOR", MISREADS)
+    assert (f"size {agreement.loc['size', 'verdict']}" in shown) == first_passes
 
 
 def test_sweep_and_inverse_runs_write_manifest_section_and_agreement_and_rerun(editor, tmp_path):
@@ -355,6 +361,18 @@ def test_sweep_and_inverse_runs_write_manifest_section_and_agreement_and_rerun(e
         # the regressor's lots have a ground truth and it has held-out metrics: its answers are compared
         agreement = pd.read_csv(folder / "tables" / "knob_agreement.csv")
         assert agreement["knob"].tolist() == ["size", "porosity"] and agreement["resolution"].eq(0.1).all()
+    # the lots come from the generator: the sweep also measures the regressor's real response to each knob
+    response = pd.read_csv(tmp_path / "s" / "tables" / "regressor_response.csv")
+    assert response["attribute"].tolist() == ["size", "size", "porosity", "porosity"]
+    sweeps = pd.read_csv(tmp_path / "s" / "tables" / "knob_sweeps.csv")
+    np.testing.assert_allclose(response["value"], sweeps["value"])  # at the sweep's own knob values
+    agreement = pd.read_csv(tmp_path / "s" / "tables" / "knob_agreement.csv").set_index("knob")
+    assert agreement.loc["size", "response_slope"] == pytest.approx(response["slope"].iloc[0])
+    section = json.loads((tmp_path / "s" / "report_sections" / "knobs-sweep.json").read_text())
+    assert "the regressor's real response to porosity (re-rendered tiles, per range)" in section["metrics"]
+    skipped = run_sweep(SweepConfig(out=tmp_path / "s0", editor=editor, levels=2, tiles=2, response_tiles=0))
+    assert not (skipped.path / "tables" / "regressor_response.csv").exists()
+    assert pd.read_csv(skipped.path / "tables" / "knob_agreement.csv")["response_slope"].isna().all()
 
 
 def test_a_failing_workflow_marks_its_run_failed(setup, editor, tmp_path):

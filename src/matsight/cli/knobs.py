@@ -131,10 +131,16 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         regressor: Path = typer.Option(None, help=REGRESSOR_HELP),
         out: Path = typer.Option(None, help=_out_help("sweep")),
         view: str = typer.Option("auto", help=VIEW_HELP),
+        response_tiles: int = typer.Option(
+            2,
+            help="On lots made by `matsight synth sem`: tiles per lot re-rendered with one attribute changed, "
+            "for the regressor's real response that every knob's sweep is checked against (0: skip).",
+        ),
         device: str = typer.Option("auto"),
         overwrite: bool = OVERWRITE,
     ) -> None:
-        """Forward sensitivity of every knob: tables/knob_sweeps.csv, knob_sweep_lots.csv and figures in OUT."""
+        """Forward sensitivity of every knob: tables/knob_sweeps.csv, knob_sweep_lots.csv and figures in OUT
+        (on generator lots also regressor_response.csv)."""
         from matsight.knobs.config import SweepConfig
         from matsight.knobs.pipeline import run_sweep
         from matsight.utils import resolve_device
@@ -146,6 +152,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             tiles=tiles,
             regressor=regressor,
             view=view,
+            response_tiles=response_tiles,
             device=str(resolve_device(device)),
         )
         _check_regressor(regressor)
@@ -211,8 +218,11 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         done = run_inverse(config)
         table = done.read_table("inverse_effects")
         for row in table[table["free"]].itertuples():
-            typer.echo(
-                f"{row.direction:8s} {row.attribute:15s} {row.mean_delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
+            answer = (
+                f"{row.mean_delta:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}] ({row.reached} of {row.n} reached)"
+                if row.reached
+                else f"no search of {row.n} reached the goal"
             )
+            typer.echo(f"{row.direction:8s} {row.attribute:15s} {answer}")
         _verdicts(done.path)
         typer.echo(f"inverse search written to {done.path}")

@@ -7,14 +7,25 @@ the knobs workflow answered for every knob that passed the control check: the sw
 inverse search's mean ΔA (for "increase" it must have the planted sign, for "decrease" the opposite
 one), each with its 95 % interval.
 
+Given the regressor's real response to each attribute (:mod:`matsight.knobs.response`: tiles
+re-rendered by the generator with only that attribute changed), a knob is first checked against the
+regressor itself: a knob whose sweep has the sign opposite to that response *misreads the
+regressor* — its edit is not what the regressor reads as the attribute, whatever the attribute
+measurer of the control check says — and it is not compared with the planted effect at all.
+
 Verdicts (column ``verdict``, the why in ``reason``):
 
+- ``misreads the regressor``: the sweep's interval and the real response's lie on opposite sides
+  of zero; the knob's answers are not findings about the regressor, and an inverse search should not
+  turn it (:func:`trusted_knobs`);
 - ``agrees``: every answer's interval lies on the planted side of zero;
 - ``disagrees``: an answer's interval lies on the other side — the knob answers through something
   other than its attribute, and its answers are not findings about that attribute;
 - ``not resolved``: the planted effect is smaller than the regressor can resolve (below
   :data:`RESOLUTION_FACTOR` × its held-out RMSE: a regressor that errs by more than the effect need not
-  have learnt its sign), or an answer's interval spans zero; neither agreement nor disagreement;
+  have learnt its sign), or an answer's interval spans zero; neither agreement nor disagreement. An
+  inverse answer counts over the tiles (or lots) whose search reached the goal; a direction no
+  search reached gives no answer;
 - ``not checked``: the knob fails the control check (its answers are not about its attribute in the
   first place), the lots plant nothing for it, or the search did not turn it.
 """
@@ -33,6 +44,7 @@ import pandas as pd
 from matsight.synth.sem import CPS_SCALE, unit_features
 
 AGREES, DISAGREES, NOT_RESOLVED, NOT_CHECKED = "agrees", "disagrees", "not resolved", "not checked"
+MISREADS = "misreads the regressor"
 DIRECTION_SIGN = {"increase": 1, "decrease": -1}
 # label, value column and interval prefix of each answer in a knob_agreement table
 ANSWERS = (
@@ -122,7 +134,7 @@ def verdict(passes: bool, effect: float, resolution: float, answers: list[tuple[
             f"({RESOLUTION_FACTOR:g} × its held-out RMSE)"
         )
     if not answers:
-        return NOT_CHECKED, "not turned by the inverse search"
+        return NOT_CHECKED, "no answer to compare: not swept, not turned by the inverse search or its goal not reached"
     wanted = np.sign(effect)
     signs = [(_interval_sign(low, high), direction * wanted) for direction, low, high in answers]
     if any(s != 0 and s != w for s, w in signs):
@@ -133,17 +145,24 @@ def verdict(passes: bool, effect: float, resolution: float, answers: list[tuple[
 
 
 def knob_agreement(
-    control: Mapping, truth: Truth, sweeps: pd.DataFrame | None = None, effects: pd.DataFrame | None = None
+    control: Mapping,
+    truth: Truth,
+    sweeps: pd.DataFrame | None = None,
+    effects: pd.DataFrame | None = None,
+    response: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per knob: ``knob, passes, planted_effect, planted_sign, resolution``, the answers
     (``sweep_slope, sweep_low, sweep_high``; ``inverse_<direction>`` with ``_low``/``_high``; NaN when
-    not given or not turned), ``verdict, reason`` (:func:`verdict`).
+    not given, not turned or never reached), the regressor's real response (``response_slope,
+    response_low, response_high``; NaN when not given), ``verdict, reason`` (module docstring).
 
     ``control``: ``knob_control.json`` (``names``, ``passes``); ``sweeps``: ``knob_sweeps.csv``
     (``attribute, slope, ci_low, ci_high``); ``effects``: ``inverse_effects.csv`` (``attribute,
-    direction, mean_delta, ci_low, ci_high, free``). Give either or both.
+    direction, mean_delta, ci_low, ci_high, free``); ``response``: ``regressor_response.csv`` (the
+    layout of ``sweeps``). Give any of them.
     """
-    sweep_rows = sweeps.groupby("attribute", sort=False).first() if sweeps is not None else None
+    sweep_rows = _first_rows(sweeps)
+    response_rows = _first_rows(response)
     turned = None
     if effects is not None:
         turned = effects[effects["free"].astype(bool)].set_index(["attribute", "direction"])
@@ -156,25 +175,52 @@ def knob_agreement(
             "planted_effect": effect,
             "planted_sign": float(np.sign(effect)) if math.isfinite(effect) else math.nan,
             "resolution": truth.resolution,
-            "sweep_slope": math.nan,
-            "sweep_low": math.nan,
-            "sweep_high": math.nan,
         }
-        answers = []
-        if sweep_rows is not None:
-            s = sweep_rows.loc[name]
-            row.update(sweep_slope=float(s["slope"]), sweep_low=float(s["ci_low"]), sweep_high=float(s["ci_high"]))
-            answers.append((1, row["sweep_low"], row["sweep_high"]))
+        for prefix, table in (("sweep", sweep_rows), ("response", response_rows)):
+            found = table is not None and name in table.index
+            for suffix, column in (("slope", "slope"), ("low", "ci_low"), ("high", "ci_high")):
+                row[f"{prefix}_{suffix}"] = float(table.loc[name, column]) if found else math.nan
+        answers = [(1, row["sweep_low"], row["sweep_high"])]
         for direction, sign in DIRECTION_SIGN.items():
             found = turned is not None and (name, direction) in turned.index
             e = turned.loc[(name, direction)] if found else None
             for suffix, column in (("", "mean_delta"), ("_low", "ci_low"), ("_high", "ci_high")):
                 row[f"inverse_{direction}{suffix}"] = float(e[column]) if found else math.nan
-            if found:
-                answers.append((sign, float(e["ci_low"]), float(e["ci_high"])))
-        row["verdict"], row["reason"] = verdict(bool(passes), effect, truth.resolution, answers)
+            answers.append((sign, row[f"inverse_{direction}_low"], row[f"inverse_{direction}_high"]))
+        answers = [a for a in answers if math.isfinite(a[1]) and math.isfinite(a[2])]
+        misread = _misreads(row) if passes else None
+        if misread:
+            row["verdict"], row["reason"] = MISREADS, misread
+        else:
+            row["verdict"], row["reason"] = verdict(bool(passes), effect, truth.resolution, answers)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _first_rows(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Per attribute of a sweep-layout table its first row (slope and interval repeat over the levels)."""
+    return None if table is None else table.groupby("attribute", sort=False).first()
+
+
+def _misreads(row: Mapping) -> str | None:
+    """Why the knob of an agreement row misreads the regressor (sweep and real response on opposite sides
+    of zero), else ``None``."""
+    sweep = _interval_sign(row["sweep_low"], row["sweep_high"])
+    real = _interval_sign(row["response_low"], row["response_high"])
+    if sweep == 0 or real == 0 or sweep == real:
+        return None
+    return (
+        f"its sweep {row['sweep_slope']:+.2f} [{row['sweep_low']:+.2f}, {row['sweep_high']:+.2f}] has the sign "
+        f"opposite to the regressor's real response {row['response_slope']:+.2f} [{row['response_low']:+.2f}, "
+        f"{row['response_high']:+.2f}] to tiles re-rendered with only {row['knob']} changed: the edit is not what "
+        f"the regressor reads as {row['knob']}"
+    )
+
+
+def trusted_knobs(table: pd.DataFrame) -> list[str]:
+    """The knobs of a :func:`knob_agreement` table whose answers are about the regressor: they pass the
+    control check and do not misread the regressor."""
+    return table.loc[table["passes"] & (table["verdict"] != MISREADS), "knob"].tolist()
 
 
 def agreement_summary(table: pd.DataFrame) -> str:
@@ -188,6 +234,12 @@ def agreement_summary(table: pd.DataFrame) -> str:
     for row in passing.itertuples():
         if row.verdict == AGREES:
             parts.append(f"{row.knob} agrees")
+        elif row.verdict == MISREADS:
+            parts.append(
+                f"{row.knob} MISREADS THE REGRESSOR (sweep {row.sweep_slope:+.3g} [{row.sweep_low:+.3g}, "
+                f"{row.sweep_high:+.3g}]; real response {row.response_slope:+.3g} [{row.response_low:+.3g}, "
+                f"{row.response_high:+.3g}])"
+            )
         elif row.verdict != DISAGREES:
             parts.append(f"{row.knob} {row.verdict} ({row.reason})")
         else:

@@ -114,7 +114,9 @@ class SweepConfig(WorkflowConfig):
     ``levels``: knob values from the lowest to the highest of the lots; ``tiles``: held-out tiles,
     spread over the lots; ``pair``: the two knobs of the 2-D figure (indices); ``regressor``: judge the
     edits with this regression run instead of the editor's own; ``view``: what the regressor reads
-    (:func:`~matsight.knobs.transfer.choose_view`).
+    (:func:`~matsight.knobs.transfer.choose_view`); ``response_tiles``: when the regressor's lots come
+    from the generator, tiles per lot it re-renders with one attribute changed for the regressor's real
+    response (:mod:`~matsight.knobs.response`; 0: none).
     """
 
     editor: Path
@@ -123,6 +125,7 @@ class SweepConfig(WorkflowConfig):
     pair: tuple[int, int] = (0, 1)
     regressor: Path | None = None
     view: str = "auto"
+    response_tiles: int = 2
     device: str = "cpu"
 
     command: ClassVar[str] = "knobs sweep"
@@ -132,6 +135,7 @@ class SweepConfig(WorkflowConfig):
         _paths(self, "out", "editor", "regressor")
         options.at_least("--levels", self.levels, 2, " (a sweep needs two ends)")
         options.at_least("--tiles", self.tiles, 1)
+        options.at_least("--response-tiles", self.response_tiles, 0)
         options.one_of("--view", self.view, VIEWS)
         object.__setattr__(self, "pair", tuple(self.pair))
 

@@ -2,19 +2,30 @@
 
 Trains the editor at the regressor's input size on random windows of the tiles
 (:data:`DEMO_PRESETS`), measures control and cross-talk with an independent attribute measurer,
-sweeps every knob and runs the inverse search for ±10 % of the predicted CPS — over the knobs that
-pass the control check when any does, else over all knobs (the report says which). The regressor
-reads the edited tiles themselves. Last, every passing knob's sweep and inverse answers are compared
-with the effects planted in the lots' ``ground_truth.json`` (:mod:`matsight.knobs.agreement`); the
-console and the report say where they agree, disagree, or where the planted effect is too small for
-the regressor to resolve.
+sweeps every knob next to the regressor's real response to each attribute (tiles re-rendered by the
+generator, :mod:`matsight.knobs.response`), and runs the inverse search for ±10 % of the predicted
+CPS over the trusted knobs — those that pass the control check and do not misread the regressor —
+or over all knobs when none is trusted (the report says which). The regressor reads the edited
+tiles themselves. Last, every passing knob's sweep and inverse answers are compared with the effects
+planted in the lots' ``ground_truth.json`` (:mod:`matsight.knobs.agreement`); the console and the
+report say where a knob misreads the regressor, where its answers agree or disagree with the planted
+effect, or where that effect is too small for the regressor to resolve.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from matsight.knobs.agreement import AGREES, DISAGREES, NOT_RESOLVED, Truth, agreement_summary, knob_agreement
+from matsight.knobs.agreement import (
+    AGREES,
+    DISAGREES,
+    MISREADS,
+    NOT_RESOLVED,
+    Truth,
+    agreement_summary,
+    knob_agreement,
+    trusted_knobs,
+)
 from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.pipeline import read_control, run_inverse, run_sweep, run_train
 from matsight.models import read_spec
@@ -69,16 +80,17 @@ def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
     )
     control = read_control(editor.path)
     sweep = run_sweep(SweepConfig(out=editor.path / "sweep", editor=editor.path, **common, **preset["sweep"]))
-    knobs = "passing" if any(control["passes"]) else "all"
+    sweeps, response = sweep.read_table("knob_sweeps"), sweep.read_table("regressor_response")
+    truth = Truth.read(lots / "ground_truth.json", regressor)
+    knobs = tuple(trusted_knobs(knob_agreement(control, truth, sweeps, response=response))) or "all"
     inverse = run_inverse(
         InverseConfig(
             out=editor.path / "inverse", editor=editor.path, goal="+10%", knobs=knobs, **common, **preset["inverse"]
         )
     )
     ctx.report_runs += [editor.path, sweep.path, inverse.path]
-    sweeps = sweep.read_table("knob_sweeps")
     effects = inverse.read_table("inverse_effects")
-    agreement = knob_agreement(control, Truth.read(lots / "ground_truth.json", regressor), sweeps, effects)
+    agreement = knob_agreement(control, truth, sweeps, effects, response)
     _print(ctx, control, sweeps, effects, agreement)
     passing = agreement[agreement["passes"]]
     counts = passing["verdict"].value_counts()
@@ -86,7 +98,7 @@ def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
     ctx.headlines.append(
         (
             "passing knobs vs ground_truth.json",
-            ", ".join(f"{int(counts.get(v, 0))} {v}" for v in (AGREES, DISAGREES, NOT_RESOLVED)),
+            ", ".join(f"{int(counts.get(v, 0))} {v}" for v in (AGREES, DISAGREES, NOT_RESOLVED, MISREADS)),
         )
     )
     ctx.headlines.append(("editor held-out reconstruction L1", f"{control['reconstruction_l1']:.4f}"))
@@ -99,18 +111,28 @@ def _print(ctx, control: dict, sweeps: pd.DataFrame, effects: pd.DataFrame, agre
     verdict = agreement.set_index("knob")
     for i, name in enumerate(control["names"]):
         passes = control["passes"][i]
-        inverse = (
-            f"inverse ΔA for +10 %: {up.loc[name, 'mean_delta']:+.3f} "
-            f"[{up.loc[name, 'ci_low']:+.3f}, {up.loc[name, 'ci_high']:+.3f}]"
-            if up.loc[name, "free"]
-            else "not turned by the inverse search"
+        row = verdict.loc[name]
+        real = (
+            f"the regressor's real response {row['response_slope']:+.2f} [{row['response_low']:+.2f}, "
+            f"{row['response_high']:+.2f}], "
+            if pd.notna(row["response_slope"])
+            else ""
         )
-        truth = f"; {_verdict_text(verdict.loc[name])}" if passes else ""
+        turned = up.loc[name]
+        inverse = (
+            "not turned by the inverse search"
+            if not turned["free"]
+            else f"inverse search for +10 %: reached by no tile of {turned['n']}"
+            if turned["reached"] == 0
+            else f"inverse ΔA for +10 %: {turned['mean_delta']:+.3f} [{turned['ci_low']:+.3f}, "
+            f"{turned['ci_high']:+.3f}] ({turned['reached']} of {turned['n']} tiles reached it)"
+        )
+        truth = f"; {_verdict_text(row)}" if passes else ""
         ctx.console.print(
             f"knob {name}: control slope {control['slopes'][i][i]:+.2f} ({'passes' if passes else 'fails'}), "
             f"sweep slope {first.loc[name, 'slope']:+.2f} [{first.loc[name, 'ci_low']:+.2f}, "
             f"{first.loc[name, 'ci_high']:+.2f}] MPa/range (sign shared by {first.loc[name, 'lots_agreeing']:.0%} "
-            f"of lots), " + inverse + truth
+            f"of lots), " + real + inverse + truth
         )
     ctx.console.print("passing knobs vs the lots' ground_truth.json: " + agreement_summary(agreement))
 
@@ -118,6 +140,8 @@ def _print(ctx, control: dict, sweeps: pd.DataFrame, effects: pd.DataFrame, agre
 def _verdict_text(row: pd.Series) -> str:
     if row["verdict"] == DISAGREES:
         return "DISAGREES with ground_truth.json: not a finding"
+    if row["verdict"] == MISREADS:
+        return f"MISREADS THE REGRESSOR, its answers are not findings ({row['reason']})"
     if row["verdict"] == AGREES:
         return "agrees with ground_truth.json"
     return f"{row['verdict']} against ground_truth.json ({row['reason']})"

@@ -12,16 +12,22 @@ from matsight.report.style import DIVERGING_CMAP, OKABE_ITO, SEQUENTIAL_CMAP, sa
 
 
 @styled
-def sweep_figure(table: pd.DataFrame, path: Path, ylabel: str) -> Path:
-    """One panel per attribute: mean prediction vs knob value (user units) with the 10–90 % band over tiles."""
+def sweep_figure(table: pd.DataFrame, path: Path, ylabel: str, response: pd.DataFrame | None = None) -> Path:
+    """One panel per attribute: mean prediction vs knob value (user units) with the 10–90 % band over tiles;
+    given the regressor's real response (:mod:`~matsight.knobs.response`, same layout), its mean dashed."""
     names = list(dict.fromkeys(table["attribute"]))
     fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.4), sharey=True, squeeze=False)
     for ax, name, colour in zip(axes[0], names, OKABE_ITO):
         t = table[table["attribute"] == name]
         ax.fill_between(t["value"], t["low"], t["high"], color=colour, alpha=0.25, label="10–90 % of tiles")
-        ax.plot(t["value"], t["mean"], color=colour, lw=2, label="mean")
+        ax.plot(t["value"], t["mean"], color=colour, lw=2, label="knob sweep, mean")
+        title = f"knob slope {t['slope'].iloc[0]:+.2f} per range"
+        real = None if response is None else response[response["attribute"] == name]
+        if real is not None and len(real):
+            ax.plot(real["value"], real["mean"], color="black", lw=1.2, ls="--", label="re-rendered tiles, mean")
+            title += f"\nreal response {real['slope'].iloc[0]:+.2f}"
         ax.set_xlabel(name)
-        ax.set_title(f"slope {t['slope'].iloc[0]:+.2f} per range", fontsize=8)
+        ax.set_title(title, fontsize=8)
     axes[0, 0].set_ylabel(ylabel)
     axes[0, 0].legend(fontsize=7, frameon=False)
     return save_figure(fig, path)

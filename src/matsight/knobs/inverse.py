@@ -252,21 +252,26 @@ def effects_table(
     free: np.ndarray | None = None,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Mean ΔA per attribute and direction with a t confidence interval, in user units (ΔA01·span).
+    """Mean ΔA per attribute and direction with a t confidence interval, in user units (ΔA01·span), over
+    the tiles (or lots) whose search reached the goal: where a search stopped short, its ΔA is where
+    it gave up, not an answer (NaN when no search reached the goal; the interval NaN below two).
 
     ``results``: direction (``increase``/``decrease``) → result; ``free``: bool ``[A]``, which knobs
     the search could turn (all by default). Columns ``attribute, direction, mean_delta, ci_low,
-    ci_high, n, converged, free``.
+    ci_high, n`` (searched), ``reached`` (how many reached the goal), ``converged`` (their fraction),
+    ``free``.
     """
     free = np.ones(len(names), bool) if free is None else np.asarray(free, bool)
     rows = []
     for direction, res in results.items():
-        delta = res.delta * np.asarray(span)[None, :]
-        n = len(delta)
+        delta = (res.delta * np.asarray(span)[None, :])[np.asarray(res.converged, bool)]
+        reached = len(delta)
         for j, name in enumerate(names):
-            mean = float(delta[:, j].mean())
-            sem = float(delta[:, j].std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-            half = float(stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1)) * sem)
+            mean = float(delta[:, j].mean()) if reached else float("nan")
+            half = float("nan")
+            if reached > 1:
+                sem = float(delta[:, j].std(ddof=1) / np.sqrt(reached))
+                half = float(stats.t.ppf(0.5 + confidence / 2, reached - 1) * sem)
             rows.append(
                 {
                     "attribute": name,
@@ -274,7 +279,8 @@ def effects_table(
                     "mean_delta": mean,
                     "ci_low": mean - half,
                     "ci_high": mean + half,
-                    "n": n,
+                    "n": len(res.delta),
+                    "reached": reached,
                     "converged": float(res.converged.mean()),
                     "free": bool(free[j]),
                 }

@@ -3,7 +3,8 @@
 - :func:`run_train` (``matsight knobs train``): train the editor (resumable), train the independent
   attribute measurer and measure each knob's control (``knob_control.json``), report section.
 - :func:`run_sweep` (``matsight knobs sweep``): turn every knob across its range on held-out tiles
-  spread over the lots (``tables/knob_sweeps.csv``, each lot's slope in ``knob_sweep_lots.csv``).
+  spread over the lots (``tables/knob_sweeps.csv``, each lot's slope in ``knob_sweep_lots.csv``; on generator lots
+  the regressor's real response to each attribute in ``regressor_response.csv``).
 - :func:`run_inverse` (``matsight knobs inverse``): the inverse search (``tables/inverse_effects.csv``,
   each tile's or lot's answer in ``inverse_answers.csv``).
 
@@ -31,6 +32,7 @@ from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
 from matsight.knobs.regressor import PropertyRegressor
+from matsight.knobs.response import regressor_response
 from matsight.knobs.sweep import lot_slopes, summarise_sweeps, sweep_knob, sweep_pair
 from matsight.knobs.train_editor import (
     editor_intensity,
@@ -184,7 +186,10 @@ def run_sweep(config: SweepConfig) -> RunFolder:
         run.write_table("knob_sweeps", table)
         run.write_table("knob_sweep_lots", per_lot)
         label = f"predicted {regressor.name}"
-        figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label)
+        response = _response(config, meta, regressor, user)
+        if response is not None:
+            run.write_table("regressor_response", response)
+        figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label, response)
         if len(names) > 1:
             pair, coarse = config.pair, np.linspace(0, 1, 5)
             full = None if held.full is None else held.full[:16]
@@ -192,7 +197,7 @@ def run_sweep(config: SweepConfig) -> RunFolder:
             u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
             axes = (names[pair[0]], names[pair[1]])
             figures.heatmap_figure(grid, u, v, axes, run.figure_path("knob_pair.png"), label)
-        _write_agreement(run, config, meta, sweeps=table)
+        _write_agreement(run, config, meta, sweeps=table, response=response)
         section.write_sweep_section(run)
         return run
 
@@ -280,17 +285,28 @@ def run_inverse(config: InverseConfig) -> RunFolder:
     return execute(config, body)
 
 
+def _response(config: SweepConfig, meta: dict, regressor: PropertyRegressor, user: dict) -> pd.DataFrame | None:
+    """The regressor's real response to every knob (:mod:`~matsight.knobs.response`) when its lots come from
+    the generator and ``config.response_tiles`` > 0, else ``None``."""
+    path = ground_truth_of(config.regressor or Path(meta["regressor"]))
+    if path is None or config.response_tiles == 0:
+        return None
+    return regressor_response(regressor, path.parent, user, config.response_tiles)
+
+
 def _write_agreement(
     run: RunFolder,
     config: SweepConfig | InverseConfig,
     meta: dict,
     sweeps: pd.DataFrame | None = None,
     effects: pd.DataFrame | None = None,
+    response: pd.DataFrame | None = None,
 ) -> None:
     """``tables/knob_agreement.csv`` when the regressor's lots have a ground truth (else nothing)."""
     truth = _truth(config, meta)
     if truth is not None:
-        run.write_table("knob_agreement", knob_agreement(read_control(config.editor), truth, sweeps, effects))
+        table = knob_agreement(read_control(config.editor), truth, sweeps, effects, response)
+        run.write_table("knob_agreement", table)
 
 
 @torch.no_grad()

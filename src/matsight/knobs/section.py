@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from matsight.knobs.agreement import DISAGREES, RESOLUTION_FACTOR, agreement_summary
+from matsight.knobs.agreement import DISAGREES, MISREADS, RESOLUTION_FACTOR, agreement_summary
 from matsight.report import ORDER, Section, write_section
 from matsight.store import RunFolder
 
 VIEW_TEXT = {"edit": "the edited tile", "transfer": "the real tile plus the edit"}
 AGREEMENT_TEXT = (
-    "The regressor was trained on synthetic lots with a ground_truth.json, so every passing knob's "
+    "The regressor was trained on synthetic lots with a ground_truth.json. A passing knob whose sweep has the "
+    "sign opposite to the regressor's real response to its attribute (regressor_response.csv: tiles "
+    "re-rendered by the generator with only that attribute changed) misreads the regressor: its edit is not "
+    "what the regressor reads as the attribute, and its answers are not findings. Every other passing knob's "
     "answers are compared with the planted effect of its attribute (knob_agreement.csv): a knob agrees "
     "when every answer's 95 % interval lies on the planted side of zero, disagrees when one lies on the "
     "other side (it answers through something other than its attribute: not a finding about it), and is "
@@ -38,7 +41,7 @@ def _agreement_metrics(run: RunFolder) -> dict[str, str]:
     agreement = pd.read_csv(path)
     metrics = {"passing knobs vs the lots' ground truth": agreement_summary(agreement)}
     for row in agreement.itertuples():
-        verdict = f"{row.verdict.upper()}: not a finding" if row.verdict == DISAGREES else row.verdict
+        verdict = f"{row.verdict.upper()}: not a finding" if row.verdict in (DISAGREES, MISREADS) else row.verdict
         metrics[f"ground truth {row.knob}"] = f"{verdict} ({row.reason})"
     return metrics
 
@@ -84,6 +87,12 @@ def write_sweep_section(run: RunFolder) -> Path:
             f"{row['slope']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]"
         )
         metrics[f"lots sharing the sweep's sign {name}"] = round(float(row["lots_agreeing"]), 2)
+    response = run.path / "tables" / "regressor_response.csv"
+    if response.exists():
+        for name, row in pd.read_csv(response).groupby("attribute", sort=False).first().iterrows():
+            metrics[f"the regressor's real response to {name} (re-rendered tiles, per range)"] = (
+                f"{row['slope']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]"
+            )
     metrics.update(_agreement_metrics(run))
     text = (
         "Sweeps show the regressor's prediction as one knob turns across the lots' range, the other attributes "
@@ -100,7 +109,7 @@ def write_sweep_section(run: RunFolder) -> Path:
             title="Attribute knobs: sweeps",
             text=text,
             figures=_figures(run, ("knob_sweeps.png", "knob_pair.png")),
-            tables=_tables(run, ("knob_agreement", "knob_sweeps")),
+            tables=_tables(run, ("knob_agreement", "knob_sweeps", "regressor_response")),
             metrics=metrics,
             order=ORDER["knobs"] + 1,
         ),
@@ -121,7 +130,7 @@ def write_inverse_section(run: RunFolder) -> Path:
     text = (
         "The inverse table gives the mean attribute change (user units, 95 % interval) that the search (Liu, "
         "Kailkhura et al., Eq. 2) found to raise or lower the prediction of each tile (or each lot: --per lot), "
-        "turning only the knobs listed below."
+        "turning only the knobs listed below, over the tiles (or lots) whose search reached the goal."
     )
     if "passing knobs vs the lots' ground truth" in metrics:
         text += " " + AGREEMENT_TEXT
