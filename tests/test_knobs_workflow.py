@@ -337,8 +337,10 @@ def test_demo_step_searches_over_passing_knobs_and_checks_them_against_the_groun
     assert {"tables/knob_agreement.csv", "tables/regressor_response.csv"} <= set(sweep_section["tables"])
     assert sweep_section["metrics"]["ground truth porosity"] == "not checked (fails the control check)"
     headlines = dict(ctx.headlines)
-    counts = headlines["passing knobs vs ground_truth.json"]  # e.g. "1 agrees, 0 disagrees, 0 not resolved, 0 mis…"
-    assert sum(int(part.split()[0]) for part in counts.split(", ")) == int(first_passes)
+    counts = headlines["the other passing knobs vs ground_truth.json"]  # e.g. "1 agrees, 0 disagrees, 0 not resolved"
+    misread = headlines["of them misreading the regressor (sweep against its real response)"]
+    assert sum(int(part.split()[0]) for part in counts.split(", ")) + int(misread.split()[0]) == int(first_passes)
+    assert headlines["knobs passing the control check"] == ("1/4 (size)" if first_passes else "0/4 (none)")
     console = ctx.console.export_text()
     assert "passing knobs vs the lots' ground_truth.json: " in console
     shown = console.replace("DISAGREES", "disagrees").replace("MISREADS THE REGRESSOR", MISREADS)

@@ -93,14 +93,22 @@ def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
     agreement = knob_agreement(control, truth, sweeps, effects, response)
     _print(ctx, control, sweeps, effects, agreement)
     passing = agreement[agreement["passes"]]
+    misread = passing.loc[passing["verdict"] == MISREADS, "knob"].tolist()
     counts = passing["verdict"].value_counts()
-    ctx.headlines.append(("knobs passing the control check", f"{len(passing)}/{len(agreement)}"))
-    ctx.headlines.append(
+    ctx.headlines += [
         (
-            "passing knobs vs ground_truth.json",
-            ", ".join(f"{int(counts.get(v, 0))} {v}" for v in (AGREES, DISAGREES, NOT_RESOLVED, MISREADS)),
-        )
-    )
+            "knobs passing the control check",
+            f"{len(passing)}/{len(agreement)} ({', '.join(passing['knob']) or 'none'})",
+        ),
+        (
+            "of them misreading the regressor (sweep against its real response)",
+            f"{len(misread)} ({', '.join(misread) or 'none'})",
+        ),
+        (
+            "the other passing knobs vs ground_truth.json",
+            ", ".join(f"{int(counts.get(v, 0))} {v}" for v in (AGREES, DISAGREES, NOT_RESOLVED)),
+        ),
+    ]
     ctx.headlines.append(("editor held-out reconstruction L1", f"{control['reconstruction_l1']:.4f}"))
     return agreement
 
