@@ -36,8 +36,9 @@ from matsight.training.demo import TrainedRegressor
 # (``crop`` px) to stay within the 2-core budget; its attribute loss reads the edits with a frozen guide fitted on
 # the real tiles first (``guide_epochs``) at AttGAN's weight ×5, which turns the critic-head editor's size knob
 # (control 0.12, fails) into one that passes; the measurer reads tiles at ``measure_size`` px (64 px reads grain
-# size with held-out R² 0.78, 32 px 0.59, at about the same cost). Measured in docs/knobs.md ("what the demo's
-# budget buys").
+# size with held-out R² 0.78, 32 px 0.59, at about the same cost); the regressor's real response re-renders one tile
+# per lot (≈ 4 s per knob; the verdicts are those of two). Measured in docs/knobs.md ("what the demo's budget buys",
+# "the facetness knob misreads the regressor").
 DEMO_PRESETS = {
     "cpu": dict(
         editor=dict(
@@ -50,7 +51,7 @@ DEMO_PRESETS = {
             quality_epochs=30,
             measure_size=64,
         ),
-        sweep=dict(levels=7, tiles=32),
+        sweep=dict(levels=7, tiles=32, response_tiles=1),
         inverse=dict(tiles=16, steps=60),
     ),
     "full": dict(
