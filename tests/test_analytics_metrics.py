@@ -91,7 +91,7 @@ def test_compute_analytics_writes_the_app_contract(tmp_path):
 
     data = generate_xray(tmp_path / "data", n=16, size=32, seed=1)
     run = RunFolder(tmp_path / "run")
-    run.start("train", {"data": str(data), "split": "tiles", "val_fraction": 0.25, "seed": 0})
+    run.start("train", {"data": str(data), "split": "tiles", "val_fraction": 0.25, "seed": 0}, inputs={"data": data})
     meta = {
         "arch": "resnet18",
         "task": "multilabel",

@@ -376,7 +376,7 @@ def test_truth_reads_the_regressors_lots_and_its_held_out_error(tmp_path):
     truth = {"attribute_ranges": ATTRIBUTE_RANGES, "coefficients": DEFAULT_COEFFICIENTS}
     (lots / "ground_truth.json").write_text(json.dumps(truth))
     assert ground_truth_of(regressor) is None  # no run folder yet
-    RunFolder(regressor).start("train", {"data": str(lots)})
+    RunFolder(regressor).start("train", {"data": str(lots)}, inputs={"data": lots})
     (regressor / "metrics.json").write_text(json.dumps({"validation": {"tiles": {"rmse": 1.25}}}))
     assert ground_truth_of(regressor) == lots / "ground_truth.json"
     read = Truth.read(lots / "ground_truth.json", regressor)

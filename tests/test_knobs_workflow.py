@@ -42,7 +42,7 @@ def setup(tmp_path_factory):
     }
     # a regression run trained on the lots (its manifest names them), held-out RMSE 0.05 MPa: the planted
     # effects of the lots' ground_truth.json are all resolved
-    RunFolder(root / "reg").start("train", {"data": str(lots)})
+    RunFolder(root / "reg").start("train", {"data": str(lots)}, inputs={"data": lots})
     (root / "reg" / "metrics.json").write_text(json.dumps({"validation": {"tiles": {"rmse": 0.05}}}))
     save_checkpoint(root / "reg" / "checkpoint.pt", build_model("resnet18", "regression", 1), meta)
     return root, lots

@@ -309,7 +309,7 @@ def test_analytics_inputs_on_ray_equal_local(ray_instance, tmp_path):
 
     data = generate_xray(tmp_path / "data", n=10, size=32, seed=1)
     run = RunFolder(tmp_path / "run")
-    run.start("train", {"data": str(data)})
+    run.start("train", {"data": str(data)}, inputs={"data": data})
     meta = {
         "arch": "resnet18",
         "task": "multilabel",

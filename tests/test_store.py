@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,26 @@ def test_manifest_records_versions_seed_and_input_hash(tmp_path):
     assert hash_inputs(data) != manifest["inputs"]["data"]["hash"]
     run.set_status("finished")
     assert json.loads(run.manifest_path.read_text())["status"] == "finished"
+
+
+def test_a_runs_input_is_found_from_anywhere_while_it_holds_what_the_run_read(tmp_path, monkeypatch):
+    study = tmp_path / "study"
+    (study / "lots").mkdir(parents=True)
+    (study / "lots" / "lots.csv").write_text("lot,cps\nA,1\n")
+    monkeypatch.chdir(study)  # paths as a user types them: relative to where the command ran
+    RunFolder("reg").start("train", {"out": "reg", "data": "lots"}, inputs={"data": "lots"})
+    assert RunFolder("reg").input_path("data") == Path("lots")
+    monkeypatch.chdir(tmp_path)  # the same study read from its parent: found next to the run, as then
+    assert RunFolder(study / "reg").input_path("data").resolve() == (study / "lots").resolve()
+    moved = tmp_path / "moved"
+    study.rename(moved)  # run and data moved together
+    assert RunFolder(moved / "reg").input_path("data").resolve() == (moved / "lots").resolve()
+    (tmp_path / "lots").mkdir()  # a folder of the same name with other content is not the input
+    (tmp_path / "lots" / "lots.csv").write_text("lot,cps\nB,9\n")
+    assert RunFolder(moved / "reg").input_path("data").resolve() == (moved / "lots").resolve()
+    (moved / "lots" / "lots.csv").write_text("lot,cps\nA,2\n")  # the input itself changed since
+    assert RunFolder(moved / "reg").input_path("data") is None
+    assert RunFolder(moved / "reg").input_path("weights") is None  # not an input of the run
 
 
 def test_tables_round_trip_with_csv_copy(tmp_path):

@@ -134,9 +134,12 @@ def run(config: AnalyticsConfig) -> RunFolder:
     """
     trained = RunFolder(config.run, create=False)
     spec = _multilabel_model(trained)
-    data = config.data or trained.read_manifest().get("arguments", {}).get("data")
+    data = config.data or trained.input_path("data")
     if data is None:
-        raise ConfigError(f"{trained.path}: the manifest names no training data; give the DATA folder")
+        raise ConfigError(
+            f"{trained.path}: its training data is not where its manifest says, or no longer holds what it "
+            "was trained on; give the DATA folder"
+        )
     table = read_multilabel(data)
     if table.target_names != list(spec.target_names):
         raise ConfigError(

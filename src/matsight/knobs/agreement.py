@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matsight.errors import RunFolderError
+from matsight.store import RunFolder
 from matsight.synth.sem import CPS_SCALE, unit_features
 
 AGREES, DISAGREES, NOT_RESOLVED, NOT_CHECKED = "agrees", "disagrees", "not resolved", "not checked"
@@ -103,14 +105,15 @@ def held_out_rmse(regressor: Path) -> float:
 
 
 def ground_truth_of(regressor: Path) -> Path | None:
-    """The ``ground_truth.json`` of the lots the regressor was trained on (its manifest's ``data``), if any:
+    """The ``ground_truth.json`` of the lots the regressor was trained on (its manifest's input ``data``,
+    found by :meth:`~matsight.store.RunFolder.input_path`: only while they hold what it read), if any:
     the truth the regressor was taught."""
     try:
-        data = json.loads((Path(regressor) / "manifest.json").read_text())["arguments"]["data"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = RunFolder(regressor, create=False).input_path("data")
+    except (RunFolderError, OSError, ValueError, TypeError):
         return None
-    path = Path(str(data)) / "ground_truth.json"
-    return path if path.is_file() else None
+    path = None if data is None else data / "ground_truth.json"
+    return path if path is not None and path.is_file() else None
 
 
 def _interval_sign(low: float, high: float) -> int:

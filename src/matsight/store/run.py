@@ -25,7 +25,7 @@ import numpy as np
 from matsight.errors import RunFolderError
 from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.store.claim import claim_folder, record
-from matsight.store.manifest import build_manifest
+from matsight.store.manifest import build_manifest, hash_inputs
 
 if TYPE_CHECKING:  # pandas is imported where a table is read (the CLI starts without it)
     import pandas as pd
@@ -66,6 +66,28 @@ class RunFolder:
         if not self.manifest_path.exists():
             raise RunFolderError(f"{self.path} has no manifest.json: it is not a matsight run folder")
         return _load_json(self.manifest_path)
+
+    def input_path(self, name: str) -> Path | None:
+        """Where the input ``name`` of the run (a key of its manifest's ``inputs``) is now, or ``None``.
+
+        A manifest records paths as given, relative to where the command ran. The input is looked for
+        there (from the current directory) and, when the command was run from elsewhere or the run and
+        its data were moved together, at the same place relative to the run folder as then
+        (``relpath(input, out)`` from this folder). A candidate counts only if it still holds what the
+        run read (its content hash): a changed or different folder of the same name is not the input."""
+        manifest = self.read_manifest()
+        recorded = (manifest.get("inputs") or {}).get(name) or {}
+        path, digest = recorded.get("path"), recorded.get("hash")
+        if not path:
+            return None
+        candidates = [Path(path)]
+        out = (manifest.get("arguments") or {}).get("out")
+        if out and Path(out).is_absolute() == Path(path).is_absolute():
+            candidates.append(self.path / os.path.relpath(path, out))
+        for candidate in candidates:
+            if candidate.exists() and hash_inputs(candidate) == digest:
+                return candidate
+        return None
 
     def start(
         self,
