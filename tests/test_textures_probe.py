@@ -29,7 +29,14 @@ def setup(tmp_path_factory):
     save_checkpoint(
         root / "model" / "checkpoint.pt",
         model,
-        {"arch": "resnet18", "task": "regression", "num_outputs": 1, "target_names": ["cps"], "image_size": 32},
+        {  # resized to 40 px, centre-cropped to 32: every read of the tiles must see them so
+            "arch": "resnet18",
+            "task": "regression",
+            "num_outputs": 1,
+            "target_names": ["cps"],
+            "image_size": 40,
+            "crop_size": 32,
+        },
     )
     model, spec = load_model(root / "model")
     tiles = read_lots(root / "lots", target="cps")  # reference: 6 tiles in, 2 held out
@@ -81,7 +88,9 @@ def test_cli_writes_scores_and_figures_and_resumes(setup):
     assert sorted(df.texture) == ["cracked", "dotted", "striped"]
     tiles = pd.read_csv(root / "out" / "tables" / "tiles.csv")
     assert len(tiles) == 8 and {"lot", "predicted", "out_of_distribution", "ood_score"} <= set(tiles.columns)
-    assert (tiles["ood_score"][:6] < 1e-3).all()  # the reference's own training tiles
+    # the reference's own training tiles, read as at training (resize 40, crop 32: resized straight to 32 they
+    # were all "unlike the training data")
+    assert (tiles["ood_score"][:6] < 1e-3).all() and not tiles["out_of_distribution"][:6].any()
     manifest = json.loads((root / "out" / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["arguments"]["target"] == "cps"  # the run's property
     assert df.score.between(-1, 1).all() and df.p_value.between(0, 1).all() and (df.p_value > 0).all()

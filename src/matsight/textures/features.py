@@ -97,20 +97,24 @@ def extract(
     engine: Engine = LOCAL,
     intensity: Intensity | None = None,
     statistics: bool = False,
+    crop_size: int | None = None,
 ) -> SalientFeatures:
     """Salient features of every image of ``table`` (chunk i = images ``[i*batch_size, (i+1)*batch_size)``).
 
     Finished chunks in ``run.chunks(name)`` are skipped, so an interrupted run resumes (chunks of
     another model or image list are discarded); the stage grids are written to
     ``<run>/<name>_grids.json``. ``engine``: where the chunks are computed
-    (``Engine("ray", ...)`` ships ``model`` to each Ray actor); ``intensity``: how images are decoded.
+    (``Engine("ray", ...)`` ships ``model`` to each Ray actor); ``intensity``: how images are decoded;
+    images are resized to ``image_size`` and centre-cropped to ``crop_size`` (default ``image_size``: no
+    crop), as the model saw them in evaluation.
     """
+    crop_size = crop_size or image_size
     intensity = intensity or Intensity()
     factory = SalientWorker(
         model,
         [str(p) for p in table.paths],
         image_size,
-        image_size,
+        crop_size,
         channels,
         device=device,
         batch_size=batch_size,
@@ -118,7 +122,7 @@ def extract(
         statistics=statistics,
     )
     store = engine.run(len(table), batch_size, run.chunks(name), factory, device, description="salient features")
-    first = ImageDataset(table, image_size, channels=channels, crop_size=image_size, intensity=intensity)[0][0][None]
+    first = ImageDataset(table, image_size, channels=channels, crop_size=crop_size, intensity=intensity)[0][0][None]
     _, grids = salient_batch(FastCAM(model.to(device).eval()), first.to(device))  # the model's, never stale
     run.write_json(f"{name}_grids.json", {k: list(v) for k, v in grids.items()})
     return SalientFeatures(

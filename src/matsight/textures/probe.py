@@ -99,7 +99,9 @@ class TextureProbe:
     ``stage``: which stage's features to compare; ``k``: neighbours per tile; ``image_size``:
     model input (pixels); ``run``: run folder for the resumable feature chunks (a temporary one
     when ``None``); ``block``: rows/cols per distance block; ``n_boot``/``n_perm``: bootstrap and
-    permutation draws; ``engine``: where feature extraction runs (local or Ray); ``intensity``: how
+    permutation draws; ``engine``: where feature extraction runs (local or Ray); ``crop_size``: centre
+    crop after resizing to ``image_size`` (a matsight model's ``spec.crop_size``; ``None``: no crop), so
+    tiles reach the model as in its evaluation; ``intensity``: how
     images are decoded (the model's :class:`~matsight.data.intensity.Intensity`); ``ood_reference``:
     the training run whose out-of-distribution reference judges the lots' tiles
     (:meth:`ood_scores`; ``None``: no check).
@@ -122,9 +124,11 @@ class TextureProbe:
         engine: Engine = LOCAL,
         intensity: Intensity | None = None,
         ood_reference: str | os.PathLike | None = None,
+        crop_size: int | None = None,
     ):
         self.ood_reference = ood_reference if ood_reference and load_run_reference(ood_reference) else None
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
+        self.crop_size = crop_size
         self.intensity = intensity or Intensity()
         self.batch_size, self.device, self.block = batch_size, device, block
         self.n_boot, self.n_perm, self.seed, self.engine = n_boot, n_perm, seed, engine
@@ -143,6 +147,7 @@ class TextureProbe:
             self.engine,
             self.intensity,
             statistics=name == "tiles" and self.ood_reference is not None,
+            crop_size=self.crop_size,
         )
         if self.stage not in feats.vectors:
             raise ConfigError(f"--stage {self.stage!r}: choose one of {', '.join(feats.vectors)}")
