@@ -95,6 +95,12 @@ def test_cli_writes_scores_and_figures_and_resumes(setup):
     assert manifest["status"] == "finished" and manifest["arguments"]["target"] == "cps"  # the run's property
     assert df.score.between(-1, 1).all() and df.p_value.between(0, 1).all() and (df.p_value > 0).all()
     assert df.score.is_monotonic_decreasing
+    # each lot's similarity to each texture: the vector a texture's score correlates with the property
+    similarity = pd.read_csv(root / "out" / "tables" / "lot_texture_similarity.csv").set_index("lot")
+    cps = pd.read_csv(root / "lots" / "lots.csv").set_index("lot").loc[similarity.index, "cps"]
+    assert similarity.shape == (4, 3)
+    for row in df.itertuples():
+        assert row.score == pytest.approx(np.corrcoef(similarity[row.texture], cps)[0, 1], abs=1e-6)
     for name in ("neighbours_tiles", "neighbours_lots", "texture_scores", "per_lot", "lot_similarity"):
         assert (root / "out" / "figures" / f"{name}.png").stat().st_size > 1000
     chunk = next((root / "out" / "arrays" / "tiles").glob("chunk_*.npz"))
@@ -207,3 +213,32 @@ def test_config_names_the_option(tmp_path):
     for bad, option in (({"stage": "Z9"}, "--stage"), ({"k": 0}, "--k"), ({"bank_per_class": 0}, "--bank-per-class")):
         with pytest.raises(ConfigError, match=option):
             TexturesConfig(tmp_path / "out", tmp_path / "run", tmp_path / "lots", tmp_path / "bank", **bad)
+
+
+def test_what_textures_track_names_the_attribute_behind_each_textures_similarity():
+    from matsight.textures.demo import tracking_line, what_textures_track
+
+    rng = np.random.default_rng(0)
+    lots = pd.DataFrame(
+        {
+            "lot": list("ABCDEFGHIJ"),
+            "size": rng.uniform(6, 20, 10),
+            "porosity": rng.uniform(0, 1.2, 10),
+            "facetness": rng.uniform(0, 1, 10),
+            "cps": rng.normal(25, 3, 10),  # not an attribute: left out
+        }
+    )
+    similarity = pd.DataFrame(
+        {
+            "lot": lots["lot"][::-1].to_numpy(),  # in another order than lots.csv
+            "porous": (lots["porosity"] * 2 + 1)[::-1].to_numpy(),  # looks porous exactly where there are pits
+            "sprinkled": (-lots["size"])[::-1].to_numpy(),  # looks sprinkled where grains are small
+            "striped": rng.normal(size=10),
+        }
+    )
+    tracks = what_textures_track(similarity, lots)
+    assert list(tracks.columns) == ["size", "porosity", "facetness"] and list(tracks.index) == list(similarity)[1:]
+    assert tracks.loc["porous", "porosity"] == pytest.approx(1.0)
+    assert tracks.loc["sprinkled", "size"] == pytest.approx(-1.0)
+    line = tracking_line(tracks, family=("porous", "sprinkled", "absent"))
+    assert "porous porosity +1.00, sprinkled size -1.00; with porosity r " in line

@@ -74,6 +74,7 @@ def run(config: TexturesConfig) -> RunFolder:
         )
         folder.write_table("texture_scores", result.table())
         folder.write_table("texture_table1", result.top_bottom(10))
+        folder.write_table("lot_texture_similarity", result.lot_similarity())
         ood_line = _tiles_table(folder, probe, spec, config.run)
         write_figures(folder, probe, result, config.highlight)
         _section(folder, config, result, pretraining, ood_line)

@@ -5,7 +5,10 @@ textures (docs/textures.md). The demo follows its own recipe at CPU size: a ResN
 classifier on a pretraining bank of its own (seed 100), then a regressor fine-tuned from it on the
 demo's SEM lots (handed over by the training step), then the probe with the demo bank (seed ``ctx.seed``).
 The demo lots plant CPS rising with porosity, so the pit-like textures (:data:`POROSITY_FAMILY`)
-should rank near the top; the step prints whether they do (:func:`planted_story`).
+should rank near the top; the step prints whether they do (:func:`planted_story`), and what the
+family's textures track in these lots (:func:`what_textures_track`): a texture's score is the
+correlation of the lots' similarity to it with CPS, so it follows whichever lot attribute that
+similarity follows — which need not be the one its name suggests.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from scipy.stats import mannwhitneyu
 
 from matsight.report import ORDER, Section, write_section
 from matsight.store import RunFolder
+from matsight.synth.sem import ATTRIBUTE_RANGES
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
 from matsight.textures.analysis import run
 from matsight.textures.config import TexturesConfig
@@ -106,6 +110,38 @@ def planted_story(table: pd.DataFrame, family: tuple[str, ...] = POROSITY_FAMILY
     return agrees, line
 
 
+def what_textures_track(similarity: pd.DataFrame, lots: pd.DataFrame) -> pd.DataFrame:
+    """Pearson r over lots between each texture's similarity and each planted attribute: rows textures,
+    columns the attributes of :data:`~matsight.synth.sem.ATTRIBUTE_RANGES` in ``lots`` (user units).
+
+    ``similarity``: ``lot`` and one column per texture (``tables/lot_texture_similarity.csv``);
+    ``lots``: ``lots.csv`` of generator lots (``lot`` and the attributes)."""
+    attributes = lots.set_index("lot").loc[similarity["lot"], [a for a in ATTRIBUTE_RANGES if a in lots]]
+    textures = similarity.drop(columns="lot").to_numpy(float)
+    return pd.DataFrame(
+        [
+            [float(np.corrcoef(textures[:, t], attributes[a])[0, 1]) for a in attributes]
+            for t in range(textures.shape[1])
+        ],
+        index=similarity.columns[1:],
+        columns=attributes.columns,
+    )
+
+
+def tracking_line(tracks: pd.DataFrame, family: tuple[str, ...] = POROSITY_FAMILY, planted: str = "porosity") -> str:
+    """What each texture of ``family`` tracks most strongly among the lots' attributes (signed r), and its
+    correlation with the ``planted`` attribute, in one line."""
+    members = [t for t in family if t in tracks.index]
+    strongest = [
+        f"{t} {tracks.loc[t].abs().idxmax()} {tracks.loc[t, tracks.loc[t].abs().idxmax()]:+.2f}" for t in members
+    ]
+    with_planted = tracks.loc[members, planted]
+    return (
+        f"what the pit-like textures track across the lots (Pearson r of a lot's similarity with its attributes): "
+        f"{', '.join(strongest)}; with {planted} r {with_planted.min():+.2f} to {with_planted.max():+.2f}"
+    )
+
+
 def run_demo(ctx, sem: TrainedRegressor) -> None:
     """Write the banks, the texture-pretrained regressor and the ``ctx.root/"textures"`` run; add headlines."""
     settings = DEMO_PRESETS["full" if ctx.full else "cpu"]
@@ -128,16 +164,23 @@ def run_demo(ctx, sem: TrainedRegressor) -> None:
     )
     table = folder.read_table("texture_scores")
     agrees, line = planted_story(table)
+    tracks = what_textures_track(folder.read_table("lot_texture_similarity"), pd.read_csv(sem.lots / "lots.csv"))
+    folder.write_table("texture_attributes", tracks.rename_axis("texture").reset_index())
+    tracking = tracking_line(tracks)
     r2 = RunFolder(regressor).read_json("metrics.json")["validation"]["tiles"]["r2"]
     ctx.console.print(f"textures: texture-pretrained regressor, held-out tile R² {r2:.3f}")
     ctx.console.print(f"textures: {line}")
+    ctx.console.print(f"textures: {tracking}")
     write_section(
         folder.path,
         Section(
             key="textures-planted-story",
             title="Texture demo: does the table tell the planted story?",
             text=f"The regressor probed here was pretrained on a texture bank of its own (seed {PRETRAIN_SEED}) "
-            f"and fine-tuned on the demo lots (held-out tile R² {r2:.3f}). The table {line}.",
+            f"and fine-tuned on the demo lots (held-out tile R² {r2:.3f}). The table {line}. A texture's score "
+            f"follows whatever lot attribute the lots' similarity to it follows; {tracking} "
+            "(texture_attributes.csv: every texture against every attribute).",
+            tables=["tables/texture_attributes.csv"],
             metrics={"planted story": "agrees" if agrees else "does not agree"},
             order=ORDER["textures"] + 1,
         ),

@@ -87,6 +87,13 @@ class TextureResult:
         n = min(n, len(df) // 2)
         return pd.concat([df.head(n).assign(side="top"), df.tail(n).assign(side="bottom")], ignore_index=True)
 
+    def lot_similarity(self) -> pd.DataFrame:
+        """One row per lot: ``lot`` and, per texture, how much the lot looks like it (``-relevance``, the
+        lot offset removed: the vector each texture's score correlates with the property)."""
+        frame = pd.DataFrame(-self.relevance, columns=self.textures)
+        frame.insert(0, "lot", self.lots)
+        return frame
+
     def rank_of(self, texture: str) -> int:
         """Rank of ``texture`` (1 = highest score)."""
         return int(np.flatnonzero(self.table()["texture"].to_numpy() == texture)[0]) + 1
