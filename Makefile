@@ -12,7 +12,10 @@ setup: $(STAMP) frontend
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-compile -r requirements.lock
+	@# byte-compile on every core (pip compiles one file at a time: about a minute of the setup); a few packages
+	@# ship deliberately broken test files, which fail to compile harmlessly
+	-$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
