@@ -112,8 +112,10 @@ def ground_truth_of(regressor: Path) -> Path | None:
         data = RunFolder(regressor, create=False).input_path("data")
     except (RunFolderError, OSError, ValueError, TypeError):
         return None
-    path = None if data is None else data / "ground_truth.json"
-    return path if path is not None and path.is_file() else None
+    if data is None:
+        return None
+    path = data / "ground_truth.json"
+    return path if path.is_file() else None
 
 
 def _interval_sign(low: float, high: float) -> int:

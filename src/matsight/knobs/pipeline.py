@@ -84,7 +84,7 @@ def _setup(config: SweepConfig | InverseConfig, spread_lots: bool):
     held-out tiles (:func:`pick_tiles`) as :class:`HeldOut` with the regressor's view of edits
     (:func:`~matsight.knobs.transfer.choose_view`), and the attribute scaler."""
     editor, meta = load_editor(config.editor, config.device)
-    regressor = PropertyRegressor.from_run(config.regressor or meta["regressor"], config.device)
+    regressor = PropertyRegressor.from_run(_regressor_run(config, meta), config.device)
     view = choose_view(config.view, meta["image_size"], regressor.image_size)
     held, scaler = split_table(config.editor, "held_out")
     held = held.subset(pick_tiles(held.groups, config.tiles, spread_lots))
@@ -107,11 +107,9 @@ def read_control(editor_run: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _truth(config: SweepConfig | InverseConfig, meta: dict) -> Truth | None:
-    """The planted effects the regressor was taught and its resolution, when its lots have a ground truth."""
-    regressor = config.regressor or Path(meta["regressor"])
-    path = ground_truth_of(regressor)
-    return None if path is None else Truth.read(path, regressor)
+def _regressor_run(config: SweepConfig | InverseConfig, meta: dict) -> Path:
+    """The regression run that judges the edits: ``config.regressor``, else the editor run's own."""
+    return Path(config.regressor or meta["regressor"])
 
 
 # -- knobs train -------------------------------------------------------------------------------------
@@ -186,7 +184,11 @@ def run_sweep(config: SweepConfig) -> RunFolder:
         run.write_table("knob_sweeps", table)
         run.write_table("knob_sweep_lots", per_lot)
         label = f"predicted {regressor.name}"
-        response = _response(config, meta, regressor, user)
+        regressor_run = _regressor_run(config, meta)
+        truth = ground_truth_of(regressor_run)  # hashes the lots once: found only while they are what it learnt
+        response = None
+        if truth is not None and config.response_tiles > 0:
+            response = regressor_response(regressor, truth.parent, user, config.response_tiles)
         if response is not None:
             run.write_table("regressor_response", response)
         figures.sweep_figure(table, run.figure_path("knob_sweeps.png"), label, response)
@@ -197,7 +199,7 @@ def run_sweep(config: SweepConfig) -> RunFolder:
             u, v = (scaler.low[k] + coarse * scaler.span[k] for k in pair)
             axes = (names[pair[0]], names[pair[1]])
             figures.heatmap_figure(grid, u, v, axes, run.figure_path("knob_pair.png"), label)
-        _write_agreement(run, config, meta, sweeps=table, response=response)
+        _write_agreement(run, config, regressor_run, truth, sweeps=table, response=response)
         section.write_sweep_section(run)
         return run
 
@@ -278,33 +280,26 @@ def run_inverse(config: InverseConfig) -> RunFolder:
                 for d, r in results.items()
             },
         )
-        _write_agreement(run, config, meta, effects=table)
+        regressor_run = _regressor_run(config, meta)
+        _write_agreement(run, config, regressor_run, ground_truth_of(regressor_run), effects=table)
         section.write_inverse_section(run)
         return run
 
     return execute(config, body)
 
 
-def _response(config: SweepConfig, meta: dict, regressor: PropertyRegressor, user: dict) -> pd.DataFrame | None:
-    """The regressor's real response to every knob (:mod:`~matsight.knobs.response`) when its lots come from
-    the generator and ``config.response_tiles`` > 0, else ``None``."""
-    path = ground_truth_of(config.regressor or Path(meta["regressor"]))
-    if path is None or config.response_tiles == 0:
-        return None
-    return regressor_response(regressor, path.parent, user, config.response_tiles)
-
-
 def _write_agreement(
     run: RunFolder,
     config: SweepConfig | InverseConfig,
-    meta: dict,
+    regressor_run: Path,
+    ground_truth: Path | None,
     sweeps: pd.DataFrame | None = None,
     effects: pd.DataFrame | None = None,
     response: pd.DataFrame | None = None,
 ) -> None:
-    """``tables/knob_agreement.csv`` when the regressor's lots have a ground truth (else nothing)."""
-    truth = _truth(config, meta)
-    if truth is not None:
+    """``tables/knob_agreement.csv`` when the regressor's lots have a ``ground_truth`` (else nothing)."""
+    if ground_truth is not None:
+        truth = Truth.read(ground_truth, regressor_run)
         table = knob_agreement(read_control(config.editor), truth, sweeps, effects, response)
         run.write_table("knob_agreement", table)
 

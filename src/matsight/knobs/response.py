@@ -49,6 +49,7 @@ def rerendered_predictions(
     ``regressor``: tiles ``[N, 1, S, S]`` in [0, 1] → ``[N]``. Tile ``j`` of lot ``i`` uses the random
     stream ``(STREAM, seed, i, j)`` at every value, so only the attribute differs between the levels."""
     rows = lots[list(FIELDS)].astype(float).to_dict("records")
+    device = next(regressor.parameters(), torch.empty(0)).device
     out = np.zeros((len(values), len(rows) * tiles_per_lot))
     for k, value in enumerate(values):
         tiles = [
@@ -61,7 +62,6 @@ def rerendered_predictions(
             for j in range(tiles_per_lot)
         ]
         batch = torch.from_numpy(np.stack(tiles)[:, None].astype(np.float32) / 255)
-        device = next(regressor.parameters(), torch.empty(0)).device
         out[k] = np.concatenate(
             [regressor(batch[s : s + batch_size].to(device)).cpu().numpy() for s in range(0, len(batch), batch_size)]
         )

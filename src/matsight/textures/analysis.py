@@ -150,7 +150,7 @@ def _images(probe: TextureProbe, which: str) -> ImageDataset:
     """The bank's or the lots' images as the model saw them (its resize and crop): the feature boxes are
     placed on them."""
     table = probe.bank_ if which == "bank" else probe.lots_
-    return ImageDataset(table, probe.image_size, channels=1, crop_size=probe.crop_size or probe.image_size)
+    return ImageDataset(table, probe.image_size, channels=1, crop_size=probe.crop_size)
 
 
 def write_figures(run: RunFolder, probe: TextureProbe, result: TextureResult, highlight: tuple[str, ...] = ()) -> None:

@@ -116,25 +116,17 @@ def what_textures_track(similarity: pd.DataFrame, lots: pd.DataFrame) -> pd.Data
 
     ``similarity``: ``lot`` and one column per texture (``tables/lot_texture_similarity.csv``);
     ``lots``: ``lots.csv`` of generator lots (``lot`` and the attributes)."""
-    attributes = lots.set_index("lot").loc[similarity["lot"], [a for a in ATTRIBUTE_RANGES if a in lots]]
-    textures = similarity.drop(columns="lot").to_numpy(float)
-    return pd.DataFrame(
-        [
-            [float(np.corrcoef(textures[:, t], attributes[a])[0, 1]) for a in attributes]
-            for t in range(textures.shape[1])
-        ],
-        index=similarity.columns[1:],
-        columns=attributes.columns,
-    )
+    textures = similarity.set_index("lot").astype(float)
+    attributes = lots.set_index("lot").loc[textures.index, [a for a in ATTRIBUTE_RANGES if a in lots]]
+    return pd.DataFrame({a: textures.corrwith(attributes[a].astype(float)) for a in attributes.columns})
 
 
 def tracking_line(tracks: pd.DataFrame, family: tuple[str, ...] = POROSITY_FAMILY, planted: str = "porosity") -> str:
     """What each texture of ``family`` tracks most strongly among the lots' attributes (signed r), and its
     correlation with the ``planted`` attribute, in one line."""
     members = [t for t in family if t in tracks.index]
-    strongest = [
-        f"{t} {tracks.loc[t].abs().idxmax()} {tracks.loc[t, tracks.loc[t].abs().idxmax()]:+.2f}" for t in members
-    ]
+    best = tracks.loc[members].abs().idxmax(axis=1)
+    strongest = [f"{t} {best[t]} {tracks.loc[t, best[t]]:+.2f}" for t in members]
     with_planted = tracks.loc[members, planted]
     return (
         f"what the pit-like textures track across the lots (Pearson r of a lot's similarity with its attributes): "

@@ -135,7 +135,7 @@ class TextureProbe:
     ):
         self.ood_reference = ood_reference if ood_reference and load_run_reference(ood_reference) else None
         self.model, self.stage, self.k, self.image_size, self.channels = model, stage, k, image_size, channels
-        self.crop_size = crop_size
+        self.crop_size = crop_size or image_size
         self.intensity = intensity or Intensity()
         self.batch_size, self.device, self.block = batch_size, device, block
         self.n_boot, self.n_perm, self.seed, self.engine = n_boot, n_perm, seed, engine
