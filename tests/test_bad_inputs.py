@@ -88,6 +88,15 @@ def interrupted(run: Path, target: Path, damaged: str) -> Path:
     return copy
 
 
+def data_gone(run: Path, target: Path) -> Path:
+    """A copy of the ``run`` whose training data is no longer where its manifest says (run without DATA)."""
+    copy = copy_run(run, target)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["inputs"]["data"]["path"] = str(target.parent / "gone")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
 @dataclass
 class Fixtures:
     root: Path
@@ -800,6 +809,10 @@ cases(
             lambda f, t: ["train", f.lots, "--out", interrupted(f.reg, t / "resume", "last.pt"), *TRAIN],
         ),
         "app-no-analytics": ("analytics", lambda f, t: ["app", f.reg]),
+        "analytics-training-data-gone": (
+            "DATA folder",
+            lambda f, t: ["analytics", data_gone(f.ml, t / "ml"), "--out", t / "a", *FAST],
+        ),
         "coefficients-in-lots-csv": (
             "lots.csv",
             lambda f, t: ["synth", "sem-lots", t / "s", "--coefficients", f.lots / "lots.csv"],
