@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +290,8 @@ def test_run_writes_manifest_status_and_report_section(case, tmp_path):
     for section in sections:
         for relative in [*section.figures, *section.tables]:
             assert (folder.path / relative).is_file(), f"{section.key} names {relative}, which is missing"
+        # a section's text is plain text: the report escapes it once; markup or entities in it show as code
+        assert not re.search(r"<[a-z]+>|&(amp|lt|gt|quot|#\d+);", section.text), section.text
 
 
 def test_interrupted_run_is_marked_failed_and_the_rerun_finishes(case, tmp_path, monkeypatch):

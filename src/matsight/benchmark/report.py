@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
 from matsight.benchmark.config import BenchmarkConfig
@@ -133,7 +131,7 @@ def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame,
         Section(
             key="benchmark",
             title="Ground-truth benchmark of explanation methods",
-            text=html.escape(text),
+            text=text,
             figures=[str(figure.relative_to(run.path))],
             tables=["tables/verdict.csv", "tables/leaderboard.csv", "tables/models.csv"],
             order=26,

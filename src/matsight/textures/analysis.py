@@ -9,7 +9,6 @@ figures in :data:`FIGURES` and a report section.
 from __future__ import annotations
 
 import dataclasses
-import html
 from pathlib import Path
 
 import numpy as np
@@ -126,17 +125,17 @@ def _section(
             key="textures",
             title="Texture concepts: what the model sees, ranked by its link to " + prop,
             text=(
-                (f"<p><strong>Warning:</strong> {html.escape(warning)}</p>".replace("\n", "<br>") if warning else "")
+                (_plain_warning(warning) if warning else "")
                 + f"Activations at the most salient location (FastCAM) of stage {config.stage} for every tile and "
                 f"bank image; lots compared to {len(result.textures)} texture classes by mean L2 distance; "
                 f"each tile's mean distance over textures removed (the lot-level offset), so scores compare "
                 f"textures, not lots; score = cosine of z-normalised similarity and z-normalised "
-                f"{html.escape(prop)} over {len(result.lots)} lots. "
+                f"{prop} over {len(result.lots)} lots. "
                 f"Sign convention: {SIGN_CONVENTION}. Intervals: 95% bootstrap over tiles within lots; "
-                f"p: permutation of {html.escape(prop)} across lots ({config.n_perm} draws); q: Benjamini-Hochberg "
+                f"p: permutation of {prop} across lots ({config.n_perm} draws); q: Benjamini-Hochberg "
                 f"over the {len(result.textures)} textures ({significant} with q <= 0.05). "
-                + ("Model pretrained from " + html.escape(pretraining.weights) + ". " if pretraining.pretrained else "")
-                + (f"Out-of-distribution check on the tiles: {html.escape(ood_line)}." if ood_line else "")
+                + ("Model pretrained from " + str(pretraining.weights) + ". " if pretraining.pretrained else "")
+                + (f"Out-of-distribution check on the tiles: {ood_line}." if ood_line else "")
             ),
             figures=[f"figures/{name}" for name in FIGURES],
             tables=["tables/texture_table1.csv"],
@@ -144,6 +143,12 @@ def _section(
             order=ORDER.get("textures", 30),
         ),
     )
+
+
+def _plain_warning(warning: str) -> str:
+    """The pretraining warning as section text: its first line, then its commands as `code`."""
+    first, *commands = warning.strip().split("\n")
+    return f"Warning: {first} " + "".join(f"`{command.strip()}` " for command in commands if command.strip())
 
 
 def _images(probe: TextureProbe, which: str) -> ImageDataset:
