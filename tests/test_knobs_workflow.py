@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from matsight.cli.main import app, main
-from matsight.errors import ConfigError
+from matsight.errors import ConfigError, RunFolderError
 from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.pipeline import free_knobs, pick_tiles, run_inverse, run_sweep, run_train
 from matsight.knobs.train_editor import load_editor, read_meta
@@ -276,6 +276,8 @@ def test_cli_user_errors_exit_2(setup, tmp_path, capsys):
     assert code == 2 and "shape is not a knob" in err
     code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--per", "image"], capsys)
     assert code == 2 and "--per 'image'" in err
+    code, err = _exit_code(["knobs", "inverse", str(root / "editor"), "--sweep", str(root / "editor")], capsys)
+    assert code == 2 and "--knobs trusted" in err
 
 
 def test_free_knobs_follow_the_control_check(tmp_path):
@@ -375,6 +377,50 @@ def test_sweep_and_inverse_runs_write_manifest_section_and_agreement_and_rerun(e
     skipped = run_sweep(SweepConfig(out=tmp_path / "s0", editor=editor, levels=2, tiles=2, response_tiles=0))
     assert not (skipped.path / "tables" / "regressor_response.csv").exists()
     assert pd.read_csv(skipped.path / "tables" / "knob_agreement.csv")["response_slope"].isna().all()
+
+
+def test_trusted_knobs_come_from_a_finished_sweep_of_this_editor_and_regressor(setup, editor, tmp_path):
+    from matsight.knobs.agreement import AGREES, MISREADS
+    from matsight.knobs.pipeline import read_control, trusted_by_sweep
+
+    root, _ = setup
+    sweep = run_sweep(SweepConfig(out=tmp_path / "s", editor=editor, levels=2, tiles=2)).path
+    table = pd.read_parquet(sweep / "tables" / "knob_agreement.parquet")
+    passes = [bool(p) for p in read_control(editor)["passes"]]
+    assert table["passes"].tolist() == passes  # the sweep's table carries the control it was made with
+
+    def with_rows(passes, verdicts, response=1.0):
+        RunFolder(sweep, create=False).write_table(
+            "knob_agreement", table.assign(passes=passes, verdict=verdicts, response_slope=response)
+        )
+
+    # both knobs pass, porosity's edit is read the other way by the regressor: only size is trusted
+    control = json.loads((editor / "knob_control.json").read_text())
+    (editor / "knob_control.json").write_text(json.dumps({**control, "passes": [True, True]}))
+    try:
+        with_rows([True, True], [AGREES, MISREADS])
+        assert trusted_by_sweep(sweep, editor) == ["size"]
+        assert free_knobs(editor, "trusted", ["size", "porosity"], sweep).tolist() == [True, False]
+        with pytest.raises(ConfigError, match="regressor"):
+            trusted_by_sweep(sweep, editor, regressor=tmp_path / "another-regressor")
+        with_rows([True, False], [AGREES, MISREADS])  # made before the control check was redone
+        with pytest.raises(ConfigError, match="older than the control check"):
+            trusted_by_sweep(sweep, editor)
+        with_rows([True, True], [MISREADS, MISREADS])
+        with pytest.raises(ConfigError, match="no knob is trusted"):
+            trusted_by_sweep(sweep, editor)
+        with_rows([True, True], [AGREES, AGREES], response=np.nan)  # --response-tiles 0: nothing checked
+        with pytest.raises(ConfigError, match="real response"):
+            trusted_by_sweep(sweep, editor)
+    finally:
+        (editor / "knob_control.json").write_text(json.dumps(control))
+    (sweep / "tables" / "knob_agreement.parquet").unlink()  # lots without a ground truth
+    with pytest.raises(ConfigError, match="no tables/knob_agreement.csv"):
+        trusted_by_sweep(sweep, editor)
+    with pytest.raises(ConfigError, match="not a finished"):
+        trusted_by_sweep(root / "reg", editor)  # a training run, not a sweep
+    with pytest.raises(RunFolderError, match="does not exist"):
+        trusted_by_sweep(tmp_path / "never-swept", editor)
 
 
 def test_a_failing_workflow_marks_its_run_failed(setup, editor, tmp_path):

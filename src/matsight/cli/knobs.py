@@ -179,9 +179,11 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         knobs_: str = typer.Option(
             "all",
             "--knobs",
-            help="Knobs the search may turn: all, passing (those "
-            "that passed the control check) or names, e.g. size,porosity.",
+            help="Knobs the search may turn: all, passing (those that passed the control check), trusted "
+            "(passing and not misreading the regressor, by the sweep's knob_agreement.csv; generator lots only) "
+            "or names, e.g. size,porosity.",
         ),
+        sweep: Path = typer.Option(None, help="The knobs sweep run that --knobs trusted reads (default: DIR/sweep)."),
         per: str = typer.Option(
             "tile",
             help="tile: search each tile alone (the paper's Eq. 2); lot: one "
@@ -195,11 +197,11 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
     ) -> None:
         """Inverse search (paper Eq. 2): tables/inverse_effects.csv, inverse_answers.csv (each tile's or lot's ΔA)
         and the ΔA figure in OUT."""
-        from matsight.knobs.config import InverseConfig
+        from matsight.knobs.config import KNOB_CHOICES, InverseConfig
         from matsight.knobs.pipeline import run_inverse
         from matsight.utils import resolve_device
 
-        chosen = knobs_ if knobs_ in ("all", "passing") else tuple(k.strip() for k in knobs_.split(",") if k.strip())
+        chosen = knobs_ if knobs_ in KNOB_CHOICES else tuple(k.strip() for k in knobs_.split(",") if k.strip())
         config = InverseConfig(
             out=out or editor_run / "inverse",
             editor=editor_run,
@@ -208,6 +210,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             steps=steps,
             lam=lam,
             knobs=chosen,
+            sweep=sweep,
             per=per,
             regressor=regressor,
             view=view,

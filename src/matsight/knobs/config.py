@@ -140,6 +140,10 @@ class SweepConfig(WorkflowConfig):
         object.__setattr__(self, "pair", tuple(self.pair))
 
 
+KNOB_CHOICES = ("all", "passing", "trusted")
+"""The named knob sets of ``knobs inverse --knobs`` (else a list of attribute names)."""
+
+
 @dataclass(frozen=True)
 class InverseConfig(WorkflowConfig):
     """``matsight knobs inverse``: which attribute change reaches ``goal`` (Liu, Kailkhura et al., Eq. 2).
@@ -147,9 +151,11 @@ class InverseConfig(WorkflowConfig):
     ``goal``: a relative change (``"+10%"``: searched in both directions) or a value in the property's
     units; ``tiles``: held-out tiles; ``steps``: Adam steps; ``lam``: weight of the target term;
     ``knobs``: the knobs the search may turn — ``"all"``, ``"passing"`` (those that passed the control
-    check) or attribute names; ``per``: ``"tile"`` (each tile alone, the paper's search) or ``"lot"``
-    (one answer per lot for its mean prediction); ``show``: tiles in the figure; ``regressor``,
-    ``view``: as in :class:`SweepConfig`.
+    check), ``"trusted"`` (those that pass it and, by the ``sweep`` run's ``knob_agreement.csv``, do not
+    misread the regressor; generator lots only) or attribute names; ``sweep``: the ``knobs sweep`` run
+    that ``"trusted"`` reads (default ``<editor>/sweep``); ``per``: ``"tile"`` (each tile alone, the
+    paper's search) or ``"lot"`` (one answer per lot for its mean prediction); ``show``: tiles in the
+    figure; ``regressor``, ``view``: as in :class:`SweepConfig`.
     """
 
     editor: Path
@@ -158,6 +164,7 @@ class InverseConfig(WorkflowConfig):
     steps: int = 150
     lam: float = 10.0
     knobs: str | tuple[str, ...] = "all"
+    sweep: Path | None = None
     per: str = "tile"
     show: int = 3
     regressor: Path | None = None
@@ -165,10 +172,10 @@ class InverseConfig(WorkflowConfig):
     device: str = "cpu"
 
     command: ClassVar[str] = "knobs inverse"
-    input_fields: ClassVar[tuple[str, ...]] = ("editor", "regressor")
+    input_fields: ClassVar[tuple[str, ...]] = ("editor", "regressor", "sweep")
 
     def __post_init__(self) -> None:
-        _paths(self, "out", "editor", "regressor")
+        _paths(self, "out", "editor", "regressor", "sweep")
         Goal.parse(self.goal)
         options.at_least("--tiles", self.tiles, 1)
         options.at_least("--steps", self.steps, 1)
@@ -182,6 +189,10 @@ class InverseConfig(WorkflowConfig):
         if not isinstance(self.knobs, str):
             object.__setattr__(self, "knobs", tuple(self.knobs))
             if not self.knobs:
-                raise ConfigError("--knobs is empty: give all, passing or attribute names, e.g. size,porosity")
-        elif self.knobs not in ("all", "passing"):
-            raise ConfigError(f"--knobs {self.knobs!r}: give all, passing or a list of attribute names")
+                raise ConfigError("--knobs is empty: give all, passing, trusted or attribute names, e.g. size,porosity")
+        elif self.knobs not in KNOB_CHOICES:
+            raise ConfigError(f"--knobs {self.knobs!r}: give all, passing, trusted or a list of attribute names")
+        if self.sweep is not None and self.knobs != "trusted":
+            raise ConfigError("--sweep names the sweep that --knobs trusted reads: add --knobs trusted or drop --sweep")
+        if self.knobs == "trusted" and self.sweep is None:
+            object.__setattr__(self, "sweep", self.editor / "sweep")

@@ -83,7 +83,7 @@ def run_demo(ctx, sem: TrainedRegressor) -> pd.DataFrame:
     sweep = run_sweep(SweepConfig(out=editor.path / "sweep", editor=editor.path, **common, **preset["sweep"]))
     sweeps, response = sweep.read_table("knob_sweeps"), sweep.read_table("regressor_response")
     truth = Truth.read(lots / "ground_truth.json", regressor)
-    knobs = tuple(trusted_knobs(knob_agreement(control, truth, sweeps, response=response))) or "all"
+    knobs = "trusted" if trusted_knobs(sweep.read_table("knob_agreement")) else "all"
     inverse = run_inverse(
         InverseConfig(
             out=editor.path / "inverse", editor=editor.path, goal="+10%", knobs=knobs, **common, **preset["inverse"]

@@ -27,7 +27,7 @@ import torch
 
 from matsight.errors import ConfigError
 from matsight.knobs import figures, section
-from matsight.knobs.agreement import Truth, ground_truth_of, knob_agreement
+from matsight.knobs.agreement import Truth, ground_truth_of, knob_agreement, trusted_knobs
 from matsight.knobs.config import EditorConfig, InverseConfig, SweepConfig
 from matsight.knobs.inverse import Goal, InverseSearch, answers_table, effects_table
 from matsight.knobs.quality import ControlReport, attribute_control, fit_measurer
@@ -207,11 +207,20 @@ def run_sweep(config: SweepConfig) -> RunFolder:
 
 
 # -- knobs inverse -----------------------------------------------------------------------------------
-def free_knobs(editor_run: Path, knobs: str | tuple[str, ...], names: list[str]) -> np.ndarray:
+def free_knobs(
+    editor_run: Path,
+    knobs: str | tuple[str, ...],
+    names: list[str],
+    sweep: Path | None = None,
+    regressor: Path | None = None,
+) -> np.ndarray:
     """Which knobs the inverse search may turn, bool ``[A]``: ``"all"``, ``"passing"`` (those that
-    passed the control check in ``knob_control.json``) or attribute names."""
+    passed the control check in ``knob_control.json``), ``"trusted"`` (:func:`trusted_by_sweep` of the
+    ``sweep`` run, judged by ``regressor``, default the editor's) or attribute names."""
     if knobs == "all":
         return np.ones(len(names), bool)
+    if knobs == "trusted":
+        return np.isin(names, trusted_by_sweep(Path(sweep or Path(editor_run) / "sweep"), Path(editor_run), regressor))
     if knobs == "passing":
         passes = np.asarray(read_control(editor_run)["passes"], bool)
         if not passes.any():
@@ -228,6 +237,58 @@ def free_knobs(editor_run: Path, knobs: str | tuple[str, ...], names: list[str])
     return np.isin(names, knobs)
 
 
+def trusted_by_sweep(sweep: Path, editor_run: Path, regressor: Path | None = None) -> list[str]:
+    """The knobs that a finished ``knobs sweep`` of ``editor_run``, judged by ``regressor`` (default:
+    the editor's), found trusted: passing the control check and not misreading the regressor
+    (:func:`~matsight.knobs.agreement.trusted_knobs` of its ``knob_agreement.csv``). Raises
+    :class:`ConfigError` naming the fix when the sweep is missing, of another editor or regressor,
+    older than the editor's control check, made without the real-response check, or trusts no knob."""
+    regressor = Path(regressor or read_meta(editor_run)["regressor"])
+    manifest = RunFolder(sweep, create=False).read_manifest()
+    arguments = manifest.get("arguments") or {}
+    again = f"run `matsight knobs sweep {editor_run}` (or give its --out with --sweep)"
+    if manifest.get("command") != SweepConfig.command or manifest.get("status") != "finished":
+        raise ConfigError(f"--sweep {sweep} is not a finished `matsight knobs sweep` run: {again}")
+    if not _same_path(arguments.get("editor"), editor_run):
+        raise ConfigError(f"--sweep {sweep} swept the editor {arguments.get('editor')}, not {editor_run}: {again}")
+    swept_by = arguments.get("regressor") or read_meta(editor_run)["regressor"]
+    if not _same_path(swept_by, regressor):
+        raise ConfigError(
+            f"--sweep {sweep} judged the edits with the regressor {swept_by}, this search with {regressor}: "
+            f"sweep with --regressor {regressor} first and give it with --sweep"
+        )
+    if not (Path(sweep) / "tables" / "knob_agreement.parquet").exists():
+        raise ConfigError(
+            f"{sweep} has no tables/knob_agreement.csv: only on lots of `matsight synth sem-lots` (with their "
+            "ground_truth.json) can a sweep check that a knob reads the regressor; use --knobs passing"
+        )
+    table = RunFolder(sweep, create=False).read_table("knob_agreement")
+    if table["passes"].tolist() != [bool(p) for p in read_control(editor_run)["passes"]]:
+        raise ConfigError(f"--sweep {sweep} is older than the control check in {Path(editor_run) / CONTROL}: {again}")
+    if table["response_slope"].isna().all():
+        raise ConfigError(
+            f"--sweep {sweep} did not measure the regressor's real response (--response-tiles 0), so no knob "
+            "can be trusted: sweep again with --response-tiles 2, or use --knobs passing"
+        )
+    trusted = trusted_knobs(table)
+    if not trusted:
+        raise ConfigError(
+            f"no knob is trusted in {sweep}/tables/knob_agreement.csv (none passes the control check without "
+            "misreading the regressor); search anyway with --knobs passing or all"
+        )
+    return trusted
+
+
+def _same_path(a: str | Path | None, b: str | Path | None) -> bool:
+    """Whether two recorded paths name the same file or folder (the same text, or the same place on disk)."""
+    if a is None or b is None:
+        return a is b
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.resolve() == b.resolve()
+
+
 def run_inverse(config: InverseConfig) -> RunFolder:
     """Inverse search on held-out tiles turning the knobs chosen by ``config.knobs`` (:func:`free_knobs`):
     ``tables/inverse_effects.csv``, ``tables/inverse_answers.csv`` (each tile's or lot's ΔA),
@@ -239,7 +300,8 @@ def run_inverse(config: InverseConfig) -> RunFolder:
     attributes are one value per lot). A relative goal (``±x%``) is searched in both directions.
     """
     meta = read_meta(config.editor)
-    free = free_knobs(config.editor, config.knobs, meta["attributes"])  # errors before the folder is claimed
+    # errors before the folder is claimed
+    free = free_knobs(config.editor, config.knobs, meta["attributes"], config.sweep, config.regressor)
 
     def body(run: RunFolder) -> RunFolder:
         editor, meta, regressor, held, scaler = _setup(config, spread_lots=config.per == "lot")
