@@ -251,3 +251,80 @@ def test_train_needs_target_only_when_lots_csv_is_ambiguous(tmp_path):
         choose_target(root, "strength")
     (root / "lots.csv").write_text("lot,yield_mpa,site\nA,1.5,north\nB,,south\n")
     assert choose_target(root) == "yield_mpa"
+
+
+# -- images and CSVs as other programs write them ----------------------------------------------------------
+
+
+def test_grey_with_alpha_and_two_sample_tiffs_read_as_their_grey_channel(tmp_path):
+    grey = np.arange(30, dtype=np.uint8).reshape(5, 6) * 8
+    la = tmp_path / "la.png"
+    Image.fromarray(np.stack([grey, np.full_like(grey, 255)], -1), "LA").save(la)
+    two = tmp_path / "two.tif"
+    tifffile.imwrite(two, np.stack([grey, 255 - grey], -1), photometric="minisblack", planarconfig="contig")
+    for path in (la, two):
+        np.testing.assert_allclose(read_image(path, 1)[0], grey / 255, atol=1e-6)
+        assert read_image(path, 3).shape == (3, 5, 6)
+
+
+def test_a_tiff_stack_is_refused_and_a_thumbnail_page_ignored(tmp_path):
+    from matsight.errors import ImageReadError
+
+    image = np.random.default_rng(0).integers(0, 255, (8, 8)).astype(np.uint8)
+    with tifffile.TiffWriter(tmp_path / "stack.tif") as tiff:  # two full-size pages: a z-stack or time series
+        tiff.write(image)
+        tiff.write(image)
+    with pytest.raises(ImageReadError, match="stack.tif: a stack of images .* one 2-D image per file"):
+        read_image(tmp_path / "stack.tif")
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tiff:  # the image and its reduced-resolution preview
+        tiff.write(image)
+        tiff.write(image[::4, ::4], subfiletype=1)
+    np.testing.assert_allclose(read_image(tmp_path / "thumb.tif")[0], image / 255, atol=1e-6)
+
+
+def test_signed_images_keep_their_negative_values_and_nan_only_images_are_refused(tmp_path):
+    from matsight.data.intensity import Decoder, Intensity, survey
+    from matsight.errors import ImageReadError
+
+    values = np.linspace(-500, 1500, 25).reshape(5, 5).astype(np.int16)
+    path = _write(tmp_path / "ct" / "a.tif", values)
+    ranges = survey([path])
+    assert ranges[(path.parent, ".tif")].depth is None  # read with a fixed range, not a bit depth from 0
+    read = Intensity.fit(ranges).decoder(ranges).read(path)[0]
+    np.testing.assert_allclose(read, (values + 500) / 2000, atol=1e-6)  # no negative pixel clipped to 0
+    nan = _write(tmp_path / "nan" / "a.tif", np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(ImageReadError, match="no pixel holds a finite value"):
+        Decoder().read(nan)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("lot;cps;size\nA;1,5;3\nB;2;4\n", "separated by ';', not commas"),
+        ("lot\tcps\tsize\nA\t1\t3\nB\t2\t4\n", "separated by tabs"),
+        ("lot,cps,size\nA,1,3,7,8\nB,2,4\n", "row 2: 5 cells where the header has 3"),
+        ("lot,cps,cps\nA,1,3\nB,2,4\n", "column 'cps' appears twice"),
+        ("lot,cps,\nA,1,3\nB,2,4\n", "row 1, column 3: the column has no name"),
+        ("lot,cps,size\nA,1\nB,2,4\n", "row 2: 2 cells where the header has 3"),
+    ],
+)
+def test_csv_structure_problems_name_the_row_and_the_fix(tmp_path, content, expected):
+    root = _lots(tmp_path / "d", [], {"A": 1, "B": 1})
+    (root / "lots.csv").write_text(content)
+    message = _problems(root, layout="lots")
+    assert expected in message and "lots.csv" in message
+
+
+def test_csv_as_spreadsheets_save_it_reads(tmp_path):
+    """A byte-order mark, Windows line ends, blank lines, padded header names, trailing empty cells and a
+    lot name typed in another Unicode form than its folder's (macOS stores é decomposed) all read."""
+    import unicodedata
+
+    folder_name = unicodedata.normalize("NFD", "Lot é")
+    root = _lots(tmp_path / "d", [], {"A": 1, folder_name: 2})
+    text = "lot , cps ,size\r\nA,1,3,,\r\n\r\n" + unicodedata.normalize("NFC", "Lot é") + ",2,4\r\n"
+    (root / "lots.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    summary = validate(root, layout="lots")
+    assert (summary.images, summary.groups) == (3, 2) and summary.numeric_columns == ["cps", "size"]
+    (root / "lots.csv").write_bytes("lot,cps\nA,1\nLot é,2\n".encode("latin-1"))
+    assert "not UTF-8 text" in _problems(root, layout="lots")

@@ -93,7 +93,10 @@ def execute(config: WorkflowConfig, body: Callable[[RunFolder], T], run: RunFold
     try:
         result = body(run)
     except BaseException as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted (Ctrl-C); rerun the same command to resume"
+        else:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         run.set_status("failed", error=f"{type(exc).__name__}: {message}")
         raise
     run.set_status("finished")

@@ -96,6 +96,10 @@ def _register_workflows() -> None:
 _register_workflows()
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
 def run(args: list[str] | None = None) -> int:
     """Run the command line ``args`` (default ``sys.argv[1:]``) and return its exit status.
 
@@ -115,16 +119,17 @@ def run(args: list[str] | None = None) -> int:
             _print_error(f"{where}{exc.format_message().rstrip('.')}{hint}")
         return exc.exit_code
     except typer.Abort:
-        _print_error("interrupted")
-        return 130
+        result = INTERRUPTED
     except UserError as exc:
         _print_error(str(exc))
         return exc.exit_code
     except OSError as exc:
-        if exc.filename is None:
+        if exc.filename is None and exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             raise
         _print_error(_os_error_message(exc))
         return UserError.exit_code
+    if result == INTERRUPTED:  # typer turns Ctrl-C into this exit status
+        _print_error("interrupted: what was finished is kept; rerun the same command to resume")
     return result if isinstance(result, int) else 0
 
 
@@ -139,14 +144,15 @@ def _print_error(message: str) -> None:
 
 def _os_error_message(exc: OSError) -> str:
     """One line for a failed read or write of a file: which file, what the system said, what to do."""
-    names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+    names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None) or "writing the results"
     reason = exc.strerror or exc.__class__.__name__
     hints = {
         errno.EROFS: "the disk is read-only: choose an --out on a writable disk",
         errno.EACCES: "check the permissions, or choose another --out",
         errno.EPERM: "check the permissions, or choose another --out",
         errno.ENOTDIR: "a part of the path is a file, not a folder: choose another --out",
-        errno.ENOSPC: "the disk is full: free space or choose an --out on another disk",
+        errno.ENOSPC: "the disk is full: free space or choose an --out on another disk, then rerun to resume",
+        errno.EDQUOT: "the disk quota is used up: free space or choose an --out on another disk, then rerun to resume",
         errno.ENOENT: "check the path",
         errno.EISDIR: "give a file, not a folder",
     }

@@ -30,26 +30,29 @@ def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
 
 
 def decode_raw(path: str | os.PathLike) -> np.ndarray:
-    """The file's pixels as stored (``[H, W]`` or ``[H, W, C]``, original dtype); raises :class:`ImageReadError`."""
+    """The file's pixels as stored (``[H, W]`` or ``[H, W, C]``, original dtype); raises :class:`ImageReadError`
+    for a file that is missing, undecodable, empty, a stack of several images, or without one finite pixel."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: file not found")
     try:
         array = _decode(path)
+    except ImageReadError:
+        raise
     except Exception as exc:
         raise ImageReadError(
             f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); replace or remove the file"
         ) from None
     if array.size == 0:
         raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
+    if array.dtype.kind in "fc" and not np.isfinite(array).any():
+        raise ImageReadError(f"{path}: no pixel holds a finite value (all NaN or infinite); replace or remove the file")
     return array
 
 
 def _decode(path: Path) -> np.ndarray:
     if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        return np.asarray(tifffile.imread(path))
+        return _decode_tiff(path)
     from PIL import Image
 
     with Image.open(path) as image:
@@ -61,6 +64,27 @@ def _decode(path: Path) -> np.ndarray:
         elif image.mode == "CMYK":
             image = image.convert("RGB")
         return np.asarray(image)
+
+
+def _decode_tiff(path: Path) -> np.ndarray:
+    """The TIFF's main image as ``[H, W]`` or ``[H, W, S]`` (samples last, also for planar files); reduced-
+    resolution pages (thumbnails) are ignored, and a stack (pages, z, time, channels as separate images) is
+    refused: one file is one image."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        series = tiff.series[0]
+        axes, shape = series.axes, series.shape
+        stacked = [f"{axis}={n}" for axis, n in zip(axes, shape) if axis not in "YXS" and n > 1]
+        stacked += [f"{len(tiff.series)} series"] if len(tiff.series) > 1 else []
+        if stacked:
+            raise ImageReadError(
+                f"{path}: a stack of images ({', '.join(stacked)}; axes {axes}, shape {tuple(shape)}); matsight "
+                "reads one 2-D image per file: save each image of the stack as a file of its own"
+            )
+        array = np.asarray(series.asarray()).reshape([n for axis, n in zip(axes, shape) if axis in "YXS"])
+    kept = [axis for axis in axes if axis in "YXS"]
+    return np.moveaxis(array, kept.index("S"), -1) if "S" in kept else array
 
 
 def _to_unit_float(array: np.ndarray, path: Path) -> np.ndarray:
@@ -84,7 +108,7 @@ def to_channels(array: np.ndarray, channels: int, path: Path) -> np.ndarray:
         array = array[..., None]
     if array.ndim != 3:
         raise ImageReadError(f"{path}: expected a 2-D grey or colour image, got an array of shape {array.shape}")
-    array = array[..., :3]  # drop alpha
+    array = array[..., :1] if array.shape[-1] == 2 else array[..., :3]  # drop alpha (grey + alpha, or colour + alpha)
     if array.shape[-1] == 1:
         grey = array[..., 0]
     else:

@@ -11,7 +11,9 @@ matsight therefore reads
   (an image brighter than its folder's sample is read at its own depth, so no value exceeds 1);
 - **float images** (float TIFFs) with one fixed range ``[low, high]``: the 0.1/99.9 percentiles of
   the training images, clipped to ``[0, 1]`` (a folder's own percentiles when the model saw no
-  float images).
+  float images). NaN pixels read as ``low``; an image with no finite pixel is refused.
+- **signed integer images with negative values** (e.g. int16 difference or CT images) like float
+  images: a bit depth counts from 0, and reading them from 0 would clip every negative pixel to 0.
 
 The rule and the fitted float range are an :class:`Intensity`, stored in every model's
 :class:`~matsight.models.ModelSpec` and applied by one :class:`Decoder` in training, prediction,
@@ -74,7 +76,8 @@ class FolderRange:
         """``uint16, values 0–4095 → 12-bit in 16-bit files`` or ``float32, values -0.2–3.1 (float)``."""
         values = f"values {self.low:.6g}–{self.high:.6g}"
         if self.depth is None:
-            return f"{self.dtype}, {values} (float: read with a fixed range)"
+            kind = "float" if np.dtype(self.dtype).kind == "f" else "signed values"
+            return f"{self.dtype}, {values} ({kind}: read with a fixed range)"
         bits = 1 if self.dtype == "bool" else container_bits(np.dtype(self.dtype))
         return f"{self.dtype}, {values} → {self.depth}-bit" + (f" in {bits}-bit files" if self.depth < bits else "")
 
@@ -96,8 +99,8 @@ def summarise(folder: Path, suffix: str, arrays: list[np.ndarray]) -> FolderRang
     widest = max(dtypes, key=lambda d: (d.kind == "f", d.itemsize))
     if widest == np.bool_:
         return FolderRange(folder, suffix, "bool", 0.0, 1.0, 1, None, len(arrays))
-    if widest.kind in "ui":
-        low = float(min(a.min() for a in arrays))
+    low = float(min(a.min() for a in arrays)) if widest.kind in "ui" else 0.0
+    if widest.kind in "ui" and low >= 0:
         high = float(max(a.max() for a in arrays))
         return FolderRange(
             folder, suffix, str(widest), low, high, effective_bit_depth(high, container_bits(widest)), None, len(arrays)
@@ -105,7 +108,9 @@ def summarise(folder: Path, suffix: str, arrays: list[np.ndarray]) -> FolderRang
     values = np.concatenate([value_sample(a).astype(np.float64) for a in arrays]) if arrays else np.zeros(1)
     if values.size == 0:
         values = np.zeros(1)
-    lo, hi = (float(v) for v in np.percentile(values, FLOAT_PERCENTILES))
+    # an integer sample is each image's smallest and largest value: its range is theirs, not percentiles
+    percentiles = FLOAT_PERCENTILES if widest.kind == "f" else (0.0, 100.0)
+    lo, hi = (float(v) for v in np.percentile(values, percentiles))
     return FolderRange(
         folder, suffix, str(widest), float(values.min()), float(values.max()), None, (lo, hi), len(arrays)
     )
@@ -212,12 +217,13 @@ class Decoder:
         """Stored pixels of ``path`` → ``float32`` in ``[0, 1]`` (same shape)."""
         if array.dtype == np.bool_:
             return array.astype(np.float32)
-        if array.dtype.kind in "ui":
+        if array.dtype.kind in "ui" and self.folder_range(path).depth is not None:
             bits = container_bits(array.dtype)
-            folder_depth = self.folder_range(path).depth or bits
+            folder_depth = self.folder_range(path).depth
             depth = max(min(folder_depth, bits), effective_bit_depth(float(array.max()), bits))
             return np.clip(array.astype(np.float32) / float(2**depth - 1), 0.0, 1.0)
         low, high = self.intensity.float_range or self.folder_range(path).float_range or (0.0, 1.0)
+        high = high if high > low else low + 1.0  # a folder of one constant value
         scaled = (np.nan_to_num(array.astype(np.float64), nan=low) - low) / (high - low)
         return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 

@@ -6,7 +6,9 @@ Each reader checks the folder and raises :class:`DataLayoutError` listing every 
 
 from __future__ import annotations
 
+import csv
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,12 @@ def require_folder(root: Path) -> None:
     """DataLayoutError unless ``root`` is an existing folder (one clear line before any other check)."""
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "does not exist"
-        raise DataLayoutError(f"{root} {what}: give the dataset folder (see DATA_LAYOUTS.md)")
+        raise DataLayoutError(f"{root} {what}: give the dataset folder (see docs/data-layouts.md)")
+
+
+def _nfc(name: str) -> str:
+    """``name`` in Unicode normal form C, so that ``é`` typed as one character or as ``e`` + accent match."""
+    return unicodedata.normalize("NFC", name)
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -56,18 +63,53 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
+    """``path`` as a table of text cells (UTF-8, with or without a byte-order mark; comma-separated; blank
+    lines skipped; header names stripped). Every structural problem is added to ``problems`` with its row
+    (1 = the header) and the fix, and ``None`` returned: a file that is missing, not UTF-8, separated by
+    ``;`` or tabs, with an empty or repeated column name, or a row with more or fewer cells than the header."""
     if not path.is_file():
         problems.add(f"{path} is missing: create it (see docs/data-layouts.md)")
         return None
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        problems.add(f"{path} cannot be parsed as CSV ({exc.__class__.__name__}: {exc})")
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [
+                (number, row) for number, row in enumerate(csv.reader(handle), start=1) if any(c.strip() for c in row)
+            ]
+    except UnicodeDecodeError as exc:
+        problems.add(f"{path} is not UTF-8 text (byte {exc.start}): save it as CSV UTF-8")
         return None
-    if df.empty:
+    except csv.Error as exc:
+        problems.add(f"{path} cannot be parsed as CSV ({exc}): save it as comma-separated CSV")
+        return None
+    if not rows:
+        problems.add(f"{path} is empty: add a header and one row per image or lot")
+        return None
+    header = [name.strip() for name in rows[0][1]]
+    if len(header) == 1 and (separator := next((s for s in (";", "\t", "|") if s in header[0]), None)):
+        shown = {"\t": "tabs"}.get(separator, f"'{separator}'")
+        problems.add(f"{path}: the header is separated by {shown}, not commas; save the file as comma-separated CSV")
+        return None
+    before = len(problems.items)
+    for column, name in enumerate(header, start=1):
+        if not name:
+            problems.add(f"{path} row 1, column {column}: the column has no name; name it or delete the column")
+        elif header.index(name) < column - 1:
+            problems.add(f"{path} row 1: column '{name}' appears twice; rename or delete one of them")
+    body = []
+    for number, row in rows[1:]:
+        extra = row[len(header) :]
+        if len(row) < len(header) or any(cell.strip() for cell in extra):
+            problems.add(
+                f"{path} row {number}: {len(row)} cells where the header has {len(header)}; a comma inside a "
+                'value needs quotes ("1,5"), and every row needs one cell per column'
+            )
+        body.append(row[: len(header)])
+    if len(problems.items) > before:
+        return None
+    if not body:
         problems.add(f"{path} has a header but no rows: add one row per image or lot")
         return None
-    return df
+    return pd.DataFrame(body, columns=header, dtype=str)
 
 
 def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems) -> np.ndarray:
@@ -79,7 +121,8 @@ def _numeric_column(df: pd.DataFrame, column: str, csv: Path, problems: Problems
             f"{csv} row {row + 2}, column '{column}': {df[column].iloc[row]!r} is not a number; "
             "write a number, or leave the cell empty when it was not measured"
         )
-    return values.to_numpy(dtype=np.float32)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported by nonfinite_value_problems
+        return values.to_numpy(dtype=np.float64).astype(np.float32)
 
 
 def numeric_columns(df: pd.DataFrame) -> list[str]:
@@ -166,23 +209,24 @@ def read_lots(root: str | os.PathLike, target: str | None = None, attributes: li
         if present
         else np.zeros((len(df), 0), np.float32)
     )
-    folders = {p.name for p in images_dir.iterdir() if p.is_dir()} if images_dir.is_dir() else set()
+    # a name typed in the CSV and the same name as a folder on macOS may be stored in different Unicode forms
+    folders = {_nfc(p.name): p.name for p in images_dir.iterdir() if p.is_dir()} if images_dir.is_dir() else {}
     paths, targets, groups, attrs = [], [], [], []
     for row, lot in enumerate(df["lot"]):
-        if lot not in folders:
+        if _nfc(lot) not in folders:
             problems.add(
                 f"{csv} row {row + 2}: lot '{lot}' has no folder {images_dir / lot}; add the folder or remove the row"
             )
             continue
-        files = _images_in(images_dir / lot)
+        files = _images_in(images_dir / folders[_nfc(lot)])
         if not files:
             problems.add(f"{images_dir / lot}: lot '{lot}' has no images; add tiles or remove the lot")
         paths += files
         targets += [target_values[row]] * len(files)
         attrs += [attribute_values[row]] * len(files)
         groups += [lot] * len(files)
-    for folder in sorted(folders - set(df["lot"])):
-        problems.add(f"{images_dir / folder}: folder has no row in {csv}; add a row or remove the folder")
+    for key in sorted(set(folders) - {_nfc(lot) for lot in df["lot"]}):
+        problems.add(f"{images_dir / folders[key]}: folder has no row in {csv}; add a row or remove the folder")
     problems.raise_if_any()
     return ImageTable(
         root=root,

@@ -42,12 +42,13 @@ class ValidationSummary:
     ranges: list[FolderRange] = field(default_factory=list)  # value range and effective depth per folder
     numeric_columns: list[str] = field(default_factory=list)  # lots: the property candidates and attributes
     blank: dict[str, int] = field(default_factory=dict)  # lots: numeric column -> lots with an empty cell
+    nonfinite: list[Path] = field(default_factory=list)  # float images with some NaN or infinite pixels
 
     @property
     def depths(self) -> Counter:
         """Folders per kind of values, e.g. ``{"12-bit in uint16": 8, "8-bit in uint8": 8}``."""
         return Counter(
-            f"{r.depth}-bit in {r.dtype}" if r.depth is not None else f"float ({r.dtype})" for r in self.ranges
+            f"{r.depth}-bit in {r.dtype}" if r.depth is not None else f"fixed range ({r.dtype})" for r in self.ranges
         )
 
     @property
@@ -82,6 +83,12 @@ class ValidationSummary:
                 f"  warning: the folders hold different kinds of values ({kinds}); matsight reads each folder "
                 "at its own bit depth, so a saturated pixel is 1.0 in every folder "
                 "(docs/data-layouts.md, section Intensities): check that this is what the instruments recorded"
+            )
+        if self.nonfinite:
+            lines.append(
+                f"  note: {len(self.nonfinite)} image(s) hold NaN or infinite pixels (first: "
+                f"{_relative(self.nonfinite[0], self.root)}): NaN reads as the low end of the folder's range, "
+                "+inf as the high end"
             )
         blank = [c for c in self.numeric_columns if self.blank.get(c)]
         if blank:
@@ -175,6 +182,8 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
         summary.sizes[array.shape[:2]] += 1
         summary.bit_depths[str(array.dtype)] += 1
         summary.channels[1 if array.ndim == 2 else array.shape[2]] += 1
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            summary.nonfinite.append(path)
         decoded.append(path)
         arrays.append(value_sample(array))
     problems.raise_if_any()
