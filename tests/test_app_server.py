@@ -218,7 +218,10 @@ def test_bodies_are_capped_and_bad_json_is_422(client):
     assert client.post("/api/select", content=streamed()).status_code == 413  # no Content-Length
     assert client.post("/api/select", content=b"\0" * 8).status_code == 200
     headers = {"content-type": "application/json"}
-    for body in (b"{", b"[1, 2]", b'{"attributes": 5}', b'{"mode": "some"}', b'{"by": 1}', b'{"x": 1}'):
+    bodies = (b"{", b"[1, 2]", b'{"attributes": 5}', b'{"mode": "some"}', b'{"by": 1}', b'{"x": 1}')
+    # NaN and infinity parse as JSON numbers in Python but cannot be echoed back in a JSON answer
+    bodies += (b'{"attributes": [1e999]}', b'{"attributes": NaN}', b'{"mode": -Infinity}')
+    for body in bodies:
         assert client.post("/api/filter", content=body, headers=headers).status_code == 422, body
     assert client.post("/api/filter", content=b"\xff", headers=headers).status_code == 400  # not UTF-8
     assert client.post("/api/filter", content=b'{"attributes": ["a0"]}', headers=headers).status_code == 200

@@ -38,7 +38,7 @@ def cli(*args) -> tuple[int, str, str]:
     return code, out.getvalue().decode(), err.getvalue().decode()
 
 
-def make_lots(root: Path, lots: int = 2, tiles: int = 4, size: int = 24) -> Path:
+def make_lots(root: Path, lots: int = 3, tiles: int = 4, size: int = 24) -> Path:
     """Layout-1 lots whose tiles brighten with the lot's cps, with the knobs' attribute columns."""
     rng = np.random.default_rng(0)
     rows = ["lot,cps,size,porosity,polydispersity,facetness"]
@@ -237,6 +237,33 @@ def fx(tmp_path_factory) -> Fixtures:
     )
 
 
+def constant_target(f: Fixtures, t: Path) -> Path:
+    """A copy of the lots in which every lot has cps 7."""
+    folder = shutil.copytree(f.lots, t / "constant")
+    csv = folder / "lots.csv"
+    csv.write_text(re.sub(r"^([A-Z]),\d+,", r"\1,7,", csv.read_text(), flags=re.M))
+    return folder
+
+
+def measured_lots(f: Fixtures, t: Path, n: int) -> Path:
+    """A copy of the lots in which only the first ``n`` lots have a cps."""
+    folder = shutil.copytree(f.lots, t / "measured")
+    csv = folder / "lots.csv"
+    lines = csv.read_text().splitlines()
+    lines[1 + n :] = [re.sub(r"^([A-Z]),\d+,", r"\1,,", line) for line in lines[1 + n :]]
+    csv.write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def structure_link(f: Fixtures, t: Path) -> Path:
+    """A copy of the crystal structures whose first file is a link to a file outside the folder."""
+    folder = shutil.copytree(f.crys, t / "crys")
+    first = sorted((folder / "structures").iterdir())[0]
+    first.unlink()
+    first.symlink_to(f.crys / "structures" / first.name)
+    return folder
+
+
 def predict_cache(folder: Path) -> bool:
     """RUN/arrays of a run: `matsight predict RUN DATA` keeps its resumable outputs there by design, the one place
     where a command adds to one of its inputs (a matsight run folder, never a dataset); left out of the checks."""
@@ -426,6 +453,22 @@ cases(
             "--out",
             lambda f, t: ["knobs", "inverse", f.editor, "--regressor", f.reg, "--out", f.reg, *FAST],
         ),
+        # the regressor and lots behind the editor are inputs, though not named on the command line
+        "knobs-sweep-editors-regressor": (
+            "--out",
+            lambda f, t: ["knobs", "sweep", f.editor, "--out", f.reg, "--overwrite", *FAST],
+        ),
+        "knobs-inverse-editors-regressor": (
+            "--out",
+            lambda f, t: ["knobs", "inverse", f.editor, "--out", f.reg, "--overwrite", *FAST],
+        ),
+        "knobs-inverse-editors-lots": (
+            "--out",
+            lambda f, t: ["knobs", "inverse", f.editor, "--out", f.lots / "images" / "i", *FAST],
+        ),
+        # so is the data a tagger was trained on, when analytics finds it through the run's manifest
+        "analytics-training-data": ("--out", lambda f, t: ["analytics", f.ml, "--out", f.xray, "--overwrite", *FAST]),
+        "analytics-in-training-data": ("--out", lambda f, t: ["analytics", f.ml, "--out", f.xray / "images" / "a"]),
         "analytics-data": ("--out", lambda f, t: ["analytics", f.ml, f.xray, "--out", f.xray, *FAST]),
         "analytics-in-data": ("--out", lambda f, t: ["analytics", f.ml, f.xray, "--out", f.xray / "images", *FAST]),
         "crystals-train": ("--out", lambda f, t: ["crystals", "train", f.crys, "--out", f.crys, *FAST]),
@@ -451,6 +494,19 @@ cases(
             "matsight train",
             lambda f, t: ["synth", "sem-lots", f.reg, "--lots", 2, "--tiles-per-lot", 1],
         ),
+    },
+)
+
+# -- --out inside (or over) a dataset matsight wrote, whoever reads it ----------------------------------------
+cases(
+    "out-dataset",
+    {
+        "report-in-xray": ("inside the dataset", lambda f, t: ["report", f.reg, "--out", f.xray / "images" / "r.html"]),
+        "synth-in-xray": ("inside the dataset", lambda f, t: ["synth", "xray", f.xray / "images" / "x", "--n", 2]),
+        "train-over-xray": ("is the dataset", lambda f, t: ["train", f.lots, "--out", f.xray, "--overwrite", *TRAIN]),
+        "saliency-in-crystals": ("inside the dataset", lambda f, t: ["saliency", f.reg, f.lots, "--out", f.crys / "s"]),
+        "benchmark-cache-in-xray": ("inside the dataset", lambda f, t: benchmark_(f, t, "--cache", f.xray / "c")),
+        "benchmark-cache-user": ("did not write", lambda f, t: benchmark_(f, t, "--cache", f.user)),
     },
 )
 
@@ -760,6 +816,13 @@ cases(
         "demo-part": ("part", lambda f, t: ["demo", "everything", "--out", t / "d"]),
         "report-no-run": ("RUN", lambda f, t: ["report"]),
         "unknown-option": ("--colour", lambda f, t: train_(f, t, "--colour", "red")),
+        "train-image-size-huge": ("--image-size", lambda f, t: train_(f, t, "--image-size", 100000)),
+        "synth-xray-size-huge": ("--size", lambda f, t: ["synth", "xray", t / "s", "--n", 1, "--size", 2000000]),
+        "synth-sem-lots-size-huge": ("--size", lambda f, t: sem_lots_(f, t, "--size", 10000000)),
+        "inverse-goal-zero": ("--goal", lambda f, t: inverse(f, t, "--goal", "+0%")),
+        "knobs-attributes-target": ("cps", lambda f, t: knobs_(f, t, "--attributes", "size,cps")),
+        "inverse-sweep-without-trusted": ("--knobs trusted", lambda f, t: inverse(f, t, "--sweep", f.editor)),
+        "inverse-trusted-never-swept": ("sweep", lambda f, t: inverse(f, t, "--knobs", "trusted")),
     },
 )
 
@@ -812,6 +875,15 @@ cases(
         "analytics-training-data-gone": (
             "DATA folder",
             lambda f, t: ["analytics", data_gone(f.ml, t / "ml"), "--out", t / "a", *FAST],
+        ),
+        "train-constant-target": ("cps = 7", lambda f, t: ["train", constant_target(f, t), "--out", t / "r", *TRAIN]),
+        "textures-two-measured-lots": (
+            "at least 3 lots",
+            lambda f, t: ["textures", f.reg, measured_lots(f, t, 2), f.bank, "--out", t / "x", *FAST],
+        ),
+        "crystals-structure-outside": (
+            "leads outside",
+            lambda f, t: ["crystals", "train", structure_link(f, t), "--out", t / "c", *FAST],
         ),
         "coefficients-in-lots-csv": (
             "lots.csv",
@@ -893,3 +965,30 @@ def test_read_only_disk_is_one_line(fx, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     code, _, err = cli("report", fx.reg, "--out", tmp_path / "r.html")
     assert code == 2 and "read-only" in _one_line_error(err) and str(tmp_path) in err
+
+
+def test_full_disk_is_one_line(fx, tmp_path, monkeypatch):
+    """A write that fails with ENOSPC (which names no file when the data, not the open, fails): one line."""
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    code, _, err = cli("report", fx.reg, "--out", tmp_path / "r.html")
+    assert code == 2 and "disk is full" in _one_line_error(err) and "Traceback" not in err
+
+
+def test_ctrl_c_says_how_to_resume_and_the_manifest_records_it(fx, tmp_path, monkeypatch):
+    import importlib
+
+    training = importlib.import_module("matsight.training.train")  # the module, not the function it exports
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "fit", interrupted)
+    code, _, err = cli("train", fx.lots, "--out", tmp_path / "r", *TRAIN)
+    assert code == 130 and "rerun the same command to resume" in _one_line_error(err)
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "interrupted (Ctrl-C)" in manifest["error"]

@@ -17,6 +17,18 @@ def at_least(option: str, value: int | float, minimum: int | float, why: str = "
         raise _error(option, value, f"must be at least {minimum}{why}")
 
 
+MAX_IMAGE_SIDE = 4096
+"""The largest image side (px) a model, editor or generator is asked for: 4096² float32 activations of a
+64-channel first layer already take 4 GiB per image."""
+
+
+def image_side(option: str, value: int, minimum: int, why: str = "") -> None:
+    """An image side in pixels: ``minimum <= value <=`` :data:`MAX_IMAGE_SIDE`."""
+    at_least(option, value, minimum, why)
+    if value > MAX_IMAGE_SIDE:
+        raise _error(option, value, f"must be at most {MAX_IMAGE_SIDE} pixels (images are resized to it)")
+
+
 def positive(option: str, value: float) -> None:
     """A finite number above 0."""
     if not _is_number(value) or not math.isfinite(value) or value <= 0:

@@ -78,18 +78,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def execute(config: WorkflowConfig, body: Callable[[RunFolder], T], run: RunFolder | None = None) -> T:
+def execute(
+    config: WorkflowConfig,
+    body: Callable[[RunFolder], T],
+    run: RunFolder | None = None,
+    implied: Mapping[str, str | os.PathLike] | None = None,
+) -> T:
     """Run ``body(run)`` inside the run folder ``config.out`` with a manifest and a final status.
 
     The manifest is written first (``running``); when ``body`` returns, the status becomes
     ``finished``; when it raises (a user error, a crash, Ctrl-C) it becomes ``failed`` with the
     error's one-line text, and the exception propagates. Returns what ``body`` returned.
+    ``implied``: inputs the body reaches through the config's own (the lots behind an editor run), by
+    name: protected from the output and hashed into the manifest like them.
     """
     run = run or RunFolder(config.out)
+    inputs = {**{name: Path(path) for name, path in (implied or {}).items()}, **config.inputs()}
     # never an input, never another command's or a user's folder; ``overwrite`` (when the config has it)
     # first deletes what an earlier matsight command recorded there (matsight.store.claim)
-    run.claim(config.command, reads=list(config.inputs().values()), overwrite=getattr(config, "overwrite", False))
-    run.start(config.command, config.arguments(), seed=config.seed_value, inputs=config.inputs())
+    run.claim(config.command, reads=list(inputs.values()), overwrite=getattr(config, "overwrite", False))
+    run.start(config.command, config.arguments(), seed=config.seed_value, inputs=inputs)
     try:
         result = body(run)
     except BaseException as exc:

@@ -12,8 +12,20 @@ from matsight.errors import ConfigError
 
 
 def analytics_folder(run: Path) -> Path:
-    """``RUN/analytics`` (or RUN itself when it is an analytics folder)."""
-    return run if (run / "points.parquet").is_file() else run / "analytics"
+    """``RUN/analytics`` (or RUN itself when it is an analytics folder); ConfigError when RUN is a training
+    run of another kind than a multi-label tagger (analytics cannot be computed for it)."""
+    if (run / "points.parquet").is_file():
+        return run
+    if (run / "checkpoint.pt").is_file():
+        from matsight.models import read_spec
+
+        task = read_spec(run).task
+        if task != "multilabel":
+            raise ConfigError(
+                f"{run} holds a {task} model: the app shows multi-label taggers "
+                "(`matsight train DATA --task multilabel`, then `matsight analytics RUN`)"
+            )
+    return run / "analytics"
 
 
 def is_loopback(host: str) -> bool:

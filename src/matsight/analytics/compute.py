@@ -8,6 +8,7 @@ contract "Analytics data for the app", plus ``figures/embeddings.png``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -123,6 +124,20 @@ def _multilabel_model(run: RunFolder) -> ModelSpec:
     return spec
 
 
+def analysed_data(run: Path, data: Path | None = None) -> Path:
+    """``data`` when given, else the folder the run ``run`` was trained on, found through its manifest
+    (:meth:`~matsight.store.RunFolder.input_path`); ConfigError asking for DATA when it is gone or changed."""
+    if data is not None:
+        return Path(data)
+    found = RunFolder(run, create=False).input_path("data")
+    if found is None:
+        raise ConfigError(
+            f"{run}: its training data is not where its manifest says, or no longer holds what it "
+            "was trained on; give the DATA folder"
+        )
+    return found
+
+
 def run(config: AnalyticsConfig) -> RunFolder:
     """Labels (ACT), penultimate features (FEA) and probabilities (PRD) of every image of
     ``config.data`` under the model of ``config.run``; their t-SNE embeddings; metrics; per-image
@@ -134,12 +149,8 @@ def run(config: AnalyticsConfig) -> RunFolder:
     """
     trained = RunFolder(config.run, create=False)
     spec = _multilabel_model(trained)
-    data = config.data or trained.input_path("data")
-    if data is None:
-        raise ConfigError(
-            f"{trained.path}: its training data is not where its manifest says, or no longer holds what it "
-            "was trained on; give the DATA folder"
-        )
+    data = analysed_data(config.run, config.data)
+    config = dataclasses.replace(config, data=data)  # an input like a given DATA: never written, hashed
     table = read_multilabel(data)
     if table.target_names != list(spec.target_names):
         raise ConfigError(

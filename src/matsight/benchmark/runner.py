@@ -29,6 +29,7 @@ from matsight.benchmark.training import train_model
 from matsight.progress import PLAIN_ENV, is_quiet, note, progress, quiet
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
+from matsight.store.claim import claim_folder
 from matsight.workflow import execute
 
 POOL_VERSION = 3
@@ -169,6 +170,8 @@ def run(config: BenchmarkConfig) -> RunFolder:
     unit_key = _digest({"settings": config.settings.__dict__, "methods": [m.key for m in methods], "seed": config.seed})
 
     def body(folder: RunFolder) -> RunFolder:
+        if config.cache is not None:  # shared between runs, but like any output never a user's folder or data
+            claim_folder(config.cache, CACHE_COMMAND, option="--cache")
         units = [(name, seed) for name in config.tasks for seed in range(config.seeds)]
         parts = {unit: folder.path / "parts" / f"{unit[0]}-seed{unit[1]}-{unit_key}.csv" for unit in units}
         infos = {unit: part.with_suffix(".json") for unit, part in parts.items()}
@@ -191,6 +194,9 @@ def run(config: BenchmarkConfig) -> RunFolder:
 
     return execute(config, body)
 
+
+CACHE_COMMAND = "benchmark cache"
+"""What a ``--cache`` folder's marker says wrote it (runs sharing it resume it)."""
 
 Unit = tuple[str, int]
 """A task name and a seed: one trained model, explained by every method."""

@@ -26,7 +26,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         from matsight.synth.xray import generate_xray
 
         options.at_least("--n", n, 1)
-        options.at_least("--size", size, 16, " pixels")
+        options.image_side("--size", size, 16, " pixels")
         claim_dataset(out, "synth xray", [], overwrite)
         try:
             typer.echo(f"{n} images written to {generate_xray(out, n=n, size=size, seed=seed)}")
@@ -47,13 +47,14 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         overwrite: bool = OVERWRITE,
     ) -> None:
         """Embeddings (ACT/FEA/PRD), per-attribute metrics and errors for the visual-analytics app."""
-        from matsight.analytics.compute import Analytics, AnalyticsConfig
+        from matsight.analytics.compute import Analytics, AnalyticsConfig, analysed_data
         from matsight.analytics.compute import run as run_analytics
         from matsight.store import RunFolder
         from matsight.utils import resolve_device
 
         device, chosen = str(resolve_device(device)), engine_from(engine, address, workers)
         folder = out if out is not None else RunFolder(run, create=False).path / "analytics"
+        data = analysed_data(run, data)  # the run's training data, when not given, is an input all the same
         claim_run(folder, "analytics", [run, data], overwrite)
         done = run_analytics(
             AnalyticsConfig(out=folder, run=run, data=data, distance=distance, seed=seed, device=device, engine=chosen)

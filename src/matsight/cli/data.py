@@ -45,7 +45,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
 
         options.at_least("--lots", lots, 2)
         options.at_least("--tiles-per-lot", tiles_per_lot, 1)
-        options.at_least("--size", size, 16, " pixels")
+        options.image_side("--size", size, 16, " pixels")
         options.one_of("--design", design, DESIGNS)
         given = read_coefficients(coefficients) if coefficients is not None else None
         claim_dataset(out, "synth sem-lots", [coefficients], overwrite)

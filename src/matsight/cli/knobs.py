@@ -19,13 +19,6 @@ VIEW_HELP = (
 )
 
 
-def _lots_of(editor_run: Path) -> Path | None:
-    """The lots folder an editor run was trained on (an input of its sweeps and searches), if known."""
-    from matsight.knobs.train_editor import CHECKPOINT, read_meta
-
-    return Path(read_meta(editor_run)["lots"]) if (editor_run / CHECKPOINT).is_file() else None
-
-
 def _check_regressor(regressor: Path | None) -> None:
     """A ``--regressor`` run must hold a regression model (a tagger's outputs are not a property)."""
     from matsight import options
@@ -142,7 +135,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         """Forward sensitivity of every knob: tables/knob_sweeps.csv, knob_sweep_lots.csv and figures in OUT
         (on generator lots also regressor_response.csv)."""
         from matsight.knobs.config import SweepConfig
-        from matsight.knobs.pipeline import run_sweep
+        from matsight.knobs.pipeline import editor_inputs, run_sweep
         from matsight.utils import resolve_device
 
         config = SweepConfig(
@@ -156,7 +149,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             device=str(resolve_device(device)),
         )
         _check_regressor(regressor)
-        claim_run(config.out, config.command, [editor_run, regressor, _lots_of(editor_run)], overwrite)
+        claim_run(config.out, config.command, [editor_run, *editor_inputs(editor_run, regressor).values()], overwrite)
         done = run_sweep(config)
         table = done.read_table("knob_sweeps").groupby("attribute", sort=False).first()
         for name, row in table.iterrows():
@@ -198,7 +191,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         """Inverse search (paper Eq. 2): tables/inverse_effects.csv, inverse_answers.csv (each tile's or lot's ΔA)
         and the ΔA figure in OUT."""
         from matsight.knobs.config import KNOB_CHOICES, InverseConfig
-        from matsight.knobs.pipeline import run_inverse
+        from matsight.knobs.pipeline import editor_inputs, run_inverse
         from matsight.utils import resolve_device
 
         chosen = knobs_ if knobs_ in KNOB_CHOICES else tuple(k.strip() for k in knobs_.split(",") if k.strip())
@@ -217,7 +210,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             device=str(resolve_device(device)),
         )
         _check_regressor(regressor)
-        claim_run(config.out, config.command, [editor_run, regressor, _lots_of(editor_run)], overwrite)
+        claim_run(config.out, config.command, [editor_run, *editor_inputs(editor_run, regressor).values()], overwrite)
         done = run_inverse(config)
         table = done.read_table("inverse_effects")
         for row in table[table["free"]].itertuples():

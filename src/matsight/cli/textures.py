@@ -91,7 +91,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         from matsight.textures.figures import bank_contact_sheet
 
         options.at_least("--per-class", per_class, 1)
-        options.at_least("--size", size, 16, " pixels")
+        options.image_side("--size", size, 16, " pixels")
         claim_dataset(out, "synth textures", [], overwrite)
         try:
             generate_bank(out, per_class=per_class, size=size, seed=seed)

@@ -179,7 +179,6 @@ class MapConfig(WorkflowConfig):
         from matsight.crystals.library import prototype
 
         _paths(self, "out", "convnet", "soap")
-        check(len(self.grains) >= 2, "--grain", "needs at least two grains")
         for name, elements, x, y, _ in self.grains:
             check(name in _class_names(), "--grain", f"has unknown prototype {name!r}: see CLASS_NAMES")
             slots = prototype(name).n_slots
@@ -187,6 +186,7 @@ class MapConfig(WorkflowConfig):
             unknown = [e for e in elements if e not in _element_symbols()]
             check(not unknown, "--grain", f"{name} has unknown element(s) {unknown}: give chemical symbols")
             check(0 <= x <= 1 and 0 <= y <= 1, "--grain", "seed positions are fractions of the box in [0, 1]")
+        check(len(self.grains) >= 2, "--grain", "needs at least two grains")
         options.positive("--stride", self.stride)
         check(self.fingerprint_radius >= 3.75, "fingerprint_radius", "must hold the fingerprint's 3.75-bond sphere")
         options.positive("soap_radius", self.soap_radius)

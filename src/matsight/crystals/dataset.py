@@ -12,6 +12,7 @@ from ase import Atoms
 from torch.utils.data import Dataset
 
 from matsight.crystals.library import CLASS_NAMES
+from matsight.data.layouts import read_csv_file
 from matsight.errors import DataLayoutError
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".xyz", ".extxyz")
@@ -44,22 +45,29 @@ def read_structures(root: str | os.PathLike) -> tuple[list[Atoms], np.ndarray, l
     csv = root / "labels.csv"
     if not csv.exists():
         raise DataLayoutError(f"{csv} is missing: add a CSV with columns structure,label (layout 5)")
-    table = pd.read_csv(csv)
+    table = read_csv_file(csv)
     missing = {"structure", "label"} - set(table.columns)
     if missing:
         raise DataLayoutError(f"{csv} lacks column(s) {', '.join(sorted(missing))}: expected structure,label")
+    folder = (root / "structures").resolve()
     atoms, labels = [], []
-    for row, (name, label) in enumerate(zip(table["structure"].astype(str), table["label"]), start=2):
+    for row, (name, label) in enumerate(zip(table["structure"].str.strip(), table["label"].str.strip()), start=2):
         path = root / "structures" / name
         if path.suffix.lower() not in STRUCTURE_SUFFIXES:
             raise DataLayoutError(f"{csv} row {row}: {name!r} must end in one of {', '.join(STRUCTURE_SUFFIXES)}")
         if not path.exists():
             raise DataLayoutError(f"{csv} row {row}: structure file {path} does not exist")
+        if not path.resolve().is_relative_to(folder):  # a '..' in the name, or a link to elsewhere
+            raise DataLayoutError(
+                f"{csv} row {row}: {path} leads outside {root / 'structures'} (to {path.resolve()}): "
+                "copy the structure file into structures/"
+            )
         try:
             atoms.append(read(path))
         except Exception as exc:  # ase raises many types for malformed files
-            raise DataLayoutError(f"{path} cannot be read by ase.io.read ({exc}): fix or remove the file") from exc
-        text = str(label)
+            reason = f"{exc.__class__.__name__}: {str(exc)[:120]}"
+            raise DataLayoutError(f"{path} cannot be read by ase.io.read ({reason}): fix or remove the file") from None
+        text = label
         if text in CLASS_NAMES:
             labels.append(CLASS_NAMES.index(text))
         elif text.isdigit() and int(text) < len(CLASS_NAMES):

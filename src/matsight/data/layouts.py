@@ -131,13 +131,19 @@ def numeric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c != "lot" and pd.to_numeric(df[c].str.strip(), errors="coerce").notna().any()]
 
 
-def read_lots_csv(root: str | os.PathLike) -> pd.DataFrame:
-    """``root/lots.csv`` as text cells; DataLayoutError naming the file when it is missing or unparsable."""
-    root = Path(root)
-    problems = Problems(root)
-    df = _read_csv(root / "lots.csv", problems)
+def read_csv_file(path: str | os.PathLike) -> pd.DataFrame:
+    """The CSV ``path`` as text cells (the rules of the dataset layouts: UTF-8, comma-separated, one cell
+    per column in every row); DataLayoutError naming the file, row and fix when it is missing or malformed."""
+    path = Path(path)
+    problems = Problems(path.parent)
+    df = _read_csv(path, problems)
     problems.raise_if_any()
     return df
+
+
+def read_lots_csv(root: str | os.PathLike) -> pd.DataFrame:
+    """``root/lots.csv`` as text cells (:func:`read_csv_file`)."""
+    return read_csv_file(Path(root) / "lots.csv")
 
 
 def choose_target(root: str | os.PathLike, target: str | None = None) -> str:

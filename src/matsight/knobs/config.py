@@ -82,7 +82,7 @@ class EditorConfig(WorkflowConfig):
             raise ConfigError(f"--adversarial {self.adversarial!r}: choose {' or '.join(ADVERSARIAL)}")
         for option, value in (("--steps", self.steps), ("--width", self.width), ("--depth", self.depth)):
             options.at_least(option, value, 1)
-        options.at_least("--image-size", self.image_size, 8, " pixels")
+        options.image_side("--image-size", self.image_size, 8, " pixels")
         if self.image_size % 2**self.depth:
             raise ConfigError(f"--image-size {self.image_size} must be divisible by 2**depth = {2**self.depth}")
         if self.crop is not None and (self.crop % 2**self.depth or not 2**self.depth <= self.crop <= self.image_size):
@@ -96,7 +96,7 @@ class EditorConfig(WorkflowConfig):
         options.positive("--lr", self.lr)
         options.at_least("--quality-epochs", self.quality_epochs, 1)
         if self.measure_size is not None:
-            options.at_least("--measure-size", self.measure_size, 8, " pixels")
+            options.image_side("--measure-size", self.measure_size, 8, " pixels")
         if not 0 < self.held_out < 1:
             raise ConfigError(f"held_out must lie between 0 and 1 (a fraction of the tiles), got {self.held_out}")
         options.at_least("checkpoint_every", self.checkpoint_every, 1)

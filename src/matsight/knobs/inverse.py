@@ -50,6 +50,8 @@ class Goal:
             return cls(float(text), False)
         m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?)\s*%\s*", text)
         if m:
+            if float(m.group(1)) == 0:
+                raise ConfigError(f"--goal {text!r}: a change of 0 % asks for nothing; give e.g. +10% or -10%")
             return cls(float(m.group(1)) / 100, True)
         try:
             value = float(text)

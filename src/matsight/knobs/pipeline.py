@@ -17,9 +17,11 @@ are compared with the planted effects (``tables/knob_agreement.csv``, :mod:`mats
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,7 @@ from matsight.knobs.train_editor import (
     editor_intensity,
     load_editor,
     load_tiles,
+    read_editor_lots,
     read_meta,
     read_split,
     split_table,
@@ -47,6 +50,8 @@ from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.progress import note
 from matsight.store import RunFolder
 from matsight.workflow import execute
+
+C = TypeVar("C", SweepConfig, InverseConfig)
 
 CONTROL = "knob_control.json"
 
@@ -107,6 +112,20 @@ def read_control(editor_run: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def editor_inputs(editor_run: Path, regressor: Path | None = None) -> dict[str, Path]:
+    """What a sweep or search of ``editor_run`` reads besides it: the ``regressor`` (default: the editor
+    run's own) and the ``lots`` the editor was trained on; its output is never one of them."""
+    meta = read_meta(editor_run)
+    return {"regressor": Path(regressor or meta["regressor"]), "lots": Path(meta["lots"])}
+
+
+def _with_editor_inputs(config: C) -> tuple[C, Path]:
+    """``config`` with its regressor named and the lots behind its editor (:func:`editor_inputs`), so
+    that the manifest hashes both and the run's output is checked against them."""
+    inputs = editor_inputs(config.editor, config.regressor)
+    return dataclasses.replace(config, regressor=inputs["regressor"]), inputs["lots"]
+
+
 def _regressor_run(config: SweepConfig | InverseConfig, meta: dict) -> Path:
     """The regression run that judges the edits: ``config.regressor``, else the editor run's own."""
     return Path(config.regressor or meta["regressor"])
@@ -117,8 +136,10 @@ def run_train(config: EditorConfig) -> RunFolder:
     """Train (or resume) the editor in ``config.out``, then measure its control
     (:func:`check_quality`) and write the report section; rerunning the same config resumes."""
 
+    table = read_editor_lots(config)  # errors before the folder is claimed
+
     def body(run: RunFolder) -> RunFolder:
-        train_editor(config, run)
+        train_editor(config, run, table)
         check_quality(run, config.quality_epochs, config.measure_size, config.device)
         section.write_train_section(run)
         return run
@@ -169,7 +190,9 @@ def run_sweep(config: SweepConfig) -> RunFolder:
     (per knob and level the mean and 10–90 % band; per knob the slope, its 95 % interval over the lots
     and ``lots_agreeing``), ``tables/knob_sweep_lots.csv`` (each lot's slope), figures, the ground-truth
     comparison when there is one, and the report section, in ``config.out``."""
-    read_meta(config.editor)  # a clear error before the folder is claimed when EDITOR is no editor run
+    # a clear error before the folder is claimed when EDITOR is no editor run; the regressor and lots
+    # behind the editor are inputs too
+    config, lots = _with_editor_inputs(config)
 
     def body(run: RunFolder) -> RunFolder:
         editor, meta, regressor, held, scaler = _setup(config, spread_lots=True)
@@ -203,7 +226,7 @@ def run_sweep(config: SweepConfig) -> RunFolder:
         section.write_sweep_section(run)
         return run
 
-    return execute(config, body)
+    return execute(config, body, implied={"lots": lots})
 
 
 # -- knobs inverse -----------------------------------------------------------------------------------
@@ -302,6 +325,7 @@ def run_inverse(config: InverseConfig) -> RunFolder:
     meta = read_meta(config.editor)
     # errors before the folder is claimed
     free = free_knobs(config.editor, config.knobs, meta["attributes"], config.sweep, config.regressor)
+    config, lots = _with_editor_inputs(config)
 
     def body(run: RunFolder) -> RunFolder:
         editor, meta, regressor, held, scaler = _setup(config, spread_lots=config.per == "lot")
@@ -347,7 +371,7 @@ def run_inverse(config: InverseConfig) -> RunFolder:
         section.write_inverse_section(run)
         return run
 
-    return execute(config, body)
+    return execute(config, body, implied={"lots": lots})
 
 
 def _write_agreement(

@@ -26,7 +26,7 @@ from matsight.data import read_lots
 from matsight.data.dataset import ImageDataset, ImageTable
 from matsight.data.intensity import Intensity
 from matsight.data.split import split_indices
-from matsight.errors import DataLayoutError, RunFolderError
+from matsight.errors import ConfigError, DataLayoutError, RunFolderError
 from matsight.knobs.config import EditorConfig
 from matsight.knobs.editor import AttributeRegressor, AttributeScaler, Discriminator, Editor
 from matsight.knobs.losses import LossWeights, discriminator_loss, generator_loss
@@ -101,9 +101,11 @@ def _read_state(run_dir: Path, device: str | torch.device = "cpu") -> dict:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise RunFolderError(
-            f"{path} is missing: train the editor first with `matsight knobs train RUN LOTS --out {run_dir}`"
+            f"{run_dir} is not an editor run ({CHECKPOINT} is missing): give the --out folder of "
+            "`matsight knobs train RUN LOTS --out DIR`"
         )
-    return resume.read_snapshot(path, device)
+    again = f"train the editor again (`matsight knobs train ... --out {run_dir}`)"
+    return resume.read_snapshot(path, device, fix=again)
 
 
 def read_meta(run_dir: Path) -> dict:
@@ -145,6 +147,21 @@ def fit_guide(
                 bar.advance(info=f"MSE {loss.item():.4f}")
 
 
+def read_editor_lots(config: EditorConfig) -> ImageTable:
+    """The lots' tiles with the knobs' attribute columns, checked before anything is written: every
+    attribute names a lots.csv column with a value for every lot, and none is the property the regressor
+    predicts (a knob on the answer itself explains nothing)."""
+    target = read_spec(config.regressor).target
+    if target in config.attributes:
+        raise ConfigError(
+            f"--attributes {','.join(config.attributes)}: {target} is the property the regressor predicts, not a "
+            "lot attribute to turn; leave it out"
+        )
+    table = read_lots(config.lots, attributes=list(config.attributes))
+    _check_attributes(table, config)
+    return table
+
+
 def _check_attributes(table: ImageTable, config: EditorConfig) -> None:
     blank = np.isnan(table.attributes).any(axis=0)
     if blank.any():
@@ -157,13 +174,11 @@ def _check_attributes(table: ImageTable, config: EditorConfig) -> None:
         )
 
 
-def train_editor(config: EditorConfig, run: RunFolder) -> None:
-    """Train (or resume) the editor into the run folder ``run`` (``editor.pt``, ``editor_history.json``);
-    progress per step with the losses."""
+def train_editor(config: EditorConfig, run: RunFolder, table: ImageTable) -> None:
+    """Train (or resume) the editor on ``table`` (:func:`read_editor_lots`) into the run folder ``run``
+    (``editor.pt``, ``editor_history.json``); progress per step with the losses."""
     torch.manual_seed(config.seed)
     intensity = read_spec(config.regressor).intensity
-    table = read_lots(config.lots, attributes=list(config.attributes))
-    _check_attributes(table, config)
     scaler = AttributeScaler.fit(list(config.attributes), table.attributes)
     train_rows, held_rows = split_indices(len(table), "tiles", config.held_out, config.seed)
     meta = {

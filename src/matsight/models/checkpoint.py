@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ def safe_load(path: str | os.PathLike, what: str, map_location: str | torch.devi
     file raises RunFolderError naming ``path`` and ``what`` it should be.
     """
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about raw pickles before failing; the error says it all
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt, truncated or unsafe files
         reason = (
             "holds objects other than tensors and plain values (an older matsight's file, or a crafted one), "

@@ -115,6 +115,7 @@ def claim_folder(
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{option} {folder} is a file: give a folder")
     _check_parents(folder, option)
+    _check_outside_datasets(folder, option, own=kind == "dataset")
     owner = read_owner(folder) if folder.is_dir() else None
     written: list[str] | None = []
     if owner is None:
@@ -162,6 +163,7 @@ def claim_file(
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder: give a file name inside it")
     _check_parents(path, option)
+    _check_outside_datasets(path, option)
     if path.exists() and not default:
         if not overwrite:
             raise RunFolderError(f"{option} {path} exists: pass --overwrite to replace it, or choose another file")
@@ -216,6 +218,23 @@ def _check_parents(path: Path, option: str) -> None:
     blocker = next((p for p in path.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ConfigError(f"{option} {path}: {blocker} is a file, not a folder; choose another {option}")
+
+
+def _check_outside_datasets(path: Path, option: str, own: bool = False) -> None:
+    """ConfigError when ``path`` lies inside a dataset that matsight wrote (``synth``, ``crystals build``),
+    or is one and the writer is not a dataset command (``own``): results mixed into a dataset's folders
+    change the dataset (a stray folder in ``images/`` is a lot without a row), and an ``--overwrite``
+    there would delete it."""
+    resolved = path.resolve()
+    for folder in (resolved, *resolved.parents):
+        owner = read_owner(folder) if folder.is_dir() else None
+        if owner is None or owner.kind != "dataset" or (folder == resolved and own):
+            continue
+        where = "is the dataset" if folder == resolved else "is inside the dataset"
+        raise ConfigError(
+            f"{option} {path} {where} {folder} (written by `matsight {owner.command}`): matsight never "
+            f"writes results into a dataset; choose a {option} outside it"
+        )
 
 
 def _entries(folder: Path) -> list[str]:

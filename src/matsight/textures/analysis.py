@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from matsight.data.dataset import ImageDataset
-from matsight.errors import ConfigError
+from matsight.errors import ConfigError, DataLayoutError
 from matsight.models import ModelSpec, load_model
 from matsight.ood import summary_line
 from matsight.progress import note
@@ -28,6 +28,8 @@ from matsight.textures.pretraining import Pretraining, pretraining_of
 from matsight.textures.probe import TextureProbe, TextureResult
 from matsight.workflow import execute
 
+MIN_LOTS = 3
+"""Measured lots a texture ranking needs: its scores are correlations over lots."""
 FIGURES = ("neighbours_tiles.png", "neighbours_lots.png", "texture_scores.png", "per_lot.png", "lot_similarity.png")
 
 
@@ -47,6 +49,12 @@ def run(config: TexturesConfig) -> RunFolder:
     if config.target is None:
         raise ConfigError(f"{config.run} names no property column: pass --target COLUMN (a column of lots.csv)")
     lots = read_lots(config.lots, target=config.target).measured()
+    measured = sorted(set(lots.groups))
+    if len(measured) < MIN_LOTS:
+        raise DataLayoutError(
+            f"{config.lots / 'lots.csv'}: {len(measured)} lot(s) have a value in column '{config.target}'; a "
+            f"texture's score is a correlation over lots, so write the values of at least {MIN_LOTS} lots"
+        )
     bank = read_bank(config.bank, per_class=config.bank_per_class, seed=config.seed)
 
     def body(folder: RunFolder) -> RunFolder:

@@ -68,7 +68,7 @@ class TrainConfig(WorkflowConfig):
         for name in ("epochs", "image_size", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-        options.at_least("--image-size", self.image_size, MIN_IMAGE_SIZE, " pixels (the networks downsample 32x)")
+        options.image_side("--image-size", self.image_size, MIN_IMAGE_SIZE, " pixels (the networks downsample 32x)")
         options.one_of("--optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is not None:
             options.positive("--lr", self.lr)

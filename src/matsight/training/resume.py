@@ -73,11 +73,13 @@ def write_snapshot(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def read_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Any]:
+def read_snapshot(
+    path: str | os.PathLike, device: str | torch.device = "cpu", fix: str | None = None
+) -> dict[str, Any]:
     """A snapshot written by :func:`write_snapshot`; RunFolderError (one line naming ``path`` and the
-    fix) for a truncated, corrupt, unsafe or older file."""
+    ``fix``, by default deleting it to start the run again) for a truncated, corrupt, unsafe or older file."""
     path = Path(path)
-    fix = f"delete {path} to start this run from the beginning"
+    fix = fix or f"delete {path} to start this run from the beginning"
     try:
         state = safe_load(path, "resume state", map_location=device)
     except RunFolderError as exc:

@@ -65,6 +65,12 @@ def read_training_data(config: TrainConfig) -> TrainingData:
             f"{config.data / 'lots.csv'}: no lot has a value in column '{target}'; "
             "write the measured values, or choose another column with --target"
         )
+    values = np.unique(measured.targets[:, 0]) if config.task == "regression" else None
+    if values is not None and len(values) < 2:
+        raise DataLayoutError(
+            f"{config.data / 'lots.csv'}: every measured lot has {target} = {values[0]:g}; a regressor needs "
+            "lots with different values to learn from (and R² is undefined): add lots, or choose another --target"
+        )
     return TrainingData(measured, unmeasured, len(table) - len(measured))
 
 
