@@ -52,8 +52,23 @@ def test_execute_marks_the_run_failed_and_reraises(tmp_path, error):
     manifest = RunFolder(tmp_path / "run", create=False).read_manifest()
     assert manifest["status"] == "failed"
     assert manifest["error"] == (
-        "ConfigError: --steps is wrong" if isinstance(error, ConfigError) else "KeyboardInterrupt: KeyboardInterrupt"
+        "ConfigError: --steps is wrong"
+        if isinstance(error, ConfigError)
+        else "KeyboardInterrupt: interrupted (Ctrl-C); rerun the same command to resume"
     )
+
+
+def test_implied_inputs_are_hashed_and_never_written(tmp_path):
+    """An input the body reaches through another (the lots behind an editor run) is an input like a field."""
+    lots = tmp_path / "lots"
+    lots.mkdir()
+    (lots / "lots.csv").write_text("lot,cps\nA,1\n")
+    folder = execute(ToyConfig(out=tmp_path / "run"), lambda run: run, implied={"lots": lots})
+    manifest = folder.read_manifest()
+    assert manifest["inputs"]["lots"]["hash"].startswith("sha256:") and manifest["arguments"].get("lots") is None
+    with pytest.raises(ConfigError, match="inside the input folder"):
+        execute(ToyConfig(out=lots / "run"), lambda run: run, implied={"lots": lots})
+    assert sorted(p.name for p in lots.iterdir()) == ["lots.csv"]
 
 
 def test_config_is_frozen_and_validated(tmp_path):

@@ -8,7 +8,6 @@ contract "Analytics data for the app", plus ``figures/embeddings.png``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -150,7 +149,6 @@ def run(config: AnalyticsConfig) -> RunFolder:
     trained = RunFolder(config.run, create=False)
     spec = _multilabel_model(trained)
     data = analysed_data(config.run, config.data)
-    config = dataclasses.replace(config, data=data)  # an input like a given DATA: never written, hashed
     table = read_multilabel(data)
     if table.target_names != list(spec.target_names):
         raise ConfigError(
@@ -162,7 +160,7 @@ def run(config: AnalyticsConfig) -> RunFolder:
         _analyse(config, trained, spec, table, folder)
         return folder
 
-    return execute(config, body)
+    return execute(config, body, implied={"data": data})  # found or given, DATA is never written and is hashed
 
 
 def _analyse(config: AnalyticsConfig, trained: RunFolder, spec: ModelSpec, table: ImageTable, out: RunFolder) -> None:

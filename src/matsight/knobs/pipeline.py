@@ -17,11 +17,9 @@ are compared with the planted effects (``tables/knob_agreement.csv``, :mod:`mats
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -50,8 +48,6 @@ from matsight.knobs.transfer import choose_view, transfer_edit
 from matsight.progress import note
 from matsight.store import RunFolder
 from matsight.workflow import execute
-
-C = TypeVar("C", SweepConfig, InverseConfig)
 
 CONTROL = "knob_control.json"
 
@@ -117,13 +113,6 @@ def editor_inputs(editor_run: Path, regressor: Path | None = None) -> dict[str, 
     run's own) and the ``lots`` the editor was trained on; its output is never one of them."""
     meta = read_meta(editor_run)
     return {"regressor": Path(regressor or meta["regressor"]), "lots": Path(meta["lots"])}
-
-
-def _with_editor_inputs(config: C) -> tuple[C, Path]:
-    """``config`` with its regressor named and the lots behind its editor (:func:`editor_inputs`), so
-    that the manifest hashes both and the run's output is checked against them."""
-    inputs = editor_inputs(config.editor, config.regressor)
-    return dataclasses.replace(config, regressor=inputs["regressor"]), inputs["lots"]
 
 
 def _regressor_run(config: SweepConfig | InverseConfig, meta: dict) -> Path:
@@ -192,7 +181,7 @@ def run_sweep(config: SweepConfig) -> RunFolder:
     comparison when there is one, and the report section, in ``config.out``."""
     # a clear error before the folder is claimed when EDITOR is no editor run; the regressor and lots
     # behind the editor are inputs too
-    config, lots = _with_editor_inputs(config)
+    implied = editor_inputs(config.editor, config.regressor)
 
     def body(run: RunFolder) -> RunFolder:
         editor, meta, regressor, held, scaler = _setup(config, spread_lots=True)
@@ -226,7 +215,7 @@ def run_sweep(config: SweepConfig) -> RunFolder:
         section.write_sweep_section(run)
         return run
 
-    return execute(config, body, implied={"lots": lots})
+    return execute(config, body, implied=implied)
 
 
 # -- knobs inverse -----------------------------------------------------------------------------------
@@ -325,7 +314,7 @@ def run_inverse(config: InverseConfig) -> RunFolder:
     meta = read_meta(config.editor)
     # errors before the folder is claimed
     free = free_knobs(config.editor, config.knobs, meta["attributes"], config.sweep, config.regressor)
-    config, lots = _with_editor_inputs(config)
+    implied = editor_inputs(config.editor, config.regressor)
 
     def body(run: RunFolder) -> RunFolder:
         editor, meta, regressor, held, scaler = _setup(config, spread_lots=config.per == "lot")
@@ -371,7 +360,7 @@ def run_inverse(config: InverseConfig) -> RunFolder:
         section.write_inverse_section(run)
         return run
 
-    return execute(config, body, implied={"lots": lots})
+    return execute(config, body, implied=implied)
 
 
 def _write_agreement(
