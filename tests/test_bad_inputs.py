@@ -843,6 +843,13 @@ cases(
         "validate-link-tile": ("2.png", lambda f, t: ["validate", f.link_tile]),
         "train-link-tile": ("2.png", lambda f, t: ["train", f.link_tile, "--out", t / "r", *TRAIN]),
         "validate-empty-tile": ("1.png", lambda f, t: ["validate", f.empty_tile]),
+        # a prediction or explanation decodes images as it reaches them: their headers are checked first
+        "predict-empty-tile": ("1.png", lambda f, t: ["predict", f.reg, f.empty_tile, "--out", t / "p.csv", *FAST]),
+        "saliency-empty-tile": ("1.png", lambda f, t: ["saliency", f.reg, f.empty_tile, "--out", t / "s"]),
+        "textures-empty-tile": (
+            "1.png",
+            lambda f, t: ["textures", f.reg, f.empty_tile, f.bank, "--out", t / "x", *FAST],
+        ),
         "train-empty-tile": ("1.png", lambda f, t: ["train", f.empty_tile, "--out", t / "r", *TRAIN]),
         "train-labels-header-only": (
             "labels.csv",

@@ -73,18 +73,54 @@ def _decode_tiff(path: Path) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tiff:
-        series = tiff.series[0]
+        series = _single_image(tiff, path)
         axes, shape = series.axes, series.shape
-        stacked = [f"{axis}={n}" for axis, n in zip(axes, shape) if axis not in "YXS" and n > 1]
-        stacked += [f"{len(tiff.series)} series"] if len(tiff.series) > 1 else []
-        if stacked:
-            raise ImageReadError(
-                f"{path}: a stack of images ({', '.join(stacked)}; axes {axes}, shape {tuple(shape)}); matsight "
-                "reads one 2-D image per file: save each image of the stack as a file of its own"
-            )
         array = np.asarray(series.asarray()).reshape([n for axis, n in zip(axes, shape) if axis in "YXS"])
     kept = [axis for axis in axes if axis in "YXS"]
     return np.moveaxis(array, kept.index("S"), -1) if "S" in kept else array
+
+
+def _single_image(tiff, path: Path):
+    """The open TIFF's main series, when it is one 2-D image (with samples); ImageReadError for a stack."""
+    series = tiff.series[0]
+    axes, shape = series.axes, series.shape
+    stacked = [f"{axis}={n}" for axis, n in zip(axes, shape) if axis not in "YXS" and n > 1]
+    stacked += [f"{len(tiff.series)} series"] if len(tiff.series) > 1 else []
+    if stacked:
+        raise ImageReadError(
+            f"{path}: a stack of images ({', '.join(stacked)}; axes {axes}, shape {tuple(shape)}); matsight "
+            "reads one 2-D image per file: save each image of the stack as a file of its own"
+        )
+    return series
+
+
+def check_header(path: str | os.PathLike) -> None:
+    """Whether ``path`` looks decodable from its header alone (no pixels read: fast enough for every file of
+    a large folder before a long run): it exists, is not empty, is an image of a known format and, for a
+    TIFF, one image rather than a stack. Raises :class:`ImageReadError` naming the file; a file damaged
+    further in is found when it is decoded."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tiff:
+                _single_image(tiff, path)
+        else:
+            from PIL import Image
+
+            with Image.open(path):
+                pass
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(
+            f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); replace or remove the file"
+        ) from None
 
 
 def _to_unit_float(array: np.ndarray, path: Path) -> np.ndarray:

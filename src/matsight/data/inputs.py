@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from matsight.data.dataset import ImageTable
-from matsight.data.layouts import read_classes, read_images, read_lots, read_lots_csv, read_multilabel
+from matsight.data.layouts import (
+    read_classes,
+    read_images,
+    read_lots,
+    read_lots_csv,
+    read_multilabel,
+    require_readable,
+)
 from matsight.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -17,6 +24,13 @@ if TYPE_CHECKING:
 
 
 def read_for_model(data: str | os.PathLike, spec: ModelSpec) -> ImageTable:
+    """:func:`_read_for_model`, with every image's header checked (:func:`require_readable`)."""
+    table = _read_for_model(data, spec)
+    require_readable(table)
+    return table
+
+
+def _read_for_model(data: str | os.PathLike, spec: ModelSpec) -> ImageTable:
     """``data`` read for the model ``spec``: targets ``[N, num_outputs or 1]``, NaN where not measured.
 
     Regression: a lots folder (the property column may be missing or have blank cells), else any

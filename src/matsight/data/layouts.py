@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from matsight.data.dataset import ImageTable
-from matsight.data.images import is_image_file
-from matsight.errors import ConfigError, DataLayoutError
+from matsight.data.images import check_header, is_image_file
+from matsight.errors import ConfigError, DataLayoutError, ImageReadError
 
 
 class Problems:
@@ -51,6 +51,19 @@ def require_folder(root: Path) -> None:
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "does not exist"
         raise DataLayoutError(f"{root} {what}: give the dataset folder (see docs/data-layouts.md)")
+
+
+def require_readable(table: ImageTable) -> None:
+    """DataLayoutError listing every image of ``table`` whose header shows it cannot be read
+    (:func:`~matsight.data.images.check_header`): the check before a prediction or explanation of a whole
+    folder, which decodes its images only as it reaches them."""
+    problems = Problems(table.root)
+    for path in table.paths:
+        try:
+            check_header(path)
+        except ImageReadError as exc:
+            problems.add(str(exc))
+    problems.raise_if_any()
 
 
 def _nfc(name: str) -> str:

@@ -42,6 +42,7 @@ def run(config: TexturesConfig) -> RunFolder:
     pretrained (:mod:`matsight.textures.pretraining`); the CLI shows :meth:`Pretraining.warning`.
     """
     from matsight.data import read_lots
+    from matsight.data.layouts import require_readable
     from matsight.textures.bank import read_bank
 
     model, spec = load_model(config.run, device=config.device)
@@ -49,6 +50,7 @@ def run(config: TexturesConfig) -> RunFolder:
     if config.target is None:
         raise ConfigError(f"{config.run} names no property column: pass --target COLUMN (a column of lots.csv)")
     lots = read_lots(config.lots, target=config.target).measured()
+    require_readable(lots)
     measured = sorted(set(lots.groups))
     if len(measured) < MIN_LOTS:
         raise DataLayoutError(
