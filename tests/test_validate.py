@@ -328,3 +328,11 @@ def test_csv_as_spreadsheets_save_it_reads(tmp_path):
     assert (summary.images, summary.groups) == (3, 2) and summary.numeric_columns == ["cps", "size"]
     (root / "lots.csv").write_bytes("lot,cps\nA,1\nLot é,2\n".encode("latin-1"))
     assert "not UTF-8 text" in _problems(root, layout="lots")
+
+
+def test_broken_links_are_reported_and_macos_companions_ignored(tmp_path):
+    root = _lots(tmp_path / "d", ["A,1,2", "B,2,3"], {"A": 1, "B": 1})
+    (root / "images/A/._t0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble metadata")  # a Mac's companion file
+    assert validate(root, layout="lots").images == 2
+    (root / "images/B/gone.png").symlink_to(tmp_path / "moved-away.png")
+    assert "images/B/gone.png: a link to" in _problems(root, layout="lots")

@@ -13,7 +13,10 @@ IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """Whether ``path`` is named like an image; macOS's ``._name.png`` companions (metadata, not pixels,
+    left on shared disks) are not images."""
+    path = Path(path)
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("._")
 
 
 def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
@@ -29,12 +32,19 @@ def read_image(path: str | os.PathLike, channels: int = 1) -> np.ndarray:
     return to_channels(_to_unit_float(decode_raw(path), path), channels, path)
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as an image file: missing, a broken link, or a folder."""
+    if path.is_symlink() and not path.exists():
+        return f"{path}: a link to {os.readlink(path)}, which does not exist; fix or remove the link"
+    return f"{path}: is a folder, not an image file" if path.is_dir() else f"{path}: file not found"
+
+
 def decode_raw(path: str | os.PathLike) -> np.ndarray:
     """The file's pixels as stored (``[H, W]`` or ``[H, W, C]``, original dtype); raises :class:`ImageReadError`
     for a file that is missing, undecodable, empty, a stack of several images, or without one finite pixel."""
     path = Path(path)
     if not path.is_file():
-        raise ImageReadError(f"{path}: file not found")
+        raise ImageReadError(_not_a_file(path))
     try:
         array = _decode(path)
     except ImageReadError:
@@ -101,7 +111,7 @@ def check_header(path: str | os.PathLike) -> None:
     further in is found when it is decoded."""
     path = Path(path)
     if not path.is_file():
-        raise ImageReadError(f"{path}: file not found")
+        raise ImageReadError(_not_a_file(path))
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
     try:

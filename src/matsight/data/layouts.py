@@ -72,7 +72,8 @@ def _nfc(name: str) -> str:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+    """The image files under ``folder``, broken links included (they are reported, not skipped)."""
+    return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and is_image_file(p))
 
 
 def _read_csv(path: Path, problems: Problems) -> pd.DataFrame | None:
