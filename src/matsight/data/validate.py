@@ -159,7 +159,7 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
     files = sorted(
         set(table.paths)
         if table is not None
-        else {p for p in images_dir.rglob("*") if p.is_file() and is_image_file(p)}
+        else {p for p in images_dir.rglob("*") if (p.is_file() or p.is_symlink()) and is_image_file(p)}
     )
     summary = ValidationSummary(
         root=root,
