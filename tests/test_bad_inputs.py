@@ -846,6 +846,10 @@ cases(
         # a prediction or explanation decodes images as it reaches them: their headers are checked first
         "predict-empty-tile": ("1.png", lambda f, t: ["predict", f.reg, f.empty_tile, "--out", t / "p.csv", *FAST]),
         "saliency-empty-tile": ("1.png", lambda f, t: ["saliency", f.reg, f.empty_tile, "--out", t / "s"]),
+        "textures-bank-is-lots": (
+            "lots folder",
+            lambda f, t: ["textures", f.reg, f.lots, f.lots, "--out", t / "x", *FAST],
+        ),
         "textures-empty-tile": (
             "1.png",
             lambda f, t: ["textures", f.reg, f.empty_tile, f.bank, "--out", t / "x", *FAST],

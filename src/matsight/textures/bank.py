@@ -8,6 +8,7 @@ Images of any size are resized and centre-cropped to the model's input by
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,11 @@ def read_bank(root: str | os.PathLike, per_class: int | None = None, seed: int =
 
     Raises :class:`DataLayoutError` when the bank has fewer than two classes (no ranking is possible).
     """
+    if (Path(root) / "lots.csv").is_file():
+        raise DataLayoutError(
+            f"{root} holds a lots.csv: it is a lots folder, not a texture bank (layout 4, images/<texture>/); "
+            "give the bank, e.g. one made by `matsight synth textures BANK`"
+        )
     table = read_classes(root)
     if len(table.class_names) < 2:
         raise DataLayoutError(
