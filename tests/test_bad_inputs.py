@@ -1003,3 +1003,20 @@ def test_ctrl_c_says_how_to_resume_and_the_manifest_records_it(fx, tmp_path, mon
     assert code == 130 and "rerun the same command to resume" in _one_line_error(err)
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "interrupted (Ctrl-C)" in manifest["error"]
+
+
+def test_problems_known_before_a_run_leave_no_folder_or_file_behind(fx, tmp_path, monkeypatch):
+    """A --weights file that is no state dict, and a prediction CSV on a disk that cannot be written, are
+    refused before anything is computed or claimed."""
+    from matsight.store import claim
+
+    code, _, err = cli("train", fx.lots, "--out", tmp_path / "r", "--weights", fx.text, *TRAIN)
+    assert code == 2 and "notes.txt" in _one_line_error(err) and not (tmp_path / "r").exists()
+    real_access = os.access
+
+    def read_only(path, mode, *args, **kwargs):  # tmp_path as on a read-only disk
+        return False if Path(path) == tmp_path and mode & os.W_OK else real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(claim.os, "access", read_only)
+    code, out, err = cli("predict", fx.reg, fx.lots, "--out", tmp_path / "p.csv", *FAST)
+    assert code == 2 and "cannot be written" in _one_line_error(err) and "predicting" not in out + err

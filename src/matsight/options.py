@@ -26,7 +26,7 @@ def image_side(option: str, value: int, minimum: int, why: str = "") -> None:
     """An image side in pixels: ``minimum <= value <=`` :data:`MAX_IMAGE_SIDE`."""
     at_least(option, value, minimum, why)
     if value > MAX_IMAGE_SIDE:
-        raise _error(option, value, f"must be at most {MAX_IMAGE_SIDE} pixels (images are resized to it)")
+        raise _error(option, value, f"must be at most {MAX_IMAGE_SIDE} pixels")
 
 
 def positive(option: str, value: float) -> None:

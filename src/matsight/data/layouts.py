@@ -164,6 +164,7 @@ def choose_target(root: str | os.PathLike, target: str | None = None) -> str:
     """The property column of ``root/lots.csv``: ``target`` when given (it must exist), else the one
     numeric column; several numeric columns need ``--target`` (one line listing them)."""
     csv = Path(root) / "lots.csv"
+    require_folder(Path(root))
     df = read_lots_csv(root)
     numeric = numeric_columns(df)
     if target is not None:

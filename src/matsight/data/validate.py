@@ -111,6 +111,9 @@ def detect_layout(root: str | os.PathLike) -> str:
     root = Path(root)
     if not root.is_dir():
         raise DataLayoutError(f"{root} is not a folder; give the dataset folder (see docs/data-layouts.md)")
+    for name in ("lots.csv", "labels.csv"):
+        if (root / name).exists() and not (root / name).is_file():
+            raise DataLayoutError(f"{root / name} is a folder, not a CSV file: rename it, or put the table there")
     if (root / "lots.csv").is_file():
         return "lots"
     labels = root / "labels.csv"

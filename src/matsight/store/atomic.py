@@ -58,6 +58,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename) == tmp_path:  # name the file the user asked for
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

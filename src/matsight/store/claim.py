@@ -164,6 +164,9 @@ def claim_file(
         raise ConfigError(f"{option} {path} is a folder: give a file name inside it")
     _check_parents(path, option)
     _check_outside_datasets(path, option)
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):  # known now, not after a long run
+        raise ConfigError(f"{option} {path}: {parent} cannot be written (read-only disk or no permission)")
     if path.exists() and not default:
         if not overwrite:
             raise RunFolderError(f"{option} {path} exists: pass --overwrite to replace it, or choose another file")

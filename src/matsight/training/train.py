@@ -184,6 +184,8 @@ def train(config: TrainConfig) -> RunFolder:
     if distributed.is_main():
         run.claim(config.command, reads=list(config.inputs().values()), overwrite=config.overwrite, check_only=True)
     data = read_training_data(config)
+    if config.weights is not None:  # a file that is no state dict of this architecture fails before the folder
+        build_model(config.arch, config.task, 1, weights=config.weights)
     train_rows, val_rows = split_indices(data.table, config.split, config.val_fraction, config.seed)
     if distributed.is_main():
         _check_resumable(run, config)
