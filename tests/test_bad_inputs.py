@@ -990,19 +990,24 @@ def test_full_disk_is_one_line(fx, tmp_path, monkeypatch):
     assert code == 2 and "disk is full" in _one_line_error(err) and "Traceback" not in err
 
 
-def test_ctrl_c_says_how_to_resume_and_the_manifest_records_it(fx, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_says_how_to_resume_and_the_manifest_records_it(fx, tmp_path, monkeypatch, stop):
+    """Ctrl-C, and SIGTERM as `timeout`, `kill` or a batch scheduler send it: one line, status failed."""
     import importlib
+    import signal
 
     training = importlib.import_module("matsight.training.train")  # the module, not the function it exports
 
     def interrupted(*args, **kwargs):
+        if stop == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "fit", interrupted)
     code, _, err = cli("train", fx.lots, "--out", tmp_path / "r", *TRAIN)
     assert code == 130 and "rerun the same command to resume" in _one_line_error(err)
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and "interrupted (Ctrl-C)" in manifest["error"]
+    assert manifest["status"] == "failed" and "interrupted (Ctrl-C" in manifest["error"]
 
 
 def test_problems_known_before_a_run_leave_no_folder_or_file_behind(fx, tmp_path, monkeypatch):

@@ -54,7 +54,7 @@ def test_execute_marks_the_run_failed_and_reraises(tmp_path, error):
     assert manifest["error"] == (
         "ConfigError: --steps is wrong"
         if isinstance(error, ConfigError)
-        else "KeyboardInterrupt: interrupted (Ctrl-C); rerun the same command to resume"
+        else "KeyboardInterrupt: interrupted (Ctrl-C or a stop signal); rerun the same command to resume"
     )
 
 
@@ -113,3 +113,29 @@ def test_cli_quiet_silences_progress_but_not_results(tmp_path, capsys):
     assert silent.err == "" and str(tmp_path / "quiet") in silent.out
     progress.note("after the command")  # the quiet setting ended with the command
     assert "after the command" in capsys.readouterr().err
+
+
+def test_a_second_process_on_the_same_run_folder_is_refused_while_the_first_writes(tmp_path):
+    """The lock is the kernel's (flock): held while the body runs, released however the process ends."""
+    import subprocess
+    import sys
+
+    from matsight.errors import RunFolderError
+
+    out = tmp_path / "run"
+    holder = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(30)"
+    )
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", holder, str(out / ".matsight-lock")], stdout=subprocess.PIPE)
+    try:
+        assert other.stdout.readline().strip() == b"held"
+        with pytest.raises(RunFolderError, match="another matsight process"):
+            execute(ToyConfig(out=out), lambda run: run)
+    finally:
+        other.kill()
+        other.wait()
+    folder = execute(ToyConfig(out=out), lambda run: run)  # the holder died: the lock went with it
+    assert folder.read_manifest()["status"] == "finished"
+    assert ".matsight-lock" not in json.dumps(json.loads((out / ".matsight-run").read_text()))  # not a result

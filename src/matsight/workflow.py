@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from matsight.store import RunFolder
+from matsight.store.claim import run_lock
 
 T = TypeVar("T")
 
@@ -95,17 +96,20 @@ def execute(
     run = run or RunFolder(config.out)
     inputs = {**{name: Path(path) for name, path in (implied or {}).items()}, **config.inputs()}
     # never an input, never another command's or a user's folder; ``overwrite`` (when the config has it)
-    # first deletes what an earlier matsight command recorded there (matsight.store.claim)
-    run.claim(config.command, reads=list(inputs.values()), overwrite=getattr(config, "overwrite", False))
-    run.start(config.command, config.arguments(), seed=config.seed_value, inputs=inputs)
-    try:
-        result = body(run)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            message = "interrupted (Ctrl-C); rerun the same command to resume"
-        else:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        run.set_status("failed", error=f"{type(exc).__name__}: {message}")
-        raise
-    run.set_status("finished")
+    # first deletes what an earlier matsight command recorded there (matsight.store.claim); one process at a time
+    reads, overwrite = list(inputs.values()), getattr(config, "overwrite", False)
+    run.claim(config.command, reads=reads, overwrite=overwrite, check_only=True)
+    with run_lock(run.path):
+        run.claim(config.command, reads=reads, overwrite=overwrite)
+        run.start(config.command, config.arguments(), seed=config.seed_value, inputs=inputs)
+        try:
+            result = body(run)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                message = "interrupted (Ctrl-C or a stop signal); rerun the same command to resume"
+            else:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            run.set_status("failed", error=f"{type(exc).__name__}: {message}")
+            raise
+        run.set_status("finished")
     return result

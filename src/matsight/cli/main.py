@@ -11,7 +11,9 @@ entry point.
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -105,8 +107,24 @@ def run(args: list[str] | None = None) -> int:
 
     A :class:`UserError`, a usage error (unknown option, a value of the wrong type) or an
     :class:`OSError` on a named file prints one line on stderr and gives status 2; Ctrl-C gives
-    status 130; anything else is a bug and propagates with its traceback.
+    status 130, and so does SIGTERM (``timeout``, ``kill``, a batch scheduler's stop), handled the same
+    way: the run is marked failed and a rerun resumes; anything else is a bug and propagates with its
+    traceback.
     """
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: list[str] | None) -> int:
     try:
         result = app(args=args, prog_name="matsight", standalone_mode=False)
     except typer.TyperException as exc:  # typer's usage errors: unknown option, bad value, missing argument

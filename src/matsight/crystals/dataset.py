@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from matsight.crystals.library import CLASS_NAMES
 from matsight.data.layouts import read_csv_file
 from matsight.errors import DataLayoutError
+from matsight.store.atomic import atomic_path
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".xyz", ".extxyz")
 
@@ -88,9 +89,9 @@ def write_structures(root: str | os.PathLike, structures: list[Atoms], labels) -
     root = Path(root)
     (root / "structures").mkdir(parents=True, exist_ok=True)
     names = [f"s{i:05d}.extxyz" for i in range(len(structures))]
-    for name, atoms in zip(names, structures):
-        write(root / "structures" / name, atoms, format="extxyz")
-    pd.DataFrame({"structure": names, "label": [CLASS_NAMES[int(c)] for c in labels]}).to_csv(
-        root / "labels.csv", index=False
-    )
+    for name, atoms in zip(names, structures):  # each file whole or not at all: a killed build leaves no half file
+        with atomic_path(root / "structures" / name) as tmp:
+            write(tmp, atoms, format="extxyz")
+    with atomic_path(root / "labels.csv") as tmp:
+        pd.DataFrame({"structure": names, "label": [CLASS_NAMES[int(c)] for c in labels]}).to_csv(tmp, index=False)
     return root

@@ -36,7 +36,7 @@ from matsight.models import ModelSpec
 from matsight.progress import note
 from matsight.scale import LOCAL, Engine
 from matsight.store import ChunkStore, RunFolder
-from matsight.store.atomic import atomic_write_json
+from matsight.store.atomic import atomic_path, atomic_write_json
 from matsight.workflow import execute
 
 FINGERPRINTS = "fingerprints.npy"
@@ -64,7 +64,8 @@ def build_dataset(config: BuildConfig, engine: Engine = LOCAL) -> Path:
         note(f"crystals build: {name} descriptors of {n} structures (chunks of 64, resumable)")
         worker = DescriptorWorker(structures, name, config.device)
         store = engine.run(n, 64, ChunkStore(out / "arrays" / name), worker, config.device, description=name)
-        np.save(out / DESCRIPTOR_FILES[name], store.concat(name))
+        with atomic_path(out / DESCRIPTOR_FILES[name]) as tmp:
+            np.save(tmp, store.concat(name))
         keys[name] = worker.job_key()
     atomic_write_json(out / CACHE_INDEX, keys)
     return out

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +31,10 @@ from matsight.errors import ConfigError, RunFolderError
 from matsight.store.atomic import atomic_write_json, is_temporary, remove_stale_temporaries
 
 MARKER = ".matsight-run"
+LOCK = ".matsight-lock"
+"""Held (``flock``) by the process running a command in the folder; the kernel releases it when that
+process ends, however it ends. Not a result: never recorded, deleted or hashed."""
+BOOKKEEPING = (MARKER, LOCK)
 KINDS = ("run", "dataset")
 
 
@@ -148,6 +154,29 @@ def claim_folder(
     return folder
 
 
+@contextmanager
+def run_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``folder``'s lock while a command writes there: ConfigError when another process holds it (the
+    same command started twice on one ``--out`` would otherwise run twice, and one's claim would remove the
+    other's files in flight). Creates ``folder``; call it once the claim's checks have passed."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(
+                f"{folder} is being written by another matsight process right now: wait for it to end "
+                "(a rerun then resumes), or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def claim_file(
     path: str | os.PathLike, *, reads=(), overwrite: bool = False, default: bool = False, option: str = "--out"
 ) -> Path:
@@ -206,7 +235,7 @@ def clear(folder: str | os.PathLike, owner: Owner) -> list[Path]:
     deleted = []
     for name in sorted(names):
         path = folder / name
-        if name == MARKER or not _inside(path, root) or not (path.is_file() or path.is_symlink()):
+        if name in BOOKKEEPING or not _inside(path, root) or not (path.is_file() or path.is_symlink()):
             continue
         path.unlink()
         deleted.append(path)
@@ -252,7 +281,7 @@ def _entries(folder: Path) -> list[str]:
         dirs[:] = sorted(d for d in dirs if d not in links and not _is_nested_run(here / d))
         for name in [*files, *links]:
             path = here / name
-            if (here == folder and name == MARKER) or is_temporary(path):
+            if (here == folder and name in BOOKKEEPING) or is_temporary(path):
                 continue
             found.append(path.relative_to(folder).as_posix())
     return sorted(found)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from matsight.store.atomic import is_temporary
-from matsight.store.claim import MARKER
+from matsight.store.claim import BOOKKEEPING
 
 _TRACKED_PACKAGES = (
     "matsight",
@@ -59,7 +59,7 @@ def hash_inputs(path: str | os.PathLike, max_full_bytes: int = 64 * 1024 * 1024)
                 digest.update(block)
         return "sha256:" + digest.hexdigest()
     budget = max_full_bytes
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != MARKER and not is_temporary(p)):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in BOOKKEEPING and not is_temporary(p)):
         rel = file.relative_to(path).as_posix()
         size = file.stat().st_size
         digest.update(f"{rel}\0{size}\0".encode())
