@@ -139,3 +139,16 @@ def test_a_second_process_on_the_same_run_folder_is_refused_while_the_first_writ
     folder = execute(ToyConfig(out=out), lambda run: run)  # the holder died: the lock went with it
     assert folder.read_manifest()["status"] == "finished"
     assert ".matsight-lock" not in json.dumps(json.loads((out / ".matsight-run").read_text()))  # not a result
+
+
+def test_a_rerun_of_an_unfinished_run_says_it_continues(tmp_path, capsys):
+    def crash(run: RunFolder) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(ToyConfig(out=tmp_path / "run"), crash)
+    capsys.readouterr()
+    execute(ToyConfig(out=tmp_path / "run"), lambda run: run)
+    assert "toy: continuing the unfinished run in" in capsys.readouterr().err
+    execute(ToyConfig(out=tmp_path / "run"), lambda run: run)  # finished: a rerun is no continuation
+    assert "continuing" not in capsys.readouterr().err

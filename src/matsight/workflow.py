@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from matsight.progress import note
 from matsight.store import RunFolder
 from matsight.store.claim import run_lock
 
@@ -101,7 +102,9 @@ def execute(
     run.claim(config.command, reads=reads, overwrite=overwrite, check_only=True)
     with run_lock(run.path):
         run.claim(config.command, reads=reads, overwrite=overwrite)
-        run.start(config.command, config.arguments(), seed=config.seed_value, inputs=inputs)
+        manifest = run.start(config.command, config.arguments(), seed=config.seed_value, inputs=inputs)
+        if manifest.get("resumed"):
+            note(f"{config.command}: continuing the unfinished run in {run.path} (what it finished is kept)")
         try:
             result = body(run)
         except BaseException as exc:
