@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,14 +47,8 @@ def decode_raw(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(_not_a_file(path))
-    try:
+    with _decoding(path):
         array = _decode(path)
-    except ImageReadError:
-        raise
-    except Exception as exc:
-        raise ImageReadError(
-            f"{path}: cannot decode image ({exc.__class__.__name__}: {exc}); replace or remove the file"
-        ) from None
     if array.size == 0:
         raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
     if array.dtype.kind in "fc" and not np.isfinite(array).any():
@@ -114,7 +110,7 @@ def check_header(path: str | os.PathLike) -> None:
         raise ImageReadError(_not_a_file(path))
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: the image is empty; replace or remove the file")
-    try:
+    with _decoding(path):
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
 
@@ -125,6 +121,13 @@ def check_header(path: str | os.PathLike) -> None:
 
             with Image.open(path):
                 pass
+
+
+@contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """Any decoder's exception inside as one :class:`ImageReadError` naming ``path`` and the fix."""
+    try:
+        yield
     except ImageReadError:
         raise
     except Exception as exc:

@@ -71,7 +71,7 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def _images_in(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     """The image files under ``folder``, broken links included (they are reported, not skipped)."""
     return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and is_image_file(p))
 
@@ -239,7 +239,7 @@ def read_lots(root: str | os.PathLike, target: str | None = None, attributes: li
                 f"{csv} row {row + 2}: lot '{lot}' has no folder {images_dir / lot}; add the folder or remove the row"
             )
             continue
-        files = _images_in(images_dir / folders[_nfc(lot)])
+        files = image_files(images_dir / folders[_nfc(lot)])
         if not files:
             problems.add(f"{images_dir / lot}: lot '{lot}' has no images; add tiles or remove the lot")
         paths += files
@@ -322,7 +322,7 @@ def read_classes(root: str | os.PathLike) -> ImageTable:
         entries = [
             (p, folder.name)
             for folder in sorted(d for d in images_dir.iterdir() if d.is_dir())
-            for p in _images_in(folder)
+            for p in image_files(folder)
         ]
         if not entries:
             problems.add(f"{images_dir}: no images found in class folders images/<class>/")
@@ -348,7 +348,7 @@ def read_images(root: str | os.PathLike) -> ImageTable:
     if not root.is_dir():
         raise DataLayoutError(f"{root} is not a folder; give a folder of images (see docs/data-layouts.md)")
     base = root / "images" if (root / "images").is_dir() else root
-    paths = _images_in(base)
+    paths = image_files(base)
     if not paths:
         raise DataLayoutError(f"{base}: no images found (PNG, TIFF, JPEG, BMP at any depth); see docs/data-layouts.md")
     groups = [p.parent.relative_to(base).as_posix() for p in paths]

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from matsight.data.dataset import ImageTable
-from matsight.data.images import decode_raw, is_image_file
+from matsight.data.images import decode_raw
 from matsight.data.intensity import FolderRange, folder_ranges, value_sample
-from matsight.data.layouts import Problems, read_classes, read_lots, read_multilabel
+from matsight.data.layouts import Problems, image_files, read_classes, read_lots, read_multilabel
 from matsight.errors import ConfigError, DataLayoutError, ImageReadError
 
 LAYOUTS = ("lots", "multilabel", "classes")
@@ -159,11 +159,7 @@ def validate(root: str | os.PathLike, layout: str | None = None, target: str | N
         for item in getattr(exc, "problems", [str(exc)]):
             problems.add(item)
     images_dir = root / "images" if (root / "images").is_dir() else root
-    files = sorted(
-        set(table.paths)
-        if table is not None
-        else {p for p in images_dir.rglob("*") if (p.is_file() or p.is_symlink()) and is_image_file(p)}
-    )
+    files = sorted(set(table.paths) if table is not None else set(image_files(images_dir)))
     summary = ValidationSummary(
         root=root,
         layout=layout,

@@ -108,10 +108,11 @@ def read_control(editor_run: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def editor_inputs(editor_run: Path, regressor: Path | None = None) -> dict[str, Path]:
+def editor_inputs(editor_run: Path, regressor: Path | None = None, meta: dict | None = None) -> dict[str, Path]:
     """What a sweep or search of ``editor_run`` reads besides it: the ``regressor`` (default: the editor
-    run's own) and the ``lots`` the editor was trained on; its output is never one of them."""
-    meta = read_meta(editor_run)
+    run's own) and the ``lots`` the editor was trained on; its output is never one of them. ``meta``: the
+    editor run's :func:`read_meta`, when already read."""
+    meta = meta or read_meta(editor_run)
     return {"regressor": Path(regressor or meta["regressor"]), "lots": Path(meta["lots"])}
 
 
@@ -314,7 +315,7 @@ def run_inverse(config: InverseConfig) -> RunFolder:
     meta = read_meta(config.editor)
     # errors before the folder is claimed
     free = free_knobs(config.editor, config.knobs, meta["attributes"], config.sweep, config.regressor)
-    implied = editor_inputs(config.editor, config.regressor)
+    implied = editor_inputs(config.editor, config.regressor, meta)
 
     def body(run: RunFolder) -> RunFolder:
         editor, meta, regressor, held, scaler = _setup(config, spread_lots=config.per == "lot")
