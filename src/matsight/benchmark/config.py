@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from matsight import options
+from matsight.benchmark.recovery import RecoveryPreset
 from matsight.errors import ConfigError
 from matsight.workflow import WorkflowConfig
 
@@ -29,7 +30,11 @@ class Preset:
     crystal classifier's; ``steps``: deletion / insertion curve steps; ``fc_runs``, ``fc_subset``:
     FaithfulnessCorrelation's random subsets (count; pixels as a fraction of the image);
     ``road_percentages``: ROAD's removal levels (%); ``threads``: torch's intra-op CPU threads during the
-    run (``0``: torch's default). The quick preset's models are so small (2.8 M multiply-adds per 48-px
+    run (``0``: torch's default); ``recovery``: the sizes of the CPS task's concept and knob recovery
+    (:mod:`matsight.benchmark.recovery`): the SEM recipe of ``matsight demo`` (``"cpu"``) or of ``demo
+    --full`` (``"full"``), or a :class:`~matsight.benchmark.recovery.RecoveryPreset`.
+
+    The quick preset's models are so small (2.8 M multiply-adds per 48-px
     image) that more threads only add synchronisation: on a shared machine, ``OMP_NUM_THREADS=2`` spent
     about 8× the CPU time of one thread on the same work.
     """
@@ -51,6 +56,7 @@ class Preset:
     fc_subset: float
     road_percentages: tuple[int, ...]
     threads: int
+    recovery: str | RecoveryPreset
 
 
 PRESETS = {
@@ -72,6 +78,7 @@ PRESETS = {
         fc_subset=0.1,
         road_percentages=(20, 50),
         threads=1,
+        recovery="cpu",
     ),
     "full": Preset(
         name="full",
@@ -91,6 +98,7 @@ PRESETS = {
         fc_subset=0.1,
         road_percentages=(10, 20, 30, 40, 50, 60, 70, 80, 90),
         threads=0,
+        recovery="full",
     ),
 }
 
@@ -103,7 +111,9 @@ class BenchmarkConfig(WorkflowConfig):
     for task pools and trained models (default ``<out>/cache``; keyed by content, so it can be
     shared between runs); ``seed`` draws the pools; ``workers`` processes scoring (task, seed) units
     side by side (``None``: one per CPU core on the CPU, at most one per unit; one on a GPU; ``1``: in
-    this process); ``overrides`` replace preset fields (tests use tiny sizes)."""
+    this process); ``recovery``: also run the CPS task's concept and knob recovery
+    (:mod:`matsight.benchmark.recovery`; ``None``: with ``full`` only — on a CPU it takes minutes per
+    seed); ``overrides`` replace preset fields (tests use tiny sizes)."""
 
     preset: str = "quick"
     seeds: int = 3
@@ -113,6 +123,7 @@ class BenchmarkConfig(WorkflowConfig):
     seed: int = 0
     device: str = "cpu"
     workers: int | None = None
+    recovery: bool | None = None
     overrides: dict = field(default_factory=dict)
 
     command: ClassVar[str] = "benchmark"
@@ -152,6 +163,11 @@ class BenchmarkConfig(WorkflowConfig):
     def settings(self) -> Preset:
         """The preset with ``overrides`` applied."""
         return replace(PRESETS[self.preset], **self.overrides)
+
+    @property
+    def runs_recovery(self) -> bool:
+        """Whether the run includes the CPS recovery: ``recovery``, else only with the ``full`` preset."""
+        return self.preset == "full" if self.recovery is None else self.recovery
 
     @property
     def worker_count(self) -> int:

@@ -8,6 +8,7 @@ from matsight.benchmark.config import BenchmarkConfig
 from matsight.benchmark.figures import leaderboard_figure, method_order
 from matsight.benchmark.leaderboard import VERDICT_METRICS, leaderboard, verdict
 from matsight.benchmark.metrics import METRICS
+from matsight.benchmark.recovery import FLIPPED, RECOVERY_METRICS, RecoveryOutcome
 from matsight.benchmark.tasks import TASKS
 from matsight.report import Section, write_section
 from matsight.saliency.registry import default_method
@@ -82,13 +83,45 @@ SHORT_NAMES = {
 }
 
 
-def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame, models: pd.DataFrame) -> list[str]:
+def recovery_line(board: pd.DataFrame) -> str:
+    """The CPS concept and knob recovery (:mod:`matsight.benchmark.recovery`) in one sentence, from the
+    leaderboard's recovery rows (mean ± sd over seeds)."""
+    rows = board[board["metric"].isin(RECOVERY_METRICS)].set_index("metric")
+
+    def cell(metric: str) -> str:
+        if metric not in rows.index or pd.isna(rows.loc[metric, "mean"]):
+            return "n/a"
+        row = rows.loc[metric]
+        return f"{row['mean']:.2f}" + (f" ± {row['sd']:.2f}" if pd.notna(row["sd"]) else "")
+
+    n = int(rows["n"].max()) if len(rows) else 0
+    flipped = " and ".join(FLIPPED)
+    return (
+        f"CPS recovery ({n} seeds; the formula planted, then with {flipped} flipped): the pit-like textures' AUROC "
+        f"in the texture table (1 = they fill the top, chance 0.5) is {cell('concept_auroc')} under the planted "
+        f"formula and {cell('concept_auroc_flipped')} under the flipped one (difference "
+        f"{cell('concept_flip')}, > 0 when the table follows the flip); the {flipped} knobs' control slope is "
+        f"{cell('knob_control')}, the share of trusted knobs' sweeps with the planted sign "
+        f"{cell('knob_sign_agreement')}, and the share of passing flipped knobs whose sweep flips with the "
+        f"formula {cell('knob_flip')}."
+    )
+
+
+def write_outputs(
+    run: RunFolder,
+    config: BenchmarkConfig,
+    scores: pd.DataFrame,
+    models: pd.DataFrame,
+    recovered: RecoveryOutcome | None = None,
+) -> list[str]:
     """Write ``tables/{scores,leaderboard,verdict,models,failures}.csv``, ``tables/leaderboard.md`` (the
-    headline metrics as a markdown table), ``figures/leaderboard.png`` and the report section; return the
-    verdict lines."""
+    headline metrics as a markdown table), ``figures/leaderboard.png``, the CPS recovery's
+    ``tables/recovery_{textures,knobs}.csv`` when it ran, and the report section; return the verdict
+    lines (and the recovery's)."""
     failed = scores[scores["metric"] == "failed"]
     scores = scores[scores["metric"] != "failed"]
     board = leaderboard(scores)
+    saliency_board = board[board["metric"].isin(METRICS)]
     run.write_table("scores", scores)
     run.write_table("leaderboard", board)
     run.write_table("models", models)
@@ -98,12 +131,18 @@ def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame,
     table = verdict(scores, defaults)
     run.write_table("verdict", table)
     figure = leaderboard_figure(
-        board, {t: TASKS[t].title for t in config.tasks}, config.seeds, run.figure_path("leaderboard.png")
+        saliency_board, {t: TASKS[t].title for t in config.tasks}, config.seeds, run.figure_path("leaderboard.png")
     )
     lines = verdict_lines(table)
+    tables = ["tables/verdict.csv", "tables/leaderboard.csv", "tables/models.csv"]
+    if recovered is not None:
+        run.write_table("recovery_textures", recovered.textures)
+        run.write_table("recovery_knobs", recovered.knobs)
+        tables += ["tables/recovery_textures.csv", "tables/recovery_knobs.csv"]
+        lines.append(recovery_line(board))
     markdown = run.path / "tables" / "leaderboard.md"
     with atomic_path(markdown) as tmp:
-        tmp.write_text(markdown_leaderboard(board, list(config.tasks)))
+        tmp.write_text(markdown_leaderboard(saliency_board, list(config.tasks)))
     settings = config.settings
     quality = models.drop(columns=[c for c in models.columns if c not in ("task", "r2", "accuracy", "mAP")])
     quality_text = "; ".join(
@@ -133,7 +172,7 @@ def write_outputs(run: RunFolder, config: BenchmarkConfig, scores: pd.DataFrame,
             title="Ground-truth benchmark of explanation methods",
             text=text,
             figures=[str(figure.relative_to(run.path))],
-            tables=["tables/verdict.csv", "tables/leaderboard.csv", "tables/models.csv"],
+            tables=tables,
             order=26,
         ),
     )

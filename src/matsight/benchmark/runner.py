@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from matsight.benchmark import metrics
+from matsight.benchmark import metrics, recovery
 from matsight.benchmark.config import BenchmarkConfig, Preset
 from matsight.benchmark.methods import Method, all_methods
 from matsight.benchmark.tasks import TASKS, Instances, Pool, Task
@@ -188,12 +188,44 @@ def run(config: BenchmarkConfig) -> RunFolder:
                 folder.write_json(str(infos[unit].relative_to(folder.path)), info)
         scores = pd.concat([pd.read_csv(parts[unit]) for unit in units], ignore_index=True)
         models = pd.DataFrame([json.loads(infos[unit].read_text()) for unit in units])
-        for line in write_outputs(folder, config, scores, models):
+        recovered = run_recovery(folder, config) if config.runs_recovery else None
+        if recovered is not None:
+            scores = pd.concat([scores, recovered.scores], ignore_index=True)
+        for line in write_outputs(folder, config, scores, models, recovered):
             note(line)
         return folder
 
     return execute(config, body)
 
+
+def run_recovery(folder: RunFolder, config: BenchmarkConfig) -> recovery.RecoveryOutcome:
+    """Every seed's CPS concept and knob recovery (:mod:`matsight.benchmark.recovery`), its runs under
+    the cache folder (keyed by the recovery's sizes and ``--seed``), each finished seed's tables kept in
+    ``parts/``; the seeds' outcomes stacked. Runs in this process with torch's default threads (ResNet-18
+    fine-tunes, the texture probe and the editor use every core)."""
+    preset = recovery.resolve(config.settings.recovery)
+    key = _digest(recovery.identity(preset, config.seed))
+    root = config.cache_dir / f"recovery-{key}"
+    outcomes = []
+    for seed in range(config.seeds):
+        paths = {name: folder.path / "parts" / f"recovery-seed{seed}-{key}-{name}.csv" for name in RECOVERY_PARTS}
+        if all(path.exists() for path in paths.values()):
+            note(f"cps recovery seed {seed}: already done ({paths['scores'].name})")
+            outcomes.append(recovery.RecoveryOutcome(*(pd.read_csv(paths[name]) for name in RECOVERY_PARTS)))
+            continue
+        note(f"cps recovery seed {seed}: planted and flipped formula (lots, regressors, texture probe, knobs)")
+        outcome = recovery.recover(root, preset, seed, config.device, config.seed)
+        for name in RECOVERY_PARTS:
+            with atomic_path(paths[name]) as tmp:
+                getattr(outcome, name).to_csv(tmp, index=False)
+        outcomes.append(outcome)
+    return recovery.RecoveryOutcome(
+        *(pd.concat([getattr(o, name) for o in outcomes], ignore_index=True) for name in RECOVERY_PARTS)
+    )
+
+
+RECOVERY_PARTS = ("scores", "textures", "knobs")
+"""The tables of a :class:`~matsight.benchmark.recovery.RecoveryOutcome`, in field order."""
 
 CACHE_COMMAND = "benchmark cache"
 """What a ``--cache`` folder's marker says wrote it (runs sharing it resume it)."""

@@ -24,6 +24,12 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
         workers: int = typer.Option(
             None, help="Processes scoring (task, seed) units side by side (default: one per CPU core; 1 on a GPU)."
         ),
+        recovery: bool = typer.Option(
+            None,
+            "--recovery/--no-recovery",
+            help="Also run the CPS task's concept and knob recovery, planted and flipped formula (default: with "
+            "--full only; minutes per seed on a CPU).",
+        ),
         overwrite: bool = OVERWRITE,
     ) -> None:
         """Score every explanation method, peer library and baseline against the generators' ground truth."""
@@ -43,6 +49,7 @@ def register(app: typer.Typer, synth: typer.Typer) -> None:
             seed=seed,
             device=str(resolve_device(device)),
             workers=workers,
+            recovery=recovery,
         )
         claim_run(out, "benchmark", [], overwrite)
         folder = run(config)

@@ -118,7 +118,7 @@ def ground_truth_of(regressor: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _interval_sign(low: float, high: float) -> int:
+def interval_sign(low: float, high: float) -> int:
     """+1 / −1 when the interval lies above / below zero, 0 when it spans zero."""
     return 1 if low > 0 else -1 if high < 0 else 0
 
@@ -141,7 +141,7 @@ def verdict(passes: bool, effect: float, resolution: float, answers: list[tuple[
     if not answers:
         return NOT_CHECKED, "no answer to compare: not swept, not turned by the inverse search or its goal not reached"
     wanted = np.sign(effect)
-    signs = [(_interval_sign(low, high), direction * wanted) for direction, low, high in answers]
+    signs = [(interval_sign(low, high), direction * wanted) for direction, low, high in answers]
     if any(s != 0 and s != w for s, w in signs):
         return DISAGREES, "an answer has the sign opposite to the planted one"
     if all(s == w for s, w in signs):
@@ -210,8 +210,8 @@ def _first_rows(table: pd.DataFrame | None) -> pd.DataFrame | None:
 def _misreads(row: Mapping) -> str | None:
     """Why the knob of an agreement row misreads the regressor (sweep and real response on opposite sides
     of zero), else ``None``."""
-    sweep = _interval_sign(row["sweep_low"], row["sweep_high"])
-    real = _interval_sign(row["response_low"], row["response_high"])
+    sweep = interval_sign(row["sweep_low"], row["sweep_high"])
+    real = interval_sign(row["response_low"], row["response_high"])
     if sweep == 0 or real == 0 or sweep == real:
         return None
     return (

@@ -1,0 +1,353 @@
+"""Concept and knob recovery on the CPS lots: do the texture probe and the attribute knobs find the
+formula the generator planted, and do they follow it when coefficients are flipped?
+
+Per benchmark seed ``k`` two lot sets share their tiles (:func:`~matsight.synth.sem.generate_lots` with
+the same seed draws the same attributes and tiles whatever the coefficients): the *planted* formula
+(:data:`~matsight.synth.sem.DEFAULT_COEFFICIENTS`) and a *flipped* one with the coefficients of
+:data:`FLIPPED` negated. Each gets a CPS regressor fine-tuned from a texture classifier (the demo's
+recipe, :func:`matsight.textures.demo.texture_regressor`: the probe needs texture-aware features), the
+texture probe of that regressor with one bank, and the sweep of one attribute editor (trained once per
+seed on the planted lots' tiles, which it reads without their CPS) judged by that regressor. The
+verdicts are the demo's: :func:`matsight.textures.demo.planted_story` for the pit-like family and
+:func:`matsight.knobs.agreement.knob_agreement` for the knobs.
+
+Leaderboard rows (task ``cps``, library ``matsight``; mean ± sd over seeds like every metric):
+
+- ``textures`` / ``concept_auroc``: how high the pit-like family sits in the texture table under the
+  planted formula, as the AUROC of the table's order against family membership (1 = the family fills
+  the top, 0 = the bottom, chance 0.5; CPS rises with porosity, so high is right);
+  ``concept_auroc_flipped``: the same under the flipped formula (CPS falls with porosity: low is
+  right); ``concept_flip``: the first minus the second (> 0: the table follows the flip; chance 0);
+- ``knobs`` / ``knob_control``: mean control slope of the flipped attributes' knobs (1: the independent
+  measurer reads the requested change); ``knob_sign_agreement``: share of the sweeps of trusted knobs with
+  a resolved planted effect whose 95 % interval has the planted sign (both settings pooled; NaN when no
+  knob qualifies); ``knob_flip``: share of the flipped attributes whose knob passes the control check and
+  whose sweep's interval changes sign between the two regressors (NaN when none passes).
+
+Every step is a matsight workflow run under the benchmark's cache folder, so a rerun resumes where it
+stopped; ``tables/recovery_textures.csv`` and ``tables/recovery_knobs.csv`` keep every seed's tables.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matsight.progress import note
+
+FLIPPED = ("porosity", "size")
+"""Coefficients negated in the flipped setting: the pit-like textures' attribute and the one knob that
+passes the control check on the demo's lots most often (docs/knobs.md)."""
+SETTINGS = ("planted", "flipped")
+LIBRARY = "matsight"
+RECOVERY_METRICS = {
+    "concept_auroc": ("textures", True),
+    "concept_auroc_flipped": ("textures", False),
+    "concept_flip": ("textures", True),
+    "knob_control": ("knobs", True),
+    "knob_sign_agreement": ("knobs", True),
+    "knob_flip": ("knobs", True),
+}
+"""metric -> (method, higher is better)."""
+PRETRAIN_SEED = 100
+"""Seed of the texture classifier's own bank (never the probe bank's)."""
+
+
+@dataclass(frozen=True)
+class RecoveryPreset:
+    """Sizes of the recovery runs: lots (``lots`` × ``tiles_per_lot`` tiles rendered at ``tile_size`` px),
+    the texture classifier (``pretrain_per_class`` images per class at ``pretrain_size`` px,
+    ``pretrain_epochs``), the regressors (``finetune_epochs`` at ``image_size`` px), the probe bank
+    (``bank_per_class`` at ``bank_size`` px; ``n_perm`` permutations, ``n_boot`` bootstrap draws) and the
+    knobs (``editor``: :class:`~matsight.knobs.config.EditorConfig` fields, ``sweep``:
+    :class:`~matsight.knobs.config.SweepConfig` fields). :meth:`of_demo` gives the demo's."""
+
+    lots: int
+    tiles_per_lot: int
+    tile_size: int
+    image_size: int
+    pretrain_per_class: int
+    pretrain_size: int
+    pretrain_epochs: int
+    finetune_epochs: int
+    bank_per_class: int
+    bank_size: int
+    n_perm: int
+    n_boot: int
+    editor: dict = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)
+
+    @classmethod
+    def of_demo(cls, recipe: str) -> RecoveryPreset:
+        """The SEM recipe of ``matsight demo`` (``"cpu"``) or ``matsight demo --full`` (``"full"``)."""
+        from matsight.knobs.demo import DEMO_PRESETS as KNOBS
+        from matsight.textures.demo import DEMO_PRESETS as TEXTURES
+        from matsight.training.demo import DEMO_PRESETS as SEM
+
+        sem, textures, knobs = SEM[recipe], TEXTURES[recipe], KNOBS[recipe]
+        return cls(
+            lots=sem["lots"],
+            tiles_per_lot=sem["tiles_per_lot"],
+            tile_size=sem["tile_size"],
+            image_size=textures["image_size"],
+            pretrain_per_class=textures["pretrain_per_class"],
+            pretrain_size=textures["pretrain_size"],
+            pretrain_epochs=textures["pretrain_epochs"],
+            finetune_epochs=textures["finetune_epochs"],
+            bank_per_class=textures["per_class"],
+            bank_size=textures["size"],
+            n_perm=9999 if recipe == "full" else 499,
+            n_boot=textures["n_boot"],
+            editor=dict(knobs["editor"]),
+            sweep=dict(knobs["sweep"]),
+        )
+
+
+def resolve(preset: str | RecoveryPreset) -> RecoveryPreset:
+    """A :class:`RecoveryPreset` from a preset's ``recovery`` field (a demo recipe name or a preset)."""
+    return preset if isinstance(preset, RecoveryPreset) else RecoveryPreset.of_demo(preset)
+
+
+def flipped_coefficients() -> dict[str, float]:
+    """The planted formula with the coefficients of :data:`FLIPPED` negated."""
+    from matsight.synth.sem import DEFAULT_COEFFICIENTS
+
+    return {name: -c if name in FLIPPED else c for name, c in DEFAULT_COEFFICIENTS.items()}
+
+
+@dataclass(frozen=True)
+class RecoveryOutcome:
+    """One seed's result: leaderboard rows (``task, seed, method, library, metric, value, n``) and the
+    texture and knob tables behind them (with ``seed`` and ``setting`` columns)."""
+
+    scores: pd.DataFrame
+    textures: pd.DataFrame
+    knobs: pd.DataFrame
+
+
+def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_seed: int = 0) -> RecoveryOutcome:
+    """Run (or resume) one seed's recovery under ``root`` (``root/seed<k>``; the texture classifier and
+    the probe bank are shared by the seeds in ``root``). The lots are drawn with seed ``seed + 1000 ×
+    pool_seed`` (the benchmark's ``--seed``), the models trained with ``seed``."""
+    from matsight.knobs.config import EditorConfig
+    from matsight.knobs.pipeline import read_control, run_train
+    from matsight.models import read_spec
+    from matsight.synth.sem import generate_lots
+    from matsight.synth.textures import generate_bank
+
+    classifier = _texture_classifier(root, preset, device)
+    bank = _generated(root / "probe-bank", lambda out: generate_bank(out, preset.bank_per_class, preset.bank_size, 0))
+    folder = root / f"seed{seed}"
+    coefficients = {"planted": None, "flipped": flipped_coefficients()}
+    lots, regressors = {}, {}
+    for setting in SETTINGS:
+        lots[setting] = _generated(
+            folder / f"lots-{setting}",
+            lambda out, c=coefficients[setting]: generate_lots(
+                out,
+                preset.lots,
+                preset.tiles_per_lot,
+                preset.tile_size,
+                seed + 1000 * pool_seed,
+                coefficients=c,
+                masks=False,
+            ),
+        )
+        regressors[setting] = _regressor(
+            folder / f"regressor-{setting}", lots[setting], classifier, preset, seed, device
+        )
+    probes = [_probe(folder / f"textures-{s}", regressors[s], lots[s], bank, preset, seed, device, s) for s in SETTINGS]
+    textures = pd.concat(probes, ignore_index=True)
+    editor = run_train(
+        EditorConfig(
+            out=folder / "editor",
+            regressor=regressors["planted"],
+            lots=lots["planted"],
+            image_size=read_spec(regressors["planted"]).image_size,
+            seed=seed,
+            device=device,
+            **preset.editor,
+        )
+    )
+    control = read_control(editor.path)
+    sweeps = [
+        _sweep(folder / f"sweep-{s}", editor.path, control, regressors[s], lots[s], preset, device) for s in SETTINGS
+    ]
+    knobs = pd.concat([table.assign(setting=s) for s, table in zip(SETTINGS, sweeps)], ignore_index=True)
+    knobs = knobs[["setting", *(c for c in knobs.columns if c != "setting" and not c.startswith("inverse_"))]]
+    scores = pd.DataFrame(
+        [
+            {"method": RECOVERY_METRICS[metric][0], "library": LIBRARY, "metric": metric, "value": value}
+            for metric, value in {**concept_scores(textures), **knob_scores(knobs, control)}.items()
+        ]
+    )
+    scores.insert(0, "seed", seed)
+    scores.insert(0, "task", "cps")
+    scores["n"] = 1
+    for table in (textures, knobs):
+        table.insert(0, "seed", seed)
+    return RecoveryOutcome(scores, textures, knobs)
+
+
+def concept_scores(textures: pd.DataFrame) -> dict[str, float]:
+    """``concept_auroc`` (planted), ``concept_auroc_flipped`` and ``concept_flip`` from the probe tables of
+    both settings (``setting, texture, in_family``, highest score first): the AUROC of the table's order
+    as a detector of the family (the chance that a family texture ranks above another texture; 1: the
+    family fills the top, 0: the bottom, 0.5: chance; NaN without family members or other textures)."""
+    from sklearn.metrics import roc_auc_score
+
+    auroc = {}
+    for setting in SETTINGS:
+        family = textures.loc[textures["setting"] == setting, "in_family"].to_numpy(bool)
+        order = -np.arange(len(family))  # the table's order as a score: first = highest
+        auroc[setting] = float(roc_auc_score(family, order)) if 0 < family.sum() < len(family) else math.nan
+    return {
+        "concept_auroc": auroc["planted"],
+        "concept_auroc_flipped": auroc["flipped"],
+        "concept_flip": auroc["planted"] - auroc["flipped"],
+    }
+
+
+def knob_scores(knobs: pd.DataFrame, control: dict) -> dict[str, float]:
+    """``knob_control``, ``knob_sign_agreement`` and ``knob_flip`` from the knob agreement tables of both
+    settings (:func:`~matsight.knobs.agreement.knob_agreement` with a ``setting`` column) and the editor's
+    control check."""
+    from matsight.knobs.agreement import AGREES, DISAGREES, NOT_RESOLVED, interval_sign
+
+    slopes = dict(zip(control["names"], control["slopes"]))
+    flipped = [name for name in FLIPPED if name in slopes]
+    judged = knobs[knobs["verdict"].isin([AGREES, DISAGREES, NOT_RESOLVED]) & knobs["resolved"]]
+    by_setting = {s: knobs[knobs["setting"] == s].set_index("knob") for s in SETTINGS}
+    flips = []
+    for name in flipped:
+        rows = [by_setting[s].loc[name] for s in SETTINGS]
+        if not rows[0]["passes"]:
+            continue
+        signs = [interval_sign(row["sweep_low"], row["sweep_high"]) for row in rows]
+        flips.append(float(signs[0] != 0 and signs[1] == -signs[0]))
+    return {
+        "knob_control": float(np.mean([slopes[name] for name in flipped])) if flipped else math.nan,
+        "knob_sign_agreement": float((judged["verdict"] == AGREES).mean()) if len(judged) else math.nan,
+        "knob_flip": float(np.mean(flips)) if flips else math.nan,
+    }
+
+
+def _generated(path: Path, make) -> Path:
+    """``path``, written by ``make(folder)`` into a temporary sibling and renamed when complete (an
+    interrupted generator leaves no half-written dataset behind to be reused)."""
+    if not path.exists():
+        partial = path.with_name(f".{path.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        make(partial)
+        partial.rename(path)
+    return path
+
+
+def _texture_classifier(root: Path, preset: RecoveryPreset, device: str) -> Path:
+    """The texture classifier every regressor starts from (trained once per ``root``); its checkpoint."""
+    from matsight.synth.textures import generate_bank
+    from matsight.training import TrainConfig, train
+
+    bank = _generated(
+        root / "pretrain-bank",
+        lambda out: generate_bank(out, preset.pretrain_per_class, preset.pretrain_size, PRETRAIN_SEED),
+    )
+    run = train(
+        TrainConfig(
+            data=bank,
+            out=root / "texture-classifier",
+            task="classification",
+            epochs=preset.pretrain_epochs,
+            image_size=preset.pretrain_size,
+            optimizer="adam",
+            schedule="cosine",
+            seed=0,
+            device=device,
+        )
+    )
+    return run.path / "checkpoint.pt"
+
+
+def _regressor(out: Path, lots: Path, classifier: Path, preset: RecoveryPreset, seed: int, device: str) -> Path:
+    from matsight.training import TrainConfig, train
+
+    run = train(
+        TrainConfig(
+            data=lots,
+            out=out,
+            task="regression",
+            target="cps",
+            epochs=preset.finetune_epochs,
+            image_size=preset.image_size,
+            weights=classifier,
+            optimizer="adam",
+            schedule="cosine",
+            seed=seed,
+            device=device,
+        )
+    )
+    return run.path
+
+
+def _probe(
+    out: Path, regressor: Path, lots: Path, bank: Path, preset: RecoveryPreset, seed: int, device: str, setting: str
+) -> pd.DataFrame:
+    """The texture table of one setting: ``setting, texture, score, rank, in_family``, highest score first."""
+    from matsight.synth.textures import POROSITY_FAMILY
+    from matsight.textures.analysis import run
+    from matsight.textures.config import TexturesConfig
+
+    folder = run(
+        TexturesConfig(
+            out=out,
+            run=regressor,
+            lots=lots,
+            bank=bank,
+            device=device,
+            seed=seed,
+            n_boot=preset.n_boot,
+            n_perm=preset.n_perm,
+            highlight=POROSITY_FAMILY,
+        )
+    )
+    table = folder.read_table("texture_scores")[["texture", "score"]].reset_index(drop=True)
+    table.insert(0, "setting", setting)
+    table["rank"] = np.arange(1, len(table) + 1)
+    table["in_family"] = table["texture"].isin(POROSITY_FAMILY)
+    expected = "rises with porosity: near the top" if setting == "planted" else "falls with porosity: near the bottom"
+    ranks = table.loc[table["in_family"], "rank"]
+    note(
+        f"cps recovery seed {seed}, {setting} formula: the pit-like textures' mean rank {ranks.mean():.1f} of "
+        f"{len(table)} (CPS {expected})"
+    )
+    return table
+
+
+def _sweep(
+    out: Path, editor: Path, control: dict, regressor: Path, lots: Path, preset: RecoveryPreset, device: str
+) -> pd.DataFrame:
+    """The knob agreement table of one setting (the editor's knobs swept with that setting's regressor,
+    against that setting's ``ground_truth.json``; no inverse search), with a ``resolved`` column (planted
+    effect at or above the regressor's resolution)."""
+    from matsight.knobs.agreement import Truth, agreement_summary, knob_agreement
+    from matsight.knobs.config import SweepConfig
+    from matsight.knobs.pipeline import run_sweep
+
+    sweep = run_sweep(SweepConfig(out=out, editor=editor, regressor=regressor, device=device, **preset.sweep))
+    truth = Truth.read(lots / "ground_truth.json", regressor)
+    responded = (sweep.path / "tables" / "regressor_response.csv").exists()  # not with --response-tiles 0
+    response = sweep.read_table("regressor_response") if responded else None
+    table = knob_agreement(control, truth, sweep.read_table("knob_sweeps"), None, response)
+    note(f"cps recovery, {Path(out).name}: knobs {agreement_summary(table)}")
+    table["resolved"] = table["planted_effect"].abs() >= table["resolution"]
+    return table
+
+
+def identity(preset: RecoveryPreset, pool_seed: int) -> dict:
+    """What a recovery's runs depend on (the key of its folder in the cache)."""
+    return {"preset": asdict(preset), "flipped": FLIPPED, "pool_seed": pool_seed, "version": 1}
