@@ -29,6 +29,11 @@ def test_manifest_records_versions_seed_and_input_hash(tmp_path):
     manifest = run.read_manifest()
     assert manifest["seed"] == 7 and manifest["status"] == "running"
     assert manifest["versions"]["torch"]
+    import torch
+
+    hardware = manifest["hardware"]  # what else decides the float rounding: CPU kernels, threads
+    assert hardware["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and hardware["cpu"]
+    assert hardware["threads"] == torch.get_num_threads() and hardware["gpus"] == torch.cuda.device_count()
     assert manifest["inputs"]["data"]["hash"] == hash_inputs(data)
     (data / "lots.csv").write_text("lot,cps\nA,2\n")
     assert hash_inputs(data) != manifest["inputs"]["data"]["hash"]

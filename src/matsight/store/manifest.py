@@ -43,6 +43,27 @@ def package_versions(names: Iterable[str] = _TRACKED_PACKAGES) -> dict[str, str]
     return versions
 
 
+def hardware() -> dict[str, Any]:
+    """What the run's floating-point results depend on besides the versions: the CPU's model, the
+    instruction set torch's CPU kernels use (``AVX2``, ``AVX512``, …: kernels differ in rounding between
+    them, so the same seed can give slightly different numbers on another machine), torch's intra-op
+    threads and the number of visible GPUs (counted without starting CUDA)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "gpus": torch.cuda.device_count(),
+    }
+
+
 def hash_inputs(path: str | os.PathLike, max_full_bytes: int = 64 * 1024 * 1024) -> str:
     """Fingerprint of a file or folder, as ``sha256:<hex>``.
 
@@ -85,6 +106,7 @@ def build_manifest(
         "inputs": {name: {"path": str(p), "hash": hash_inputs(p)} for name, p in (inputs or {}).items()},
         "versions": package_versions(),
         "platform": platform.platform(),
+        "hardware": hardware(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": status,
     }
