@@ -10,11 +10,11 @@ import pytest
 
 from matsight.benchmark import BenchmarkConfig, run
 from matsight.benchmark.recovery import (
-    FLIPPED,
     RECOVERY_METRICS,
+    SETTINGS,
     RecoveryPreset,
+    coefficients,
     concept_scores,
-    flipped_coefficients,
     knob_scores,
 )
 from matsight.knobs.agreement import AGREES, DISAGREES, MISREADS, NOT_CHECKED
@@ -23,7 +23,7 @@ from matsight.synth.sem import DEFAULT_COEFFICIENTS
 
 def _textures(planted: list[bool], flipped: list[bool]) -> pd.DataFrame:
     return pd.DataFrame(
-        {"setting": ["planted"] * len(planted) + ["flipped"] * len(flipped), "in_family": planted + flipped}
+        {"setting": ["planted"] * len(planted) + ["flipped-porosity"] * len(flipped), "in_family": planted + flipped}
     )
 
 
@@ -52,32 +52,36 @@ def _knob(setting, knob, passes, low, high, verdict, resolved=True):
     }
 
 
-def test_knob_scores_count_flips_and_planted_signs_of_trusted_resolved_knobs():
-    control = {"names": ["size", "porosity", "facetness"], "slopes": [0.6, 0.2, 0.9], "passes": [True, False, True]}
+def test_knob_scores_count_the_size_flip_and_planted_signs_of_trusted_resolved_knobs():
+    slopes = [[0.6, 0.1, 0.0], [0.0, 0.2, 0.1], [0.3, 0.0, 0.9]]  # knob i -> measured j
+    control = {"names": ["size", "porosity", "facetness"], "slopes": slopes, "passes": [True, False, True]}
     knobs = pd.DataFrame(
         [
             _knob("planted", "size", True, -3.0, -1.0, AGREES),  # size flips: − then +
-            _knob("flipped", "size", True, 0.5, 2.0, AGREES),
-            _knob("planted", "porosity", False, 1.0, 2.0, NOT_CHECKED),  # fails control: neither flip nor sign
-            _knob("flipped", "porosity", False, 1.0, 2.0, NOT_CHECKED),
+            _knob("flipped-size", "size", True, 0.5, 2.0, AGREES),
+            _knob("planted", "porosity", False, 1.0, 2.0, NOT_CHECKED),  # fails control: no sign counted
+            _knob("flipped-size", "porosity", False, 1.0, 2.0, NOT_CHECKED),
             _knob("planted", "facetness", True, 1.0, 2.0, DISAGREES),
-            _knob("flipped", "facetness", True, -2.0, -1.0, MISREADS),  # misread: not judged
+            _knob("flipped-size", "facetness", True, -2.0, -1.0, MISREADS),  # misread: not judged
         ]
     )
     scores = knob_scores(knobs, control)
-    assert scores["knob_control"] == pytest.approx((0.6 + 0.2) / 2)  # the flipped attributes' knobs
-    assert scores["knob_flip"] == 1.0  # size passes and flips; porosity does not pass
+    assert scores["knob_control"] == 0.6 and scores["knob_flip"] == 1.0
     assert scores["knob_sign_agreement"] == pytest.approx(2 / 3)  # size twice agrees, facetness disagrees once
     knobs.loc[1, ["sweep_low", "sweep_high"]] = [-0.5, 0.5]  # the flipped sweep spans zero: no flip
     assert knob_scores(knobs, control)["knob_flip"] == 0.0
+    knobs["passes"] = False  # a size knob that fails the control check says nothing about the flip
+    assert np.isnan(knob_scores(knobs, control)["knob_flip"])
     knobs["resolved"] = False
     assert np.isnan(knob_scores(knobs, control)["knob_sign_agreement"])
 
 
-def test_the_flipped_formula_negates_only_the_flipped_coefficients():
-    flipped = flipped_coefficients()
-    for name, c in DEFAULT_COEFFICIENTS.items():
-        assert flipped[name] == (-c if name in FLIPPED else c)
+def test_each_lot_set_negates_one_coefficient_of_the_planted_formula():
+    assert coefficients("planted") == DEFAULT_COEFFICIENTS
+    for setting, flipped in SETTINGS.items():
+        if flipped is not None:
+            changed = {n for n, c in coefficients(setting).items() if c != DEFAULT_COEFFICIENTS[n]}
+            assert changed == {flipped} and coefficients(setting)[flipped] == -DEFAULT_COEFFICIENTS[flipped]
 
 
 TINY = RecoveryPreset(
@@ -115,20 +119,19 @@ def test_recovery_runs_with_the_benchmark_writes_its_rows_and_resumes(tmp_path):
     flip = rows.set_index("metric")["mean"]
     assert flip["concept_flip"] == pytest.approx(flip["concept_auroc"] - flip["concept_auroc_flipped"])
     textures = pd.read_csv(folder.path / "tables" / "recovery_textures.csv")
-    assert set(textures["setting"]) == {"planted", "flipped"} and textures.groupby("setting").size().min() == 28
+    assert (
+        set(textures["setting"]) == {"planted", "flipped-porosity"} and textures.groupby("setting").size().min() == 28
+    )
     knobs = pd.read_csv(folder.path / "tables" / "recovery_knobs.csv")
     assert len(knobs) == 8 and list(knobs.columns[:3]) == ["seed", "setting", "knob"]  # 4 knobs × 2 settings
-    truths = {
-        s: json.loads(
-            next((tmp_path / "run" / "cache").glob(f"recovery-*/seed0/lots-{s}/ground_truth.json")).read_text()
-        )["coefficients"]
-        for s in ("planted", "flipped")
-    }
-    assert truths["flipped"]["porosity"] == -truths["planted"]["porosity"]
+    assert set(knobs["setting"]) == {"planted", "flipped-size"}
+    for setting in SETTINGS:  # the lots carry the formula they were made with
+        (truth,) = (tmp_path / "run" / "cache").glob(f"recovery-*/seed0/lots-{setting}/ground_truth.json")
+        assert json.loads(truth.read_text())["coefficients"] == coefficients(setting)
     markdown = (folder.path / "tables" / "leaderboard.md").read_text()
     assert "textures" not in markdown and "knobs" not in markdown  # the saliency table stays the saliency table
     section = json.loads((folder.path / "report_sections" / "benchmark.json").read_text())
-    assert "CPS recovery (1 seeds" in section["text"] and "tables/recovery_knobs.csv" in section["tables"]
+    assert "CPS recovery over 1 seed(s)" in section["text"] and "tables/recovery_knobs.csv" in section["tables"]
     before = (folder.path / "tables" / "scores.csv").read_text()
     run(config)  # resumes: the seed's recovery parts are reused, same scores
     assert (folder.path / "tables" / "scores.csv").read_text() == before

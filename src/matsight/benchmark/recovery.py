@@ -1,28 +1,29 @@
 """Concept and knob recovery on the CPS lots: do the texture probe and the attribute knobs find the
-formula the generator planted, and do they follow it when coefficients are flipped?
+formula the generator planted, and do they follow it when a coefficient is flipped?
 
-Per benchmark seed ``k`` two lot sets share their tiles (:func:`~matsight.synth.sem.generate_lots` with
-the same seed draws the same attributes and tiles whatever the coefficients): the *planted* formula
-(:data:`~matsight.synth.sem.DEFAULT_COEFFICIENTS`) and a *flipped* one with the coefficients of
-:data:`FLIPPED` negated. Each gets a CPS regressor fine-tuned from a texture classifier (the demo's
-recipe, :func:`matsight.textures.demo.texture_regressor`: the probe needs texture-aware features), the
-texture probe of that regressor with one bank, and the sweep of one attribute editor (trained once per
-seed on the planted lots' tiles, which it reads without their CPS) judged by that regressor. The
-verdicts are the demo's: :func:`matsight.textures.demo.planted_story` for the pit-like family and
-:func:`matsight.knobs.agreement.knob_agreement` for the knobs.
+Per benchmark seed ``k`` three lot sets share their tiles (:func:`~matsight.synth.sem.generate_lots`
+with the same seed draws the same attributes and tiles whatever the coefficients), their CPS made by
+the *planted* formula (:data:`~matsight.synth.sem.DEFAULT_COEFFICIENTS`) or by that formula with one
+coefficient negated (:data:`SETTINGS`: porosity for the concepts, size for the knobs — one flip each, so
+neither answer can follow the other attribute's flip). Each set gets a CPS regressor fine-tuned from a
+texture classifier (the demo's recipe, :func:`matsight.textures.demo.texture_regressor`: the probe needs
+texture-aware features). The texture probe reads the planted and the porosity-flipped regressor; one
+attribute editor per seed (trained on the planted lots' tiles, which it reads without their CPS) is
+swept with the planted and the size-flipped regressor, each knob judged as in the demo
+(:func:`matsight.knobs.agreement.knob_agreement`).
 
 Leaderboard rows (task ``cps``, library ``matsight``; mean ± sd over seeds like every metric):
 
 - ``textures`` / ``concept_auroc``: how high the pit-like family sits in the texture table under the
   planted formula, as the AUROC of the table's order against family membership (1 = the family fills
   the top, 0 = the bottom, chance 0.5; CPS rises with porosity, so high is right);
-  ``concept_auroc_flipped``: the same under the flipped formula (CPS falls with porosity: low is
-  right); ``concept_flip``: the first minus the second (> 0: the table follows the flip; chance 0);
-- ``knobs`` / ``knob_control``: mean control slope of the flipped attributes' knobs (1: the independent
-  measurer reads the requested change); ``knob_sign_agreement``: share of the sweeps of trusted knobs with
-  a resolved planted effect whose 95 % interval has the planted sign (both settings pooled; NaN when no
-  knob qualifies); ``knob_flip``: share of the flipped attributes whose knob passes the control check and
-  whose sweep's interval changes sign between the two regressors (NaN when none passes).
+  ``concept_auroc_flipped``: the same with porosity's coefficient negated (CPS falls with porosity: low
+  is right); ``concept_flip``: the first minus the second (> 0: the table follows the flip; chance 0);
+- ``knobs`` / ``knob_control``: the size knob's control slope (1: the independent measurer reads the
+  requested change); ``knob_sign_agreement``: share of the sweeps of trusted knobs with a resolved planted
+  effect whose 95 % interval has the planted sign (both regressors pooled; NaN when no knob qualifies);
+  ``knob_flip``: 1 when the size knob passes the control check and its sweep's interval changes sign
+  between the planted and the size-flipped regressor, else 0 (NaN when it fails the control check).
 
 Every step is a matsight workflow run under the benchmark's cache folder, so a rerun resumes where it
 stopped; ``tables/recovery_textures.csv`` and ``tables/recovery_knobs.csv`` keep every seed's tables.
@@ -40,10 +41,13 @@ import pandas as pd
 
 from matsight.progress import note
 
-FLIPPED = ("porosity", "size")
-"""Coefficients negated in the flipped setting: the pit-like textures' attribute and the one knob that
-passes the control check on the demo's lots most often (docs/knobs.md)."""
-SETTINGS = ("planted", "flipped")
+SETTINGS = {"planted": None, "flipped-porosity": "porosity", "flipped-size": "size"}
+"""Lot sets of a seed -> the coefficient negated in it: porosity, the pit-like textures' attribute (the
+concepts), and size, the knob that passes the control check on the demo's lots most often (docs/knobs.md)."""
+CONCEPT_SETTINGS = ("planted", "flipped-porosity")
+KNOB_SETTINGS = ("planted", "flipped-size")
+KNOB = "size"
+"""The knob whose control and flip are scored."""
 LIBRARY = "matsight"
 RECOVERY_METRICS = {
     "concept_auroc": ("textures", True),
@@ -113,11 +117,11 @@ def resolve(preset: str | RecoveryPreset) -> RecoveryPreset:
     return preset if isinstance(preset, RecoveryPreset) else RecoveryPreset.of_demo(preset)
 
 
-def flipped_coefficients() -> dict[str, float]:
-    """The planted formula with the coefficients of :data:`FLIPPED` negated."""
+def coefficients(setting: str) -> dict[str, float]:
+    """The CPS formula's coefficients of a lot set of :data:`SETTINGS` (the planted ones, one negated)."""
     from matsight.synth.sem import DEFAULT_COEFFICIENTS
 
-    return {name: -c if name in FLIPPED else c for name, c in DEFAULT_COEFFICIENTS.items()}
+    return {name: -c if name == SETTINGS[setting] else c for name, c in DEFAULT_COEFFICIENTS.items()}
 
 
 @dataclass(frozen=True)
@@ -143,12 +147,11 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
     classifier = _texture_classifier(root, preset, device)
     bank = _generated(root / "probe-bank", lambda out: generate_bank(out, preset.bank_per_class, preset.bank_size, 0))
     folder = root / f"seed{seed}"
-    coefficients = {"planted": None, "flipped": flipped_coefficients()}
     lots, regressors = {}, {}
     for setting in SETTINGS:
         lots[setting] = _generated(
             folder / f"lots-{setting}",
-            lambda out, c=coefficients[setting]: generate_lots(
+            lambda out, c=coefficients(setting): generate_lots(
                 out,
                 preset.lots,
                 preset.tiles_per_lot,
@@ -161,7 +164,10 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
         regressors[setting] = _regressor(
             folder / f"regressor-{setting}", lots[setting], classifier, preset, seed, device
         )
-    probes = [_probe(folder / f"textures-{s}", regressors[s], lots[s], bank, preset, seed, device, s) for s in SETTINGS]
+    probes = [
+        _probe(folder / f"textures-{s}", regressors[s], lots[s], bank, preset, seed, device, s)
+        for s in CONCEPT_SETTINGS
+    ]
     textures = pd.concat(probes, ignore_index=True)
     editor = run_train(
         EditorConfig(
@@ -176,9 +182,10 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
     )
     control = read_control(editor.path)
     sweeps = [
-        _sweep(folder / f"sweep-{s}", editor.path, control, regressors[s], lots[s], preset, device) for s in SETTINGS
+        _sweep(folder / f"sweep-{s}", editor.path, control, regressors[s], lots[s], preset, device)
+        for s in KNOB_SETTINGS
     ]
-    knobs = pd.concat([table.assign(setting=s) for s, table in zip(SETTINGS, sweeps)], ignore_index=True)
+    knobs = pd.concat([table.assign(setting=s) for s, table in zip(KNOB_SETTINGS, sweeps)], ignore_index=True)
     knobs = knobs[["setting", *(c for c in knobs.columns if c != "setting" and not c.startswith("inverse_"))]]
     scores = pd.DataFrame(
         [
@@ -196,44 +203,44 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
 
 def concept_scores(textures: pd.DataFrame) -> dict[str, float]:
     """``concept_auroc`` (planted), ``concept_auroc_flipped`` and ``concept_flip`` from the probe tables of
-    both settings (``setting, texture, in_family``, highest score first): the AUROC of the table's order
+    :data:`CONCEPT_SETTINGS` (``setting, texture, in_family``, highest score first): the AUROC of the table's order
     as a detector of the family (the chance that a family texture ranks above another texture; 1: the
     family fills the top, 0: the bottom, 0.5: chance; NaN without family members or other textures)."""
     from sklearn.metrics import roc_auc_score
 
     auroc = {}
-    for setting in SETTINGS:
+    for setting in CONCEPT_SETTINGS:
         family = textures.loc[textures["setting"] == setting, "in_family"].to_numpy(bool)
         order = -np.arange(len(family))  # the table's order as a score: first = highest
         auroc[setting] = float(roc_auc_score(family, order)) if 0 < family.sum() < len(family) else math.nan
     return {
         "concept_auroc": auroc["planted"],
-        "concept_auroc_flipped": auroc["flipped"],
-        "concept_flip": auroc["planted"] - auroc["flipped"],
+        "concept_auroc_flipped": auroc["flipped-porosity"],
+        "concept_flip": auroc["planted"] - auroc["flipped-porosity"],
     }
 
 
 def knob_scores(knobs: pd.DataFrame, control: dict) -> dict[str, float]:
-    """``knob_control``, ``knob_sign_agreement`` and ``knob_flip`` from the knob agreement tables of both
-    settings (:func:`~matsight.knobs.agreement.knob_agreement` with a ``setting`` column) and the editor's
-    control check."""
+    """``knob_control``, ``knob_sign_agreement`` and ``knob_flip`` from the knob agreement tables of
+    :data:`KNOB_SETTINGS` (:func:`~matsight.knobs.agreement.knob_agreement` with a ``setting`` column) and
+    the editor's control check (``knob_control.json``: ``names``, ``slopes [A, A]`` knob i → measured j;
+    the control slope is the diagonal's)."""
     from matsight.knobs.agreement import AGREES, DISAGREES, NOT_RESOLVED, interval_sign
 
-    slopes = dict(zip(control["names"], control["slopes"]))
-    flipped = [name for name in FLIPPED if name in slopes]
+    names = list(control["names"])
+    control_slope = (
+        float(np.asarray(control["slopes"])[names.index(KNOB), names.index(KNOB)]) if KNOB in names else math.nan
+    )
     judged = knobs[knobs["verdict"].isin([AGREES, DISAGREES, NOT_RESOLVED]) & knobs["resolved"]]
-    by_setting = {s: knobs[knobs["setting"] == s].set_index("knob") for s in SETTINGS}
-    flips = []
-    for name in flipped:
-        rows = [by_setting[s].loc[name] for s in SETTINGS]
-        if not rows[0]["passes"]:
-            continue
-        signs = [interval_sign(row["sweep_low"], row["sweep_high"]) for row in rows]
-        flips.append(float(signs[0] != 0 and signs[1] == -signs[0]))
+    flip = math.nan
+    rows = [knobs[(knobs["setting"] == s) & (knobs["knob"] == KNOB)] for s in KNOB_SETTINGS]
+    if all(len(row) for row in rows) and bool(rows[0]["passes"].iloc[0]):
+        signs = [interval_sign(row["sweep_low"].iloc[0], row["sweep_high"].iloc[0]) for row in rows]
+        flip = float(signs[0] != 0 and signs[1] == -signs[0])
     return {
-        "knob_control": float(np.mean([slopes[name] for name in flipped])) if flipped else math.nan,
+        "knob_control": control_slope,
         "knob_sign_agreement": float((judged["verdict"] == AGREES).mean()) if len(judged) else math.nan,
-        "knob_flip": float(np.mean(flips)) if flips else math.nan,
+        "knob_flip": flip,
     }
 
 
@@ -350,4 +357,4 @@ def _sweep(
 
 def identity(preset: RecoveryPreset, pool_seed: int) -> dict:
     """What a recovery's runs depend on (the key of its folder in the cache)."""
-    return {"preset": asdict(preset), "flipped": FLIPPED, "pool_seed": pool_seed, "version": 1}
+    return {"preset": asdict(preset), "settings": SETTINGS, "pool_seed": pool_seed, "version": 1}

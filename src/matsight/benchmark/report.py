@@ -8,7 +8,7 @@ from matsight.benchmark.config import BenchmarkConfig
 from matsight.benchmark.figures import leaderboard_figure, method_order
 from matsight.benchmark.leaderboard import VERDICT_METRICS, leaderboard, verdict
 from matsight.benchmark.metrics import METRICS
-from matsight.benchmark.recovery import FLIPPED, RECOVERY_METRICS, RecoveryOutcome
+from matsight.benchmark.recovery import KNOB, RECOVERY_METRICS, RecoveryOutcome
 from matsight.benchmark.tasks import TASKS
 from matsight.report import Section, write_section
 from matsight.saliency.registry import default_method
@@ -95,15 +95,14 @@ def recovery_line(board: pd.DataFrame) -> str:
         return f"{row['mean']:.2f}" + (f" ± {row['sd']:.2f}" if pd.notna(row["sd"]) else "")
 
     n = int(rows["n"].max()) if len(rows) else 0
-    flipped = " and ".join(FLIPPED)
     return (
-        f"CPS recovery ({n} seeds; the formula planted, then with {flipped} flipped): the pit-like textures' AUROC "
-        f"in the texture table (1 = they fill the top, chance 0.5) is {cell('concept_auroc')} under the planted "
-        f"formula and {cell('concept_auroc_flipped')} under the flipped one (difference "
-        f"{cell('concept_flip')}, > 0 when the table follows the flip); the {flipped} knobs' control slope is "
+        f"CPS recovery over {n} seed(s), the formula as planted and with one coefficient negated: the pit-like "
+        f"textures' AUROC in the texture table (1 = they fill the top, chance 0.5) is {cell('concept_auroc')} "
+        f"as planted and {cell('concept_auroc_flipped')} with porosity flipped (difference "
+        f"{cell('concept_flip')}, > 0 when the table follows the flip); the {KNOB} knob's control slope is "
         f"{cell('knob_control')}, the share of trusted knobs' sweeps with the planted sign "
-        f"{cell('knob_sign_agreement')}, and the share of passing flipped knobs whose sweep flips with the "
-        f"formula {cell('knob_flip')}."
+        f"{cell('knob_sign_agreement')}, and the {KNOB} knob's sweep flips with the flipped {KNOB} "
+        f"coefficient in a share {cell('knob_flip')} of the seeds where it passes the control check."
     )
 
 
