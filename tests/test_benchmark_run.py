@@ -154,3 +154,22 @@ def test_bad_options_are_config_errors_naming_the_option(tmp_path):
         BenchmarkConfig(out="x", cache=tmp_path / "notes.txt" / "cache")
     with pytest.raises(ConfigError, match="unknown preset fields"):
         BenchmarkConfig(out="x", overrides={"epoch": 1})
+
+
+def test_a_script_without_a_main_guard_is_told_how_to_call_the_benchmark(tmp_path):
+    """Spawned workers import the calling script again: without ``if __name__ == "__main__":`` they fail to
+    start, and the caller gets one sentence saying so instead of a bare BrokenProcessPool."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from matsight.benchmark import BenchmarkConfig, run\n"
+        f"run(BenchmarkConfig(out={str(tmp_path / 'run')!r}, seeds=2, tasks=('pits',), methods=('baseline:random',),"
+        f" workers=2, overrides={TINY!r}))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("matsight.errors.UserError: a benchmark worker process ended abruptly")
+    assert 'if __name__ == "__main__":' in last and "--workers 1" in last

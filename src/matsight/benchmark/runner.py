@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from matsight.benchmark.config import BenchmarkConfig, Preset
 from matsight.benchmark.methods import Method, all_methods
 from matsight.benchmark.tasks import TASKS, Instances, Pool, Task
 from matsight.benchmark.training import train_model
+from matsight.errors import UserError
 from matsight.progress import PLAIN_ENV, is_quiet, note, progress, quiet
 from matsight.store import RunFolder
 from matsight.store.atomic import atomic_path
@@ -262,6 +264,13 @@ def score_units(
         try:
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        except BrokenProcessPool as exc:
+            pool.shutdown(cancel_futures=True)
+            raise UserError(
+                "a benchmark worker process ended abruptly. From a Python script, call matsight.benchmark.run under "
+                '`if __name__ == "__main__":` (worker processes import the script again); otherwise a worker was '
+                "killed (out of memory?): rerun with --workers 1 (finished units are kept)"
+            ) from exc
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
