@@ -20,6 +20,28 @@ def test_atomic_path_leaves_the_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 
 
+def test_a_generator_killed_half_way_leaves_no_folder_to_be_taken_as_finished(tmp_path):
+    from matsight.store.atomic import complete_folder
+
+    calls = []
+
+    def make(folder, fail=False):
+        calls.append(folder.name)
+        folder.mkdir()
+        (folder / "first.txt").write_text("1")
+        if fail:
+            raise KeyboardInterrupt
+        (folder / "second.txt").write_text("2")
+
+    with pytest.raises(KeyboardInterrupt):
+        complete_folder(tmp_path / "bank", lambda f: make(f, fail=True))
+    assert not (tmp_path / "bank").exists()  # the rerun does not mistake the half-written folder for a bank
+    done = complete_folder(tmp_path / "bank", make)
+    assert sorted(p.name for p in done.iterdir()) == ["first.txt", "second.txt"] and calls == [".bank.partial"] * 2
+    assert complete_folder(tmp_path / "bank", lambda f: pytest.fail("an existing folder is not made again")) == done
+    assert [p.name for p in tmp_path.iterdir()] == ["bank"]
+
+
 def test_manifest_records_versions_seed_and_input_hash(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

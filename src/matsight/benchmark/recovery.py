@@ -6,11 +6,11 @@ with the same seed draws the same attributes and tiles whatever the coefficients
 the *planted* formula (:data:`~matsight.synth.sem.DEFAULT_COEFFICIENTS`) or by that formula with one
 coefficient negated (:data:`SETTINGS`: porosity for the concepts, size for the knobs — one flip each, so
 neither answer can follow the other attribute's flip). Each set gets a CPS regressor fine-tuned from a
-texture classifier (the demo's recipe, :func:`matsight.textures.demo.texture_regressor`: the probe needs
-texture-aware features). The texture probe reads the planted and the porosity-flipped regressor; one
-attribute editor per seed (trained on the planted lots' tiles, which it reads without their CPS) is
-swept with the planted and the size-flipped regressor, each knob judged as in the demo
-(:func:`matsight.knobs.agreement.knob_agreement`).
+texture classifier (the demo's recipe, :func:`matsight.textures.demo.texture_classifier` and
+:func:`~matsight.textures.demo.finetuned_regressor`: the probe needs texture-aware features). The
+texture probe reads the planted and the porosity-flipped regressor; one attribute editor per seed
+(trained on the planted lots' tiles, which it reads without their CPS) is swept with the planted and
+the size-flipped regressor, each knob judged as in the demo (:func:`matsight.knobs.agreement.knob_agreement`).
 
 Leaderboard rows (task ``cps``, library ``matsight``; mean ± sd over seeds like every metric):
 
@@ -32,7 +32,6 @@ stopped; ``tables/recovery_textures.csv`` and ``tables/recovery_knobs.csv`` keep
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from matsight.progress import note
+from matsight.store.atomic import complete_folder
 
 SETTINGS = {"planted": None, "flipped-porosity": "porosity", "flipped-size": "size"}
 """Lot sets of a seed -> the coefficient negated in it: porosity, the pit-like textures' attribute (the
@@ -58,8 +58,6 @@ RECOVERY_METRICS = {
     "knob_flip": ("knobs", True),
 }
 """metric -> (method, higher is better)."""
-PRETRAIN_SEED = 100
-"""Seed of the texture classifier's own bank (never the probe bank's)."""
 
 
 @dataclass(frozen=True)
@@ -143,13 +141,17 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
     from matsight.models import read_spec
     from matsight.synth.sem import generate_lots
     from matsight.synth.textures import generate_bank
+    from matsight.textures.demo import finetuned_regressor, texture_classifier
 
-    classifier = _texture_classifier(root, preset, device)
-    bank = _generated(root / "probe-bank", lambda out: generate_bank(out, preset.bank_per_class, preset.bank_size, 0))
+    recipe = asdict(preset)  # the demo's recipe, at these sizes
+    classifier = texture_classifier(root / "pretrain-bank", root / "texture-classifier", recipe, 0, device)
+    bank = complete_folder(
+        root / "probe-bank", lambda out: generate_bank(out, preset.bank_per_class, preset.bank_size, 0)
+    )
     folder = root / f"seed{seed}"
     lots, regressors = {}, {}
     for setting in SETTINGS:
-        lots[setting] = _generated(
+        lots[setting] = complete_folder(
             folder / f"lots-{setting}",
             lambda out, c=coefficients(setting): generate_lots(
                 out,
@@ -161,8 +163,8 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
                 masks=False,
             ),
         )
-        regressors[setting] = _regressor(
-            folder / f"regressor-{setting}", lots[setting], classifier, preset, seed, device
+        regressors[setting] = finetuned_regressor(
+            lots[setting], folder / f"regressor-{setting}", classifier, recipe, seed, device
         )
     probes = [
         _probe(folder / f"textures-{s}", regressors[s], lots[s], bank, preset, seed, device, s)
@@ -242,63 +244,6 @@ def knob_scores(knobs: pd.DataFrame, control: dict) -> dict[str, float]:
         "knob_sign_agreement": float((judged["verdict"] == AGREES).mean()) if len(judged) else math.nan,
         "knob_flip": flip,
     }
-
-
-def _generated(path: Path, make) -> Path:
-    """``path``, written by ``make(folder)`` into a temporary sibling and renamed when complete (an
-    interrupted generator leaves no half-written dataset behind to be reused)."""
-    if not path.exists():
-        partial = path.with_name(f".{path.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        make(partial)
-        partial.rename(path)
-    return path
-
-
-def _texture_classifier(root: Path, preset: RecoveryPreset, device: str) -> Path:
-    """The texture classifier every regressor starts from (trained once per ``root``); its checkpoint."""
-    from matsight.synth.textures import generate_bank
-    from matsight.training import TrainConfig, train
-
-    bank = _generated(
-        root / "pretrain-bank",
-        lambda out: generate_bank(out, preset.pretrain_per_class, preset.pretrain_size, PRETRAIN_SEED),
-    )
-    run = train(
-        TrainConfig(
-            data=bank,
-            out=root / "texture-classifier",
-            task="classification",
-            epochs=preset.pretrain_epochs,
-            image_size=preset.pretrain_size,
-            optimizer="adam",
-            schedule="cosine",
-            seed=0,
-            device=device,
-        )
-    )
-    return run.path / "checkpoint.pt"
-
-
-def _regressor(out: Path, lots: Path, classifier: Path, preset: RecoveryPreset, seed: int, device: str) -> Path:
-    from matsight.training import TrainConfig, train
-
-    run = train(
-        TrainConfig(
-            data=lots,
-            out=out,
-            task="regression",
-            target="cps",
-            epochs=preset.finetune_epochs,
-            image_size=preset.image_size,
-            weights=classifier,
-            optimizer="adam",
-            schedule="cosine",
-            seed=seed,
-            device=device,
-        )
-    )
-    return run.path
 
 
 def _probe(

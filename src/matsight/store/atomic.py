@@ -13,8 +13,9 @@ import functools
 import json
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def complete_folder(path: str | os.PathLike, make: Callable[[Path], object]) -> Path:
+    """``path`` as a complete folder: when it does not exist, ``make(folder)`` writes it under the
+    temporary sibling ``.<name>.partial`` (any earlier, interrupted one removed first), which is then
+    renamed to ``path``; an existing ``path`` is returned as it is. So a generator killed half-way never
+    leaves a half-written dataset under the final name for a rerun to take as finished."""
+    path = Path(path)
+    if not path.exists():
+        partial = path.with_name(f".{path.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        make(partial)
+        os.replace(partial, path)
+    return path
 
 
 def is_temporary(path: str | os.PathLike) -> bool:

@@ -13,6 +13,7 @@ similarity follows — which need not be the one its name suggests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from scipy.stats import mannwhitneyu
 
 from matsight.report import ORDER, Section, write_section
 from matsight.store import RunFolder
+from matsight.store.atomic import complete_folder
 from matsight.synth.sem import ATTRIBUTE_RANGES
 from matsight.synth.textures import POROSITY_FAMILY, generate_bank
 from matsight.textures.analysis import run
@@ -55,38 +57,58 @@ DEMO_PRESETS = {
 PRETRAIN_SEED = 100
 
 
-def texture_regressor(ctx, lots: Path, settings: dict) -> Path:
+def texture_regressor(ctx, lots: Path, settings: Mapping) -> Path:
     """Pretrain a texture classifier on its own bank, fine-tune a CPS regressor from it; the run folder.
 
     Reruns reuse the banks and the finished runs."""
-    pre_bank = ctx.root / "texture-pretrain-bank"
-    if not pre_bank.exists():
-        size = settings["pretrain_size"]
-        generate_bank(pre_bank, per_class=settings["pretrain_per_class"], size=size, seed=PRETRAIN_SEED)
-    common = dict(optimizer="adam", schedule="cosine", seed=ctx.seed, device=ctx.device)
-    classifier = train(
+    classifier = texture_classifier(
+        ctx.root / "texture-pretrain-bank", ctx.root / "texture-pretrained", settings, ctx.seed, ctx.device
+    )
+    return finetuned_regressor(lots, ctx.root / "sem-regressor-textures", classifier, settings, ctx.seed, ctx.device)
+
+
+def texture_classifier(bank: Path, out: Path, settings: Mapping, seed: int, device: str) -> Path:
+    """Train (or reuse the finished run ``out`` of) a ResNet-18 texture classifier on a procedural bank of
+    its own — ``bank``, drawn with :data:`PRETRAIN_SEED` when missing: ``pretrain_per_class`` images per
+    class at ``pretrain_size`` px — for ``pretrain_epochs`` (Adam, cosine); its checkpoint file."""
+    size = settings["pretrain_size"]
+    complete_folder(bank, lambda folder: generate_bank(folder, settings["pretrain_per_class"], size, PRETRAIN_SEED))
+    run = train(
         TrainConfig(
-            data=pre_bank,
-            out=ctx.root / "texture-pretrained",
+            data=bank,
+            out=out,
             task="classification",
             epochs=settings["pretrain_epochs"],
-            image_size=settings["pretrain_size"],
-            **common,
+            image_size=size,
+            optimizer="adam",
+            schedule="cosine",
+            seed=seed,
+            device=device,
         )
     )
-    regressor = train(
+    return run.path / "checkpoint.pt"
+
+
+def finetuned_regressor(lots: Path, out: Path, classifier: Path, settings: Mapping, seed: int, device: str) -> Path:
+    """Train (or reuse) the CPS regressor ``out`` on ``lots``, started from the texture classifier's
+    checkpoint (its head replaced) and fine-tuned for ``finetune_epochs`` at ``image_size`` px (Adam,
+    cosine); its run folder."""
+    run = train(
         TrainConfig(
             data=lots,
-            out=ctx.root / "sem-regressor-textures",
+            out=out,
             task="regression",
             target="cps",
             epochs=settings["finetune_epochs"],
             image_size=settings["image_size"],
-            weights=classifier.path / "checkpoint.pt",
-            **common,
+            weights=classifier,
+            optimizer="adam",
+            schedule="cosine",
+            seed=seed,
+            device=device,
         )
     )
-    return regressor.path
+    return run.path
 
 
 def planted_story(table: pd.DataFrame, family: tuple[str, ...] = POROSITY_FAMILY) -> tuple[bool, str]:
@@ -138,9 +160,10 @@ def run_demo(ctx, sem: TrainedRegressor) -> None:
     """Write the banks, the texture-pretrained regressor and the ``ctx.root/"textures"`` run; add headlines."""
     settings = DEMO_PRESETS["full" if ctx.full else "cpu"]
     regressor = texture_regressor(ctx, sem.lots, settings)
-    bank = ctx.root / "texture-bank"
-    if not bank.exists():
-        generate_bank(bank, per_class=settings["per_class"], size=settings["size"], seed=ctx.seed)
+    bank = complete_folder(
+        ctx.root / "texture-bank",
+        lambda folder: generate_bank(folder, per_class=settings["per_class"], size=settings["size"], seed=ctx.seed),
+    )
     folder = run(
         TexturesConfig(
             out=ctx.root / "textures",
