@@ -194,6 +194,7 @@ def test_demo_step_probes_a_texture_pretrained_regressor(setup, monkeypatch):
         finetune_epochs=1,
         image_size=32,
         n_boot=5,
+        n_perm=99,
     )
     monkeypatch.setitem(step.DEMO_PRESETS, "cpu", tiny)
     ctx = DemoContext(root=root / "demo")

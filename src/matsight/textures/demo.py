@@ -31,7 +31,8 @@ from matsight.training import TrainConfig, train
 from matsight.training.demo import TrainedRegressor
 
 # per_class/size: the probe bank; pretrain_*: the texture classifier (its bank drawn at pretrain_size px, trained
-# at that size); finetune_epochs/image_size: the regressor (at the SEM regressor's size, so pits stay visible)
+# at that size); finetune_epochs/image_size: the regressor (at the SEM regressor's size, so pits stay visible);
+# n_boot/n_perm: the probe's bootstrap and permutation draws
 DEMO_PRESETS = {
     "cpu": dict(
         per_class=8,
@@ -42,6 +43,7 @@ DEMO_PRESETS = {
         finetune_epochs=4,
         image_size=96,
         n_boot=100,
+        n_perm=499,
     ),
     "full": dict(
         per_class=40,
@@ -52,6 +54,7 @@ DEMO_PRESETS = {
         finetune_epochs=20,
         image_size=384,
         n_boot=1000,
+        n_perm=9999,
     ),
 }
 PRETRAIN_SEED = 100
@@ -173,7 +176,7 @@ def run_demo(ctx, sem: TrainedRegressor) -> None:
             device=ctx.device,
             seed=ctx.seed,
             n_boot=settings["n_boot"],
-            n_perm=499 if not ctx.full else 9999,
+            n_perm=settings["n_perm"],
             highlight=POROSITY_FAMILY,
         )
     )
