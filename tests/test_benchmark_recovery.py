@@ -85,20 +85,22 @@ def test_each_lot_set_negates_one_coefficient_of_the_planted_formula():
 
 
 TINY = RecoveryPreset(
-    lots=4,
-    tiles_per_lot=4,
-    tile_size=32,
-    image_size=32,
-    pretrain_per_class=2,
-    pretrain_size=32,
-    pretrain_epochs=1,
-    finetune_epochs=1,
-    bank_per_class=2,
-    bank_size=32,
-    n_perm=19,
-    n_boot=5,
-    editor=dict(steps=4, width=4, depth=2, quality_epochs=1, measure_size=16),
-    sweep=dict(levels=3, tiles=4, response_tiles=1),
+    sem=dict(lots=4, tiles_per_lot=4, tile_size=32, design="random"),
+    textures=dict(
+        per_class=2,
+        size=32,
+        pretrain_per_class=2,
+        pretrain_size=32,
+        pretrain_epochs=1,
+        finetune_epochs=1,
+        image_size=32,
+        n_perm=19,
+        n_boot=5,
+    ),
+    knobs=dict(
+        editor=dict(steps=4, width=4, depth=2, quality_epochs=1, measure_size=16),
+        sweep=dict(levels=3, tiles=4, response_tiles=1),
+    ),
 )
 
 

@@ -32,7 +32,8 @@ stopped; ``tables/recovery_textures.csv`` and ``tables/recovery_knobs.csv`` keep
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -63,27 +64,16 @@ RECOVERY_METRICS = {
 
 @dataclass(frozen=True)
 class RecoveryPreset:
-    """Sizes of the recovery runs: lots (``lots`` × ``tiles_per_lot`` tiles rendered at ``tile_size`` px),
-    the texture classifier (``pretrain_per_class`` images per class at ``pretrain_size`` px,
-    ``pretrain_epochs``), the regressors (``finetune_epochs`` at ``image_size`` px), the probe bank
-    (``bank_per_class`` at ``bank_size`` px; ``n_perm`` permutations, ``n_boot`` bootstrap draws) and the
-    knobs (``editor``: :class:`~matsight.knobs.config.EditorConfig` fields, ``sweep``:
-    :class:`~matsight.knobs.config.SweepConfig` fields). :meth:`of_demo` gives the demo's."""
+    """Sizes of the recovery runs, in the demo's own preset layouts: ``sem`` the lots
+    (:data:`matsight.training.demo.DEMO_PRESETS` keys ``lots``, ``tiles_per_lot``, ``tile_size``,
+    ``design``), ``textures`` the texture classifier, the regressors' fine-tune and the probe
+    (:data:`matsight.textures.demo.DEMO_PRESETS`), ``knobs`` the editor and the sweep
+    (:data:`matsight.knobs.demo.DEMO_PRESETS` keys ``editor`` and ``sweep``: config fields).
+    :meth:`of_demo` gives the demo's."""
 
-    lots: int
-    tiles_per_lot: int
-    tile_size: int
-    image_size: int
-    pretrain_per_class: int
-    pretrain_size: int
-    pretrain_epochs: int
-    finetune_epochs: int
-    bank_per_class: int
-    bank_size: int
-    n_perm: int
-    n_boot: int
-    editor: dict = field(default_factory=dict)
-    sweep: dict = field(default_factory=dict)
+    sem: Mapping
+    textures: Mapping
+    knobs: Mapping
 
     @classmethod
     def of_demo(cls, recipe: str) -> RecoveryPreset:
@@ -92,23 +82,7 @@ class RecoveryPreset:
         from matsight.textures.demo import DEMO_PRESETS as TEXTURES
         from matsight.training.demo import DEMO_PRESETS as SEM
 
-        sem, textures, knobs = SEM[recipe], TEXTURES[recipe], KNOBS[recipe]
-        return cls(
-            lots=sem["lots"],
-            tiles_per_lot=sem["tiles_per_lot"],
-            tile_size=sem["tile_size"],
-            image_size=textures["image_size"],
-            pretrain_per_class=textures["pretrain_per_class"],
-            pretrain_size=textures["pretrain_size"],
-            pretrain_epochs=textures["pretrain_epochs"],
-            finetune_epochs=textures["finetune_epochs"],
-            bank_per_class=textures["per_class"],
-            bank_size=textures["size"],
-            n_perm=textures["n_perm"],
-            n_boot=textures["n_boot"],
-            editor=dict(knobs["editor"]),
-            sweep=dict(knobs["sweep"]),
-        )
+        return cls(sem=SEM[recipe], textures=TEXTURES[recipe], knobs=KNOBS[recipe])
 
 
 def resolve(preset: str | RecoveryPreset) -> RecoveryPreset:
@@ -133,6 +107,10 @@ class RecoveryOutcome:
     knobs: pd.DataFrame
 
 
+PARTS = tuple(f.name for f in fields(RecoveryOutcome))
+"""The tables of a :class:`RecoveryOutcome`, in field order."""
+
+
 def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_seed: int = 0) -> RecoveryOutcome:
     """Run (or resume) one seed's recovery under ``root`` (``root/seed<k>``; the texture classifier and
     the probe bank are shared by the seeds in ``root``). The lots are drawn with seed ``seed + 1000 ×
@@ -144,10 +122,10 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
     from matsight.synth.textures import generate_bank
     from matsight.textures.demo import finetuned_regressor, texture_classifier
 
-    recipe = asdict(preset)  # the demo's recipe, at these sizes
-    classifier = texture_classifier(root / "pretrain-bank", root / "texture-classifier", recipe, 0, device)
+    sem, textures = preset.sem, preset.textures
+    classifier = texture_classifier(root / "pretrain-bank", root / "texture-classifier", textures, 0, device)
     bank = complete_folder(
-        root / "probe-bank", lambda out: generate_bank(out, preset.bank_per_class, preset.bank_size, 0)
+        root / "probe-bank", lambda out: generate_bank(out, textures["per_class"], textures["size"], 0)
     )
     folder = root / f"seed{seed}"
     lots, regressors = {}, {}
@@ -156,16 +134,17 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
             folder / f"lots-{setting}",
             lambda out, c=coefficients(setting): generate_lots(
                 out,
-                preset.lots,
-                preset.tiles_per_lot,
-                preset.tile_size,
+                sem["lots"],
+                sem["tiles_per_lot"],
+                sem["tile_size"],
                 seed + 1000 * pool_seed,
                 coefficients=c,
+                design=sem["design"],
                 masks=False,
             ),
         )
         regressors[setting] = finetuned_regressor(
-            lots[setting], folder / f"regressor-{setting}", classifier, recipe, seed, device
+            lots[setting], folder / f"regressor-{setting}", classifier, textures, seed, device
         )
     probes = [
         _probe(folder / f"textures-{s}", regressors[s], lots[s], bank, preset, seed, device, s)
@@ -180,14 +159,11 @@ def recover(root: Path, preset: RecoveryPreset, seed: int, device: str, pool_see
             image_size=read_spec(regressors["planted"]).image_size,
             seed=seed,
             device=device,
-            **preset.editor,
+            **preset.knobs["editor"],
         )
     )
     control = read_control(editor.path)
-    sweeps = [
-        _sweep(folder / f"sweep-{s}", editor.path, control, regressors[s], lots[s], preset, device)
-        for s in KNOB_SETTINGS
-    ]
+    sweeps = [_sweep(folder / f"sweep-{s}", editor.path, regressors[s], preset, device) for s in KNOB_SETTINGS]
     knobs = pd.concat([table.assign(setting=s) for s, table in zip(KNOB_SETTINGS, sweeps)], ignore_index=True)
     knobs = knobs[["setting", *(c for c in knobs.columns if c != "setting" and not c.startswith("inverse_"))]]
     scores = pd.DataFrame(
@@ -263,8 +239,8 @@ def _probe(
             bank=bank,
             device=device,
             seed=seed,
-            n_boot=preset.n_boot,
-            n_perm=preset.n_perm,
+            n_boot=preset.textures["n_boot"],
+            n_perm=preset.textures["n_perm"],
             highlight=POROSITY_FAMILY,
         )
     )
@@ -281,21 +257,16 @@ def _probe(
     return table
 
 
-def _sweep(
-    out: Path, editor: Path, control: dict, regressor: Path, lots: Path, preset: RecoveryPreset, device: str
-) -> pd.DataFrame:
-    """The knob agreement table of one setting (the editor's knobs swept with that setting's regressor,
-    against that setting's ``ground_truth.json``; no inverse search), with a ``resolved`` column (planted
-    effect at or above the regressor's resolution)."""
-    from matsight.knobs.agreement import Truth, agreement_summary, knob_agreement
+def _sweep(out: Path, editor: Path, regressor: Path, preset: RecoveryPreset, device: str) -> pd.DataFrame:
+    """The knob agreement table of one setting — the one the sweep of the editor's knobs with that
+    setting's regressor writes (judged against the ``ground_truth.json`` of the regressor's lots; no
+    inverse search) — with a ``resolved`` column (planted effect at or above the regressor's resolution)."""
+    from matsight.knobs.agreement import agreement_summary
     from matsight.knobs.config import SweepConfig
     from matsight.knobs.pipeline import run_sweep
 
-    sweep = run_sweep(SweepConfig(out=out, editor=editor, regressor=regressor, device=device, **preset.sweep))
-    truth = Truth.read(lots / "ground_truth.json", regressor)
-    responded = (sweep.path / "tables" / "regressor_response.csv").exists()  # not with --response-tiles 0
-    response = sweep.read_table("regressor_response") if responded else None
-    table = knob_agreement(control, truth, sweep.read_table("knob_sweeps"), None, response)
+    sweep = run_sweep(SweepConfig(out=out, editor=editor, regressor=regressor, device=device, **preset.knobs["sweep"]))
+    table = sweep.read_table("knob_agreement")
     note(f"cps recovery, {Path(out).name}: knobs {agreement_summary(table)}")
     table["resolved"] = table["planted_effect"].abs() >= table["resolution"]
     return table

@@ -210,24 +210,21 @@ def run_recovery(folder: RunFolder, config: BenchmarkConfig) -> recovery.Recover
     root = config.cache_dir / f"recovery-{key}"
     outcomes = []
     for seed in range(config.seeds):
-        paths = {name: folder.path / "parts" / f"recovery-seed{seed}-{key}-{name}.csv" for name in RECOVERY_PARTS}
+        paths = {name: folder.path / "parts" / f"recovery-seed{seed}-{key}-{name}.csv" for name in recovery.PARTS}
         if all(path.exists() for path in paths.values()):
             note(f"cps recovery seed {seed}: already done ({paths['scores'].name})")
-            outcomes.append(recovery.RecoveryOutcome(*(pd.read_csv(paths[name]) for name in RECOVERY_PARTS)))
+            outcomes.append(recovery.RecoveryOutcome(*(pd.read_csv(paths[name]) for name in recovery.PARTS)))
             continue
         note(f"cps recovery seed {seed}: planted and flipped formula (lots, regressors, texture probe, knobs)")
         outcome = recovery.recover(root, preset, seed, config.device, config.seed)
-        for name in RECOVERY_PARTS:
+        for name in recovery.PARTS:
             with atomic_path(paths[name]) as tmp:
                 getattr(outcome, name).to_csv(tmp, index=False)
         outcomes.append(outcome)
     return recovery.RecoveryOutcome(
-        *(pd.concat([getattr(o, name) for o in outcomes], ignore_index=True) for name in RECOVERY_PARTS)
+        *(pd.concat([getattr(o, name) for o in outcomes], ignore_index=True) for name in recovery.PARTS)
     )
 
-
-RECOVERY_PARTS = ("scores", "textures", "knobs")
-"""The tables of a :class:`~matsight.benchmark.recovery.RecoveryOutcome`, in field order."""
 
 CACHE_COMMAND = "benchmark cache"
 """What a ``--cache`` folder's marker says wrote it (runs sharing it resume it)."""

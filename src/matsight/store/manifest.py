@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -50,18 +51,23 @@ def hardware() -> dict[str, Any]:
     threads and the number of visible GPUs (counted without starting CUDA)."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": _cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "gpus": torch.cuda.device_count(),
     }
+
+
+@functools.cache
+def _cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; else what :mod:`platform` knows), read once per process."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            found = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), None)
+    except OSError:
+        found = None
+    return found or platform.processor() or platform.machine()
 
 
 def hash_inputs(path: str | os.PathLike, max_full_bytes: int = 64 * 1024 * 1024) -> str:
